@@ -1,0 +1,2 @@
+#![no_std]
+// The library target exists so the CLI can name this crate as a build dependency.

@@ -1,0 +1,440 @@
+//! oomtrace's kernel side. The programs only copy: every offset and layout
+//! comes from the planner through `OOMTRACE_CONFIG`, every record goes out
+//! through one ring buffer, and userspace assembles the records of one OOM
+//! into one event.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    EbpfContext,
+    helpers::generated::{
+        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_smp_processor_id, bpf_get_stack,
+        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_str,
+    },
+    macros::{kprobe, kretprobe, map, tracepoint},
+    maps::{PerCpuArray, RingBuf},
+    programs::{ProbeContext, RetProbeContext, TracePointContext},
+};
+use core::ffi::c_void;
+use core::ptr::{addr_of, addr_of_mut, read_volatile};
+use oomtrace_common::*;
+
+/// Filled in by the planner before load (`EbpfLoader::override_global`).
+#[unsafe(no_mangle)]
+static OOMTRACE_CONFIG: Config = Config::unplanned();
+
+/// Userspace resizes it from the record sizes (`--buffer`).
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 20, 0);
+
+/// Records that found the ring buffer full, per CPU.
+#[map]
+static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// One field of the planner's kernel offsets. `read_volatile` keeps the
+/// compiler from folding the placeholder values into the code.
+macro_rules! off {
+    ($field:ident) => {
+        unsafe { read_volatile(addr_of!(OOMTRACE_CONFIG.off.$field)) }
+    };
+}
+
+macro_rules! layout {
+    ($field:ident) => {
+        unsafe { read_volatile(addr_of!(OOMTRACE_CONFIG.mark_victim.$field)) }
+    };
+}
+
+/// Reads a `T` at `base + off`; `None` for a NULL base, an offset this kernel
+/// lacks, or a fault.
+#[inline(always)]
+fn read<T: Copy>(base: u64, off: u32) -> Option<T> {
+    if base == 0 || off == ABSENT {
+        return None;
+    }
+    let mut v = core::mem::MaybeUninit::<T>::uninit();
+    let ret = unsafe {
+        bpf_probe_read_kernel(
+            v.as_mut_ptr().cast(),
+            size_of::<T>() as u32,
+            (base + off as u64) as *const c_void,
+        )
+    };
+    (ret == 0).then(|| unsafe { v.assume_init() })
+}
+
+/// Copies the NUL-terminated string at `src` into `dst`; true when anything was read.
+#[inline(always)]
+fn read_str<const N: usize>(src: u64, dst: *mut [u8; N]) -> bool {
+    if src == 0 {
+        return false;
+    }
+    unsafe { bpf_probe_read_kernel_str(dst.cast(), N as u32, src as *const c_void) > 0 }
+}
+
+#[inline(always)]
+fn count_lost() {
+    if let Some(p) = LOST.get_ptr_mut(0) {
+        unsafe { *p += 1 };
+    }
+}
+
+/// Reserves a record of type `T` and fills in its header. `T` must start with `Header`.
+#[inline(always)]
+fn reserve<T: 'static>(kind: RecordKind) -> Option<aya_ebpf::maps::ring_buf::RingBufEntry<T>> {
+    let Some(mut entry) = EVENTS.reserve::<T>(0) else {
+        count_lost();
+        return None;
+    };
+    let hdr = entry.as_mut_ptr().cast::<Header>();
+    unsafe {
+        (*hdr).kind = kind as u32;
+        (*hdr).cpu = bpf_get_smp_processor_id();
+        (*hdr).pid_tgid = bpf_get_current_pid_tgid();
+        (*hdr).ktime_ns = bpf_ktime_get_ns();
+    }
+    Some(entry)
+}
+
+#[inline(always)]
+fn fill_stack<C: EbpfContext>(ctx: &C, stack: *mut Stack) {
+    unsafe {
+        (*stack).len_bytes = bpf_get_stack(
+            ctx.as_ptr(),
+            addr_of_mut!((*stack).ips).cast(),
+            (MAX_STACK_DEPTH * 8) as u32,
+            0,
+        );
+    }
+}
+
+/// The memory cgroup's path of a `cgroup_subsys_state`, leaf first, by
+/// walking its kernfs node up to the hierarchy's root.
+#[inline(always)]
+fn fill_cgroup(css: u64, out: *mut CgroupPath) {
+    unsafe {
+        (*out).ok = 0;
+        (*out).depth = 0;
+        (*out).truncated = 0;
+    }
+    let Some(cgrp) = read::<u64>(css, off!(css_cgroup)) else {
+        return;
+    };
+    let Some(mut kn) = read::<u64>(cgrp, off!(cgroup_kn)) else {
+        return;
+    };
+    let kn_parent = off!(kn_parent);
+    let kn_name = off!(kn_name);
+    let mut depth = 0u32;
+    for i in 0..CGROUP_MAX_DEPTH {
+        let parent = read::<u64>(kn, kn_parent).unwrap_or(0);
+        if parent == 0 {
+            // `kn` is the hierarchy's root, whose name is not part of the path.
+            unsafe {
+                (*out).ok = 1;
+                (*out).depth = depth;
+            }
+            return;
+        }
+        let name = read::<u64>(kn, kn_name).unwrap_or(0);
+        if !read_str(name, unsafe { addr_of_mut!((*out).names[i]) }) {
+            return;
+        }
+        depth += 1;
+        kn = parent;
+    }
+    let at_root = read::<u64>(kn, kn_parent).unwrap_or(0) == 0;
+    unsafe {
+        (*out).ok = 1;
+        (*out).depth = depth;
+        (*out).truncated = u8::from(!at_root);
+    }
+}
+
+/// The memory cgroup of `task`: `task->cgroups->subsys[memory_cgrp_id]`.
+#[inline(always)]
+fn task_memcg_css(task: u64) -> u64 {
+    let id = off!(memory_cgrp_id);
+    if id == ABSENT || id >= 16 {
+        return 0;
+    }
+    let css_set = read::<u64>(task, off!(task_cgroups)).unwrap_or(0);
+    let subsys = off!(css_set_subsys);
+    if subsys == ABSENT {
+        return 0;
+    }
+    read::<u64>(css_set, subsys + id * 8).unwrap_or(0)
+}
+
+/// One `mm->rss_stat` counter in pages, clamped at zero as `get_mm_counter` does.
+#[inline(always)]
+fn mm_counter(mm: u64, index: u32) -> Option<u64> {
+    let (base, stride, count) = (off!(mm_rss_stat), off!(mm_rss_stride), off!(mm_rss_count));
+    if index == ABSENT || base == ABSENT || stride == ABSENT || count == ABSENT || index >= 8 {
+        return None;
+    }
+    read::<i64>(mm, base + index * stride + count).map(|v| v.max(0) as u64)
+}
+
+/// Everything oomtrace reports about a task, read through BTF offsets.
+#[inline(always)]
+fn fill_task(task: u64, out: *mut TaskInfo) {
+    let mut valid = 0u32;
+    let out = unsafe { &mut *out };
+    if let Some(pid) = read::<i32>(task, off!(task_pid)) {
+        out.pid = pid;
+        valid |= TASK_PID;
+    }
+    if let Some(tgid) = read::<i32>(task, off!(task_tgid)) {
+        out.tgid = tgid;
+        valid |= TASK_TGID;
+    }
+    if let Some(comm) = read::<[u8; COMM_LEN]>(task, off!(task_comm)) {
+        out.comm = comm;
+        valid |= TASK_COMM;
+    }
+    let signal = read::<u64>(task, off!(task_signal)).unwrap_or(0);
+    if let Some(adj) = read::<i16>(signal, off!(signal_oom_score_adj)) {
+        out.oom_score_adj = adj;
+        valid |= TASK_OOM_SCORE_ADJ;
+    }
+    let cred = read::<u64>(task, off!(task_cred)).unwrap_or(0);
+    if let Some(uid) = read::<u32>(cred, off!(cred_uid)) {
+        out.uid = uid;
+        valid |= TASK_UID;
+    }
+    // Kernel threads have no mm: their memory fields stay invalid.
+    let mm = read::<u64>(task, off!(task_mm)).unwrap_or(0);
+    let kb = off!(page_shift).saturating_sub(10);
+    if let Some(total_vm) = read::<u64>(mm, off!(mm_total_vm)) {
+        out.total_vm_kb = total_vm << kb;
+        valid |= TASK_TOTAL_VM;
+    }
+    if let (Some(file), Some(anon), Some(shmem)) = (
+        mm_counter(mm, off!(mm_filepages)),
+        mm_counter(mm, off!(mm_anonpages)),
+        mm_counter(mm, off!(mm_shmempages)),
+    ) {
+        out.file_rss_kb = file << kb;
+        out.anon_rss_kb = anon << kb;
+        out.shmem_rss_kb = shmem << kb;
+        valid |= TASK_RSS;
+    }
+    if let Some(bytes) = read::<i64>(mm, off!(mm_pgtables_bytes)) {
+        out.pgtables_kb = (bytes.max(0) as u64) >> 10;
+        valid |= TASK_PGTABLES;
+    }
+    out.valid = valid;
+    fill_cgroup(task_memcg_css(task), addr_of_mut!(out.cgroup));
+}
+
+fn current_task() -> u64 {
+    unsafe { bpf_get_current_task() }
+}
+
+/// `out_of_memory(struct oom_control *oc)`: what was asked, by whom.
+#[kprobe]
+pub fn oom_enter(ctx: ProbeContext) -> u32 {
+    let oc: u64 = ctx.arg(0).unwrap_or(0);
+    let Some(mut entry) = reserve::<OomEnterRecord>(RecordKind::OomEnter) else {
+        return 0;
+    };
+    let rec = unsafe { &mut *entry.as_mut_ptr() };
+    let mut valid = 0;
+    let mut flags = 0;
+    if let Some(gfp) = read::<u32>(oc, off!(oc_gfp_mask)) {
+        rec.gfp_mask = gfp;
+        valid |= OC_GFP_MASK;
+    }
+    if let Some(order) = read::<i32>(oc, off!(oc_order)) {
+        rec.order = order;
+        valid |= OC_ORDER;
+    }
+    let memcg = read::<u64>(oc, off!(oc_memcg));
+    if let Some(memcg) = memcg {
+        valid |= OC_MEMCG;
+        if memcg != 0 {
+            flags |= ENTER_MEMCG;
+        }
+        let css_off = off!(memcg_css);
+        let css = if memcg == 0 || css_off == ABSENT { 0 } else { memcg + css_off as u64 };
+        fill_cgroup(css, addr_of_mut!(rec.memcg));
+    } else {
+        fill_cgroup(0, addr_of_mut!(rec.memcg));
+    }
+    if let Some(nodemask) = read::<u64>(oc, off!(oc_nodemask)) {
+        valid |= OC_NODEMASK;
+        if nodemask != 0 {
+            flags |= ENTER_NODEMASK_SET;
+            rec.nodemask = read::<u64>(nodemask, 0).unwrap_or(0);
+        }
+    }
+    rec.valid = valid;
+    rec.flags = flags;
+    fill_task(current_task(), addr_of_mut!(rec.trigger));
+    fill_stack(&ctx, addr_of_mut!(rec.stack));
+    entry.submit(0);
+    0
+}
+
+/// `oom_kill_process(struct oom_control *oc, const char *message)`: the victim.
+#[kprobe]
+pub fn oom_kill(ctx: ProbeContext) -> u32 {
+    let oc: u64 = ctx.arg(0).unwrap_or(0);
+    let message: u64 = ctx.arg(1).unwrap_or(0);
+    let Some(mut entry) = reserve::<OomKillRecord>(RecordKind::OomKill) else {
+        return 0;
+    };
+    let rec = unsafe { &mut *entry.as_mut_ptr() };
+    let mut valid = 0;
+    if let Some(c) = read::<u32>(oc, off!(oc_constraint)) {
+        rec.constraint = c;
+        valid |= OC_CONSTRAINT;
+    }
+    if let Some(t) = read::<u64>(oc, off!(oc_totalpages)) {
+        rec.totalpages = t;
+        valid |= OC_TOTALPAGES;
+    }
+    if let Some(p) = read::<i64>(oc, off!(oc_chosen_points)) {
+        rec.chosen_points = p;
+        valid |= OC_CHOSEN_POINTS;
+    }
+    if read_str(message, addr_of_mut!(rec.message)) {
+        valid |= OC_MESSAGE;
+    }
+    rec.valid = valid;
+    let victim = read::<u64>(oc, off!(oc_chosen)).unwrap_or(0);
+    fill_task(victim, addr_of_mut!(rec.victim));
+    entry.submit(0);
+    0
+}
+
+#[kretprobe]
+pub fn oom_exit(ctx: RetProbeContext) -> u32 {
+    let result: u64 = ctx.ret();
+    let Some(mut entry) = reserve::<OomExitRecord>(RecordKind::OomExit) else {
+        return 0;
+    };
+    unsafe { (*entry.as_mut_ptr()).result = result & 0xff };
+    entry.submit(0);
+    0
+}
+
+/// Reads a field of the raw tracepoint record at a planner-given offset.
+#[inline(always)]
+fn tp_field<T: Copy>(ctx: &TracePointContext, off: u32) -> Option<T> {
+    if off == ABSENT {
+        return None;
+    }
+    unsafe { ctx.read_at::<T>(off as usize).ok() }
+}
+
+/// `oom:mark_victim`: fires for every task the OOM killer marks, in the
+/// context of the task that ran out of memory, with the whole path in its stack.
+#[tracepoint]
+pub fn mark_victim(ctx: TracePointContext) -> u32 {
+    let Some(mut entry) = reserve::<MarkVictimRecord>(RecordKind::MarkVictim) else {
+        return 0;
+    };
+    let rec = unsafe { &mut *entry.as_mut_ptr() };
+    let v = &mut rec.victim;
+    let mut valid = 0;
+    if let Some(pid) = tp_field::<i32>(&ctx, layout!(pid)) {
+        v.pid = pid;
+        valid |= TASK_PID;
+    }
+    // `__data_loc char[] comm`: the low half is the offset, the high half the length.
+    if let Some(loc) = tp_field::<u32>(&ctx, layout!(comm)) {
+        let src = ctx.as_ptr() as u64 + (loc & 0xffff) as u64;
+        if read_str(src, addr_of_mut!(v.comm)) {
+            valid |= TASK_COMM;
+        }
+    }
+    if let Some(kb) = tp_field::<u64>(&ctx, layout!(total_vm)) {
+        v.total_vm_kb = kb;
+        valid |= TASK_TOTAL_VM;
+    }
+    if let (Some(anon), Some(file), Some(shmem)) = (
+        tp_field::<u64>(&ctx, layout!(anon_rss)),
+        tp_field::<u64>(&ctx, layout!(file_rss)),
+        tp_field::<u64>(&ctx, layout!(shmem_rss)),
+    ) {
+        v.anon_rss_kb = anon;
+        v.file_rss_kb = file;
+        v.shmem_rss_kb = shmem;
+        valid |= TASK_RSS;
+    }
+    if let Some(uid) = tp_field::<u32>(&ctx, layout!(uid)) {
+        v.uid = uid;
+        valid |= TASK_UID;
+    }
+    if let Some(kb) = tp_field::<u64>(&ctx, layout!(pgtables)) {
+        v.pgtables_kb = kb;
+        valid |= TASK_PGTABLES;
+    }
+    if let Some(adj) = tp_field::<i16>(&ctx, layout!(oom_score_adj)) {
+        v.oom_score_adj = adj;
+        valid |= TASK_OOM_SCORE_ADJ;
+    }
+    v.valid = valid;
+    v.cgroup.ok = 0;
+    fill_task(current_task(), addr_of_mut!(rec.trigger));
+    fill_stack(&ctx, addr_of_mut!(rec.stack));
+    entry.submit(0);
+    0
+}
+
+#[inline(always)]
+fn reaper(ctx: &TracePointContext, step: ReaperStep) -> u32 {
+    let Some(mut entry) = reserve::<ReaperRecord>(RecordKind::Reaper) else {
+        return 0;
+    };
+    let rec = unsafe { &mut *entry.as_mut_ptr() };
+    rec.step = step as u32;
+    rec.pid = tp_field::<i32>(ctx, layout!(reaper_pid)).unwrap_or(-1);
+    entry.submit(0);
+    0
+}
+
+#[tracepoint]
+pub fn wake_reaper(ctx: TracePointContext) -> u32 {
+    reaper(&ctx, ReaperStep::WakeReaper)
+}
+
+#[tracepoint]
+pub fn start_task_reaping(ctx: TracePointContext) -> u32 {
+    reaper(&ctx, ReaperStep::StartTaskReaping)
+}
+
+#[tracepoint]
+pub fn finish_task_reaping(ctx: TracePointContext) -> u32 {
+    reaper(&ctx, ReaperStep::FinishTaskReaping)
+}
+
+#[tracepoint]
+pub fn skip_task_reaping(ctx: TracePointContext) -> u32 {
+    reaper(&ctx, ReaperStep::SkipTaskReaping)
+}
+
+/// `show_free_areas` / `__show_free_areas`: the stack at the point the
+/// kernel's report dumps memory, as the seed's sysrq-f trace shows it.
+#[kprobe]
+pub fn show_free_areas(ctx: ProbeContext) -> u32 {
+    let Some(mut entry) = reserve::<ShowFreeAreasRecord>(RecordKind::ShowFreeAreas) else {
+        return 0;
+    };
+    fill_stack(&ctx, unsafe { addr_of_mut!((*entry.as_mut_ptr()).stack) });
+    entry.submit(0);
+    0
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+/// `bpf_probe_read_kernel` and `bpf_get_stack` on kprobes need a GPL-compatible license.
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

@@ -1,0 +1,215 @@
+//! `oomtrace check`: what this kernel offers and what oomtrace would do with
+//! it. The first thing to run when something does not work.
+
+use crate::btf::{KernelTypes, VMLINUX, absent_offsets};
+use crate::gfp::GfpTable;
+use crate::kallsyms::Kallsyms;
+use crate::plan::{Attach, HOOKS, Mode, kernel_release, kprobes_supported, privileges};
+use crate::tracefs;
+use anyhow::Result;
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Serialize)]
+pub struct HookReport {
+    pub program: &'static str,
+    pub hook: String,
+    /// The symbol or tracepoint it resolved to on this kernel.
+    pub resolved: Option<String>,
+    /// Whether `trace` in auto mode would attach it.
+    pub used: bool,
+    pub provides: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct Report {
+    pub kernel: String,
+    pub btf: bool,
+    pub btf_missing_fields: Vec<&'static str>,
+    pub tracefs: Option<String>,
+    pub kprobes: bool,
+    pub root: bool,
+    pub missing_capabilities: Vec<&'static str>,
+    pub kallsyms_symbols: usize,
+    pub kallsyms_addresses_visible: bool,
+    pub kallsyms_data_symbols: bool,
+    pub mark_victim_fields: Vec<String>,
+    pub gfp_names: String,
+    pub hooks: Vec<HookReport>,
+    pub mode: Mode,
+    pub unavailable_in_this_mode: Vec<&'static str>,
+    pub ready: bool,
+}
+
+pub fn gather() -> Report {
+    let release = kernel_release();
+    let tracefs_root = if privileges().root {
+        tracefs::find_or_mount().ok()
+    } else {
+        tracefs::find()
+    };
+    let kprobes = kprobes_supported(tracefs_root.as_deref());
+    let kallsyms = Kallsyms::load().unwrap_or_default();
+    let types = KernelTypes::load().ok();
+    let missing = types
+        .as_ref()
+        .map(|t| absent_offsets(&t.kernel_offsets(crate::plan::page_shift())))
+        .unwrap_or_default();
+    let mut mv_fields: Vec<String> = tracefs_root
+        .as_deref()
+        .and_then(|r| tracefs::event_format(r, "oom", "mark_victim"))
+        .map(|f| f.into_keys().filter(|k| !k.starts_with("common_")).collect())
+        .unwrap_or_default();
+    mv_fields.sort();
+    let mode = if kprobes { Mode::Kprobe } else { Mode::Tracepoint };
+    let hooks: Vec<HookReport> = HOOKS
+        .iter()
+        .map(|h| {
+            let resolved = match h.attach {
+                Attach::Kprobe(names) | Attach::Kretprobe(names) => names
+                    .iter()
+                    .find_map(|n| kallsyms.resolve_function(n))
+                    .map(str::to_owned),
+                Attach::Tracepoint(c, n) => tracefs_root
+                    .as_deref()
+                    .filter(|r| r.join("events").join(c).join(n).is_dir())
+                    .map(|_| format!("{c}:{n}")),
+            };
+            HookReport {
+                program: h.program,
+                hook: h.describe(),
+                used: resolved.is_some() && (kprobes || !h.is_kprobe()),
+                resolved,
+                provides: h.provides,
+            }
+        })
+        .collect();
+    let p = privileges();
+    let ready = p.missing.is_empty()
+        && types.is_some()
+        && tracefs_root.is_some()
+        && hooks.iter().any(|h| h.used);
+    Report {
+        kernel: release.clone(),
+        btf: Path::new(VMLINUX).exists(),
+        btf_missing_fields: missing,
+        tracefs: tracefs_root.map(|p| p.display().to_string()),
+        kprobes,
+        root: p.root,
+        missing_capabilities: p.missing,
+        kallsyms_symbols: kallsyms.len(),
+        kallsyms_addresses_visible: kallsyms.has_addresses(),
+        kallsyms_data_symbols: kallsyms.has_data_symbols(),
+        mark_victim_fields: mv_fields,
+        gfp_names: GfpTable::for_running_kernel(tracefs::find().as_deref(), &release).source,
+        hooks,
+        mode,
+        unavailable_in_this_mode: if kprobes {
+            Vec::new()
+        } else {
+            crate::decode::UNAVAILABLE_WITHOUT_KPROBES.to_vec()
+        },
+        ready,
+    }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+pub fn text(r: &Report) -> String {
+    let mut s = String::new();
+    let mut row = |k: &str, v: String| s.push_str(&format!("{k:<14}{v}\n"));
+    row("kernel", r.kernel.clone());
+    row(
+        "btf",
+        if r.btf {
+            if r.btf_missing_fields.is_empty() {
+                format!("{VMLINUX}, every field oomtrace reads is there")
+            } else {
+                format!("{VMLINUX}, lacks {}", r.btf_missing_fields.join(", "))
+            }
+        } else {
+            format!("{VMLINUX} missing: the kernel needs CONFIG_DEBUG_INFO_BTF=y")
+        },
+    );
+    row(
+        "tracefs",
+        r.tracefs
+            .clone()
+            .unwrap_or_else(|| "not mounted: mount -t tracefs nodev /sys/kernel/tracing".into()),
+    );
+    row(
+        "kprobes",
+        if r.kprobes {
+            "yes".into()
+        } else {
+            "no (CONFIG_KPROBES off): tracepoint mode".into()
+        },
+    );
+    row(
+        "privileges",
+        if r.root {
+            "root".into()
+        } else if r.missing_capabilities.is_empty() {
+            "CAP_BPF and CAP_PERFMON".into()
+        } else {
+            format!("not root; missing {}", r.missing_capabilities.join(", "))
+        },
+    );
+    row(
+        "kallsyms",
+        format!(
+            "{} symbols, addresses {}, data symbols {}",
+            r.kallsyms_symbols,
+            if r.kallsyms_addresses_visible { "visible" } else { "hidden (need root)" },
+            if r.kallsyms_data_symbols {
+                "listed"
+            } else {
+                "not listed (CONFIG_KALLSYMS_ALL off)"
+            }
+        ),
+    );
+    row(
+        "mark_victim",
+        if r.mark_victim_fields.is_empty() {
+            "tracepoint missing".into()
+        } else {
+            format!("fields {}", r.mark_victim_fields.join(" "))
+        },
+    );
+    row("gfp names", r.gfp_names.clone());
+    row("hooks", String::new());
+    for h in &r.hooks {
+        s.push_str(&format!(
+            "  {:<16}{:<46}{}\n",
+            h.program,
+            h.hook,
+            match (&h.resolved, h.used) {
+                (Some(t), true) => format!("found: {t}"),
+                (Some(t), false) => format!("found: {t} (unused: no kprobes)"),
+                (None, _) => format!("missing; lost: {}", h.provides),
+            }
+        ));
+    }
+    let mut row = |k: &str, v: String| s.push_str(&format!("{k:<14}{v}\n"));
+    row("mode", format!("{} (what `trace --mode auto` uses)", r.mode.name()));
+    if !r.unavailable_in_this_mode.is_empty() {
+        row(
+            "unavailable",
+            format!("{} (need kprobes)", r.unavailable_in_this_mode.join(", ")),
+        );
+    }
+    row("ready", yes(r.ready).into());
+    s
+}
+
+pub fn run(json: bool) -> Result<bool> {
+    let r = gather();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print!("{}", text(&r));
+    }
+    Ok(r.ready)
+}

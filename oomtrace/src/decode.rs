@@ -1,0 +1,689 @@
+//! Ring-buffer records → one `OomEvent` per OOM.
+//!
+//! The records of one OOM all come from the task that ran out of memory (or
+//! the sysrq kworker), in this order: `out_of_memory` entry, then
+//! `oom_kill_process`, `mark_victim` for each task killed, `show_free_areas`
+//! for global OOMs, then `out_of_memory`'s return. The assembler keys them by
+//! that thread and emits the event at the return; in tracepoint mode
+//! `mark_victim` alone is the event.
+
+use crate::event::{Frame, OomEvent, Task, Victim};
+use crate::gfp::GfpTable;
+use crate::kallsyms::Kallsyms;
+use oomtrace_common::*;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+/// One record, copied out of the ring buffer.
+pub enum Record {
+    Enter(Box<OomEnterRecord>),
+    Kill(Box<OomKillRecord>),
+    Exit(OomExitRecord),
+    MarkVictim(Box<MarkVictimRecord>),
+    Reaper(ReaperRecord),
+    ShowFreeAreas(Box<ShowFreeAreasRecord>),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("record of {0} bytes is shorter than its header")]
+    Short(usize),
+    #[error("unknown record kind {0}")]
+    UnknownKind(u32),
+    #[error("record kind {kind} has {got} bytes, expected {want}")]
+    Size { kind: u32, got: usize, want: usize },
+}
+
+fn copy<T: Copy>(bytes: &[u8], kind: u32) -> Result<T, DecodeError> {
+    let want = size_of::<T>();
+    if bytes.len() < want {
+        return Err(DecodeError::Size {
+            kind,
+            got: bytes.len(),
+            want,
+        });
+    }
+    // SAFETY: length checked; T is a #[repr(C)] record of plain integers, valid
+    // for any bit pattern; read_unaligned copes with the buffer's alignment.
+    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+pub fn parse(bytes: &[u8]) -> Result<Record, DecodeError> {
+    if bytes.len() < size_of::<Header>() {
+        return Err(DecodeError::Short(bytes.len()));
+    }
+    let kind = u32::from_ne_bytes(bytes[..4].try_into().unwrap());
+    let k = RecordKind::from_u32(kind).ok_or(DecodeError::UnknownKind(kind))?;
+    Ok(match k {
+        RecordKind::OomEnter => Record::Enter(Box::new(copy(bytes, kind)?)),
+        RecordKind::OomKill => Record::Kill(Box::new(copy(bytes, kind)?)),
+        RecordKind::OomExit => Record::Exit(copy(bytes, kind)?),
+        RecordKind::MarkVictim => Record::MarkVictim(Box::new(copy(bytes, kind)?)),
+        RecordKind::Reaper => Record::Reaper(copy(bytes, kind)?),
+        RecordKind::ShowFreeAreas => Record::ShowFreeAreas(Box::new(copy(bytes, kind)?)),
+        RecordKind::MemState => return Err(DecodeError::UnknownKind(kind)),
+    })
+}
+
+/// Kernel symbols, loaded off the start-up path: the first stack waits for them.
+#[derive(Clone, Default)]
+pub struct Symbols(Arc<OnceLock<Kallsyms>>);
+
+impl Symbols {
+    /// Starts reading `/proc/kallsyms` in the background.
+    pub fn load_in_background() -> Self {
+        let s = Self::default();
+        let cell = s.0.clone();
+        std::thread::spawn(move || {
+            let _ = cell.set(Kallsyms::load().unwrap_or_default());
+        });
+        s
+    }
+
+    pub fn from(k: Kallsyms) -> Self {
+        let s = Self::default();
+        let _ = s.0.set(k);
+        s
+    }
+
+    pub fn get(&self) -> &Kallsyms {
+        self.0.wait()
+    }
+
+    pub fn frames(&self, stack: &Stack) -> Vec<Frame> {
+        let n = if stack.len_bytes > 0 {
+            (stack.len_bytes as usize / 8).min(MAX_STACK_DEPTH)
+        } else {
+            0
+        };
+        let k = self.get();
+        stack.ips[..n]
+            .iter()
+            .map(|&ip| {
+                let r = k.symbolize(ip);
+                Frame {
+                    addr: format!("{ip:#x}"),
+                    symbol: r.as_ref().map(|r| r.name.to_owned()),
+                    offset: r.as_ref().map(|r| r.offset),
+                    size: r.as_ref().map(|r| r.size),
+                }
+            })
+            .collect()
+    }
+}
+
+/// What the assembler needs to know about this machine and session.
+pub struct Context {
+    pub symbols: Symbols,
+    pub gfp: GfpTable,
+    /// `enum oom_constraint`, value → name, from BTF.
+    pub constraints: Vec<(u64, String)>,
+    /// CLOCK_REALTIME − CLOCK_MONOTONIC, to date kernel timestamps.
+    pub realtime_offset_ns: i128,
+    /// Whether the kprobes are attached (else `mark_victim` alone makes an event).
+    pub kprobes: bool,
+}
+
+#[derive(Default)]
+struct Pending {
+    enter: Option<Box<OomEnterRecord>>,
+    kill: Option<Box<OomKillRecord>>,
+    marks: Vec<Box<MarkVictimRecord>>,
+    show_free_areas: Option<Box<ShowFreeAreasRecord>>,
+}
+
+/// Counts kept while assembling, for the trailer and `--summary`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Tally {
+    /// Events emitted.
+    pub events: u64,
+    /// `out_of_memory` calls that made progress without killing (a victim was
+    /// already on its way out): counted, not reported.
+    pub deferred: u64,
+    /// OOMs whose records arrived incomplete (some were lost).
+    pub incomplete: u64,
+    /// Records that did not decode.
+    pub bad_records: u64,
+}
+
+pub struct Assembler {
+    ctx: Context,
+    pending: HashMap<u32, Pending>,
+    seq: u64,
+    pub tally: Tally,
+}
+
+fn cstr(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+pub fn cgroup_path(p: &CgroupPath) -> Option<String> {
+    if p.ok == 0 {
+        return None;
+    }
+    let depth = (p.depth as usize).min(CGROUP_MAX_DEPTH);
+    let mut path = String::new();
+    if p.truncated != 0 {
+        path.push_str("/...");
+    }
+    for name in p.names[..depth].iter().rev() {
+        path.push('/');
+        path.push_str(&cstr(name));
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    Some(path)
+}
+
+fn has(valid: u32, bit: u32) -> bool {
+    valid & bit != 0
+}
+
+fn task(t: &TaskInfo, cpu: Option<u32>) -> Task {
+    let v = t.valid;
+    Task {
+        pid: has(v, TASK_TGID).then_some(t.tgid),
+        tid: has(v, TASK_PID).then_some(t.pid),
+        comm: has(v, TASK_COMM).then(|| cstr(&t.comm)),
+        oom_score_adj: has(v, TASK_OOM_SCORE_ADJ).then_some(t.oom_score_adj),
+        cgroup: cgroup_path(&t.cgroup),
+        uid: has(v, TASK_UID).then_some(t.uid),
+        cpu,
+    }
+}
+
+fn victim(t: &TaskInfo) -> Victim {
+    let v = t.valid;
+    Victim {
+        // The kernel names the victim by its thread-group leader's pid.
+        pid: if has(v, TASK_TGID) {
+            Some(t.tgid)
+        } else {
+            has(v, TASK_PID).then_some(t.pid)
+        },
+        comm: has(v, TASK_COMM).then(|| cstr(&t.comm)),
+        uid: has(v, TASK_UID).then_some(t.uid),
+        total_vm_kb: has(v, TASK_TOTAL_VM).then_some(t.total_vm_kb),
+        anon_rss_kb: has(v, TASK_RSS).then_some(t.anon_rss_kb),
+        file_rss_kb: has(v, TASK_RSS).then_some(t.file_rss_kb),
+        shmem_rss_kb: has(v, TASK_RSS).then_some(t.shmem_rss_kb),
+        pgtables_kb: has(v, TASK_PGTABLES).then_some(t.pgtables_kb),
+        oom_score_adj: has(v, TASK_OOM_SCORE_ADJ).then_some(t.oom_score_adj),
+        points: None,
+        cgroup: cgroup_path(&t.cgroup),
+    }
+}
+
+/// Fills what one source lacks from another: `primary`'s known fields win.
+fn merge_victim(primary: Victim, fallback: Victim) -> Victim {
+    Victim {
+        pid: primary.pid.or(fallback.pid),
+        comm: primary.comm.or(fallback.comm),
+        uid: primary.uid.or(fallback.uid),
+        total_vm_kb: primary.total_vm_kb.or(fallback.total_vm_kb),
+        anon_rss_kb: primary.anon_rss_kb.or(fallback.anon_rss_kb),
+        file_rss_kb: primary.file_rss_kb.or(fallback.file_rss_kb),
+        shmem_rss_kb: primary.shmem_rss_kb.or(fallback.shmem_rss_kb),
+        pgtables_kb: primary.pgtables_kb.or(fallback.pgtables_kb),
+        oom_score_adj: primary.oom_score_adj.or(fallback.oom_score_adj),
+        points: primary.points.or(fallback.points),
+        cgroup: primary.cgroup.or(fallback.cgroup),
+    }
+}
+
+/// What tracepoint mode cannot see: said once per event.
+pub const UNAVAILABLE_WITHOUT_KPROBES: [&str; 6] = [
+    "gfp_mask",
+    "nodemask",
+    "totalpages",
+    "points",
+    "duration_ns",
+    "victim.cgroup",
+];
+
+impl Assembler {
+    pub fn new(ctx: Context) -> Self {
+        Self {
+            ctx,
+            pending: HashMap::new(),
+            seq: 0,
+            tally: Tally::default(),
+        }
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// Feeds one raw record; returns the events it completes.
+    pub fn push_bytes(&mut self, bytes: &[u8]) -> Vec<OomEvent> {
+        match parse(bytes) {
+            Ok(r) => self.push(r),
+            Err(_) => {
+                self.tally.bad_records += 1;
+                Vec::new()
+            }
+        }
+    }
+
+    pub fn push(&mut self, record: Record) -> Vec<OomEvent> {
+        let mut out = Vec::new();
+        match record {
+            Record::Enter(r) => {
+                let tid = r.hdr.pid_tgid as u32;
+                // A new OOM on this thread: the previous one lost its return.
+                if let Some(prev) = self.pending.remove(&tid) {
+                    self.tally.incomplete += 1;
+                    out.extend(self.finish(prev, None));
+                }
+                self.pending.insert(
+                    tid,
+                    Pending {
+                        enter: Some(r),
+                        ..Pending::default()
+                    },
+                );
+            }
+            Record::Kill(r) => {
+                let tid = r.hdr.pid_tgid as u32;
+                self.pending.entry(tid).or_default().kill = Some(r);
+            }
+            Record::MarkVictim(r) => {
+                let tid = r.hdr.pid_tgid as u32;
+                match self.pending.get_mut(&tid) {
+                    Some(p) => p.marks.push(r),
+                    None => {
+                        if self.ctx.kprobes {
+                            self.tally.incomplete += 1;
+                        }
+                        let p = Pending {
+                            marks: vec![r],
+                            ..Pending::default()
+                        };
+                        out.extend(self.finish(p, None));
+                    }
+                }
+            }
+            Record::ShowFreeAreas(r) => {
+                let tid = r.hdr.pid_tgid as u32;
+                if let Some(p) = self.pending.get_mut(&tid) {
+                    p.show_free_areas = Some(r);
+                }
+            }
+            Record::Exit(r) => {
+                let tid = r.hdr.pid_tgid as u32;
+                if let Some(p) = self.pending.remove(&tid) {
+                    out.extend(self.finish(p, Some(r)));
+                }
+            }
+            Record::Reaper(_) => {}
+        }
+        out
+    }
+
+    /// Emits what is still pending (at shutdown): OOMs whose return never came.
+    pub fn flush(&mut self) -> Vec<OomEvent> {
+        let pending: Vec<_> = self.pending.drain().map(|(_, p)| p).collect();
+        let mut out = Vec::new();
+        for p in pending {
+            if p.enter.is_some() || !p.marks.is_empty() {
+                out.extend(self.finish(p, None));
+            }
+        }
+        out
+    }
+
+    fn constraint_name(&self, v: u32) -> String {
+        self.ctx
+            .constraints
+            .iter()
+            .find(|(n, _)| *n == v as u64)
+            .map_or_else(|| format!("CONSTRAINT_{v}"), |(_, s)| s.clone())
+    }
+
+    fn finish(&mut self, p: Pending, exit: Option<OomExitRecord>) -> Option<OomEvent> {
+        let killed = !p.marks.is_empty();
+        // out_of_memory() returned true without killing: an earlier victim is
+        // still exiting and the kernel waits for it. Not an OOM report.
+        if exit.is_some_and(|e| e.result != 0) && !killed && p.kill.is_none() {
+            self.tally.deferred += 1;
+            return None;
+        }
+        let first_mark = p.marks.first();
+        let hdr = p
+            .enter
+            .as_ref()
+            .map(|e| e.hdr)
+            .or(first_mark.map(|m| m.hdr))
+            .or(p.kill.as_ref().map(|k| k.hdr))?;
+        self.seq += 1;
+        let mut ev = OomEvent {
+            kind: "oom".to_owned(),
+            seq: self.seq,
+            uptime_ns: hdr.ktime_ns,
+            time: format_time(hdr.ktime_ns as i128 + self.ctx.realtime_offset_ns),
+            source: if p.enter.is_some() || p.kill.is_some() {
+                "kprobe"
+            } else {
+                "tracepoint"
+            }
+            .to_owned(),
+            killed: Some(killed),
+            ..OomEvent::default()
+        };
+        let cpu = Some(hdr.cpu);
+        if let Some(e) = &p.enter {
+            ev.trigger = task(&e.trigger, cpu);
+            if has(e.valid, OC_GFP_MASK) {
+                ev.gfp_mask = Some(e.gfp_mask);
+                ev.gfp_flags = Some(self.ctx.gfp.format(e.gfp_mask as u64));
+            }
+            ev.order = has(e.valid, OC_ORDER).then_some(e.order);
+            if has(e.valid, OC_MEMCG) && e.flags & ENTER_MEMCG != 0 {
+                ev.memcg = cgroup_path(&e.memcg);
+            }
+            if has(e.valid, OC_NODEMASK) {
+                ev.nodemask = Some(if e.flags & ENTER_NODEMASK_SET != 0 {
+                    nodelist(e.nodemask)
+                } else {
+                    "(null)".to_owned()
+                });
+            }
+            ev.stack = self.ctx.symbols.frames(&e.stack);
+            if let Some(x) = exit {
+                ev.duration_ns = Some(x.hdr.ktime_ns.saturating_sub(e.hdr.ktime_ns));
+            }
+        } else if let Some(m) = first_mark {
+            ev.trigger = task(&m.trigger, cpu);
+        }
+        if let Some(k) = &p.kill {
+            ev.constraint = has(k.valid, OC_CONSTRAINT).then(|| self.constraint_name(k.constraint));
+            ev.totalpages = has(k.valid, OC_TOTALPAGES).then_some(k.totalpages);
+            ev.message = has(k.valid, OC_MESSAGE).then(|| cstr(&k.message));
+        }
+        let mut victims = p.marks.iter().map(|m| {
+            let mut v = victim(&m.victim);
+            // The victim's cgroup is known when it is the current task.
+            if v.pid.is_some() && v.pid == ev.trigger.pid {
+                v.cgroup = ev.trigger.cgroup.clone();
+            }
+            v
+        });
+        let chosen = p.kill.as_ref().map(|k| {
+            let mut v = victim(&k.victim);
+            v.points = has(k.valid, OC_CHOSEN_POINTS).then_some(k.chosen_points);
+            v
+        });
+        ev.victim = match (victims.next(), chosen) {
+            (Some(marked), Some(chosen)) if marked.pid == chosen.pid => {
+                Some(merge_victim(marked, chosen))
+            }
+            (Some(marked), _) => Some(marked),
+            (None, chosen) => chosen,
+        };
+        ev.also_killed = victims.collect();
+        // mark_victim's stack runs through __oom_kill_process: the deepest we have.
+        if let Some(m) = first_mark {
+            ev.stack = self.ctx.symbols.frames(&m.stack);
+        }
+        if let Some(s) = &p.show_free_areas {
+            ev.show_free_areas_stack = Some(self.ctx.symbols.frames(&s.stack));
+        }
+        if p.enter.is_none() && p.kill.is_none() {
+            self.infer_from_stack(&mut ev);
+        }
+        self.tally.events += 1;
+        Some(ev)
+    }
+
+    /// Tracepoint mode: what the stack proves. `mem_cgroup_out_of_memory` in
+    /// the path makes it a memcg OOM (whose message is fixed); `moom_callback`
+    /// makes it sysrq-f, whose order is -1 by definition.
+    fn infer_from_stack(&self, ev: &mut OomEvent) {
+        let on_stack = |f: &str| ev.stack.iter().any(|fr| fr.symbol.as_deref() == Some(f));
+        if on_stack("mem_cgroup_out_of_memory") {
+            ev.constraint = Some("CONSTRAINT_MEMCG".to_owned());
+            ev.message = Some("Memory cgroup out of memory".to_owned());
+        }
+        if on_stack("moom_callback") {
+            ev.order = Some(-1);
+        }
+        let mut unavailable: Vec<String> = UNAVAILABLE_WITHOUT_KPROBES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        if ev.order.is_none() {
+            unavailable.push("order".to_owned());
+        }
+        if ev.constraint.is_none() {
+            unavailable.extend(["constraint".to_owned(), "memcg".to_owned(), "message".to_owned()]);
+        } else {
+            unavailable.push("memcg".to_owned());
+        }
+        ev.unavailable = unavailable;
+    }
+}
+
+/// The kernel's `%*pbl` of the first 64 nodes: "0", "0-1,3".
+pub fn nodelist(mask: u64) -> String {
+    let mut parts = Vec::new();
+    let mut bit = 0;
+    while bit < 64 {
+        if mask & (1 << bit) == 0 {
+            bit += 1;
+            continue;
+        }
+        let start = bit;
+        while bit + 1 < 64 && mask & (1 << (bit + 1)) != 0 {
+            bit += 1;
+        }
+        parts.push(if start == bit {
+            start.to_string()
+        } else {
+            format!("{start}-{bit}")
+        });
+        bit += 1;
+    }
+    parts.join(",")
+}
+
+/// RFC 3339 in UTC with microseconds, as the event's `time`.
+pub fn format_time(realtime_ns: i128) -> String {
+    let ns = realtime_ns.max(0) as u128;
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns as u64);
+    humantime::format_rfc3339_micros(t).to_string()
+}
+
+/// CLOCK_REALTIME − CLOCK_MONOTONIC now.
+pub fn realtime_offset_ns() -> i128 {
+    let read = |clock| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: valid out pointer.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+    };
+    read(libc::CLOCK_REALTIME) - read(libc::CLOCK_MONOTONIC)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn zeroed<T>() -> T {
+        // SAFETY: the record types are plain integers and byte arrays.
+        unsafe { std::mem::zeroed() }
+    }
+
+    pub fn set_comm(dst: &mut [u8; COMM_LEN], s: &str) {
+        dst[..s.len()].copy_from_slice(s.as_bytes());
+    }
+
+    pub fn set_cgroup(p: &mut CgroupPath, leaf_first: &[&str]) {
+        p.ok = 1;
+        p.depth = leaf_first.len() as u32;
+        for (i, n) in leaf_first.iter().enumerate() {
+            p.names[i][..n.len()].copy_from_slice(n.as_bytes());
+            p.names[i][n.len()] = 0;
+        }
+    }
+
+    pub const SYMS: &str = "\
+ffffffff81000000 T dump_stack_lvl
+ffffffff81000100 t __oom_kill_process
+ffffffff81000400 t oom_kill_process
+ffffffff81000600 T out_of_memory
+ffffffff81000b00 T mem_cgroup_out_of_memory
+ffffffff81000c00 t moom_callback
+ffffffff81000d00 T end_of_text
+";
+
+    pub fn ctx(kprobes: bool) -> Context {
+        Context {
+            symbols: Symbols::from(Kallsyms::parse(SYMS)),
+            gfp: GfpTable::builtin("6.18"),
+            constraints: vec![
+                (0, "CONSTRAINT_NONE".into()),
+                (1, "CONSTRAINT_CPUSET".into()),
+                (2, "CONSTRAINT_MEMORY_POLICY".into()),
+                (3, "CONSTRAINT_MEMCG".into()),
+            ],
+            realtime_offset_ns: 1_700_000_000_000_000_000,
+            kprobes,
+        }
+    }
+
+    fn hdr(kind: RecordKind, tid: u32, t: u64) -> Header {
+        Header {
+            kind: kind as u32,
+            cpu: 1,
+            pid_tgid: (tid as u64) << 32 | tid as u64,
+            ktime_ns: t,
+        }
+    }
+
+    fn stack(ips: &[u64]) -> Stack {
+        let mut s: Stack = zeroed();
+        s.len_bytes = (ips.len() * 8) as i64;
+        s.ips[..ips.len()].copy_from_slice(ips);
+        s
+    }
+
+    pub fn mark_victim(tid: u32, victim_pid: i32, comm: &str, t: u64, ips: &[u64]) -> Box<MarkVictimRecord> {
+        let mut m: Box<MarkVictimRecord> = Box::new(zeroed());
+        m.hdr = hdr(RecordKind::MarkVictim, tid, t);
+        m.victim.valid = TASK_PID | TASK_COMM | TASK_RSS | TASK_TOTAL_VM;
+        m.victim.pid = victim_pid;
+        set_comm(&mut m.victim.comm, comm);
+        m.victim.total_vm_kb = 78028;
+        m.victim.anon_rss_kb = 65024;
+        m.victim.file_rss_kb = 2424;
+        m.trigger.valid = TASK_PID | TASK_TGID | TASK_COMM | TASK_OOM_SCORE_ADJ;
+        m.trigger.pid = tid as i32;
+        m.trigger.tgid = tid as i32;
+        set_comm(&mut m.trigger.comm, comm);
+        set_cgroup(&mut m.trigger.cgroup, &["oomtest"]);
+        m.stack = stack(ips);
+        m
+    }
+
+    #[test]
+    fn tracepoint_mode_makes_one_event_per_mark_victim() {
+        let mut a = Assembler::new(ctx(false));
+        let ips = [0xffffffff81000110, 0xffffffff81000410, 0xffffffff81000614, 0xffffffff81000b20];
+        let evs = a.push(Record::MarkVictim(mark_victim(15489, 15489, "python3", 5_000_000_000, &ips)));
+        assert_eq!(evs.len(), 1);
+        let e = &evs[0];
+        assert_eq!(e.source, "tracepoint");
+        assert_eq!(e.victim.as_ref().unwrap().pid, Some(15489));
+        assert_eq!(e.victim.as_ref().unwrap().comm.as_deref(), Some("python3"));
+        assert_eq!(e.victim.as_ref().unwrap().cgroup.as_deref(), Some("/oomtest"));
+        assert_eq!(e.trigger.cgroup.as_deref(), Some("/oomtest"));
+        assert_eq!(e.constraint.as_deref(), Some("CONSTRAINT_MEMCG"));
+        assert_eq!(e.gfp_mask, None);
+        assert!(e.unavailable.contains(&"gfp_mask".to_owned()));
+        let syms: Vec<_> = e.stack.iter().map(|f| f.symbol.clone().unwrap()).collect();
+        assert_eq!(syms, ["__oom_kill_process", "oom_kill_process", "out_of_memory", "mem_cgroup_out_of_memory"]);
+        assert_eq!(e.stack[2].offset, Some(0x14));
+        assert_eq!(e.stack[2].size, Some(0x500));
+        assert_eq!(e.time, "2023-11-14T22:13:25.000000Z");
+    }
+
+    #[test]
+    fn kprobe_records_assemble_into_one_event() {
+        let mut a = Assembler::new(ctx(true));
+        let mut enter: Box<OomEnterRecord> = Box::new(zeroed());
+        enter.hdr = hdr(RecordKind::OomEnter, 90, 1000);
+        enter.valid = OC_GFP_MASK | OC_ORDER | OC_MEMCG | OC_NODEMASK;
+        enter.gfp_mask = 0x140dca;
+        enter.flags = 0;
+        enter.trigger.valid = TASK_PID | TASK_TGID | TASK_COMM;
+        enter.trigger.pid = 90;
+        enter.trigger.tgid = 90;
+        set_comm(&mut enter.trigger.comm, "hog");
+        assert!(a.push(Record::Enter(enter)).is_empty());
+        let mut kill: Box<OomKillRecord> = Box::new(zeroed());
+        kill.hdr = hdr(RecordKind::OomKill, 90, 1500);
+        kill.valid = OC_CONSTRAINT | OC_TOTALPAGES | OC_CHOSEN_POINTS | OC_MESSAGE;
+        kill.totalpages = 120264;
+        kill.chosen_points = 112678;
+        kill.message[..13].copy_from_slice(b"Out of memory");
+        kill.victim.valid = TASK_PID | TASK_TGID | TASK_UID | TASK_PGTABLES;
+        kill.victim.pid = 90;
+        kill.victim.tgid = 90;
+        kill.victim.pgtables_kb = 916;
+        set_cgroup(&mut kill.victim.cgroup, &[]);
+        assert!(a.push(Record::Kill(kill)).is_empty());
+        assert!(a.push(Record::MarkVictim(mark_victim(90, 90, "hog", 1600, &[0xffffffff81000110]))).is_empty());
+        let mut exit: OomExitRecord = zeroed();
+        exit.hdr = hdr(RecordKind::OomExit, 90, 3000);
+        exit.result = 1;
+        let evs = a.push(Record::Exit(exit));
+        assert_eq!(evs.len(), 1);
+        let e = &evs[0];
+        assert_eq!(e.source, "kprobe");
+        assert_eq!(e.gfp_flags.as_deref(), Some("GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP"));
+        assert_eq!(e.nodemask.as_deref(), Some("(null)"));
+        assert_eq!(e.memcg, None);
+        assert_eq!(e.constraint.as_deref(), Some("CONSTRAINT_NONE"));
+        assert_eq!(e.duration_ns, Some(2000));
+        let v = e.victim.as_ref().unwrap();
+        assert_eq!((v.pid, v.points, v.pgtables_kb, v.anon_rss_kb), (Some(90), Some(112678), Some(916), Some(65024)));
+        assert_eq!(v.cgroup.as_deref(), Some("/"));
+        assert!(e.unavailable.is_empty());
+    }
+
+    #[test]
+    fn progress_without_a_kill_is_counted_not_reported() {
+        let mut a = Assembler::new(ctx(true));
+        let mut enter: Box<OomEnterRecord> = Box::new(zeroed());
+        enter.hdr = hdr(RecordKind::OomEnter, 7, 1);
+        a.push(Record::Enter(enter));
+        let mut exit: OomExitRecord = zeroed();
+        exit.hdr = hdr(RecordKind::OomExit, 7, 2);
+        exit.result = 1;
+        assert!(a.push(Record::Exit(exit)).is_empty());
+        assert_eq!(a.tally.deferred, 1);
+        assert_eq!(a.tally.events, 0);
+    }
+
+    #[test]
+    fn rejects_short_and_unknown_records() {
+        assert_eq!(parse(&[0; 4]).err(), Some(DecodeError::Short(4)));
+        let mut b = vec![0u8; 64];
+        b[0] = 99;
+        assert_eq!(parse(&b).err(), Some(DecodeError::UnknownKind(99)));
+        b[0] = RecordKind::OomEnter as u8;
+        assert!(matches!(parse(&b), Err(DecodeError::Size { .. })));
+    }
+
+    #[test]
+    fn nodelists_read_like_the_kernels() {
+        assert_eq!(nodelist(0b1), "0");
+        assert_eq!(nodelist(0b1011), "0-1,3");
+    }
+}

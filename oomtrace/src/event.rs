@@ -1,0 +1,130 @@
+//! The assembled OOM event: one per OOM, the JSON Lines schema of DESIGN.md.
+//! Fields may be added, never renamed; unknown values are `null`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OomEvent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub seq: u64,
+    /// RFC 3339, microseconds, UTC.
+    pub time: String,
+    /// CLOCK_MONOTONIC at the OOM, as the kernel log's timestamps count.
+    pub uptime_ns: u64,
+    /// "kprobe" when the kprobes saw this OOM, "tracepoint" when only tracepoints did.
+    pub source: String,
+    pub trigger: Task,
+    pub gfp_mask: Option<u32>,
+    pub gfp_flags: Option<String>,
+    pub order: Option<i32>,
+    pub constraint: Option<String>,
+    /// `nodemask=` of the kernel's report: "(null)" or a node list.
+    pub nodemask: Option<String>,
+    /// The OOM domain of a memcg OOM; null for global ones.
+    pub memcg: Option<String>,
+    pub totalpages: Option<u64>,
+    pub message: Option<String>,
+    pub killed: Option<bool>,
+    pub duration_ns: Option<u64>,
+    pub victim: Option<Victim>,
+    /// Innermost frame first.
+    pub stack: Vec<Frame>,
+    /// The stack at `show_free_areas`, for global OOMs in kprobe mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub show_free_areas_stack: Option<Vec<Frame>>,
+    pub counters: Option<Counters>,
+    pub zones: Option<Vec<Zone>>,
+    /// More tasks marked in the same OOM (memory.oom.group kills).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_killed: Vec<Victim>,
+    /// Fields this event cannot have in its mode, said once per event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub pid: Option<i32>,
+    pub tid: Option<i32>,
+    pub comm: Option<String>,
+    pub oom_score_adj: Option<i16>,
+    pub cgroup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Victim {
+    pub pid: Option<i32>,
+    pub comm: Option<String>,
+    pub uid: Option<u32>,
+    pub total_vm_kb: Option<u64>,
+    pub anon_rss_kb: Option<u64>,
+    pub file_rss_kb: Option<u64>,
+    pub shmem_rss_kb: Option<u64>,
+    pub pgtables_kb: Option<u64>,
+    pub oom_score_adj: Option<i16>,
+    pub points: Option<i64>,
+    pub cgroup: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    pub addr: String,
+    pub symbol: Option<String>,
+    pub offset: Option<u64>,
+    pub size: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    pub node: BTreeMap<String, i64>,
+    pub zone: BTreeMap<String, i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Zone {
+    pub node: u32,
+    pub zone: String,
+    pub free_kb: Option<u64>,
+    pub min_kb: Option<u64>,
+    pub low_kb: Option<u64>,
+    pub high_kb: Option<u64>,
+    pub free_area: Vec<u64>,
+}
+
+impl OomEvent {
+    /// The task that was killed, or the trigger when nothing names a victim.
+    pub fn victim_pid(&self) -> Option<i32> {
+        self.victim.as_ref().and_then(|v| v.pid)
+    }
+
+    /// Whether the event concerns `pid` (as trigger or as victim).
+    pub fn involves_pid(&self, pid: i32) -> bool {
+        self.trigger.pid == Some(pid)
+            || self.victim_pid() == Some(pid)
+            || self.also_killed.iter().any(|v| v.pid == Some(pid))
+    }
+
+    pub fn involves_comm(&self, comm: &str) -> bool {
+        self.trigger.comm.as_deref() == Some(comm)
+            || self.victim.as_ref().and_then(|v| v.comm.as_deref()) == Some(comm)
+    }
+
+    /// Whether any cgroup of the event is `path` or below it.
+    pub fn involves_cgroup(&self, path: &str) -> bool {
+        let path = path.trim_end_matches('/');
+        let under = |c: &Option<String>| {
+            c.as_deref().is_some_and(|c| {
+                path.is_empty() || c == path || c.starts_with(&format!("{path}/"))
+            })
+        };
+        under(&self.memcg)
+            || under(&self.trigger.cgroup)
+            || self.victim.as_ref().is_some_and(|v| under(&v.cgroup))
+    }
+}

@@ -1,0 +1,161 @@
+//! oomtrace: the Linux OOM killer, traced with eBPF.
+
+mod btf;
+mod check;
+mod decode;
+mod event;
+mod gfp;
+mod kallsyms;
+mod plan;
+mod render;
+mod sink;
+#[cfg(test)]
+mod testdata;
+mod trace;
+mod tracefs;
+mod trigger;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::io::{self, IsTerminal};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "oomtrace",
+    version,
+    about = "Trace the Linux OOM killer: who asked, from where, what memory looked like, what was killed"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print every OOM live, as the kernel's report or as JSON Lines.
+    Trace(trace::TraceArgs),
+    /// Say what this kernel offers and what oomtrace would use.
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cause an OOM on purpose, to check oomtrace end to end.
+    Trigger {
+        #[command(subcommand)]
+        what: Trigger,
+    },
+    /// The child of `trigger memcg`.
+    #[command(name = "__hog", hide = true)]
+    Hog,
+}
+
+#[derive(Subcommand)]
+enum Trigger {
+    /// A memory-cgroup OOM that kills only oomtrace's own child.
+    Memcg {
+        /// The cgroup's memory limit (e.g. 32M).
+        #[arg(long, default_value = "32M", value_parser = parse_size)]
+        limit: u64,
+    },
+    /// The manual OOM of sysrq-f: kills a real task.
+    Sysrq {
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let m = match s[i..].to_ascii_lowercase().as_str() {
+                "k" | "kb" | "kib" => 1 << 10,
+                "m" | "mb" | "mib" => 1 << 20,
+                "g" | "gb" | "gib" => 1 << 30,
+                u => return Err(format!("unknown unit {u:?}; use K, M or G")),
+            };
+            (&s[..i], m)
+        }
+        None => (s, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .map(|n| n * mult)
+        .map_err(|e| format!("{s:?}: {e}"))
+}
+
+async fn trace_cmd(args: trace::TraceArgs) -> Result<()> {
+    let stdout = io::stdout();
+    let outcome = if args.json {
+        trace::run(&args, &mut sink::Json(stdout.lock()), |_, _| {}).await?
+    } else {
+        trace::run(&args, &mut sink::Text(stdout.lock()), |_, _| {}).await?
+    };
+    if args.duration != Some(std::time::Duration::ZERO) || io::stderr().is_terminal() {
+        let t = &outcome.tally;
+        eprintln!(
+            "oomtrace: {} events, {} lost records, {} incomplete, {} deferred (OOMs that waited for an earlier victim)",
+            t.events, outcome.lost, t.incomplete, t.deferred
+        );
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: Result<bool> = match cli.command {
+        Command::Hog => trigger::hog(),
+        Command::Check { json } => check::run(json),
+        Command::Trace(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(trace_cmd(args)))
+            .map(|()| true),
+        Command::Trigger { what } => match what {
+            Trigger::Memcg { limit } => trigger::memcg(limit).map(|o| {
+                if o.killed_by_oom {
+                    println!(
+                        "oomtrace: child {} (oomtrace-hog) was killed by the OOM killer in memory cgroup {} ({:?}) after {} ms",
+                        o.pid,
+                        o.cgroup,
+                        o.version,
+                        o.elapsed.as_millis()
+                    );
+                } else {
+                    println!("oomtrace: child {} ended, but not by the OOM killer", o.pid);
+                }
+                o.killed_by_oom
+            }),
+            Trigger::Sysrq { yes } => trigger::sysrq(yes).map(|()| true),
+        },
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("oomtrace: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("32M"), Ok(32 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("3T").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

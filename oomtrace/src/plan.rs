@@ -1,0 +1,268 @@
+//! The planner: decides once, at start-up, what this kernel lets oomtrace
+//! see. It resolves offsets from BTF and tracepoint layouts from tracefs,
+//! picks the mode and the hooks, and hands the BPF side its configuration.
+
+use crate::btf::KernelTypes;
+use crate::gfp::GfpTable;
+use crate::tracefs;
+use anyhow::{Result, bail};
+use oomtrace_common::{ABSENT, Config, MarkVictimLayout};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// kprobes where the kernel has them, else tracepoints.
+    Auto,
+    /// kprobes on out_of_memory and oom_kill_process, plus the oom tracepoints.
+    Kprobe,
+    /// The oom tracepoints only (kernels built without kprobes).
+    Tracepoint,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Kprobe => "kprobe",
+            Mode::Tracepoint => "tracepoint",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attach {
+    /// Entry of the first of these functions the kernel has.
+    Kprobe(&'static [&'static str]),
+    Kretprobe(&'static [&'static str]),
+    Tracepoint(&'static str, &'static str),
+}
+
+/// One BPF program and where it goes. The one table of hooks.
+#[derive(Clone, Copy, Debug)]
+pub struct Hook {
+    /// The program's name in the BPF object.
+    pub program: &'static str,
+    pub attach: Attach,
+    /// What is lost when this hook cannot be attached.
+    pub provides: &'static str,
+}
+
+pub const HOOKS: &[Hook] = &[
+    Hook {
+        program: "oom_enter",
+        attach: Attach::Kprobe(&["out_of_memory"]),
+        provides: "gfp_mask, order, nodemask, memcg, the trigger of OOMs that kill nothing",
+    },
+    Hook {
+        program: "oom_kill",
+        attach: Attach::Kprobe(&["oom_kill_process"]),
+        provides: "constraint, totalpages, points, message, victim cgroup",
+    },
+    Hook {
+        program: "oom_exit",
+        attach: Attach::Kretprobe(&["out_of_memory"]),
+        provides: "duration_ns, OOMs that kill nothing",
+    },
+    Hook {
+        program: "show_free_areas",
+        // A global until 6.0, `__show_free_areas` in 6.1–6.4, static again from 6.5.
+        attach: Attach::Kprobe(&["__show_free_areas", "show_free_areas"]),
+        provides: "the stack at show_free_areas",
+    },
+    Hook {
+        program: "mark_victim",
+        attach: Attach::Tracepoint("oom", "mark_victim"),
+        provides: "victim, trigger, kernel stack",
+    },
+];
+
+impl Hook {
+    pub fn is_kprobe(&self) -> bool {
+        !matches!(self.attach, Attach::Tracepoint(..))
+    }
+
+    pub fn describe(&self) -> String {
+        match self.attach {
+            Attach::Kprobe(f) => format!("kprobe:{}", f.join("|")),
+            Attach::Kretprobe(f) => format!("kretprobe:{}", f.join("|")),
+            Attach::Tracepoint(c, n) => format!("tracepoint:{c}:{n}"),
+        }
+    }
+}
+
+/// Who we are, in the terms the kernel checks.
+pub struct Privileges {
+    pub root: bool,
+    /// Capabilities needed and not held (empty for root).
+    pub missing: Vec<&'static str>,
+}
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+pub fn privileges() -> Privileges {
+    // SAFETY: geteuid never fails.
+    let root = unsafe { libc::geteuid() } == 0;
+    let effective = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    let held = |cap: u32| effective & (1 << cap) != 0;
+    let missing = if held(CAP_SYS_ADMIN) || (held(CAP_BPF) && held(CAP_PERFMON)) {
+        Vec::new()
+    } else {
+        [("CAP_BPF", CAP_BPF), ("CAP_PERFMON", CAP_PERFMON)]
+            .into_iter()
+            .filter(|(_, c)| !held(*c))
+            .map(|(n, _)| n)
+            .collect()
+    };
+    Privileges { root, missing }
+}
+
+/// Refuses to go on without the capabilities to load and attach BPF programs.
+pub fn require_privileges() -> Result<()> {
+    let p = privileges();
+    if p.missing.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "oomtrace needs root, or the capabilities CAP_BPF and CAP_PERFMON to load \
+         BPF programs and attach them to the OOM killer (missing: {}). Run it with \
+         sudo, or grant them once: sudo setcap cap_bpf,cap_perfmon,cap_sys_resource+ep {}",
+        p.missing.join(", "),
+        std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "oomtrace".into())
+    )
+}
+
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Whether this kernel can attach kprobes (the perf kprobe PMU aya uses, or
+/// the legacy kprobe_events file).
+pub fn kprobes_supported(tracefs: Option<&Path>) -> bool {
+    Path::new("/sys/bus/event_source/devices/kprobe/type").exists()
+        || tracefs.is_some_and(|t| t.join("kprobe_events").exists())
+}
+
+pub fn page_shift() -> u32 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 { size.trailing_zeros() } else { 12 }
+}
+
+/// `oom:mark_victim`'s layout on this kernel: the pid everywhere, the
+/// memory figures since 6.8ish, from its tracefs format.
+pub fn mark_victim_layout(fields: Option<&HashMap<String, tracefs::Field>>) -> MarkVictimLayout {
+    let at = |name: &str| {
+        fields
+            .and_then(|f| f.get(name))
+            .map_or(ABSENT, |f| f.offset)
+    };
+    MarkVictimLayout {
+        pid: at("pid"),
+        comm: at("comm"),
+        total_vm: at("total_vm"),
+        anon_rss: at("anon_rss"),
+        file_rss: at("file_rss"),
+        shmem_rss: at("shmem_rss"),
+        uid: at("uid"),
+        pgtables: at("pgtables"),
+        oom_score_adj: at("oom_score_adj"),
+        reaper_pid: ABSENT,
+    }
+}
+
+/// Everything decided at start-up.
+pub struct Plan {
+    pub release: String,
+    pub tracefs: PathBuf,
+    /// `Kprobe` or `Tracepoint`, never `Auto`.
+    pub mode: Mode,
+    pub hooks: Vec<Hook>,
+    pub config: Config,
+    pub gfp: GfpTable,
+    pub constraints: Vec<(u64, String)>,
+    /// Things the user should hear once at start (lost fields, fallbacks).
+    pub notices: Vec<String>,
+}
+
+impl Plan {
+    pub fn make(requested: Mode) -> Result<Self> {
+        let release = kernel_release();
+        let tracefs = tracefs::find_or_mount().map_err(anyhow::Error::msg)?;
+        let kprobes = kprobes_supported(Some(&tracefs));
+        let mut notices = Vec::new();
+        let mode = match requested {
+            Mode::Kprobe if !kprobes => bail!(
+                "--mode kprobe: this kernel ({release}) has no kprobes (CONFIG_KPROBES is off); \
+                 use --mode tracepoint, which sees the victim, the trigger and the stack but not {}",
+                crate::decode::UNAVAILABLE_WITHOUT_KPROBES.join(", ")
+            ),
+            Mode::Auto if kprobes => Mode::Kprobe,
+            Mode::Auto => {
+                notices.push(format!(
+                    "this kernel has no kprobes: tracepoint mode; not available: {}",
+                    crate::decode::UNAVAILABLE_WITHOUT_KPROBES.join(", ")
+                ));
+                Mode::Tracepoint
+            }
+            m => m,
+        };
+        let types = KernelTypes::load().map_err(|e| {
+            anyhow::anyhow!(
+                "{e}; oomtrace reads struct layouts from the kernel's BTF \
+                 (CONFIG_DEBUG_INFO_BTF=y, in every major distribution kernel since 2021)"
+            )
+        })?;
+        let off = types.kernel_offsets(page_shift());
+        let absent = crate::btf::absent_offsets(&off);
+        if !absent.is_empty() {
+            notices.push(format!(
+                "this kernel's BTF lacks {}: fields read through them are null",
+                absent.join(", ")
+            ));
+        }
+        let mark_victim = tracefs::event_format(&tracefs, "oom", "mark_victim");
+        if mark_victim.is_none() {
+            notices.push("this kernel has no oom:mark_victim tracepoint: no victim from it".into());
+        }
+        let config = Config {
+            planned: 1,
+            mark_victim: mark_victim_layout(mark_victim.as_ref()),
+            off,
+        };
+        let hooks = HOOKS
+            .iter()
+            .filter(|h| mode == Mode::Kprobe || !h.is_kprobe())
+            .copied()
+            .collect();
+        Ok(Self {
+            gfp: GfpTable::for_running_kernel(Some(&tracefs), &release),
+            constraints: types
+                .enum_members("oom_constraint")
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, v)| (v, name))
+                .collect(),
+            release,
+            tracefs,
+            mode,
+            hooks,
+            config,
+            notices,
+        })
+    }
+}

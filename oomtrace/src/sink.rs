@@ -1,0 +1,54 @@
+//! Where events go. Sinks only format; each event is flushed when written,
+//! so a pipe or a file holds it the moment it is reported.
+
+use crate::event::OomEvent;
+use crate::render;
+use std::io::{self, Write};
+
+pub trait Sink {
+    fn event(&mut self, ev: &OomEvent) -> io::Result<()>;
+}
+
+/// The kernel-style text report.
+pub struct Text<W: Write>(pub W);
+
+impl<W: Write> Sink for Text<W> {
+    fn event(&mut self, ev: &OomEvent) -> io::Result<()> {
+        self.0.write_all(render::text(ev).as_bytes())?;
+        self.0.write_all(b"\n")?;
+        self.0.flush()
+    }
+}
+
+/// JSON Lines, one event a line.
+pub struct Json<W: Write>(pub W);
+
+impl<W: Write> Sink for Json<W> {
+    fn event(&mut self, ev: &OomEvent) -> io::Result<()> {
+        serde_json::to_writer(&mut self.0, ev)?;
+        self.0.write_all(b"\n")?;
+        self.0.flush()
+    }
+}
+
+/// Which events a user asked for: `--pid`, `--comm`, `--cgroup`.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct Filter {
+    /// Only OOMs whose trigger or victim has this pid.
+    #[arg(long)]
+    pub pid: Option<i32>,
+    /// Only OOMs whose trigger or victim has this command name.
+    #[arg(long)]
+    pub comm: Option<String>,
+    /// Only OOMs in this cgroup or below it (OOM domain, trigger or victim).
+    #[arg(long)]
+    pub cgroup: Option<String>,
+}
+
+impl Filter {
+    pub fn accepts(&self, ev: &OomEvent) -> bool {
+        self.pid.is_none_or(|p| ev.involves_pid(p))
+            && self.comm.as_deref().is_none_or(|c| ev.involves_comm(c))
+            && self.cgroup.as_deref().is_none_or(|c| ev.involves_cgroup(c))
+    }
+}

@@ -1,0 +1,285 @@
+//! `oomtrace trace`: load the BPF object as the planner configured it, attach
+//! the hooks, stream events until a count, a duration or a signal.
+
+use crate::decode::{Assembler, Context, Symbols, Tally, realtime_offset_ns};
+use crate::kallsyms::Kallsyms;
+use crate::plan::{Attach, Hook, Mode, Plan};
+use crate::sink::{Filter, Sink};
+use anyhow::{Context as _, Result, anyhow};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{PerCpuArray, RingBuf},
+    programs::{KProbe, TracePoint},
+};
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// The BPF object, built by aya-build from `oomtrace-ebpf` and embedded.
+static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/oomtrace"));
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct TraceArgs {
+    /// Print JSON Lines instead of the kernel-style report.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit after N events.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Exit after this long (e.g. 30s, 5m); 0 attaches everything and exits.
+    #[arg(long, value_name = "D", value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Which hooks to use.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub mode: Mode,
+    #[command(flatten)]
+    pub filter: Filter,
+    /// Ring buffer size in KiB (rounded up to a power of two pages).
+    #[arg(long, value_name = "KIB", default_value_t = 1024)]
+    pub buffer: u32,
+}
+
+/// How a run ended, for the caller's trailer.
+pub struct Outcome {
+    pub tally: Tally,
+    /// Records the kernel side could not reserve room for.
+    pub lost: u64,
+    pub mode: Mode,
+    pub attached: Vec<String>,
+    pub release: String,
+}
+
+/// One hook as it went: attached to `target`, or why not.
+pub struct Attached {
+    pub hook: Hook,
+    pub result: Result<String, String>,
+}
+
+fn ring_bytes(kib: u32) -> u32 {
+    let page = 1u32 << crate::plan::page_shift();
+    let want = kib.max(4).saturating_mul(1024).max(page);
+    want.next_power_of_two()
+}
+
+pub fn load(plan: &Plan, buffer_kib: u32) -> Result<Ebpf> {
+    bump_memlock_rlimit();
+    EbpfLoader::new()
+        // No CO-RE in Rust BPF: the planner supplies offsets, so skip aya's BTF parse.
+        .btf(None)
+        .override_global("OOMTRACE_CONFIG", &plan.config, true)
+        .map_max_entries("EVENTS", ring_bytes(buffer_kib))
+        .load(BPF_OBJECT)
+        .context("loading the BPF object")
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+fn bump_memlock_rlimit() {
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: valid pointer; failure only matters on old kernels and shows at load.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
+}
+
+/// Kprobe target candidates, exact names first; the `.constprop.N` clones
+/// need kallsyms, read only when an exact name fails.
+fn kprobe_targets(names: &[&str], kallsyms: &mut Option<Kallsyms>) -> Vec<String> {
+    let mut out: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
+    let k = kallsyms.get_or_insert_with(|| Kallsyms::load().unwrap_or_default());
+    for n in names {
+        if let Some(r) = k.resolve_function(n)
+            && !out.iter().any(|o| o == r)
+        {
+            out.push(r.to_owned());
+        }
+    }
+    out
+}
+
+pub fn attach(bpf: &mut Ebpf, plan: &Plan) -> Vec<Attached> {
+    let mut kallsyms = None;
+    plan.hooks
+        .iter()
+        .map(|hook| {
+            let result = attach_one(bpf, hook, &mut kallsyms);
+            Attached {
+                hook: *hook,
+                result,
+            }
+        })
+        .collect()
+}
+
+fn attach_one(bpf: &mut Ebpf, hook: &Hook, kallsyms: &mut Option<Kallsyms>) -> Result<String, String> {
+    let prog = bpf
+        .program_mut(hook.program)
+        .ok_or_else(|| format!("program {} missing from the BPF object", hook.program))?;
+    match hook.attach {
+        Attach::Kprobe(names) | Attach::Kretprobe(names) => {
+            let p: &mut KProbe = prog.try_into().map_err(|e| format!("{e}"))?;
+            p.load().map_err(|e| format!("load: {e}"))?;
+            let mut last = String::from("no such function");
+            for (i, name) in names.iter().enumerate() {
+                match p.attach(name, 0) {
+                    Ok(_) => return Ok((*name).to_owned()),
+                    Err(e) => last = format!("{name}: {e}"),
+                }
+                // Exact names failed: try the compiler's clones of them.
+                if i + 1 == names.len() {
+                    for t in kprobe_targets(names, kallsyms).into_iter().skip(names.len()) {
+                        match p.attach(&t, 0) {
+                            Ok(_) => return Ok(t),
+                            Err(e) => last = format!("{t}: {e}"),
+                        }
+                    }
+                }
+            }
+            Err(last)
+        }
+        Attach::Tracepoint(category, name) => {
+            let p: &mut TracePoint = prog.try_into().map_err(|e| format!("{e}"))?;
+            p.load().map_err(|e| format!("load: {e}"))?;
+            p.attach(category, name)
+                .map(|_| format!("{category}:{name}"))
+                .map_err(|e| format!("{category}:{name}: {e}"))
+        }
+    }
+}
+
+pub fn lost_records(bpf: &Ebpf) -> u64 {
+    bpf.map("LOST")
+        .and_then(|m| PerCpuArray::<_, u64>::try_from(m).ok())
+        .and_then(|a| a.get(&0, 0).ok())
+        .map_or(0, |v| v.iter().sum())
+}
+
+/// Plans, loads, attaches, says `oomtrace: attached`, and feeds every
+/// accepted event to `sink` until done.
+pub async fn run(args: &TraceArgs, sink: &mut dyn Sink, on_attached: impl FnOnce(&Plan, &[Attached])) -> Result<Outcome> {
+    crate::plan::require_privileges()?;
+    let plan = Plan::make(args.mode)?;
+    // Symbols are needed only for the first stack: read them off the start-up path.
+    let symbols = if args.duration == Some(Duration::ZERO) {
+        Symbols::default()
+    } else {
+        Symbols::load_in_background()
+    };
+    let mut bpf = load(&plan, args.buffer)?;
+    let attached = attach(&mut bpf, &plan);
+    for n in &plan.notices {
+        eprintln!("oomtrace: {n}");
+    }
+    for a in &attached {
+        if let Err(e) = &a.result {
+            eprintln!(
+                "oomtrace: cannot attach {} ({e}); lost: {}",
+                a.hook.describe(),
+                a.hook.provides
+            );
+        }
+    }
+    let names: Vec<String> = attached
+        .iter()
+        .filter_map(|a| a.result.as_ref().ok().map(|t| format!("{}={t}", a.hook.program)))
+        .collect();
+    let marks = attached
+        .iter()
+        .any(|a| a.hook.program == "mark_victim" && a.result.is_ok());
+    let kprobes = attached.iter().any(|a| a.hook.is_kprobe() && a.result.is_ok());
+    if !marks && !kprobes {
+        return Err(anyhow!(
+            "no hook could be attached on this kernel ({}); see `oomtrace check`",
+            plan.release
+        ));
+    }
+    on_attached(&plan, &attached);
+    eprintln!(
+        "oomtrace: attached mode={} probes={}",
+        plan.mode.name(),
+        names.join(",")
+    );
+
+    let mut outcome = Outcome {
+        tally: Tally::default(),
+        lost: 0,
+        mode: plan.mode,
+        attached: names,
+        release: plan.release.clone(),
+    };
+    if args.duration == Some(Duration::ZERO) {
+        return Ok(outcome);
+    }
+
+    let mut assembler = Assembler::new(Context {
+        symbols,
+        gfp: plan.gfp.clone(),
+        constraints: plan.constraints.clone(),
+        realtime_offset_ns: realtime_offset_ns(),
+        kprobes,
+    });
+    let ring = RingBuf::try_from(bpf.take_map("EVENTS").ok_or_else(|| anyhow!("EVENTS map missing"))?)?;
+    // SAFETY: the ring buffer owns its fd and lives as long as the registration.
+    let mut ring = unsafe { AsyncFd::register(ring) }
+        .map_err(|e| anyhow!("watching the ring buffer: {}", e.into_parts().1))?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let deadline = args.duration.map(|d| tokio::time::Instant::now() + d);
+    let sleep = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep);
+    let emitted = std::cell::Cell::new(0u64);
+    let count_reached = || args.count.is_some_and(|c| emitted.get() >= c);
+    let emit = |evs: Vec<crate::event::OomEvent>, sink: &mut dyn Sink| -> Result<bool> {
+        for ev in evs {
+            if !args.filter.accepts(&ev) {
+                continue;
+            }
+            sink.event(&ev).context("writing an event")?;
+            emitted.set(emitted.get() + 1);
+            if count_reached() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
+    'outer: loop {
+        tokio::select! {
+            guard = ring.readable_mut() => {
+                let mut guard = guard?;
+                let rb = guard.get_inner_mut();
+                while let Some(item) = rb.next() {
+                    let evs = assembler.push_bytes(&item);
+                    drop(item);
+                    if emit(evs, sink)? {
+                        break 'outer;
+                    }
+                }
+                guard.clear_ready();
+            }
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            _ = sighup.recv() => break,
+            _ = &mut sleep => break,
+        }
+    }
+    // Whatever the kernel wrote before we stopped is still reported.
+    let rb = ring.get_mut();
+    let mut done = count_reached();
+    while !done && let Some(item) = rb.next() {
+        let evs = assembler.push_bytes(&item);
+        drop(item);
+        done = emit(evs, sink)?;
+    }
+    if !done {
+        emit(assembler.flush(), sink)?;
+    }
+    outcome.tally = assembler.tally.clone();
+    outcome.lost = lost_records(&bpf);
+    Ok(outcome)
+}

@@ -1,0 +1,232 @@
+//! `oomtrace trigger`: OOMs on purpose, to check the tool end to end.
+//!
+//! `trigger memcg` is safe on any machine: its child runs in a fresh memory
+//! cgroup under a small limit *and* an address-space limit, so only the
+//! child can be killed, and a global OOM cannot happen even if the cgroup
+//! limit did not apply.
+
+use anyhow::{Context, Result, bail};
+use std::ffi::CString;
+use std::fs;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// The most `trigger memcg --limit` accepts.
+pub const MAX_LIMIT: u64 = 1 << 30;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupVersion {
+    V1,
+    V2,
+}
+
+/// A temporary memory cgroup, removed (with anything left in it) on drop.
+pub struct MemcgSandbox {
+    pub dir: PathBuf,
+    pub version: CgroupVersion,
+    /// The path the kernel's OOM report names it by (`oom_memcg=/...`).
+    pub kernel_path: String,
+}
+
+fn v1_root() -> Option<PathBuf> {
+    let p = PathBuf::from("/sys/fs/cgroup/memory");
+    p.join("memory.limit_in_bytes").exists().then_some(p)
+}
+
+/// A cgroup2 mount whose controllers include memory.
+fn v2_root() -> Option<PathBuf> {
+    let mounts = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mounts.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        if !post.starts_with("cgroup2 ") {
+            return None;
+        }
+        let mount_point = PathBuf::from(pre.split_whitespace().nth(4)?);
+        let controllers = fs::read_to_string(mount_point.join("cgroup.controllers")).ok()?;
+        controllers
+            .split_whitespace()
+            .any(|c| c == "memory")
+            .then_some(mount_point)
+    })
+}
+
+impl MemcgSandbox {
+    pub fn create(name: &str, limit: u64) -> Result<Self> {
+        let (root, version) = if let Some(r) = v2_root() {
+            (r, CgroupVersion::V2)
+        } else if let Some(r) = v1_root() {
+            (r, CgroupVersion::V1)
+        } else {
+            bail!("no memory cgroup controller is mounted (neither cgroup v2 with memory nor /sys/fs/cgroup/memory)");
+        };
+        let dir = root.join(name);
+        if version == CgroupVersion::V2 {
+            // Children get the memory controller only if the parent delegates it.
+            let _ = fs::write(root.join("cgroup.subtree_control"), "+memory");
+        }
+        fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let sandbox = Self {
+            dir,
+            version,
+            kernel_path: format!("/{name}"),
+        };
+        let (file, swap) = match version {
+            CgroupVersion::V1 => ("memory.limit_in_bytes", None),
+            CgroupVersion::V2 => ("memory.max", Some("memory.swap.max")),
+        };
+        fs::write(sandbox.dir.join(file), limit.to_string())
+            .with_context(|| format!("setting {}/{file}", sandbox.dir.display()))?;
+        if let Some(swap) = swap {
+            let _ = fs::write(sandbox.dir.join(swap), "0");
+        }
+        Ok(sandbox)
+    }
+
+    /// The kernel's count of OOM kills in this cgroup.
+    pub fn oom_kills(&self) -> u64 {
+        let file = match self.version {
+            CgroupVersion::V1 => "memory.oom_control",
+            CgroupVersion::V2 => "memory.events",
+        };
+        fs::read_to_string(self.dir.join(file))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("oom_kill "))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// Starts `cmd` inside the cgroup with an address-space limit: the child
+    /// moves itself in before exec, so nothing else ever runs in it.
+    pub fn spawn(&self, cmd: &mut Command, address_space: u64) -> Result<Child> {
+        let procs = CString::new(self.dir.join("cgroup.procs").into_os_string().into_encoded_bytes())?;
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let ok = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
+                libc::close(fd);
+                if !ok {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let rl = libc::rlimit {
+                    rlim_cur: address_space,
+                    rlim_max: address_space,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &rl) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd.spawn().context("starting the child in the memory cgroup")
+    }
+}
+
+impl Drop for MemcgSandbox {
+    fn drop(&mut self) {
+        let procs = self.dir.join("cgroup.procs");
+        for _ in 0..50 {
+            if let Ok(s) = fs::read_to_string(&procs) {
+                for pid in s.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    // SAFETY: plain syscall.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+            if fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("oomtrace: could not remove {}", self.dir.display());
+    }
+}
+
+/// The child of `trigger memcg`: allocates and touches memory until killed.
+pub fn hog() -> ! {
+    let name = CString::new("oomtrace-hog").unwrap();
+    // SAFETY: PR_SET_NAME with a NUL-terminated string of < 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+    let mut held: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = Vec::new();
+        if chunk.try_reserve_exact(1 << 20).is_err() {
+            eprintln!("oomtrace-hog: the address-space limit stopped me before the OOM killer did");
+            std::process::exit(3);
+        }
+        chunk.resize(1 << 20, 0xa5u8);
+        held.push(chunk);
+    }
+}
+
+pub struct MemcgOutcome {
+    pub pid: u32,
+    pub killed_by_oom: bool,
+    pub cgroup: String,
+    pub version: CgroupVersion,
+    pub elapsed: Duration,
+}
+
+pub fn memcg(limit: u64) -> Result<MemcgOutcome> {
+    crate::plan::require_privileges()?;
+    if limit > MAX_LIMIT || limit < (4 << 20) {
+        bail!("--limit must be between 4 MiB and 1 GiB");
+    }
+    let name = format!("oomtrace-trigger-{}", std::process::id());
+    let sandbox = MemcgSandbox::create(&name, limit)?;
+    let exe = std::env::current_exe().context("finding oomtrace's own executable")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("__hog");
+    let start = Instant::now();
+    let mut child = sandbox.spawn(&mut cmd, limit * 4 + (256 << 20))?;
+    let pid = child.id();
+    eprintln!(
+        "oomtrace: child {pid} (oomtrace-hog) allocating in memory cgroup {} ({:?}, limit {} MiB)",
+        sandbox.kernel_path,
+        sandbox.version,
+        limit >> 20
+    );
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            bail!("the child was not killed within 60 s; is the memory limit in force?");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let killed_by_oom = status.signal() == Some(libc::SIGKILL) && sandbox.oom_kills() > 0;
+    Ok(MemcgOutcome {
+        pid,
+        killed_by_oom,
+        cgroup: sandbox.kernel_path.clone(),
+        version: sandbox.version,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// `echo f > /proc/sysrq-trigger`: the kernel's manual OOM kill.
+pub fn sysrq(yes: bool) -> Result<()> {
+    let trigger = Path::new("/proc/sysrq-trigger");
+    if !yes {
+        bail!(
+            "`trigger sysrq` runs the kernel's manual OOM killer (sysrq-f), which kills a \
+             real task: the one with the highest OOM score on this machine. Add --yes to do it."
+        );
+    }
+    crate::plan::require_privileges()?;
+    if !trigger.exists() {
+        bail!("this kernel has no /proc/sysrq-trigger (CONFIG_MAGIC_SYSRQ is off)");
+    }
+    fs::write(trigger, "f").with_context(|| format!("writing 'f' to {}", trigger.display()))?;
+    eprintln!("oomtrace: sysrq-f sent; the kernel's OOM killer now picks a victim");
+    Ok(())
+}
