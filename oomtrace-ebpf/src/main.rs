@@ -257,7 +257,11 @@ pub fn oom_enter(ctx: ProbeContext) -> u32 {
             flags |= ENTER_MEMCG;
         }
         let css_off = off!(memcg_css);
-        let css = if memcg == 0 || css_off == ABSENT { 0 } else { memcg + css_off as u64 };
+        let css = if memcg == 0 || css_off == ABSENT {
+            0
+        } else {
+            memcg + css_off as u64
+        };
         fill_cgroup(css, addr_of_mut!(rec.memcg));
     } else {
         fill_cgroup(0, addr_of_mut!(rec.memcg));

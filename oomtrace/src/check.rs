@@ -58,10 +58,18 @@ pub fn gather() -> Report {
     let mut mv_fields: Vec<String> = tracefs_root
         .as_deref()
         .and_then(|r| tracefs::event_format(r, "oom", "mark_victim"))
-        .map(|f| f.into_keys().filter(|k| !k.starts_with("common_")).collect())
+        .map(|f| {
+            f.into_keys()
+                .filter(|k| !k.starts_with("common_"))
+                .collect()
+        })
         .unwrap_or_default();
     mv_fields.sort();
-    let mode = if kprobes { Mode::Kprobe } else { Mode::Tracepoint };
+    let mode = if kprobes {
+        Mode::Kprobe
+    } else {
+        Mode::Tracepoint
+    };
     let hooks: Vec<HookReport> = HOOKS
         .iter()
         .map(|h| {
@@ -162,7 +170,11 @@ pub fn text(r: &Report) -> String {
         format!(
             "{} symbols, addresses {}, data symbols {}",
             r.kallsyms_symbols,
-            if r.kallsyms_addresses_visible { "visible" } else { "hidden (need root)" },
+            if r.kallsyms_addresses_visible {
+                "visible"
+            } else {
+                "hidden (need root)"
+            },
             if r.kallsyms_data_symbols {
                 "listed"
             } else {
@@ -193,7 +205,10 @@ pub fn text(r: &Report) -> String {
         ));
     }
     let mut row = |k: &str, v: String| s.push_str(&format!("{k:<14}{v}\n"));
-    row("mode", format!("{} (what `trace --mode auto` uses)", r.mode.name()));
+    row(
+        "mode",
+        format!("{} (what `trace --mode auto` uses)", r.mode.name()),
+    );
     if !r.unavailable_in_this_mode.is_empty() {
         row(
             "unavailable",

@@ -128,7 +128,7 @@ pub struct Context {
 struct Pending {
     enter: Option<Box<OomEnterRecord>>,
     kill: Option<Box<OomKillRecord>>,
-    marks: Vec<Box<MarkVictimRecord>>,
+    marks: Vec<MarkVictimRecord>,
     show_free_areas: Option<Box<ShowFreeAreasRecord>>,
 }
 
@@ -293,13 +293,13 @@ impl Assembler {
             Record::MarkVictim(r) => {
                 let tid = r.hdr.pid_tgid as u32;
                 match self.pending.get_mut(&tid) {
-                    Some(p) => p.marks.push(r),
+                    Some(p) => p.marks.push(*r),
                     None => {
                         if self.ctx.kprobes {
                             self.tally.incomplete += 1;
                         }
                         let p = Pending {
-                            marks: vec![r],
+                            marks: vec![*r],
                             ..Pending::default()
                         };
                         out.extend(self.finish(p, None));
@@ -450,18 +450,24 @@ impl Assembler {
         if on_stack("moom_callback") {
             ev.order = Some(-1);
         }
-        let mut unavailable: Vec<String> = UNAVAILABLE_WITHOUT_KPROBES
+        let v = ev.victim.as_ref();
+        let missing = [
+            ("gfp_mask", ev.gfp_mask.is_none()),
+            ("order", ev.order.is_none()),
+            ("constraint", ev.constraint.is_none()),
+            ("nodemask", ev.nodemask.is_none()),
+            ("memcg", ev.memcg.is_none()),
+            ("totalpages", ev.totalpages.is_none()),
+            ("message", ev.message.is_none()),
+            ("points", v.is_none_or(|v| v.points.is_none())),
+            ("duration_ns", ev.duration_ns.is_none()),
+            ("victim.cgroup", v.is_none_or(|v| v.cgroup.is_none())),
+        ];
+        let unavailable = missing
             .iter()
-            .map(|s| (*s).to_owned())
+            .filter(|(_, m)| *m)
+            .map(|(n, _)| (*n).to_owned())
             .collect();
-        if ev.order.is_none() {
-            unavailable.push("order".to_owned());
-        }
-        if ev.constraint.is_none() {
-            unavailable.extend(["constraint".to_owned(), "memcg".to_owned(), "message".to_owned()]);
-        } else {
-            unavailable.push("memcg".to_owned());
-        }
         ev.unavailable = unavailable;
     }
 }
@@ -573,7 +579,13 @@ ffffffff81000d00 T end_of_text
         s
     }
 
-    pub fn mark_victim(tid: u32, victim_pid: i32, comm: &str, t: u64, ips: &[u64]) -> Box<MarkVictimRecord> {
+    pub fn mark_victim(
+        tid: u32,
+        victim_pid: i32,
+        comm: &str,
+        t: u64,
+        ips: &[u64],
+    ) -> Box<MarkVictimRecord> {
         let mut m: Box<MarkVictimRecord> = Box::new(zeroed());
         m.hdr = hdr(RecordKind::MarkVictim, tid, t);
         m.victim.valid = TASK_PID | TASK_COMM | TASK_RSS | TASK_TOTAL_VM;
@@ -594,20 +606,42 @@ ffffffff81000d00 T end_of_text
     #[test]
     fn tracepoint_mode_makes_one_event_per_mark_victim() {
         let mut a = Assembler::new(ctx(false));
-        let ips = [0xffffffff81000110, 0xffffffff81000410, 0xffffffff81000614, 0xffffffff81000b20];
-        let evs = a.push(Record::MarkVictim(mark_victim(15489, 15489, "python3", 5_000_000_000, &ips)));
+        let ips = [
+            0xffffffff81000110,
+            0xffffffff81000410,
+            0xffffffff81000614,
+            0xffffffff81000b20,
+        ];
+        let evs = a.push(Record::MarkVictim(mark_victim(
+            15489,
+            15489,
+            "python3",
+            5_000_000_000,
+            &ips,
+        )));
         assert_eq!(evs.len(), 1);
         let e = &evs[0];
         assert_eq!(e.source, "tracepoint");
         assert_eq!(e.victim.as_ref().unwrap().pid, Some(15489));
         assert_eq!(e.victim.as_ref().unwrap().comm.as_deref(), Some("python3"));
-        assert_eq!(e.victim.as_ref().unwrap().cgroup.as_deref(), Some("/oomtest"));
+        assert_eq!(
+            e.victim.as_ref().unwrap().cgroup.as_deref(),
+            Some("/oomtest")
+        );
         assert_eq!(e.trigger.cgroup.as_deref(), Some("/oomtest"));
         assert_eq!(e.constraint.as_deref(), Some("CONSTRAINT_MEMCG"));
         assert_eq!(e.gfp_mask, None);
         assert!(e.unavailable.contains(&"gfp_mask".to_owned()));
         let syms: Vec<_> = e.stack.iter().map(|f| f.symbol.clone().unwrap()).collect();
-        assert_eq!(syms, ["__oom_kill_process", "oom_kill_process", "out_of_memory", "mem_cgroup_out_of_memory"]);
+        assert_eq!(
+            syms,
+            [
+                "__oom_kill_process",
+                "oom_kill_process",
+                "out_of_memory",
+                "mem_cgroup_out_of_memory"
+            ]
+        );
         assert_eq!(e.stack[2].offset, Some(0x14));
         assert_eq!(e.stack[2].size, Some(0x500));
         assert_eq!(e.time, "2023-11-14T22:13:25.000000Z");
@@ -638,7 +672,16 @@ ffffffff81000d00 T end_of_text
         kill.victim.pgtables_kb = 916;
         set_cgroup(&mut kill.victim.cgroup, &[]);
         assert!(a.push(Record::Kill(kill)).is_empty());
-        assert!(a.push(Record::MarkVictim(mark_victim(90, 90, "hog", 1600, &[0xffffffff81000110]))).is_empty());
+        assert!(
+            a.push(Record::MarkVictim(mark_victim(
+                90,
+                90,
+                "hog",
+                1600,
+                &[0xffffffff81000110]
+            )))
+            .is_empty()
+        );
         let mut exit: OomExitRecord = zeroed();
         exit.hdr = hdr(RecordKind::OomExit, 90, 3000);
         exit.result = 1;
@@ -646,13 +689,19 @@ ffffffff81000d00 T end_of_text
         assert_eq!(evs.len(), 1);
         let e = &evs[0];
         assert_eq!(e.source, "kprobe");
-        assert_eq!(e.gfp_flags.as_deref(), Some("GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP"));
+        assert_eq!(
+            e.gfp_flags.as_deref(),
+            Some("GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP")
+        );
         assert_eq!(e.nodemask.as_deref(), Some("(null)"));
         assert_eq!(e.memcg, None);
         assert_eq!(e.constraint.as_deref(), Some("CONSTRAINT_NONE"));
         assert_eq!(e.duration_ns, Some(2000));
         let v = e.victim.as_ref().unwrap();
-        assert_eq!((v.pid, v.points, v.pgtables_kb, v.anon_rss_kb), (Some(90), Some(112678), Some(916), Some(65024)));
+        assert_eq!(
+            (v.pid, v.points, v.pgtables_kb, v.anon_rss_kb),
+            (Some(90), Some(112678), Some(916), Some(65024))
+        );
         assert_eq!(v.cgroup.as_deref(), Some("/"));
         assert!(e.unavailable.is_empty());
     }

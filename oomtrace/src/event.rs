@@ -119,9 +119,8 @@ impl OomEvent {
     pub fn involves_cgroup(&self, path: &str) -> bool {
         let path = path.trim_end_matches('/');
         let under = |c: &Option<String>| {
-            c.as_deref().is_some_and(|c| {
-                path.is_empty() || c == path || c.starts_with(&format!("{path}/"))
-            })
+            c.as_deref()
+                .is_some_and(|c| path.is_empty() || c == path || c.starts_with(&format!("{path}/")))
         };
         under(&self.memcg)
             || under(&self.trigger.cgroup)

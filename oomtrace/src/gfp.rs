@@ -108,7 +108,9 @@ impl GfpTable {
                 "GFP_NOFS" => reclaim | bit("IO"),
                 "GFP_ATOMIC" => bit("HIGH") | bit("ATOMIC") | bit("KSWAPD_RECLAIM"),
                 "GFP_NOIO" => reclaim,
-                "GFP_NOWAIT" => bit("KSWAPD_RECLAIM") | if era.nowait_nowarn { bit("NOWARN") } else { 0 },
+                "GFP_NOWAIT" => {
+                    bit("KSWAPD_RECLAIM") | if era.nowait_nowarn { bit("NOWARN") } else { 0 }
+                }
                 "GFP_DMA" => bit("DMA"),
                 "GFP_DMA32" => bit("DMA32"),
                 "__GFP_RECLAIM" => reclaim,
@@ -522,8 +524,16 @@ mod tests {
 
     #[test]
     fn evaluates_tracefs_expressions() {
-        assert_eq!(eval("( unsigned long)((( gfp_t)(((((1UL))) << (10))|((((1UL))) << (11)))) | (( gfp_t)((((1UL))) << (6))) | (( gfp_t)((((1UL))) << (7))))"), Some(0xcc0));
-        assert_eq!(eval("(unsigned long)((( gfp_t)0x400u)|(( gfp_t)0x800u))"), Some(0xc00));
+        assert_eq!(
+            eval(
+                "( unsigned long)((( gfp_t)(((((1UL))) << (10))|((((1UL))) << (11)))) | (( gfp_t)((((1UL))) << (6))) | (( gfp_t)((((1UL))) << (7))))"
+            ),
+            Some(0xcc0)
+        );
+        assert_eq!(
+            eval("(unsigned long)((( gfp_t)0x400u)|(( gfp_t)0x800u))"),
+            Some(0xc00)
+        );
         assert_eq!(eval("(0x1f & ~(( gfp_t)0x3))"), Some(0x1c));
         assert_eq!(eval("1 <<"), None);
     }
@@ -541,7 +551,10 @@ mod tests {
     fn eras_disagree_where_the_kernels_do() {
         // The seed's 4.x kernel: GFP_KERNEL is 0x6000c0.
         assert_eq!(GfpTable::builtin("4.19.0").format(0x6000c0), "GFP_KERNEL");
-        assert_eq!(GfpTable::builtin("6.1.0").format(0x6000c0), "__GFP_IO|__GFP_FS|__GFP_THISNODE|__GFP_ACCOUNT");
+        assert_eq!(
+            GfpTable::builtin("6.1.0").format(0x6000c0),
+            "__GFP_IO|__GFP_FS|__GFP_THISNODE|__GFP_ACCOUNT"
+        );
         // Order of single bits: 6.1 prints COMP before ZERO, 6.18 ZERO before COMP.
         assert_eq!(
             GfpTable::builtin("6.1.0").format(0x140dca),
@@ -553,7 +566,10 @@ mod tests {
         );
         // __GFP_ATOMIC exists up to 6.2 only.
         assert_eq!(GfpTable::builtin("6.1.0").format(0xa20), "GFP_ATOMIC");
-        assert_eq!(GfpTable::builtin("6.12.0").format(0xa20), "GFP_ATOMIC|0x200");
+        assert_eq!(
+            GfpTable::builtin("6.12.0").format(0xa20),
+            "GFP_ATOMIC|0x200"
+        );
     }
 
     #[test]
@@ -573,10 +589,19 @@ mod tests {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             let text = std::fs::read_to_string(&path).unwrap();
-            let release = path.file_name().unwrap().to_string_lossy().split('-').next().unwrap().to_owned();
+            let release = path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .split('-')
+                .next()
+                .unwrap()
+                .to_owned();
             let table = GfpTable::builtin(&release);
             for line in text.lines() {
-                let Some(rest) = line.split("gfp_mask=").nth(1) else { continue };
+                let Some(rest) = line.split("gfp_mask=").nth(1) else {
+                    continue;
+                };
                 let (hex, names) = rest.split_once('(').unwrap();
                 let names = &names[..names.find(')').unwrap()];
                 let mask = u64::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap();
@@ -584,7 +609,11 @@ mod tests {
                 checked += 1;
             }
         }
-        assert!(checked >= 8, "only {checked} gfp strings found in {}", dir.display());
+        assert!(
+            checked >= 8,
+            "only {checked} gfp strings found in {}",
+            dir.display()
+        );
     }
 
     #[test]

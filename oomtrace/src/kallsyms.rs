@@ -166,7 +166,10 @@ ffffffff815b0e30 t next_fn
     #[test]
     fn resolves_clones_but_not_cold_parts() {
         let k = Kallsyms::parse(SAMPLE);
-        assert_eq!(k.resolve_function("oom_kill_process"), Some("oom_kill_process"));
+        assert_eq!(
+            k.resolve_function("oom_kill_process"),
+            Some("oom_kill_process")
+        );
         assert_eq!(
             k.resolve_function("__alloc_pages_slowpath"),
             Some("__alloc_pages_slowpath.constprop.0")

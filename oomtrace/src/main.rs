@@ -1,19 +1,6 @@
 //! oomtrace: the Linux OOM killer, traced with eBPF.
 
-mod btf;
-mod check;
-mod decode;
-mod event;
-mod gfp;
-mod kallsyms;
-mod plan;
-mod render;
-mod sink;
-#[cfg(test)]
-mod testdata;
-mod trace;
-mod tracefs;
-mod trigger;
+use oomtrace::{check, sink, trace, trigger};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

@@ -6,7 +6,8 @@ use crate::event::{Frame, OomEvent};
 use std::fmt::Write as _;
 
 fn or_q<T: std::fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(|| "?".to_owned(), ToString::to_string)
+    v.as_ref()
+        .map_or_else(|| "?".to_owned(), ToString::to_string)
 }
 
 fn frame(f: &Frame) -> String {
@@ -81,7 +82,9 @@ pub fn text(ev: &OomEvent) -> String {
             Some(m) => {
                 let _ = write!(summary, "oom_memcg={m},");
             }
-            None if ev.constraint.is_some() && ev.constraint.as_deref() != Some("CONSTRAINT_MEMCG") => {
+            None if ev.constraint.is_some()
+                && ev.constraint.as_deref() != Some("CONSTRAINT_MEMCG") =>
+            {
                 summary.push_str("global_oom,")
             }
             None => {}
@@ -110,7 +113,10 @@ pub fn text(ev: &OomEvent) -> String {
         );
         line(killed);
         if let Some(p) = v.points {
-            line(format!("oomtrace: victim's badness {p} of {} pages", or_q(&ev.totalpages)));
+            line(format!(
+                "oomtrace: victim's badness {p} of {} pages",
+                or_q(&ev.totalpages)
+            ));
         }
     } else if ev.killed == Some(false) {
         line("oomtrace: no task was killed (nothing eligible)".to_owned());

@@ -111,7 +111,11 @@ pub fn attach(bpf: &mut Ebpf, plan: &Plan) -> Vec<Attached> {
         .collect()
 }
 
-fn attach_one(bpf: &mut Ebpf, hook: &Hook, kallsyms: &mut Option<Kallsyms>) -> Result<String, String> {
+fn attach_one(
+    bpf: &mut Ebpf,
+    hook: &Hook,
+    kallsyms: &mut Option<Kallsyms>,
+) -> Result<String, String> {
     let prog = bpf
         .program_mut(hook.program)
         .ok_or_else(|| format!("program {} missing from the BPF object", hook.program))?;
@@ -127,7 +131,10 @@ fn attach_one(bpf: &mut Ebpf, hook: &Hook, kallsyms: &mut Option<Kallsyms>) -> R
                 }
                 // Exact names failed: try the compiler's clones of them.
                 if i + 1 == names.len() {
-                    for t in kprobe_targets(names, kallsyms).into_iter().skip(names.len()) {
+                    for t in kprobe_targets(names, kallsyms)
+                        .into_iter()
+                        .skip(names.len())
+                    {
                         match p.attach(&t, 0) {
                             Ok(_) => return Ok(t),
                             Err(e) => last = format!("{t}: {e}"),
@@ -156,7 +163,11 @@ pub fn lost_records(bpf: &Ebpf) -> u64 {
 
 /// Plans, loads, attaches, says `oomtrace: attached`, and feeds every
 /// accepted event to `sink` until done.
-pub async fn run(args: &TraceArgs, sink: &mut dyn Sink, on_attached: impl FnOnce(&Plan, &[Attached])) -> Result<Outcome> {
+pub async fn run(
+    args: &TraceArgs,
+    sink: &mut dyn Sink,
+    on_attached: impl FnOnce(&Plan, &[Attached]),
+) -> Result<Outcome> {
     crate::plan::require_privileges()?;
     let plan = Plan::make(args.mode)?;
     // Symbols are needed only for the first stack: read them off the start-up path.
@@ -181,12 +192,19 @@ pub async fn run(args: &TraceArgs, sink: &mut dyn Sink, on_attached: impl FnOnce
     }
     let names: Vec<String> = attached
         .iter()
-        .filter_map(|a| a.result.as_ref().ok().map(|t| format!("{}={t}", a.hook.program)))
+        .filter_map(|a| {
+            a.result
+                .as_ref()
+                .ok()
+                .map(|t| format!("{}={t}", a.hook.program))
+        })
         .collect();
     let marks = attached
         .iter()
         .any(|a| a.hook.program == "mark_victim" && a.result.is_ok());
-    let kprobes = attached.iter().any(|a| a.hook.is_kprobe() && a.result.is_ok());
+    let kprobes = attached
+        .iter()
+        .any(|a| a.hook.is_kprobe() && a.result.is_ok());
     if !marks && !kprobes {
         return Err(anyhow!(
             "no hook could be attached on this kernel ({}); see `oomtrace check`",
@@ -218,7 +236,10 @@ pub async fn run(args: &TraceArgs, sink: &mut dyn Sink, on_attached: impl FnOnce
         realtime_offset_ns: realtime_offset_ns(),
         kprobes,
     });
-    let ring = RingBuf::try_from(bpf.take_map("EVENTS").ok_or_else(|| anyhow!("EVENTS map missing"))?)?;
+    let ring = RingBuf::try_from(
+        bpf.take_map("EVENTS")
+            .ok_or_else(|| anyhow!("EVENTS map missing"))?,
+    )?;
     // SAFETY: the ring buffer owns its fd and lives as long as the registration.
     let mut ring = unsafe { AsyncFd::register(ring) }
         .map_err(|e| anyhow!("watching the ring buffer: {}", e.into_parts().1))?;

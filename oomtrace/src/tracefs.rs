@@ -25,7 +25,10 @@ pub fn find_or_mount() -> Result<PathBuf, String> {
         return Ok(p);
     }
     let target = Path::new(CANDIDATES[0]);
-    let how = format!("mount it with `mount -t tracefs nodev {}`", target.display());
+    let how = format!(
+        "mount it with `mount -t tracefs nodev {}`",
+        target.display()
+    );
     if !target.is_dir() {
         return Err(format!(
             "tracefs is not mounted and {} does not exist; {how}",
@@ -49,7 +52,9 @@ pub fn find_or_mount() -> Result<PathBuf, String> {
     };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
-        return Err(format!("tracefs is not mounted and mounting it failed ({err}); {how}"));
+        return Err(format!(
+            "tracefs is not mounted and mounting it failed ({err}); {how}"
+        ));
     }
     find().ok_or_else(|| format!("mounted tracefs but found no events/ in it; {how}"))
 }
@@ -95,14 +100,16 @@ pub fn parse_format(text: &str) -> HashMap<String, Field> {
 /// The raw layout of `events/<category>/<name>`, or `None` when the kernel
 /// lacks the tracepoint.
 pub fn event_format(root: &Path, category: &str, name: &str) -> Option<HashMap<String, Field>> {
-    let text = fs::read_to_string(root.join("events").join(category).join(name).join("format")).ok()?;
+    let text =
+        fs::read_to_string(root.join("events").join(category).join(name).join("format")).ok()?;
     Some(parse_format(&text))
 }
 
 /// The `print fmt:` line of a tracepoint's format (where the kernel spells out
 /// flag tables such as the GFP names).
 pub fn print_fmt(root: &Path, category: &str, name: &str) -> Option<String> {
-    let text = fs::read_to_string(root.join("events").join(category).join(name).join("format")).ok()?;
+    let text =
+        fs::read_to_string(root.join("events").join(category).join(name).join("format")).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("print fmt: "))
         .map(str::to_owned)
@@ -128,15 +135,39 @@ format:
     fn reads_offsets_of_plain_and_data_loc_fields() {
         let f = parse_format(NEW);
         assert_eq!(f["pid"], Field { offset: 8, size: 4 });
-        assert_eq!(f["comm"], Field { offset: 12, size: 4 });
-        assert_eq!(f["total_vm"], Field { offset: 16, size: 8 });
-        assert_eq!(f["oom_score_adj"], Field { offset: 64, size: 2 });
+        assert_eq!(
+            f["comm"],
+            Field {
+                offset: 12,
+                size: 4
+            }
+        );
+        assert_eq!(
+            f["total_vm"],
+            Field {
+                offset: 16,
+                size: 8
+            }
+        );
+        assert_eq!(
+            f["oom_score_adj"],
+            Field {
+                offset: 64,
+                size: 2
+            }
+        );
         assert!(!f.contains_key("uid"));
     }
 
     #[test]
     fn reads_fixed_arrays() {
         let f = parse_format("\tfield:char comm[16];\toffset:12;\tsize:16;\tsigned:0;\n");
-        assert_eq!(f["comm"], Field { offset: 12, size: 16 });
+        assert_eq!(
+            f["comm"],
+            Field {
+                offset: 12,
+                size: 16
+            }
+        );
     }
 }

@@ -59,7 +59,9 @@ impl MemcgSandbox {
         } else if let Some(r) = v1_root() {
             (r, CgroupVersion::V1)
         } else {
-            bail!("no memory cgroup controller is mounted (neither cgroup v2 with memory nor /sys/fs/cgroup/memory)");
+            bail!(
+                "no memory cgroup controller is mounted (neither cgroup v2 with memory nor /sys/fs/cgroup/memory)"
+            );
         };
         let dir = root.join(name);
         if version == CgroupVersion::V2 {
@@ -103,7 +105,12 @@ impl MemcgSandbox {
     /// Starts `cmd` inside the cgroup with an address-space limit: the child
     /// moves itself in before exec, so nothing else ever runs in it.
     pub fn spawn(&self, cmd: &mut Command, address_space: u64) -> Result<Child> {
-        let procs = CString::new(self.dir.join("cgroup.procs").into_os_string().into_encoded_bytes())?;
+        let procs = CString::new(
+            self.dir
+                .join("cgroup.procs")
+                .into_os_string()
+                .into_encoded_bytes(),
+        )?;
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
@@ -126,7 +133,8 @@ impl MemcgSandbox {
                 Ok(())
             });
         }
-        cmd.spawn().context("starting the child in the memory cgroup")
+        cmd.spawn()
+            .context("starting the child in the memory cgroup")
     }
 }
 
@@ -176,7 +184,7 @@ pub struct MemcgOutcome {
 
 pub fn memcg(limit: u64) -> Result<MemcgOutcome> {
     crate::plan::require_privileges()?;
-    if limit > MAX_LIMIT || limit < (4 << 20) {
+    if !((4 << 20)..=MAX_LIMIT).contains(&limit) {
         bail!("--limit must be between 4 MiB and 1 GiB");
     }
     let name = format!("oomtrace-trigger-{}", std::process::id());

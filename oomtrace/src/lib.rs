@@ -1,0 +1,22 @@
+//! oomtrace: the Linux OOM killer, traced with eBPF.
+//!
+//! The planner (`plan`, with `btf`, `tracefs`, `kallsyms`) decides at start-up
+//! what this kernel lets us see; the kernel side (the `oomtrace-ebpf` crate)
+//! only copies; `decode` assembles records into `event::OomEvent`s; `render`
+//! and `sink` only format. `kreport` reads the kernel's own report, the oracle.
+
+pub mod btf;
+pub mod check;
+pub mod decode;
+pub mod event;
+pub mod gfp;
+pub mod kallsyms;
+pub mod kreport;
+pub mod plan;
+pub mod render;
+pub mod sink;
+#[cfg(test)]
+mod testdata;
+pub mod trace;
+pub mod tracefs;
+pub mod trigger;

@@ -1,0 +1,291 @@
+//! Integration tests on this machine's kernel. A real memory-cgroup OOM,
+//! under a 32 MiB limit and an address-space limit (never a global OOM),
+//! traced by the real binary; the kernel's own report in the log is the oracle.
+
+use oomtrace::event::OomEvent;
+use oomtrace::kreport::{self, KernelReport};
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const OOMTRACE: &str = env!("CARGO_BIN_EXE_oomtrace");
+
+/// OOM tests run one at a time: a tracer must see its own test's OOM only.
+static ONE_OOM_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn require_root() {
+    // SAFETY: plain syscall.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "these tests load BPF programs: run them as root (cargo xtask test does)"
+    );
+}
+
+/// A running `oomtrace trace`, started and waited on until it says `attached`.
+struct Tracer {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+    stderr_seen: Vec<String>,
+}
+
+impl Tracer {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(OOMTRACE)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting oomtrace");
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut t = Self {
+            child,
+            stderr: rx,
+            stderr_seen: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match t.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    let attached = line.starts_with("oomtrace: attached");
+                    t.stderr_seen.push(line);
+                    if attached {
+                        return t;
+                    }
+                }
+                Err(_) => panic!("oomtrace never attached; stderr: {:?}", t.stderr_seen),
+            }
+        }
+    }
+
+    /// Waits for the tracer to exit by itself; returns stdout.
+    fn finish(mut self, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "oomtrace did not exit within {timeout:?}; stderr: {:?}",
+                    self.stderr_seen
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status = self.child.wait().unwrap();
+        self.stderr_seen.extend(self.stderr.try_iter());
+        assert!(
+            status.success(),
+            "oomtrace failed: {status}; stderr: {:?}",
+            self.stderr_seen
+        );
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        out
+    }
+}
+
+/// `oomtrace trigger memcg`: one OOM kill of its own child; returns the child's pid.
+fn trigger_memcg() -> i32 {
+    let out = Command::new(OOMTRACE)
+        .args(["trigger", "memcg", "--limit", "32M"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "trigger failed: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "child")
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no child pid in {stdout:?}"))
+}
+
+fn kernel_report_for(pid: i32) -> KernelReport {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = Command::new("dmesg").output().unwrap();
+        let log = String::from_utf8_lossy(&log.stdout);
+        if let Some(r) = kreport::parse_log(&log)
+            .into_iter()
+            .rev()
+            .find(|r| r.killed.as_ref().is_some_and(|k| k.pid == pid))
+        {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the kernel log has no OOM report for pid {pid}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_memcg_oom_is_traced_live_and_agrees_with_the_kernels_report() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tracer = Tracer::start(&["trace", "--json", "--count", "1"]);
+    let pid = trigger_memcg();
+    let stdout = tracer.finish(Duration::from_secs(30));
+    let line = stdout.lines().next().expect("no event printed");
+    let ev: OomEvent = serde_json::from_str(line).unwrap();
+
+    let v = ev.victim.as_ref().expect("event has no victim");
+    assert_eq!(v.pid, Some(pid));
+    assert_eq!(v.comm.as_deref(), Some("oomtrace-hog"));
+    assert_eq!(ev.killed, Some(true));
+    let symbols: Vec<&str> = ev
+        .stack
+        .iter()
+        .filter_map(|f| f.symbol.as_deref())
+        .collect();
+    for needed in [
+        "out_of_memory",
+        "oom_kill_process",
+        "mem_cgroup_out_of_memory",
+    ] {
+        assert!(
+            symbols.contains(&needed),
+            "{needed} not in stack {symbols:?}"
+        );
+    }
+
+    // The oracle: every field the event has equals the kernel's own report.
+    let k = kernel_report_for(pid);
+    let killed = k.killed.as_ref().unwrap();
+    assert_eq!(ev.trigger.comm.as_deref(), Some(k.trigger_comm.as_str()));
+    assert_eq!(ev.trigger.tid, k.trigger_pid);
+    assert_eq!(ev.trigger.oom_score_adj, Some(k.trigger_oom_score_adj));
+    assert_eq!(
+        ev.constraint.as_deref(),
+        Some(k.summary["constraint"].as_str())
+    );
+    assert_eq!(ev.message.as_deref(), Some(killed.message.as_str()));
+    assert_eq!(v.cgroup.as_deref(), Some(k.summary["task_memcg"].as_str()));
+    assert_eq!(v.comm.as_deref(), Some(killed.comm.as_str()));
+    assert_eq!(v.uid, Some(killed.uid));
+    assert_eq!(v.total_vm_kb, Some(killed.total_vm_kb));
+    assert_eq!(v.anon_rss_kb, Some(killed.anon_rss_kb));
+    assert_eq!(v.file_rss_kb, Some(killed.file_rss_kb));
+    assert_eq!(v.shmem_rss_kb, Some(killed.shmem_rss_kb));
+    assert_eq!(v.pgtables_kb, Some(killed.pgtables_kb));
+    assert_eq!(v.oom_score_adj, Some(killed.oom_score_adj));
+    // Frames of the kernel's Call Trace appear in ours with the same offsets.
+    let oom = k
+        .stack
+        .iter()
+        .find(|(n, _, _)| n == "out_of_memory")
+        .unwrap();
+    let ours = ev
+        .stack
+        .iter()
+        .find(|f| f.symbol.as_deref() == Some("out_of_memory"))
+        .unwrap();
+    assert_eq!((ours.offset, ours.size), (Some(oom.1), Some(oom.2)));
+}
+
+#[test]
+fn text_output_reads_like_the_kernels_report() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tracer = Tracer::start(&["trace", "--count", "1"]);
+    let pid = trigger_memcg();
+    let stdout = tracer.finish(Duration::from_secs(30));
+    let k = kernel_report_for(pid);
+    let killed_line = format!(
+        "Memory cgroup out of memory: Killed process {pid} (oomtrace-hog) total-vm:{}kB, anon-rss:{}kB, file-rss:{}kB, shmem-rss:{}kB, UID:0 pgtables:{}kB oom_score_adj:0",
+        k.killed.as_ref().unwrap().total_vm_kb,
+        k.killed.as_ref().unwrap().anon_rss_kb,
+        k.killed.as_ref().unwrap().file_rss_kb,
+        k.killed.as_ref().unwrap().shmem_rss_kb,
+        k.killed.as_ref().unwrap().pgtables_kb,
+    );
+    assert!(
+        stdout.contains(&killed_line),
+        "{stdout}\nlacks\n{killed_line}"
+    );
+    assert!(stdout.contains("oomtrace-hog invoked oom-killer: gfp_mask="));
+    assert!(stdout.contains(" => out_of_memory+0x"));
+}
+
+#[test]
+fn without_privileges_it_names_the_missing_capabilities() {
+    require_root();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            OOMTRACE,
+            "trace",
+        ])
+        .output()
+        .expect("setpriv (util-linux)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("CAP_BPF") && err.contains("CAP_PERFMON"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn kprobe_mode_on_a_kernel_without_kprobes_says_so() {
+    require_root();
+    let kprobes = std::path::Path::new("/sys/bus/event_source/devices/kprobe/type").exists();
+    let out = Command::new(OOMTRACE)
+        .args(["trace", "--mode", "kprobe", "--duration", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if kprobes {
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains("attached mode=kprobe"), "{err}");
+    } else {
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("has no kprobes"), "{err}");
+    }
+}
+
+#[test]
+fn check_reports_this_kernel_honestly() {
+    require_root();
+    let out = Command::new(OOMTRACE)
+        .args(["check", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kprobes = std::path::Path::new("/sys/bus/event_source/devices/kprobe/type").exists();
+    assert_eq!(r["kprobes"], kprobes);
+    assert_eq!(r["mode"], if kprobes { "kprobe" } else { "tracepoint" });
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    assert_eq!(r["kernel"], release.trim());
+    let mv = r["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["program"] == "mark_victim")
+        .unwrap();
+    assert_eq!(mv["resolved"], "oom:mark_victim");
+    assert_eq!(r["ready"], true);
+}
