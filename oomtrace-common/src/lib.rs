@@ -345,6 +345,9 @@ pub struct KernelOffsets {
     /// Offset of the count inside one entry (`percpu_counter.count`, or 0).
     pub mm_rss_count: u32,
     pub mm_pgtables_bytes: u32,
+    /// `task_struct.rss_stat.count`: the per-thread cache of rss deltas
+    /// (`SPLIT_RSS_COUNTING`, kernels before 6.2), flushed into the mm on exit.
+    pub task_rss_cache: u32,
     /// `enum mm_counter` values.
     pub mm_filepages: u32,
     pub mm_anonpages: u32,
@@ -414,6 +417,7 @@ impl Config {
                 mm_rss_stride: A,
                 mm_rss_count: A,
                 mm_pgtables_bytes: A,
+                task_rss_cache: A,
                 mm_filepages: A,
                 mm_anonpages: A,
                 mm_shmempages: A,

@@ -12,7 +12,7 @@ use aya_ebpf::{
         bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_str,
     },
     macros::{kprobe, kretprobe, map, tracepoint},
-    maps::{PerCpuArray, RingBuf},
+    maps::{LruHashMap, PerCpuArray, RingBuf},
     programs::{ProbeContext, RetProbeContext, TracePointContext},
 };
 use core::ffi::c_void;
@@ -30,6 +30,12 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 20, 0);
 /// Records that found the ring buffer full, per CPU.
 #[map]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// The task `oom_kill_process` chose, by the thread running the OOM, so
+/// `mark_victim` can read the victim's memory at the moment the kernel prints
+/// it (the OOM path may sleep and change CPU in between: not per-CPU).
+#[map]
+static CHOSEN: LruHashMap<u32, u64> = LruHashMap::with_max_entries(1024, 0);
 
 /// One field of the planner's kernel offsets. `read_volatile` keeps the
 /// compiler from folding the placeholder values into the code.
@@ -166,14 +172,24 @@ fn task_memcg_css(task: u64) -> u64 {
     read::<u64>(css_set, subsys + id * 8).unwrap_or(0)
 }
 
-/// One `mm->rss_stat` counter in pages, clamped at zero as `get_mm_counter` does.
+/// One rss counter of `task`'s mm in pages, as the kernel's `Killed process`
+/// line will print it: the mm's count plus, before 6.2, the thread's own
+/// unflushed deltas, which the victim's exit (racing with that line, since
+/// SIGKILL is sent first) adds in. Clamped at zero as `get_mm_counter` does.
 #[inline(always)]
-fn mm_counter(mm: u64, index: u32) -> Option<u64> {
+fn mm_counter(task: u64, mm: u64, index: u32) -> Option<u64> {
     let (base, stride, count) = (off!(mm_rss_stat), off!(mm_rss_stride), off!(mm_rss_count));
     if index == ABSENT || base == ABSENT || stride == ABSENT || count == ABSENT || index >= 8 {
         return None;
     }
-    read::<i64>(mm, base + index * stride + count).map(|v| v.max(0) as u64)
+    let shared = read::<i64>(mm, base + index * stride + count)?;
+    let cache = off!(task_rss_cache);
+    let own = if cache == ABSENT {
+        0
+    } else {
+        read::<i32>(task, cache + index * 4).unwrap_or(0) as i64
+    };
+    Some((shared + own).max(0) as u64)
 }
 
 /// Everything oomtrace reports about a task, read through BTF offsets.
@@ -211,9 +227,9 @@ fn fill_task(task: u64, out: *mut TaskInfo) {
         valid |= TASK_TOTAL_VM;
     }
     if let (Some(file), Some(anon), Some(shmem)) = (
-        mm_counter(mm, off!(mm_filepages)),
-        mm_counter(mm, off!(mm_anonpages)),
-        mm_counter(mm, off!(mm_shmempages)),
+        mm_counter(task, mm, off!(mm_filepages)),
+        mm_counter(task, mm, off!(mm_anonpages)),
+        mm_counter(task, mm, off!(mm_shmempages)),
     ) {
         out.file_rss_kb = file << kb;
         out.anon_rss_kb = anon << kb;
@@ -309,6 +325,8 @@ pub fn oom_kill(ctx: ProbeContext) -> u32 {
     rec.valid = valid;
     let victim = read::<u64>(oc, off!(oc_chosen)).unwrap_or(0);
     fill_task(victim, addr_of_mut!(rec.victim));
+    let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
+    let _ = CHOSEN.insert(&tid, &victim, 0);
     entry.submit(0);
     0
 }
@@ -342,8 +360,20 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
     };
     let rec = unsafe { &mut *entry.as_mut_ptr() };
     let v = &mut rec.victim;
+    let pid = tp_field::<i32>(&ctx, layout!(pid));
+    // In kprobe mode the victim's task is known: read its memory now, right
+    // before the kernel prints it; the tracepoint's own fields, where this
+    // kernel has them, take precedence below.
+    let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
+    let chosen = unsafe { CHOSEN.get(&tid) }.copied().unwrap_or(0);
     let mut valid = 0;
-    if let Some(pid) = tp_field::<i32>(&ctx, layout!(pid)) {
+    let from_task = chosen != 0 && read::<i32>(chosen, off!(task_tgid)) == pid;
+    if from_task {
+        fill_task(chosen, v);
+        valid = v.valid & !TASK_PID;
+        let _ = CHOSEN.remove(&tid);
+    }
+    if let Some(pid) = pid {
         v.pid = pid;
         valid |= TASK_PID;
     }
@@ -381,7 +411,9 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
         valid |= TASK_OOM_SCORE_ADJ;
     }
     v.valid = valid;
-    v.cgroup.ok = 0;
+    if !from_task {
+        v.cgroup.ok = 0;
+    }
     fill_task(current_task(), addr_of_mut!(rec.trigger));
     fill_stack(&ctx, addr_of_mut!(rec.stack));
     entry.submit(0);

@@ -145,6 +145,17 @@ impl KernelTypes {
         }
     }
 
+    /// `task_struct.rss_stat.count` (only kernels before 6.2 have it).
+    fn task_rss_cache(&self) -> Option<u32> {
+        let task = self.named_struct("task_struct")?;
+        let (base, ty) = self.find_member(&task, "rss_stat")?;
+        let Type::Struct(s) = self.strip(ty) else {
+            return None;
+        };
+        let (count, _) = self.find_member(&s, "count")?;
+        Some(base + count)
+    }
+
     /// Every offset the BPF programs use. Missing ones stay `ABSENT`.
     pub fn kernel_offsets(&self, page_shift: u32) -> KernelOffsets {
         let o = |s: &str, f: &[&str]| self.offset(s, f).unwrap_or(ABSENT);
@@ -183,6 +194,7 @@ impl KernelTypes {
             mm_rss_stride: stride,
             mm_rss_count: count,
             mm_pgtables_bytes: o("mm_struct", &["pgtables_bytes"]),
+            task_rss_cache: self.task_rss_cache().unwrap_or(ABSENT),
             // `enum mm_counter` is anonymous in BTF (no name to look up); its
             // values have been these since 2.6.34.
             mm_filepages: 0,

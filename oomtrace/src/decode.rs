@@ -404,12 +404,15 @@ impl Assembler {
             ev.message = has(k.valid, OC_MESSAGE).then(|| cstr(&k.message));
         }
         let mut victims = p.marks.iter().map(|m| {
-            let mut v = victim(&m.victim);
-            // The victim's cgroup is known when it is the current task.
-            if v.pid.is_some() && v.pid == ev.trigger.pid {
-                v.cgroup = ev.trigger.cgroup.clone();
+            let v = victim(&m.victim);
+            // When the victim is the current task (the usual memcg case), what
+            // the tracepoint lacks was read from the task itself.
+            if v.pid.is_some() && v.pid == has(m.trigger.valid, TASK_TGID).then_some(m.trigger.tgid)
+            {
+                merge_victim(v, victim(&m.trigger))
+            } else {
+                v
             }
-            v
         });
         let chosen = p.kill.as_ref().map(|k| {
             let mut v = victim(&k.victim);

@@ -34,7 +34,13 @@ enum Command {
     },
     /// The child of `trigger memcg`.
     #[command(name = "__hog", hide = true)]
-    Hog,
+    Hog {
+        /// Stop allocating after this many MiB and sleep.
+        #[arg(long)]
+        mib: Option<u64>,
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        adj: i16,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,7 +98,7 @@ async fn trace_cmd(args: trace::TraceArgs) -> Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<bool> = match cli.command {
-        Command::Hog => trigger::hog(),
+        Command::Hog { mib, adj } => trigger::hog(mib, adj),
         Command::Check { json } => check::run(json),
         Command::Trace(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -157,13 +157,24 @@ impl Drop for MemcgSandbox {
     }
 }
 
-/// The child of `trigger memcg`: allocates and touches memory until killed.
-pub fn hog() -> ! {
+/// The child of `trigger memcg`: allocates and touches memory, 1 MiB at a
+/// time, until killed; or up to `stop_after_mib`, then sleeps (to be a
+/// bystander of someone else's OOM). It sets its own `oom_score_adj`, so it
+/// does not inherit a protected parent's.
+pub fn hog(stop_after_mib: Option<u64>, oom_score_adj: i16) -> ! {
     let name = CString::new("oomtrace-hog").unwrap();
     // SAFETY: PR_SET_NAME with a NUL-terminated string of < 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+    if let Err(e) = fs::write("/proc/self/oom_score_adj", oom_score_adj.to_string()) {
+        eprintln!("oomtrace-hog: cannot set oom_score_adj {oom_score_adj}: {e}");
+        std::process::exit(2);
+    }
     let mut held: Vec<Vec<u8>> = Vec::new();
     loop {
+        if stop_after_mib.is_some_and(|m| held.len() as u64 >= m) {
+            std::thread::sleep(Duration::from_secs(3600));
+            continue;
+        }
         let mut chunk = Vec::new();
         if chunk.try_reserve_exact(1 << 20).is_err() {
             eprintln!("oomtrace-hog: the address-space limit stopped me before the OOM killer did");

@@ -1,4 +1,4 @@
-//! `cargo xtask deps|build|run|test|lint` — everything oomtrace needs, set up
+//! `cargo xtask deps|build|run|lint|vm-test|test` — everything oomtrace needs, set up
 //! by the project itself so a fresh machine gets there with two commands.
 
 use anyhow::{Context, Result, bail};
@@ -187,7 +187,7 @@ fn test() -> Result<()> {
         "--exclude",
         "oomtrace-ebpf",
     ]))?;
-    Ok(())
+    vm::test()
 }
 
 fn main() -> ExitCode {
@@ -200,6 +200,7 @@ fn main() -> ExitCode {
         "deps" => deps(),
         "build" => build().map(|p| eprintln!("xtask: built {}", p.display())),
         "lint" => lint(),
+        "vm-test" => deps().and_then(|()| vm::test()),
         "test" => test(),
         "run" => build().and_then(|exe| {
             let rest = rest.strip_prefix(&["--".to_owned()]).unwrap_or(rest);
@@ -212,7 +213,8 @@ fn main() -> ExitCode {
                  \x20 build  build oomtrace (the BPF object is embedded)\n\
                  \x20 run    build, then run: cargo xtask run -- trace --json\n\
                  \x20 lint   rustfmt and clippy, the eBPF crate with its own target\n\
-                 \x20 test   lint, unit tests and the integration tests on this kernel (root)"
+                 \x20 vm-test boot Debian's 6.1 and 6.12 kernels in QEMU, check kprobe mode against their reports\n\
+                 \x20 test   lint, vm-test, unit tests and the integration tests on this kernel (root)"
             );
             return if cmd == "help" {
                 ExitCode::SUCCESS
@@ -227,5 +229,200 @@ fn main() -> ExitCode {
             eprintln!("xtask: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `cargo xtask vm-test`: Debian's cloud kernels in QEMU, oomtrace in kprobe
+/// mode inside, the kernel's own report as the oracle.
+mod vm {
+    use super::*;
+    use std::fs;
+
+    const VM_PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static", "cpio"];
+    /// Meta-packages whose dependency is the newest kernel of a series.
+    const KERNEL_SERIES: &[(&str, &str)] = &[
+        ("6.1", "linux-image-cloud-amd64"),
+        ("6.12", "linux-image-6.12-cloud-amd64"),
+    ];
+    const BOOT_TIMEOUT_SECS: u64 = 300;
+
+    fn cache() -> PathBuf {
+        workspace_root().join(".cache/vm")
+    }
+
+    /// The newest kernel package of a series, as apt resolves the meta-package.
+    fn resolve(meta: &str) -> Result<String> {
+        let deps = output(Command::new("apt-cache").args(["depends", "--important", meta]))
+            .with_context(|| format!("apt-cache depends {meta}"))?;
+        deps.lines()
+            .filter_map(|l| l.trim().strip_prefix("Depends: "))
+            .find(|p| p.starts_with("linux-image-") && !p.contains("-dbg"))
+            .map(str::to_owned)
+            .with_context(|| format!("{meta} depends on no linux-image package"))
+    }
+
+    /// Downloads and unpacks a kernel package once; returns its vmlinuz.
+    fn kernel(meta: &str) -> Result<PathBuf> {
+        let mut pkg = resolve(meta);
+        if pkg.is_err() {
+            run(Command::new("apt-get").args(["update", "-qq"]))?;
+            pkg = resolve(meta);
+        }
+        let pkg = pkg?;
+        let dir = cache().join(&pkg);
+        let find = |dir: &Path| -> Option<PathBuf> {
+            fs::read_dir(dir.join("boot"))
+                .ok()?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+                })
+        };
+        if let Some(k) = find(&dir) {
+            return Ok(k);
+        }
+        let debs = cache().join("debs");
+        fs::create_dir_all(&debs)?;
+        eprintln!("xtask: downloading {pkg}");
+        run(Command::new("apt-get")
+            .args(["download", &pkg])
+            .current_dir(&debs))?;
+        let deb = fs::read_dir(&debs)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{pkg}_")))
+            })
+            .with_context(|| format!("apt-get download {pkg} left no .deb"))?;
+        run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir))?;
+        find(&dir).with_context(|| format!("{pkg} has no boot/vmlinuz-*"))
+    }
+
+    /// oomtrace built as a static executable: the VM has no shared libraries.
+    fn static_oomtrace() -> Result<PathBuf> {
+        run(cargo()
+            .args([
+                "build",
+                "--release",
+                "--package",
+                "oomtrace",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+            ])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static"))?;
+        Ok(workspace_root().join("target/x86_64-unknown-linux-gnu/release/oomtrace"))
+    }
+
+    fn initramfs(oomtrace: &Path) -> Result<PathBuf> {
+        let root = cache().join("initramfs");
+        let _ = fs::remove_dir_all(&root);
+        for d in ["bin", "proc", "sys", "dev", "tmp"] {
+            fs::create_dir_all(root.join(d))?;
+        }
+        fs::copy("/bin/busybox", root.join("bin/busybox")).context("busybox-static")?;
+        fs::copy(oomtrace, root.join("bin/oomtrace"))?;
+        fs::copy(workspace_root().join("tests/vm/init.sh"), root.join("init"))?;
+        run(Command::new("chmod").arg("+x").arg(root.join("init")))?;
+        let image = cache().join("initramfs.cpio.gz");
+        run(Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "find . | cpio -o -H newc --quiet | gzip -1 > {}",
+                image.display()
+            ))
+            .current_dir(&root))?;
+        Ok(image)
+    }
+
+    fn boot(kernel: &Path, initrd: &Path, log: &Path) -> Result<()> {
+        let out = fs::File::create(log)?;
+        let status = Command::new("timeout")
+            .arg(BOOT_TIMEOUT_SECS.to_string())
+            .arg("qemu-system-x86_64")
+            .args([
+                "-accel",
+                "tcg",
+                "-m",
+                "768",
+                "-smp",
+                "2",
+                "-nographic",
+                "-no-reboot",
+                "-monitor",
+                "none",
+            ])
+            .arg("-kernel")
+            .arg(kernel)
+            .arg("-initrd")
+            .arg(initrd)
+            .args([
+                "-append",
+                "console=ttyS0 loglevel=1 panic=-1 oops=panic softlockup_panic=1 log_buf_len=4M",
+            ])
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .status()?;
+        let text = fs::read_to_string(log).unwrap_or_default();
+        let failed = if !text.contains("VMTEST done") {
+            Some(if status.code() == Some(124) {
+                format!("the VM did not finish within {BOOT_TIMEOUT_SECS} s")
+            } else {
+                format!("the VM stopped early ({status})")
+            })
+        } else if text.contains("Kernel panic") || text.contains("soft lockup") {
+            Some("the kernel panicked or locked up".to_owned())
+        } else {
+            None
+        };
+        if let Some(why) = failed {
+            eprintln!("{text}");
+            bail!(
+                "{}: {why}; the log above is {}",
+                kernel.display(),
+                log.display()
+            );
+        }
+        Ok(())
+    }
+
+    pub fn test() -> Result<()> {
+        install_debian_packages(VM_PACKAGES)?;
+        let exe = static_oomtrace()?;
+        let initrd = initramfs(&exe)?;
+        let results = workspace_root().join("target/vm");
+        fs::create_dir_all(&results)?;
+        let mut logs = Vec::new();
+        for (series, meta) in KERNEL_SERIES {
+            let k = kernel(meta)?;
+            let log = results.join(format!("{series}.log"));
+            let t = Instant::now();
+            boot(&k, &initrd, &log)?;
+            eprintln!(
+                "xtask: {series}: {} booted, scenarios ran in {:.1} s",
+                k.display(),
+                t.elapsed().as_secs_f64()
+            );
+            logs.push(log);
+        }
+        // The oracle check is a Rust test of the oomtrace crate.
+        let list = logs
+            .iter()
+            .map(|l| l.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
+        run(cargo()
+            .args([
+                "test",
+                "--release",
+                "--package",
+                "oomtrace",
+                "--test",
+                "vm_oracle",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("OOMTRACE_VM_LOGS", list))
     }
 }

@@ -1,0 +1,89 @@
+#!/bin/busybox sh
+# PID 1 of the test VM: runs each scenario with oomtrace tracing it, then
+# prints the events, oomtrace's stderr and the kernel log between markers
+# for `cargo xtask vm-test` to check, and powers off.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tracefs nodev /sys/kernel/tracing
+mount -t cgroup2 none /sys/fs/cgroup
+echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+mkdir -p /out
+# The tracer and this script must survive every OOM; the hogs set their own adj.
+echo -1000 > /proc/self/oom_score_adj
+echo "VMTEST kernel $(uname -r)"
+
+start_tracer() { # name, then trace arguments
+    name=$1; shift
+    oomtrace trace --json "$@" > /out/$name.json 2> /out/$name.err &
+    TRACER=$!
+    for i in $(seq 1 600); do
+        grep -q "^oomtrace: attached" /out/$name.err && return 0
+        sleep 0.1
+    done
+    echo "VMTEST $name: the tracer did not attach"
+}
+
+stop_tracer() {
+    kill -INT $TRACER 2>/dev/null
+    wait $TRACER
+}
+
+in_cgroup() { # cgroup dir, then the command
+    dir=$1; shift
+    sh -c "echo \$\$ > $dir/cgroup.procs && exec $*" &
+}
+
+# sysrq-f: the manual OOM; a sacrificial sleeper with the highest adj dies.
+start_tracer sysrq --mode kprobe --count 1
+sleep 1000 &
+VICTIM=$!
+echo 1000 > /proc/$VICTIM/oom_score_adj
+echo "VMTEST sysrq victim $VICTIM"
+echo f > /proc/sysrq-trigger
+stop_tracer
+
+# A global OOM from a page-fault path.
+start_tracer global --mode kprobe --count 1
+oomtrace __hog &
+wait $!
+stop_tracer
+
+# A memory-cgroup OOM (cgroup v2 memory.max).
+start_tracer memcg --mode kprobe --count 1
+oomtrace trigger memcg --limit 32M
+stop_tracer
+
+# oom_score_adj steering: of three hogs in one cgroup, the one with adj 500 dies.
+mkdir /sys/fs/cgroup/steer
+echo 64M > /sys/fs/cgroup/steer/memory.max
+start_tracer steer --mode kprobe --count 1
+in_cgroup /sys/fs/cgroup/steer oomtrace __hog --mib 16 --adj 0
+A=$!
+in_cgroup /sys/fs/cgroup/steer oomtrace __hog --mib 16 --adj 500
+B=$!
+echo "VMTEST steer a=$A b=$B"
+sleep 2
+in_cgroup /sys/fs/cgroup/steer oomtrace __hog --adj 0
+C=$!
+wait $TRACER
+kill -9 $A $B $C 2>/dev/null
+wait
+rmdir /sys/fs/cgroup/steer
+
+# Tracepoint mode forced on a kernel with kprobes: the fallback.
+start_tracer tracepoint --mode tracepoint --count 1
+oomtrace trigger memcg --limit 32M
+stop_tracer
+
+for f in /out/*; do
+    echo "=== BEGIN $(basename $f)"
+    cat $f
+    echo "=== END $(basename $f)"
+done
+echo "=== BEGIN dmesg"
+dmesg
+echo "=== END dmesg"
+echo "VMTEST done"
+poweroff -f
