@@ -326,7 +326,7 @@ pub fn oom_kill(ctx: ProbeContext) -> u32 {
     let victim = read::<u64>(oc, off!(oc_chosen)).unwrap_or(0);
     fill_task(victim, addr_of_mut!(rec.victim));
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
-    let _ = CHOSEN.insert(&tid, &victim, 0);
+    let _ = CHOSEN.insert(tid, victim, 0);
     entry.submit(0);
     0
 }
@@ -365,13 +365,13 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
     // before the kernel prints it; the tracepoint's own fields, where this
     // kernel has them, take precedence below.
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
-    let chosen = unsafe { CHOSEN.get(&tid) }.copied().unwrap_or(0);
+    let chosen = unsafe { CHOSEN.get(tid) }.copied().unwrap_or(0);
     let mut valid = 0;
     let from_task = chosen != 0 && read::<i32>(chosen, off!(task_tgid)) == pid;
     if from_task {
         fill_task(chosen, v);
         valid = v.valid & !TASK_PID;
-        let _ = CHOSEN.remove(&tid);
+        let _ = CHOSEN.remove(tid);
     }
     if let Some(pid) = pid {
         v.pid = pid;
