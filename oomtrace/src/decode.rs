@@ -705,7 +705,7 @@ ffffffff81000d00 T end_of_text
             (v.pid, v.points, v.pgtables_kb, v.anon_rss_kb),
             (Some(90), Some(112678), Some(916), Some(65024))
         );
-        assert_eq!(v.cgroup.as_deref(), Some("/"));
+        assert_eq!(v.cgroup.as_deref(), Some("/oomtest"));
         assert!(e.unavailable.is_empty());
     }
 

@@ -14,6 +14,8 @@ pub mod kallsyms;
 pub mod kreport;
 pub mod plan;
 pub mod render;
+pub mod report;
+pub mod session;
 pub mod sink;
 #[cfg(test)]
 mod testdata;

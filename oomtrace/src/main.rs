@@ -1,6 +1,6 @@
 //! oomtrace: the Linux OOM killer, traced with eBPF.
 
-use oomtrace::{check, sink, trace, trigger};
+use oomtrace::{check, report, session, sink, trace, trigger};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -22,6 +22,10 @@ struct Cli {
 enum Command {
     /// Print every OOM live, as the kernel's report or as JSON Lines.
     Trace(trace::TraceArgs),
+    /// Record OOMs to a session file for later review (`report`).
+    Record(RecordArgs),
+    /// Show recorded sessions: the same text or JSON as live, or a summary.
+    Report(report::ReportArgs),
     /// Say what this kernel offers and what oomtrace would use.
     Check {
         #[arg(long)]
@@ -41,6 +45,24 @@ enum Command {
         #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
         adj: i16,
     },
+}
+
+#[derive(clap::Args)]
+struct RecordArgs {
+    /// The session file; `-` writes to stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: String,
+    /// Overwrite FILE if it exists.
+    #[arg(long, conflicts_with = "append")]
+    force: bool,
+    /// Add a new session to the end of FILE.
+    #[arg(long)]
+    append: bool,
+    /// No live text on stderr.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    trace: trace::TraceArgs,
 }
 
 #[derive(Subcommand)]
@@ -81,9 +103,9 @@ fn parse_size(s: &str) -> Result<u64, String> {
 async fn trace_cmd(args: trace::TraceArgs) -> Result<()> {
     let stdout = io::stdout();
     let outcome = if args.json {
-        trace::run(&args, &mut sink::Json(stdout.lock()), |_, _| {}).await?
+        trace::run(&args, &mut sink::Json(stdout.lock())).await?
     } else {
-        trace::run(&args, &mut sink::Text(stdout.lock()), |_, _| {}).await?
+        trace::run(&args, &mut sink::Text(stdout.lock())).await?
     };
     if args.duration != Some(std::time::Duration::ZERO) || io::stderr().is_terminal() {
         let t = &outcome.tally;
@@ -95,17 +117,50 @@ async fn trace_cmd(args: trace::TraceArgs) -> Result<()> {
     Ok(())
 }
 
+async fn record_cmd(a: RecordArgs) -> Result<()> {
+    let existing = match (a.force, a.append) {
+        (true, _) => session::Existing::Overwrite,
+        (_, true) => session::Existing::Append,
+        _ => session::Existing::Refuse,
+    };
+    let out = session::create(&a.output, existing)?;
+    let live = (!a.quiet && a.output != "-").then(|| sink::Text(io::stderr()));
+    let mut tee = sink::Tee(session::Writer::new(out), live);
+    let outcome = trace::run(&a.trace, &mut tee).await?;
+    if a.trace.duration != Some(std::time::Duration::ZERO) {
+        let t = &outcome.tally;
+        tee.0.trailer(&session::Trailer {
+            kind: "end".into(),
+            end: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+            events: t.events,
+            lost: outcome.lost,
+            incomplete: t.incomplete,
+            deferred: t.deferred,
+        })?;
+        eprintln!(
+            "oomtrace: recorded {} events to {}, {} lost records, {} incomplete",
+            t.events, a.output, outcome.lost, t.incomplete
+        );
+    }
+    Ok(())
+}
+
+fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> Result<bool> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(f)
+        .map(|()| true)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<bool> = match cli.command {
         Command::Hog { mib, adj } => trigger::hog(mib, adj),
         Command::Check { json } => check::run(json),
-        Command::Trace(args) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(trace_cmd(args)))
-            .map(|()| true),
+        Command::Trace(args) => block_on(trace_cmd(args)),
+        Command::Record(args) => block_on(record_cmd(args)),
+        Command::Report(args) => report::run(&args).map(|()| true),
         Command::Trigger { what } => match what {
             Trigger::Memcg { limit } => trigger::memcg(limit).map(|o| {
                 if o.killed_by_oom {

@@ -6,7 +6,28 @@ use crate::render;
 use std::io::{self, Write};
 
 pub trait Sink {
+    /// Called once everything is attached, before the first event.
+    fn start(&mut self, _kernel: &str, _mode: &str, _hooks: &[String]) -> io::Result<()> {
+        Ok(())
+    }
     fn event(&mut self, ev: &OomEvent) -> io::Result<()>;
+}
+
+/// Two sinks at once: a session file and the live text, say.
+pub struct Tee<A: Sink, B: Sink>(pub A, pub Option<B>);
+
+impl<A: Sink, B: Sink> Sink for Tee<A, B> {
+    fn start(&mut self, kernel: &str, mode: &str, hooks: &[String]) -> io::Result<()> {
+        self.0.start(kernel, mode, hooks)?;
+        self.1
+            .as_mut()
+            .map_or(Ok(()), |b| b.start(kernel, mode, hooks))
+    }
+
+    fn event(&mut self, ev: &OomEvent) -> io::Result<()> {
+        self.0.event(ev)?;
+        self.1.as_mut().map_or(Ok(()), |b| b.event(ev))
+    }
 }
 
 /// The kernel-style text report.

@@ -163,11 +163,7 @@ pub fn lost_records(bpf: &Ebpf) -> u64 {
 
 /// Plans, loads, attaches, says `oomtrace: attached`, and feeds every
 /// accepted event to `sink` until done.
-pub async fn run(
-    args: &TraceArgs,
-    sink: &mut dyn Sink,
-    on_attached: impl FnOnce(&Plan, &[Attached]),
-) -> Result<Outcome> {
+pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
     crate::plan::require_privileges()?;
     let plan = Plan::make(args.mode)?;
     // Symbols are needed only for the first stack: read them off the start-up path.
@@ -211,7 +207,8 @@ pub async fn run(
             plan.release
         ));
     }
-    on_attached(&plan, &attached);
+    sink.start(&plan.release, plan.mode.name(), &names)
+        .context("writing the session header")?;
     eprintln!(
         "oomtrace: attached mode={} probes={}",
         plan.mode.name(),

@@ -1,0 +1,400 @@
+//! Session files: a header line, the events as JSON Lines, and a trailer
+//! when the recorder stopped cleanly. Written so that a recorder killed at
+//! any moment leaves every reported event readable.
+
+use crate::event::OomEvent;
+use crate::sink::Sink;
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// The format this oomtrace writes and the newest it reads.
+pub const FORMAT: u32 = 1;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub format: u32,
+    pub oomtrace: String,
+    pub kernel: String,
+    pub hostname: String,
+    pub boot_id: String,
+    pub start: String,
+    pub mode: String,
+    pub hooks: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Trailer {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub end: String,
+    pub events: u64,
+    pub lost: u64,
+    pub incomplete: u64,
+    pub deferred: u64,
+}
+
+fn read_trim(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+impl Header {
+    pub fn new(kernel: &str, mode: &str, hooks: Vec<String>) -> Self {
+        Self {
+            kind: "session".into(),
+            format: FORMAT,
+            oomtrace: env!("CARGO_PKG_VERSION").into(),
+            kernel: kernel.into(),
+            hostname: read_trim("/proc/sys/kernel/hostname"),
+            boot_id: read_trim("/proc/sys/kernel/random/boot_id"),
+            start: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+            mode: mode.into(),
+            hooks,
+        }
+    }
+}
+
+/// How `record -o FILE` treats an existing FILE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existing {
+    Refuse,
+    Overwrite,
+    Append,
+}
+
+/// Opens the output: `-` is stdout; files are created 0600 (they hold
+/// process names and cgroup paths) and never silently overwritten.
+pub fn create(path: &str, existing: Existing) -> io::Result<Box<dyn Write + Send>> {
+    if path == "-" {
+        return Ok(Box::new(io::stdout()));
+    }
+    let mut o = OpenOptions::new();
+    o.write(true).mode(0o600);
+    match existing {
+        Existing::Refuse => o.create_new(true),
+        Existing::Overwrite => o.create(true).truncate(true),
+        Existing::Append => o.create(true).append(true),
+    };
+    o.open(path)
+        .map(|f| Box::new(f) as Box<dyn Write + Send>)
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{path} exists; --force overwrites it, --append adds a new session to it"
+                    ),
+                )
+            } else {
+                io::Error::new(e.kind(), format!("{path}: {e}"))
+            }
+        })
+}
+
+/// Writes a session: header, events (each flushed as written), trailer.
+pub struct Writer<W: Write> {
+    out: W,
+}
+
+impl<W: Write> Writer<W> {
+    pub fn new(out: W) -> Self {
+        Self { out }
+    }
+
+    fn line<T: Serialize>(&mut self, v: &T) -> io::Result<()> {
+        // One write per line: a reader never sees half of it unless we die mid-write.
+        let mut buf = serde_json::to_vec(v)?;
+        buf.push(b'\n');
+        self.out.write_all(&buf)?;
+        self.out.flush()
+    }
+
+    pub fn header(&mut self, h: &Header) -> io::Result<()> {
+        self.line(h)
+    }
+
+    pub fn trailer(&mut self, t: &Trailer) -> io::Result<()> {
+        self.line(t)
+    }
+}
+
+impl<W: Write> Sink for Writer<W> {
+    fn start(&mut self, kernel: &str, mode: &str, hooks: &[String]) -> io::Result<()> {
+        self.header(&Header::new(kernel, mode, hooks.to_vec()))
+    }
+
+    fn event(&mut self, ev: &OomEvent) -> io::Result<()> {
+        self.line(ev)
+    }
+}
+
+/// One session as read back.
+#[derive(Debug, Default)]
+pub struct Session {
+    pub header: Header,
+    pub events: Vec<OomEvent>,
+    pub trailer: Option<Trailer>,
+}
+
+/// What reading a file found besides sessions: said to the user, not fatal.
+#[derive(Debug, Default, PartialEq)]
+pub struct ReadNotes {
+    /// (line, bytes) of a last line cut off mid-write.
+    pub truncated_tail: Option<(usize, usize)>,
+    /// Lines skipped with `--skip-bad`: (line, why).
+    pub skipped: Vec<(usize, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{path} is a directory, not a session file")]
+    Directory { path: String },
+    #[error("{path} is empty: not an oomtrace session")]
+    Empty { path: String },
+    #[error("{path}:1: not an oomtrace session (expected a {{\"type\":\"session\",...}} header)")]
+    NotASession { path: String },
+    #[error(
+        "{path}:{line}: written by a newer oomtrace (session format {found}); this oomtrace reads format {FORMAT} and older: upgrade oomtrace"
+    )]
+    NewerFormat {
+        path: String,
+        line: usize,
+        found: u32,
+    },
+    #[error("{path}:{line}: {why} (--skip-bad goes on past such lines)")]
+    Bad {
+        path: String,
+        line: usize,
+        why: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct Kind {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    format: u32,
+}
+
+/// Reads every session in a file (`--append` puts several in one).
+pub fn read(path: &Path, skip_bad: bool) -> Result<(Vec<Session>, ReadNotes), ReadError> {
+    let p = path.display().to_string();
+    if path.is_dir() {
+        return Err(ReadError::Directory { path: p });
+    }
+    let file = File::open(path).map_err(|source| ReadError::Io {
+        path: p.clone(),
+        source,
+    })?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut sessions: Vec<Session> = Vec::new();
+    let mut notes = ReadNotes::default();
+    let mut buf = Vec::new();
+    let mut line_no = 0;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| ReadError::Io {
+                path: p.clone(),
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let complete = buf.ends_with(b"\n");
+        let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        if text.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let bad = |why: String| ReadError::Bad {
+            path: p.clone(),
+            line: line_no,
+            why,
+        };
+        let kind: Kind = match serde_json::from_slice(text) {
+            Ok(k) => k,
+            Err(e) if !complete && !sessions.is_empty() => {
+                // The recorder died mid-write: everything before is intact.
+                let _ = e;
+                notes.truncated_tail = Some((line_no, text.len()));
+                break;
+            }
+            Err(e) if sessions.is_empty() => {
+                let _ = e;
+                return Err(ReadError::NotASession { path: p });
+            }
+            Err(e) if skip_bad => {
+                notes.skipped.push((line_no, e.to_string()));
+                continue;
+            }
+            Err(e) => return Err(bad(format!("not a JSON object: {e}"))),
+        };
+        match kind.kind.as_str() {
+            "session" => {
+                if kind.format > FORMAT {
+                    return Err(ReadError::NewerFormat {
+                        path: p,
+                        line: line_no,
+                        found: kind.format,
+                    });
+                }
+                let header = serde_json::from_slice(text)
+                    .map_err(|e| bad(format!("bad session header: {e}")))?;
+                sessions.push(Session {
+                    header,
+                    ..Session::default()
+                });
+            }
+            _ if sessions.is_empty() => return Err(ReadError::NotASession { path: p }),
+            "oom" => match serde_json::from_slice::<OomEvent>(text) {
+                Ok(ev) => sessions.last_mut().unwrap().events.push(ev),
+                Err(e) if skip_bad => notes.skipped.push((line_no, e.to_string())),
+                Err(e) => return Err(bad(format!("bad event: {e}"))),
+            },
+            "end" => match serde_json::from_slice::<Trailer>(text) {
+                Ok(t) => sessions.last_mut().unwrap().trailer = Some(t),
+                Err(e) if skip_bad => notes.skipped.push((line_no, e.to_string())),
+                Err(e) => return Err(bad(format!("bad end record: {e}"))),
+            },
+            // Record types added by later versions of format 1 are skipped.
+            _ => {}
+        }
+    }
+    if line_no == 0 {
+        return Err(ReadError::Empty { path: p });
+    }
+    Ok((sessions, notes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64) -> OomEvent {
+        OomEvent {
+            kind: "oom".into(),
+            seq,
+            time: "2026-11-27T10:59:01.123456Z".into(),
+            source: "tracepoint".into(),
+            ..OomEvent::default()
+        }
+    }
+
+    fn write_session(events: u64, trailer: bool) -> Vec<u8> {
+        let mut w = Writer::new(Vec::new());
+        w.header(&Header::new(
+            "6.18.0",
+            "tracepoint",
+            vec!["mark_victim".into()],
+        ))
+        .unwrap();
+        for i in 1..=events {
+            w.event(&event(i)).unwrap();
+        }
+        if trailer {
+            w.trailer(&Trailer {
+                kind: "end".into(),
+                events,
+                ..Trailer::default()
+            })
+            .unwrap();
+        }
+        w.out
+    }
+
+    fn read_bytes(bytes: &[u8], skip_bad: bool) -> Result<(Vec<Session>, ReadNotes), ReadError> {
+        let dir = std::env::temp_dir().join(format!(
+            "oomtrace-session-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::write(&dir, bytes).unwrap();
+        let r = read(&dir, skip_bad);
+        std::fs::remove_file(&dir).unwrap();
+        r
+    }
+
+    fn rand_suffix() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        N.fetch_add(1, Ordering::Relaxed)
+    }
+
+    #[test]
+    fn round_trips() {
+        let (s, notes) = read_bytes(&write_session(3, true), false).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].events, vec![event(1), event(2), event(3)]);
+        assert_eq!(s[0].trailer.as_ref().unwrap().events, 3);
+        assert_eq!(notes, ReadNotes::default());
+    }
+
+    #[test]
+    fn a_cut_off_tail_is_named_and_the_rest_is_kept() {
+        let mut b = write_session(2, false);
+        let partial = serde_json::to_vec(&event(3)).unwrap();
+        b.extend_from_slice(&partial[..40]);
+        let (s, notes) = read_bytes(&b, false).unwrap();
+        assert_eq!(s[0].events.len(), 2);
+        assert!(s[0].trailer.is_none());
+        assert_eq!(notes.truncated_tail, Some((4, 40)));
+    }
+
+    #[test]
+    fn bad_files_say_what_is_wrong() {
+        let mut b = write_session(1, false);
+        b.extend_from_slice(b"{not json\n");
+        b.extend_from_slice(&write_session(1, true)[..0]);
+        match read_bytes(&b, false) {
+            Err(ReadError::Bad { line: 3, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        let (s, notes) = read_bytes(&b, true).unwrap();
+        assert_eq!(s[0].events.len(), 1);
+        assert_eq!(notes.skipped.len(), 1);
+        assert!(matches!(
+            read_bytes(b"", false),
+            Err(ReadError::Empty { .. })
+        ));
+        assert!(matches!(
+            read_bytes(b"hello\n", false),
+            Err(ReadError::NotASession { .. })
+        ));
+        assert!(matches!(
+            read_bytes(b"{\"type\":\"oom\",\"seq\":1}\n", false),
+            Err(ReadError::NotASession { .. })
+        ));
+        let newer = br#"{"type":"session","format":2}"#;
+        let e = read_bytes(newer, false).unwrap_err();
+        assert!(e.to_string().contains("format 2"), "{e}");
+        assert!(matches!(
+            read(Path::new("/"), false),
+            Err(ReadError::Directory { .. })
+        ));
+        assert!(matches!(
+            read(Path::new("/nonexistent/x"), false),
+            Err(ReadError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn sessions_append_and_unknown_record_types_are_skipped() {
+        let mut b = write_session(1, true);
+        b.extend_from_slice(b"{\"type\":\"future-thing\",\"x\":1}\n");
+        b.extend_from_slice(&write_session(2, true));
+        let (s, _) = read_bytes(&b, false).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].events.len(), 2);
+    }
+}

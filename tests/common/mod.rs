@@ -1,0 +1,118 @@
+//! What the integration tests share: the binary, a tracer started and
+//! waited on until attached, and the safe memcg OOM.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const OOMTRACE: &str = env!("CARGO_BIN_EXE_oomtrace");
+
+/// OOM tests run one at a time: a tracer must see its own test's OOM only.
+pub static ONE_OOM_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn require_root() {
+    // SAFETY: plain syscall.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "these tests load BPF programs: run them as root (cargo xtask test does)"
+    );
+}
+
+/// A running `oomtrace trace`, started and waited on until it says `attached`.
+pub struct Tracer {
+    pub child_pid: u32,
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+    stderr_seen: Vec<String>,
+}
+
+impl Tracer {
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(OOMTRACE)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting oomtrace");
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut t = Self {
+            child_pid: child.id(),
+            child,
+            stderr: rx,
+            stderr_seen: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match t.stderr.recv_timeout(left) {
+                Ok(line) => {
+                    let attached = line.starts_with("oomtrace: attached");
+                    t.stderr_seen.push(line);
+                    if attached {
+                        return t;
+                    }
+                }
+                Err(_) => panic!("oomtrace never attached; stderr: {:?}", t.stderr_seen),
+            }
+        }
+    }
+
+    /// Waits for the tracer to exit by itself; returns stdout.
+    pub fn finish(mut self, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "oomtrace did not exit within {timeout:?}; stderr: {:?}",
+                    self.stderr_seen
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status = self.child.wait().unwrap();
+        self.stderr_seen.extend(self.stderr.try_iter());
+        assert!(
+            status.success(),
+            "oomtrace failed: {status}; stderr: {:?}",
+            self.stderr_seen
+        );
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        out
+    }
+}
+
+/// `oomtrace trigger memcg`: one OOM kill of its own child; returns the child's pid.
+pub fn trigger_memcg() -> i32 {
+    let out = Command::new(OOMTRACE)
+        .args(["trigger", "memcg", "--limit", "32M"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "trigger failed: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "child")
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no child pid in {stdout:?}"))
+}

@@ -1,0 +1,159 @@
+//! `record` and `report` on this machine's kernel: a real memcg OOM recorded
+//! while `trace --json` watches the same OOM; a recorder killed with SIGKILL;
+//! and every kind of bad file.
+
+use oomtrace::event::OomEvent;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+mod common;
+use common::*;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("oomtrace-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+fn report(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(OOMTRACE)
+        .arg("report")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn without_time(mut ev: OomEvent) -> OomEvent {
+    ev.time.clear();
+    ev.uptime_ns = 0;
+    ev
+}
+
+#[test]
+fn a_recorded_oom_reports_as_it_was_traced_live() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let file = scratch("live.oomtrace");
+    let f = file.to_str().unwrap();
+    let live = Tracer::start(&["trace", "--json", "--count", "1"]);
+    let recorder = Tracer::start(&["record", "-o", f, "--count", "1", "--quiet"]);
+    let pid = trigger_memcg();
+    let live_out = live.finish(Duration::from_secs(30));
+    recorder.finish(Duration::from_secs(30));
+
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (code, json, err) = report(&["--format", "json", f]);
+    assert_eq!(code, 0, "{err}");
+    let recorded: OomEvent = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    let traced: OomEvent = serde_json::from_str(live_out.lines().next().unwrap()).unwrap();
+    assert_eq!(recorded.victim.as_ref().unwrap().pid, Some(pid));
+    // Each tracer has its own BPF program, which reads the clock itself: the
+    // timestamps differ by microseconds, everything else is equal.
+    assert!(recorded.uptime_ns.abs_diff(traced.uptime_ns) < 10_000_000);
+    assert_eq!(without_time(recorded), without_time(traced));
+
+    let (code, text, _) = report(&[f]);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains(&format!("Killed process {pid} (oomtrace-hog)")),
+        "{text}"
+    );
+    let (code, summary, _) = report(&["--summary", f]);
+    assert_eq!(code, 0);
+    assert!(summary.contains("OOMs: 1 (1 killed a task"), "{summary}");
+    assert!(summary.contains("oomtrace-hog"), "{summary}");
+    let (_, filtered, _) = report(&["--format", "json", "--pid", "1", f]);
+    assert!(filtered.is_empty(), "{filtered}");
+
+    // Never silently overwritten.
+    let out = Command::new(OOMTRACE)
+        .args(["record", "-o", f, "--duration", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+}
+
+#[test]
+fn a_recorder_killed_with_sigkill_leaves_every_event_readable() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let file = scratch("killed.oomtrace");
+    let f = file.to_str().unwrap();
+    let recorder = Tracer::start(&["record", "-o", f, "--quiet"]);
+    let pid = trigger_memcg();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&file).unwrap().lines().count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the event never reached the file"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: plain syscall on our child.
+    unsafe { libc::kill(recorder.child_pid as i32, libc::SIGKILL) };
+    drop(recorder);
+    let (code, json, err) = report(&["--format", "json", f]);
+    assert_eq!(code, 0, "{err}");
+    let ev: OomEvent = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(ev.victim.unwrap().pid, Some(pid));
+    assert!(err.contains("no end record"), "{err}");
+}
+
+#[test]
+fn bad_files_get_one_clear_sentence_and_a_failing_exit() {
+    let empty = scratch("empty");
+    std::fs::write(&empty, "").unwrap();
+    let other = scratch("other");
+    std::fs::write(&other, "Nov 27 kernel: hello\n").unwrap();
+    let corrupt = scratch("corrupt");
+    std::fs::write(
+        &corrupt,
+        "{\"type\":\"session\",\"format\":1,\"oomtrace\":\"0\",\"kernel\":\"k\",\"hostname\":\"h\",\"boot_id\":\"b\",\"start\":\"s\",\"mode\":\"tracepoint\",\"hooks\":[]}\n{oops\n",
+    )
+    .unwrap();
+    let newer = scratch("newer");
+    std::fs::write(&newer, "{\"type\":\"session\",\"format\":7}\n").unwrap();
+    let cases = [
+        (empty.to_str().unwrap().to_owned(), "is empty"),
+        (
+            other.to_str().unwrap().to_owned(),
+            ":1: not an oomtrace session",
+        ),
+        (
+            corrupt.to_str().unwrap().to_owned(),
+            ":2: not a JSON object",
+        ),
+        (newer.to_str().unwrap().to_owned(), "session format 7"),
+        (
+            std::env::temp_dir().to_str().unwrap().to_owned(),
+            "is a directory",
+        ),
+        ("/nonexistent/session".to_owned(), "No such file"),
+    ];
+    for (path, says) in cases {
+        let (code, _, err) = report(&[&path]);
+        assert_eq!(code, 1, "{path}: {err}");
+        assert!(
+            err.contains(says) && err.contains(&path),
+            "{path}: {err:?} should say {says:?}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    let (code, _, err) = report(&["--skip-bad", corrupt.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(":2: skipped"), "{err}");
+}
