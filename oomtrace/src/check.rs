@@ -101,7 +101,7 @@ pub fn gather() -> Report {
         kernel: release.clone(),
         btf: Path::new(VMLINUX).exists(),
         btf_missing_fields: missing,
-        tracefs: tracefs_root.map(|p| p.display().to_string()),
+        tracefs: tracefs_root.as_ref().map(|p| p.display().to_string()),
         kprobes,
         root: p.root,
         missing_capabilities: p.missing,
@@ -109,7 +109,7 @@ pub fn gather() -> Report {
         kallsyms_addresses_visible: kallsyms.has_addresses(),
         kallsyms_data_symbols: kallsyms.has_data_symbols(),
         mark_victim_fields: mv_fields,
-        gfp_names: GfpTable::for_running_kernel(tracefs::find().as_deref(), &release).source,
+        gfp_names: GfpTable::for_running_kernel(tracefs_root.as_deref(), &release).source,
         hooks,
         mode,
         unavailable_in_this_mode: if kprobes {

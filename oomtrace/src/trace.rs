@@ -82,21 +82,6 @@ fn bump_memlock_rlimit() {
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
 }
 
-/// Kprobe target candidates, exact names first; the `.constprop.N` clones
-/// need kallsyms, read only when an exact name fails.
-fn kprobe_targets(names: &[&str], kallsyms: &mut Option<Kallsyms>) -> Vec<String> {
-    let mut out: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
-    let k = kallsyms.get_or_insert_with(|| Kallsyms::load().unwrap_or_default());
-    for n in names {
-        if let Some(r) = k.resolve_function(n)
-            && !out.iter().any(|o| o == r)
-        {
-            out.push(r.to_owned());
-        }
-    }
-    out
-}
-
 pub fn attach(bpf: &mut Ebpf, plan: &Plan) -> Vec<Attached> {
     let mut kallsyms = None;
     plan.hooks
@@ -124,22 +109,23 @@ fn attach_one(
             let p: &mut KProbe = prog.try_into().map_err(|e| format!("{e}"))?;
             p.load().map_err(|e| format!("load: {e}"))?;
             let mut last = String::from("no such function");
-            for (i, name) in names.iter().enumerate() {
+            for name in names {
                 match p.attach(name, 0) {
                     Ok(_) => return Ok((*name).to_owned()),
                     Err(e) => last = format!("{name}: {e}"),
                 }
-                // Exact names failed: try the compiler's clones of them.
-                if i + 1 == names.len() {
-                    for t in kprobe_targets(names, kallsyms)
-                        .into_iter()
-                        .skip(names.len())
-                    {
-                        match p.attach(&t, 0) {
-                            Ok(_) => return Ok(t),
-                            Err(e) => last = format!("{t}: {e}"),
-                        }
-                    }
+            }
+            // Exact names failed: try the compiler's clones of them
+            // (`.constprop.N`), which only kallsyms can name.
+            let k = kallsyms.get_or_insert_with(|| Kallsyms::load().unwrap_or_default());
+            let clones = names
+                .iter()
+                .filter_map(|n| k.resolve_function(n))
+                .filter(|c| !names.contains(c));
+            for clone in clones {
+                match p.attach(clone, 0) {
+                    Ok(_) => return Ok(clone.to_owned()),
+                    Err(e) => last = format!("{clone}: {e}"),
                 }
             }
             Err(last)
