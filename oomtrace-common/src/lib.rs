@@ -25,7 +25,11 @@ pub const MAX_ZONES: usize = 6;
 /// Buddy orders per zone we read (`NR_PAGE_ORDERS` is 11 on x86_64, up to 14 elsewhere).
 pub const MAX_ORDERS: usize = 14;
 /// Bytes kept of a zone's name.
-pub const ZONE_NAME_LEN: usize = 12;
+pub const ZONE_NAME_LEN: usize = 16;
+/// NUMA nodes whose memory state is read at an OOM.
+pub const MAX_NODES: usize = 16;
+/// User frames kept of the triggering task.
+pub const MAX_USER_STACK_DEPTH: usize = 32;
 
 /// A field the planner could not resolve on this kernel. The BPF side skips
 /// it and the field arrives as `null`, never as a wrong number.
@@ -149,6 +153,8 @@ pub struct OomEnterRecord {
     pub trigger: TaskInfo,
     /// The OOM domain for memcg OOMs (`oc->memcg`).
     pub memcg: CgroupPath,
+    /// Its `memory` counter (with `OC_MEMCG_COUNTERS`).
+    pub memcg_counters: MemcgCounters,
     pub stack: Stack,
 }
 
@@ -165,6 +171,7 @@ pub const OC_TOTALPAGES: u32 = 1 << 4;
 pub const OC_CHOSEN_POINTS: u32 = 1 << 5;
 pub const OC_CONSTRAINT: u32 = 1 << 6;
 pub const OC_MESSAGE: u32 = 1 << 7;
+pub const OC_MEMCG_COUNTERS: u32 = 1 << 8;
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -197,6 +204,14 @@ pub struct MarkVictimRecord {
     /// The current task: the one whose allocation ran out of memory, or the
     /// sysrq kworker.
     pub trigger: TaskInfo,
+    /// The `memory` counters of the trigger's memory cgroup and its
+    /// ancestors, leaf first, as many as `trigger.cgroup.depth` (+1 for the
+    /// root): in tracepoint mode the OOM domain is the level at its limit.
+    pub memcg_chain: [MemcgCounters; CGROUP_MAX_DEPTH + 1],
+    pub memcg_levels: u32,
+    /// Bytes `bpf_get_stack(BPF_F_USER_STACK)` wrote, or a negative errno.
+    pub user_stack_len_bytes: i32,
+    pub user_stack: [u64; MAX_USER_STACK_DEPTH],
     pub stack: Stack,
 }
 
@@ -234,47 +249,71 @@ pub struct ReaperRecord {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct ZoneState {
-    /// 1 when the zone was read; unpopulated zones have `managed == 0`.
+    /// 1 when the zone is populated and was read.
     pub ok: u32,
-    pub node: u32,
-    pub name: [u8; ZONE_NAME_LEN],
     pub _pad: u32,
-    /// `_watermark[WMARK_MIN..=WMARK_HIGH]` plus `watermark_boost`, pages.
+    pub name: [u8; ZONE_NAME_LEN],
+    /// `_watermark[WMARK_MIN..=WMARK_HIGH]`, pages (without the boost).
     pub watermark: [u64; 3],
     pub boost: u64,
+    pub reserved_highatomic: u64,
     pub managed: u64,
     pub present: u64,
+    pub lowmem_reserve: [i64; MAX_ZONES],
     /// `vm_stat[]` of the zone, by `enum zone_stat_item`.
     pub vm_stat: [i64; MAX_ZONE_STATS],
     /// `free_area[order].nr_free`.
     pub nr_free: [u64; MAX_ORDERS],
+    /// Per order, bit `t` set when `free_area[order].free_list[t]` is not
+    /// empty: the kernel's `(UME)` migrate-type letters.
+    pub free_types: [u8; 16],
 }
 
+/// One NUMA node's memory state: its counters, its zones and their buddy free
+/// lists; the first node's record also carries the global counters when they
+/// were read at their kallsyms addresses.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct MemStateRecord {
     pub hdr: Header,
-    /// Which probe read this (a `RecordKind` value) so userspace can attach it.
+    /// The probe that read this (a `RecordKind` value).
     pub at: u32,
-    /// How the counters were reached: one of `MEM_PATH_*`.
+    /// How the node was reached: one of `MEM_PATH_*`.
     pub path: u32,
-    pub node_stat_count: u32,
-    pub zone_count: u32,
-    /// `vm_node_stat[]` (global) or the node's `vm_stat[]`, by `enum node_stat_item`.
+    pub node: u32,
+    /// `MEM_*` bits.
+    pub valid: u32,
+    pub kswapd_failures: u32,
+    pub _pad: u32,
+    /// The node's `vm_stat[]`, by `enum node_stat_item`.
     pub node_stat: [i64; MAX_NODE_STATS],
-    /// `vm_zone_stat[]`, by `enum zone_stat_item`; all zero when read per zone.
-    pub zone_stat: [i64; MAX_ZONE_STATS],
+    /// `vm_node_stat[]` and `vm_zone_stat[]` (with `MEM_GLOBAL`).
+    pub global_node_stat: [i64; MAX_NODE_STATS],
+    pub global_zone_stat: [i64; MAX_ZONE_STATS],
     pub zones: [ZoneState; MAX_ZONES],
-    /// For memcg OOMs: the OOM domain's `memory.usage` and limit, pages.
-    pub memcg_usage: u64,
-    pub memcg_limit: u64,
 }
 
-pub const MEM_PATH_NONE: u32 = 0;
-/// Global counters at kallsyms addresses (`CONFIG_KALLSYMS_ALL`).
+/// `node_stat` and `kswapd_failures` were read.
+pub const MEM_NODE: u32 = 1 << 0;
+/// `global_node_stat` and `global_zone_stat` were read.
+pub const MEM_GLOBAL: u32 = 1 << 1;
+/// This is the last node's record of this reading.
+pub const MEM_LAST: u32 = 1 << 2;
+
+/// Node data at kallsyms addresses (`node_data`, `contig_page_data`; needs
+/// `CONFIG_KALLSYMS_ALL`).
 pub const MEM_PATH_KALLSYMS: u32 = 1;
-/// Through the current task's memory cgroup → `lruvec.pgdat` → `pglist_data`.
-pub const MEM_PATH_PGDAT: u32 = 2;
+/// The current task's memory cgroup → `nodeinfo[nid]->lruvec.pgdat`.
+pub const MEM_PATH_MEMCG: u32 = 2;
+
+/// A memory cgroup's `memory` page counter, pages.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct MemcgCounters {
+    pub usage: u64,
+    pub max: u64,
+    pub failcnt: u64,
+}
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -358,6 +397,101 @@ pub struct KernelOffsets {
     pub page_shift: u32,
 }
 
+/// Where a node's memory state lives on this kernel, from BTF, kallsyms and
+/// sysfs. `ABSENT` offsets and zero addresses mean "no such path".
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct MemLayout {
+    // struct pglist_data
+    pub pgdat_node_zones: u32,
+    /// `MAX_NR_ZONES`: the length of `node_zones[]` and `lowmem_reserve[]`.
+    pub nr_zones: u32,
+    pub pgdat_node_id: u32,
+    pub pgdat_vm_stat: u32,
+    pub pgdat_kswapd_failures: u32,
+    // struct zone
+    pub zone_size: u32,
+    pub zone_watermark: u32,
+    pub zone_watermark_boost: u32,
+    pub zone_reserved_highatomic: u32,
+    pub zone_lowmem_reserve: u32,
+    pub zone_managed: u32,
+    pub zone_present: u32,
+    pub zone_name: u32,
+    pub zone_free_area: u32,
+    pub zone_vm_stat: u32,
+    // struct free_area
+    pub free_area_size: u32,
+    pub free_area_nr_free: u32,
+    /// `NR_PAGE_ORDERS` (the length of `free_area[]`).
+    pub nr_orders: u32,
+    /// `MIGRATE_TYPES` (the length of `free_list[]`).
+    pub migrate_types: u32,
+    /// `NR_VM_NODE_STAT_ITEMS`, `NR_VM_ZONE_STAT_ITEMS`.
+    pub node_stat_items: u32,
+    pub zone_stat_items: u32,
+    // struct mem_cgroup, struct page_counter, struct mem_cgroup_per_node, struct lruvec
+    pub memcg_memory: u32,
+    pub counter_usage: u32,
+    pub counter_max: u32,
+    pub counter_failcnt: u32,
+    pub counter_parent: u32,
+    pub memcg_nodeinfo: u32,
+    pub memcg_node_lruvec: u32,
+    pub lruvec_pgdat: u32,
+    pub _pad: u32,
+    /// kallsyms addresses (0 when kallsyms lists no data symbols).
+    pub node_data: u64,
+    pub contig_page_data: u64,
+    pub vm_node_stat: u64,
+    pub vm_zone_stat: u64,
+    /// Online NUMA nodes (`/sys/devices/system/node/online`), bit per node id.
+    pub online_nodes: u64,
+}
+
+impl MemLayout {
+    pub const fn unplanned() -> Self {
+        const A: u32 = ABSENT;
+        Self {
+            pgdat_node_zones: A,
+            nr_zones: A,
+            pgdat_node_id: A,
+            pgdat_vm_stat: A,
+            pgdat_kswapd_failures: A,
+            zone_size: A,
+            zone_watermark: A,
+            zone_watermark_boost: A,
+            zone_reserved_highatomic: A,
+            zone_lowmem_reserve: A,
+            zone_managed: A,
+            zone_present: A,
+            zone_name: A,
+            zone_free_area: A,
+            zone_vm_stat: A,
+            free_area_size: A,
+            free_area_nr_free: A,
+            nr_orders: A,
+            migrate_types: A,
+            node_stat_items: A,
+            zone_stat_items: A,
+            memcg_memory: A,
+            counter_usage: A,
+            counter_max: A,
+            counter_failcnt: A,
+            counter_parent: A,
+            memcg_nodeinfo: A,
+            memcg_node_lruvec: A,
+            lruvec_pgdat: A,
+            _pad: 0,
+            node_data: 0,
+            contig_page_data: 0,
+            vm_node_stat: 0,
+            vm_zone_stat: 0,
+            online_nodes: 1,
+        }
+    }
+}
+
 /// Everything the planner tells the BPF programs. Written into the object as
 /// the global `OOMTRACE_CONFIG` before load.
 #[repr(C)]
@@ -367,6 +501,7 @@ pub struct Config {
     pub planned: u32,
     pub mark_victim: MarkVictimLayout,
     pub off: KernelOffsets,
+    pub mem: MemLayout,
 }
 
 impl Config {
@@ -424,6 +559,7 @@ impl Config {
                 memcg_css: A,
                 page_shift: 12,
             },
+            mem: MemLayout::unplanned(),
         }
     }
 }
@@ -433,4 +569,17 @@ mod user {
     // SAFETY: plain #[repr(C)] data of integers, no padding the kernel could
     // misread, no pointers.
     unsafe impl aya::Pod for super::Config {}
+
+    // Pod promises no padding: every field is 4 or 8 bytes and laid out so.
+    const _: () = {
+        use super::*;
+        use core::mem::size_of;
+        assert!(
+            size_of::<Config>()
+                == 4 + size_of::<MarkVictimLayout>()
+                    + size_of::<KernelOffsets>()
+                    + size_of::<MemLayout>()
+        );
+        assert!(size_of::<MemLayout>() == 30 * 4 + 5 * 8);
+    };
 }

@@ -37,11 +37,25 @@ static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static CHOSEN: LruHashMap<u32, u64> = LruHashMap::with_max_entries(1024, 0);
 
+/// Threads inside `out_of_memory` (kprobe mode): `IN_OOM`, or `MEM_READ` once
+/// `show_free_areas` read the memory state at the moment the kernel prints
+/// it, so `mark_victim` need not read it again.
+#[map]
+static OOM_THREADS: LruHashMap<u32, u8> = LruHashMap::with_max_entries(1024, 0);
+const IN_OOM: u8 = 0;
+const MEM_READ: u8 = 1;
+
 /// One field of the planner's kernel offsets. `read_volatile` keeps the
 /// compiler from folding the placeholder values into the code.
 macro_rules! off {
     ($field:ident) => {
         unsafe { read_volatile(addr_of!(OOMTRACE_CONFIG.off.$field)) }
+    };
+}
+
+macro_rules! mem {
+    ($field:ident) => {
+        unsafe { read_volatile(addr_of!(OOMTRACE_CONFIG.mem.$field)) }
     };
 }
 
@@ -76,6 +90,29 @@ fn read_str<const N: usize>(src: u64, dst: *mut [u8; N]) -> bool {
         return false;
     }
     unsafe { bpf_probe_read_kernel_str(dst.cast(), N as u32, src as *const c_void) > 0 }
+}
+
+/// `a + b` for planner offsets, `ABSENT` when either is.
+#[inline(always)]
+fn plus(a: u32, b: u32) -> u32 {
+    if a == ABSENT || b == ABSENT {
+        ABSENT
+    } else {
+        a + b
+    }
+}
+
+/// Copies `items` 8-byte counters at `src` into `dst` (room for `N`).
+#[inline(always)]
+fn read_counters<const N: usize>(src: u64, items: u32, dst: *mut [i64; N]) -> bool {
+    if src == 0 || items == 0 || items == ABSENT || items as usize > N {
+        return false;
+    }
+    let bytes = items * 8;
+    if bytes > (N * 8) as u32 {
+        return false;
+    }
+    unsafe { bpf_probe_read_kernel(dst.cast(), bytes, src as *const c_void) == 0 }
 }
 
 #[inline(always)]
@@ -172,6 +209,205 @@ fn task_memcg_css(task: u64) -> u64 {
     read::<u64>(css_set, subsys + id * 8).unwrap_or(0)
 }
 
+/// The `struct mem_cgroup` of `task`, or 0.
+#[inline(always)]
+fn task_memcg(task: u64) -> u64 {
+    let css = task_memcg_css(task);
+    let css_off = off!(memcg_css);
+    if css == 0 || css_off == ABSENT {
+        return 0;
+    }
+    css - css_off as u64
+}
+
+/// The `memory` page counter at `counter`.
+#[inline(always)]
+fn read_page_counter(counter: u64) -> Option<MemcgCounters> {
+    Some(MemcgCounters {
+        usage: read::<u64>(counter, mem!(counter_usage))?,
+        max: read::<u64>(counter, mem!(counter_max))?,
+        failcnt: read::<u64>(counter, mem!(counter_failcnt)).unwrap_or(0),
+    })
+}
+
+#[inline(always)]
+fn memcg_page_counter(memcg: u64) -> u64 {
+    let off = mem!(memcg_memory);
+    if memcg == 0 || off == ABSENT {
+        0
+    } else {
+        memcg + off as u64
+    }
+}
+
+/// The `pglist_data` of node `nid`: at its kallsyms address where kallsyms
+/// lists data, else through the current task's memory cgroup, whose per-node
+/// lruvec points at its node.
+#[inline(always)]
+fn node_pgdat(nid: u32) -> (u64, u32) {
+    let node_data = mem!(node_data);
+    if node_data != 0 {
+        return (
+            read::<u64>(node_data, nid * 8).unwrap_or(0),
+            MEM_PATH_KALLSYMS,
+        );
+    }
+    let contig = mem!(contig_page_data);
+    if contig != 0 {
+        return (if nid == 0 { contig } else { 0 }, MEM_PATH_KALLSYMS);
+    }
+    let memcg = task_memcg(current_task());
+    let nodeinfo = mem!(memcg_nodeinfo);
+    if nodeinfo == ABSENT {
+        return (0, 0);
+    }
+    let per_node = read::<u64>(memcg, nodeinfo + nid * 8).unwrap_or(0);
+    let pgdat = read::<u64>(per_node, plus(mem!(memcg_node_lruvec), mem!(lruvec_pgdat)));
+    (pgdat.unwrap_or(0), MEM_PATH_MEMCG)
+}
+
+/// One zone: watermarks, sizes, counters and the buddy free lists.
+#[inline(always)]
+fn fill_zone(zone: u64, z: &mut ZoneState) {
+    // Ring-buffer memory is not cleared: what is not read must read as zero.
+    *z = unsafe { core::mem::zeroed() };
+    let Some(present) = read::<u64>(zone, mem!(zone_present)) else {
+        return;
+    };
+    // `populated_zone()`: the kernel prints only zones with present pages.
+    if present == 0 {
+        return;
+    }
+    z.present = present;
+    z.managed = read::<u64>(zone, mem!(zone_managed)).unwrap_or(0);
+    let name = read::<u64>(zone, mem!(zone_name)).unwrap_or(0);
+    read_str(name, addr_of_mut!(z.name));
+    if let Some(w) = read::<[u64; 3]>(zone, mem!(zone_watermark)) {
+        z.watermark = w;
+    }
+    z.boost = read::<u64>(zone, mem!(zone_watermark_boost)).unwrap_or(0);
+    z.reserved_highatomic = read::<u64>(zone, mem!(zone_reserved_highatomic)).unwrap_or(0);
+    let lowmem = mem!(zone_lowmem_reserve);
+    if lowmem != ABSENT {
+        read_counters(
+            zone + lowmem as u64,
+            mem!(nr_zones),
+            addr_of_mut!(z.lowmem_reserve),
+        );
+    }
+    let vm_stat = mem!(zone_vm_stat);
+    if vm_stat != ABSENT {
+        read_counters(
+            zone + vm_stat as u64,
+            mem!(zone_stat_items),
+            addr_of_mut!(z.vm_stat),
+        );
+    }
+    let free_area = mem!(zone_free_area);
+    let (area_size, nr_free_off) = (mem!(free_area_size), mem!(free_area_nr_free));
+    let (orders, types) = (mem!(nr_orders), mem!(migrate_types));
+    if free_area == ABSENT || area_size == ABSENT || nr_free_off == ABSENT || types > 8 {
+        z.ok = 1;
+        return;
+    }
+    for order in 0..MAX_ORDERS {
+        if order as u32 >= orders {
+            break;
+        }
+        let area = zone + free_area as u64 + order as u64 * area_size as u64;
+        z.nr_free[order] = read::<u64>(area, nr_free_off).unwrap_or(0);
+        // `free_list[]` heads: a list is empty when its head points at itself.
+        let mut heads = [0u64; 16];
+        let bytes = types * 16;
+        if bytes == 0 || bytes > 128 {
+            continue;
+        }
+        let ok = unsafe {
+            bpf_probe_read_kernel(heads.as_mut_ptr().cast(), bytes, area as *const c_void)
+        } == 0;
+        if !ok {
+            continue;
+        }
+        let mut mask = 0u8;
+        for t in 0..8 {
+            if t as u32 >= types {
+                break;
+            }
+            if heads[2 * t] != area + 16 * t as u64 {
+                mask |= 1 << t;
+            }
+        }
+        z.free_types[order] = mask;
+    }
+    z.ok = 1;
+}
+
+/// Reads every online node's memory state into one `MemState` record per
+/// node, right before the record of the probe `at` that it belongs to.
+#[inline(always)]
+fn emit_mem_state(at: RecordKind) {
+    let online = mem!(online_nodes);
+    let (node_zones, zone_size, nr_zones) =
+        (mem!(pgdat_node_zones), mem!(zone_size), mem!(nr_zones));
+    let mut first = true;
+    for nid in 0..MAX_NODES as u32 {
+        if online & (1u64 << nid) == 0 {
+            continue;
+        }
+        let (pgdat, path) = node_pgdat(nid);
+        if pgdat == 0 {
+            continue;
+        }
+        let Some(mut entry) = reserve::<MemStateRecord>(RecordKind::MemState) else {
+            return;
+        };
+        let rec = unsafe { &mut *entry.as_mut_ptr() };
+        rec.at = at as u32;
+        rec.path = path;
+        rec.node = nid;
+        let mut valid = 0;
+        let vm_stat = mem!(pgdat_vm_stat);
+        if vm_stat != ABSENT
+            && read_counters(
+                pgdat + vm_stat as u64,
+                mem!(node_stat_items),
+                addr_of_mut!(rec.node_stat),
+            )
+        {
+            valid |= MEM_NODE;
+        }
+        rec.kswapd_failures = read::<u32>(pgdat, mem!(pgdat_kswapd_failures)).unwrap_or(0);
+        if first
+            && read_counters(
+                mem!(vm_node_stat),
+                mem!(node_stat_items),
+                addr_of_mut!(rec.global_node_stat),
+            )
+            && read_counters(
+                mem!(vm_zone_stat),
+                mem!(zone_stat_items),
+                addr_of_mut!(rec.global_zone_stat),
+            )
+        {
+            valid |= MEM_GLOBAL;
+        }
+        first = false;
+        for z in 0..MAX_ZONES {
+            rec.zones[z].ok = 0;
+            if z as u32 >= nr_zones || node_zones == ABSENT || zone_size == ABSENT {
+                continue;
+            }
+            let zone = pgdat + node_zones as u64 + z as u64 * zone_size as u64;
+            fill_zone(zone, &mut rec.zones[z]);
+        }
+        if online >> nid >> 1 == 0 {
+            valid |= MEM_LAST;
+        }
+        rec.valid = valid;
+        entry.submit(0);
+    }
+}
+
 /// One rss counter of `task`'s mm in pages, as the kernel's `Killed process`
 /// line will print it: the mm's count plus, before 6.2, the thread's own
 /// unflushed deltas, which the victim's exit (racing with that line, since
@@ -252,6 +488,8 @@ fn current_task() -> u64 {
 #[kprobe]
 pub fn oom_enter(ctx: ProbeContext) -> u32 {
     let oc: u64 = ctx.arg(0).unwrap_or(0);
+    let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
+    let _ = OOM_THREADS.insert(tid, IN_OOM, 0);
     let Some(mut entry) = reserve::<OomEnterRecord>(RecordKind::OomEnter) else {
         return 0;
     };
@@ -279,6 +517,10 @@ pub fn oom_enter(ctx: ProbeContext) -> u32 {
             memcg + css_off as u64
         };
         fill_cgroup(css, addr_of_mut!(rec.memcg));
+        if let Some(c) = read_page_counter(memcg_page_counter(memcg)) {
+            rec.memcg_counters = c;
+            valid |= OC_MEMCG_COUNTERS;
+        }
     } else {
         fill_cgroup(0, addr_of_mut!(rec.memcg));
     }
@@ -334,6 +576,8 @@ pub fn oom_kill(ctx: ProbeContext) -> u32 {
 #[kretprobe]
 pub fn oom_exit(ctx: RetProbeContext) -> u32 {
     let result: u64 = ctx.ret();
+    let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
+    let _ = OOM_THREADS.remove(tid);
     let Some(mut entry) = reserve::<OomExitRecord>(RecordKind::OomExit) else {
         return 0;
     };
@@ -355,6 +599,10 @@ fn tp_field<T: Copy>(ctx: &TracePointContext, off: u32) -> Option<T> {
 /// context of the task that ran out of memory, with the whole path in its stack.
 #[tracepoint]
 pub fn mark_victim(ctx: TracePointContext) -> u32 {
+    let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
+    if unsafe { OOM_THREADS.get(tid) } != Some(&MEM_READ) {
+        emit_mem_state(RecordKind::MarkVictim);
+    }
     let Some(mut entry) = reserve::<MarkVictimRecord>(RecordKind::MarkVictim) else {
         return 0;
     };
@@ -364,7 +612,6 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
     // In kprobe mode the victim's task is known: read its memory now, right
     // before the kernel prints it; the tracepoint's own fields, where this
     // kernel has them, take precedence below.
-    let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
     let chosen = unsafe { CHOSEN.get(tid) }.copied().unwrap_or(0);
     let mut valid = 0;
     let from_task = chosen != 0 && read::<i32>(chosen, off!(task_tgid)) == pid;
@@ -414,10 +661,39 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
     if !from_task {
         v.cgroup.ok = 0;
     }
-    fill_task(current_task(), addr_of_mut!(rec.trigger));
+    let current = current_task();
+    fill_task(current, addr_of_mut!(rec.trigger));
+    fill_memcg_chain(task_memcg(current), rec);
     fill_stack(&ctx, addr_of_mut!(rec.stack));
+    rec.user_stack_len_bytes = unsafe {
+        bpf_get_stack(
+            ctx.as_ptr(),
+            addr_of_mut!(rec.user_stack).cast(),
+            (MAX_USER_STACK_DEPTH * 8) as u32,
+            BPF_F_USER_STACK,
+        )
+    } as i32;
     entry.submit(0);
     0
+}
+
+const BPF_F_USER_STACK: u64 = 1 << 8;
+
+/// The `memory` counters of `memcg` and its ancestors, leaf first.
+#[inline(always)]
+fn fill_memcg_chain(memcg: u64, rec: &mut MarkVictimRecord) {
+    let mut counter = memcg_page_counter(memcg);
+    let parent = mem!(counter_parent);
+    let mut levels = 0;
+    for i in 0..CGROUP_MAX_DEPTH + 1 {
+        let Some(c) = read_page_counter(counter) else {
+            break;
+        };
+        rec.memcg_chain[i] = c;
+        levels += 1;
+        counter = read::<u64>(counter, parent).unwrap_or(0);
+    }
+    rec.memcg_levels = levels;
 }
 
 #[inline(always)]
@@ -456,6 +732,14 @@ pub fn skip_task_reaping(ctx: TracePointContext) -> u32 {
 /// kernel's report dumps memory, as the seed's sysrq-f trace shows it.
 #[kprobe]
 pub fn show_free_areas(ctx: ProbeContext) -> u32 {
+    // Only the OOM report's call belongs to an OOM, not sysrq-m's or a
+    // failed allocation's warning.
+    let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
+    if unsafe { OOM_THREADS.get(tid) }.is_none() {
+        return 0;
+    }
+    emit_mem_state(RecordKind::ShowFreeAreas);
+    let _ = OOM_THREADS.insert(tid, MEM_READ, 0);
     let Some(mut entry) = reserve::<ShowFreeAreasRecord>(RecordKind::ShowFreeAreas) else {
         return 0;
     };

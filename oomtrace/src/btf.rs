@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use btf_rs::{Btf, Type};
-use oomtrace_common::{ABSENT, KernelOffsets};
+use oomtrace_common::{ABSENT, KernelOffsets, MemLayout};
 use std::path::Path;
 
 pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
@@ -115,6 +115,109 @@ impl KernelTypes {
             ),
             _ => None,
         })
+    }
+
+    /// Bytes of a type, through typedefs and qualifiers.
+    fn type_size(&self, t: Type) -> Option<u32> {
+        Some(match self.strip(t) {
+            Type::Int(i) => i.size() as u32,
+            Type::Ptr(_) => 8,
+            Type::Struct(s) | Type::Union(s) => s.size() as u32,
+            Type::Enum(e) => e.size() as u32,
+            Type::Array(a) => {
+                a.len() as u32 * self.type_size(self.btf.resolve_chained_type(&a).ok()?)?
+            }
+            _ => return None,
+        })
+    }
+
+    /// `struct_name.field` as an array: (offset, element size, length).
+    pub fn array(&self, struct_name: &str, fields: &[&str]) -> Option<(u32, u32, u32)> {
+        let s = self.named_struct(struct_name)?;
+        let (off, ty) = fields.iter().find_map(|f| self.find_member(&s, f))?;
+        let Type::Array(a) = self.strip(ty) else {
+            return None;
+        };
+        let elem = self.type_size(self.btf.resolve_chained_type(&a).ok()?)?;
+        Some((off, elem, a.len() as u32))
+    }
+
+    /// Where nodes, zones, buddy lists and memory cgroup counters are. The
+    /// kallsyms addresses and online nodes are the planner's to add.
+    pub fn mem_layout(&self) -> MemLayout {
+        let o = |s: &str, f: &[&str]| self.offset(s, f).unwrap_or(ABSENT);
+        let count = |e: &str, last: &str| self.enum_value(e, last).map_or(ABSENT, |v| v as u32);
+        let (node_zones, zone_size, nr_zones) = self
+            .array("pglist_data", &["node_zones"])
+            .unwrap_or((ABSENT, ABSENT, ABSENT));
+        let (free_area, area_size, nr_orders) = self
+            .array("zone", &["free_area"])
+            .unwrap_or((ABSENT, ABSENT, ABSENT));
+        let migrate_types = self
+            .array("free_area", &["free_list"])
+            .map_or(ABSENT, |(_, _, n)| n);
+        MemLayout {
+            pgdat_node_zones: node_zones,
+            nr_zones,
+            pgdat_node_id: o("pglist_data", &["node_id"]),
+            pgdat_vm_stat: o("pglist_data", &["vm_stat"]),
+            pgdat_kswapd_failures: o("pglist_data", &["kswapd_failures"]),
+            zone_size,
+            // `watermark[]` became `_watermark[]` when boosting came (5.0).
+            zone_watermark: o("zone", &["_watermark", "watermark"]),
+            zone_watermark_boost: o("zone", &["watermark_boost"]),
+            zone_reserved_highatomic: o("zone", &["nr_reserved_highatomic"]),
+            zone_lowmem_reserve: o("zone", &["lowmem_reserve"]),
+            zone_managed: o("zone", &["managed_pages"]),
+            zone_present: o("zone", &["present_pages"]),
+            zone_name: o("zone", &["name"]),
+            zone_free_area: free_area,
+            zone_vm_stat: o("zone", &["vm_stat"]),
+            free_area_size: area_size,
+            free_area_nr_free: o("free_area", &["nr_free"]),
+            nr_orders,
+            migrate_types,
+            node_stat_items: count("node_stat_item", "NR_VM_NODE_STAT_ITEMS"),
+            zone_stat_items: count("zone_stat_item", "NR_VM_ZONE_STAT_ITEMS"),
+            memcg_memory: o("mem_cgroup", &["memory"]),
+            counter_usage: o("page_counter", &["usage"]),
+            counter_max: o("page_counter", &["max", "limit"]),
+            counter_failcnt: o("page_counter", &["failcnt"]),
+            counter_parent: o("page_counter", &["parent"]),
+            memcg_nodeinfo: o("mem_cgroup", &["nodeinfo"]),
+            memcg_node_lruvec: o("mem_cgroup_per_node", &["lruvec"]),
+            lruvec_pgdat: o("lruvec", &["pgdat"]),
+            ..MemLayout::unplanned()
+        }
+    }
+
+    /// Names of an enum's counters, by value, up to its `NR_VM_*` end marker.
+    pub fn counter_names(&self, enum_name: &str) -> Vec<String> {
+        let mut members = self.enum_members(enum_name).unwrap_or_default();
+        members.retain(|(n, _)| !n.starts_with("NR_VM_"));
+        members.sort_by_key(|(_, v)| *v);
+        // Aliases (`NR_LRU_BASE = NR_INACTIVE_ANON`) name the same slot: keep the last.
+        let mut names: Vec<String> = Vec::new();
+        for (n, v) in members {
+            let v = v as usize;
+            if v < names.len() {
+                names[v] = n;
+            } else if v == names.len() {
+                names.push(n);
+            }
+        }
+        names
+    }
+
+    /// `enum migratetype` names by value (`MIGRATE_PCPTYPES` is an alias).
+    pub fn migrate_type_names(&self) -> Vec<String> {
+        let mut members = self.enum_members("migratetype").unwrap_or_default();
+        members.retain(|(n, _)| {
+            n != "MIGRATE_PCPTYPES" && n != "MIGRATE_TYPES" && !n.starts_with("__")
+        });
+        members.sort_by_key(|(_, v)| *v);
+        members.dedup_by_key(|(_, v)| *v);
+        members.into_iter().map(|(n, _)| n).collect()
     }
 
     /// How `mm->rss_stat` is laid out: (offset, stride between counters,

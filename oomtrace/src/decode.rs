@@ -22,6 +22,7 @@ pub enum Record {
     MarkVictim(Box<MarkVictimRecord>),
     Reaper(ReaperRecord),
     ShowFreeAreas(Box<ShowFreeAreasRecord>),
+    MemState(Box<MemStateRecord>),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -61,7 +62,7 @@ pub fn parse(bytes: &[u8]) -> Result<Record, DecodeError> {
         RecordKind::MarkVictim => Record::MarkVictim(Box::new(copy(bytes, kind)?)),
         RecordKind::Reaper => Record::Reaper(copy(bytes, kind)?),
         RecordKind::ShowFreeAreas => Record::ShowFreeAreas(Box::new(copy(bytes, kind)?)),
-        RecordKind::MemState => return Err(DecodeError::UnknownKind(kind)),
+        RecordKind::MemState => Record::MemState(Box::new(copy(bytes, kind)?)),
     })
 }
 
@@ -118,6 +119,7 @@ pub struct Context {
     pub gfp: GfpTable,
     /// `enum oom_constraint`, value → name, from BTF.
     pub constraints: Vec<(u64, String)>,
+    pub mem_names: crate::plan::MemNames,
     /// CLOCK_REALTIME − CLOCK_MONOTONIC, to date kernel timestamps.
     pub realtime_offset_ns: i128,
     /// Whether the kprobes are attached (else `mark_victim` alone makes an event).
@@ -130,6 +132,7 @@ struct Pending {
     kill: Option<Box<OomKillRecord>>,
     marks: Vec<MarkVictimRecord>,
     show_free_areas: Option<Box<ShowFreeAreasRecord>>,
+    mem: Vec<MemStateRecord>,
 }
 
 /// Counts kept while assembling, for the trailer and `--summary`.
@@ -293,18 +296,22 @@ impl Assembler {
             Record::MarkVictim(r) => {
                 let tid = r.hdr.pid_tgid as u32;
                 match self.pending.get_mut(&tid) {
-                    Some(p) => p.marks.push(*r),
-                    None => {
+                    Some(p) if p.enter.is_some() => p.marks.push(*r),
+                    // Tracepoint mode (or a lost entry): the mark is the event,
+                    // with the memory state read just before it.
+                    _ => {
                         if self.ctx.kprobes {
                             self.tally.incomplete += 1;
                         }
-                        let p = Pending {
-                            marks: vec![*r],
-                            ..Pending::default()
-                        };
+                        let mut p = self.pending.remove(&tid).unwrap_or_default();
+                        p.marks.push(*r);
                         out.extend(self.finish(p, None));
                     }
                 }
+            }
+            Record::MemState(r) => {
+                let tid = r.hdr.pid_tgid as u32;
+                self.pending.entry(tid).or_default().mem.push(*r);
             }
             Record::ShowFreeAreas(r) => {
                 let tid = r.hdr.pid_tgid as u32;
@@ -434,8 +441,25 @@ impl Assembler {
         if let Some(s) = &p.show_free_areas {
             ev.show_free_areas_stack = Some(self.ctx.symbols.frames(&s.stack));
         }
-        if p.enter.is_none() && p.kill.is_none() {
-            self.infer_from_stack(&mut ev);
+        let mem = crate::memstate::assemble(&p.mem, &self.ctx.mem_names);
+        ev.counters = mem.counters;
+        ev.nodes = mem.nodes;
+        ev.zones = mem.zones;
+        ev.memory_read = mem.read;
+        let page_shift = self.ctx.mem_names.page_shift;
+        if let Some(e) = p.enter.as_ref().filter(|e| e.flags & ENTER_MEMCG != 0)
+            && has(e.valid, OC_MEMCG_COUNTERS)
+        {
+            ev.memcg_memory = Some(crate::memstate::memcg_memory(&e.memcg_counters, page_shift));
+        }
+        if let Some(m) = first_mark {
+            ev.user_stack = Some(user_frames(m));
+        }
+        if p.enter.is_none()
+            && p.kill.is_none()
+            && let Some(m) = first_mark
+        {
+            self.infer_from_stack(&mut ev, m);
         }
         self.tally.events += 1;
         Some(ev)
@@ -444,11 +468,24 @@ impl Assembler {
     /// Tracepoint mode: what the stack proves. `mem_cgroup_out_of_memory` in
     /// the path makes it a memcg OOM (whose message is fixed); `moom_callback`
     /// makes it sysrq-f, whose order is -1 by definition.
-    fn infer_from_stack(&self, ev: &mut OomEvent) {
+    fn infer_from_stack(&self, ev: &mut OomEvent, m: &MarkVictimRecord) {
         let on_stack = |f: &str| ev.stack.iter().any(|fr| fr.symbol.as_deref() == Some(f));
         if on_stack("mem_cgroup_out_of_memory") {
             ev.constraint = Some("CONSTRAINT_MEMCG".to_owned());
             ev.message = Some("Memory cgroup out of memory".to_owned());
+            // The OOM domain: the nearest level of the trigger's memory
+            // cgroup that is at its limit.
+            let levels = (m.memcg_levels as usize).min(m.memcg_chain.len());
+            let chain = &m.memcg_chain[..levels];
+            let page_shift = self.ctx.mem_names.page_shift;
+            if let (Some(level), Some(path)) = (
+                crate::memstate::oom_domain_level(chain, page_shift),
+                ev.trigger.cgroup.as_deref(),
+            ) {
+                ev.memcg = Some(ancestor(path, level));
+                ev.memcg_memory = Some(crate::memstate::memcg_memory(&chain[level], page_shift));
+                ev.inferred.push("memcg".to_owned());
+            }
         }
         if on_stack("moom_callback") {
             ev.order = Some(-1);
@@ -473,6 +510,38 @@ impl Assembler {
             .collect();
         ev.unavailable = unavailable;
     }
+}
+
+/// `path` without its last `levels` components ("/a/b/c", 1 → "/a/b").
+fn ancestor(path: &str, levels: usize) -> String {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let keep = parts.len().saturating_sub(levels);
+    format!("/{}", parts[..keep].join("/"))
+}
+
+/// The trigger's user stack, with the file each address falls in while the
+/// process is still there to ask.
+fn user_frames(m: &MarkVictimRecord) -> Vec<crate::event::UserFrame> {
+    let n = if m.user_stack_len_bytes > 0 {
+        (m.user_stack_len_bytes as usize / 8).min(MAX_USER_STACK_DEPTH)
+    } else {
+        0
+    };
+    let maps = (n > 0 && has(m.trigger.valid, TASK_TGID))
+        .then(|| std::fs::read_to_string(format!("/proc/{}/maps", m.trigger.tgid)).ok())
+        .flatten()
+        .unwrap_or_default();
+    m.user_stack[..n]
+        .iter()
+        .map(|&addr| {
+            let hit = crate::kallsyms::mapping_of(&maps, addr);
+            crate::event::UserFrame {
+                addr: format!("{addr:#x}"),
+                mapping: hit.as_ref().map(|(p, _)| p.clone()),
+                offset: hit.map(|(_, o)| o),
+            }
+        })
+        .collect()
 }
 
 /// The kernel's `%*pbl` of the first 64 nodes: "0", "0-1,3".
@@ -561,9 +630,49 @@ ffffffff81000d00 T end_of_text
                 (2, "CONSTRAINT_MEMORY_POLICY".into()),
                 (3, "CONSTRAINT_MEMCG".into()),
             ],
+            mem_names: crate::plan::MemNames {
+                node: ["NR_INACTIVE_ANON", "NR_ACTIVE_ANON", "NR_FILE_PAGES"]
+                    .map(String::from)
+                    .to_vec(),
+                zone: ["NR_FREE_PAGES", "NR_ZONE_ACTIVE_ANON"]
+                    .map(String::from)
+                    .to_vec(),
+                migrate: [
+                    "MIGRATE_UNMOVABLE",
+                    "MIGRATE_MOVABLE",
+                    "MIGRATE_RECLAIMABLE",
+                ]
+                .map(String::from)
+                .to_vec(),
+                page_shift: 12,
+                nr_zones: 2,
+                orders: 11,
+            },
             realtime_offset_ns: 1_700_000_000_000_000_000,
             kprobes,
         }
+    }
+
+    pub fn mem_state(tid: u32, t: u64, node: u32, at: RecordKind) -> MemStateRecord {
+        let mut r: MemStateRecord = zeroed();
+        r.hdr = hdr(RecordKind::MemState, tid, t);
+        r.at = at as u32;
+        r.path = MEM_PATH_MEMCG;
+        r.node = node;
+        r.valid = MEM_NODE;
+        r.node_stat[..3].copy_from_slice(&[100, 5, 42]);
+        r.kswapd_failures = 16;
+        let z = &mut r.zones[1];
+        z.ok = 1;
+        z.name[..5].copy_from_slice(b"DMA32");
+        z.watermark = [660, 825, 990];
+        z.present = 126_944;
+        z.managed = 115_100;
+        z.lowmem_reserve = [0, 0, 0, 0, 0, 0];
+        z.vm_stat[..2].copy_from_slice(&[568, 7]);
+        z.nr_free[..3].copy_from_slice(&[19, 12, 6]);
+        z.free_types[..3].copy_from_slice(&[0b111, 0b101, 0]);
+        r
     }
 
     fn hdr(kind: RecordKind, tid: u32, t: u64) -> Header {
@@ -707,6 +816,65 @@ ffffffff81000d00 T end_of_text
         );
         assert_eq!(v.cgroup.as_deref(), Some("/oomtest"));
         assert!(e.unavailable.is_empty());
+    }
+
+    #[test]
+    fn memory_state_read_before_the_mark_joins_its_event() {
+        let mut a = Assembler::new(ctx(false));
+        assert!(
+            a.push(Record::MemState(Box::new(mem_state(
+                7,
+                10,
+                0,
+                RecordKind::MarkVictim
+            ))))
+            .is_empty()
+        );
+        assert!(
+            a.push(Record::MemState(Box::new(mem_state(
+                7,
+                11,
+                1,
+                RecordKind::MarkVictim
+            ))))
+            .is_empty()
+        );
+        let evs = a.push(Record::MarkVictim(mark_victim(
+            7,
+            7,
+            "hog",
+            12,
+            &[0xffffffff81000610],
+        )));
+        assert_eq!(evs.len(), 1);
+        let ev = &evs[0];
+        // Two nodes: the global counters are their sums.
+        let c = ev.counters.as_ref().unwrap();
+        assert_eq!(c.node.get("NR_INACTIVE_ANON"), Some(&200));
+        assert_eq!(
+            c.node.get_index(2),
+            Some((&"NR_FILE_PAGES".to_owned(), &84))
+        );
+        assert_eq!(c.zone.get("NR_FREE_PAGES"), Some(&1136));
+        let nodes = ev.nodes.as_ref().unwrap();
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(nodes[1].all_unreclaimable, Some(true));
+        let zones = ev.zones.as_ref().unwrap();
+        assert_eq!(zones.len(), 2, "only the populated zone of each node");
+        let z = &zones[0];
+        assert_eq!(
+            (z.zone.as_str(), z.free_kb, z.min_kb, z.high_kb),
+            ("DMA32", Some(2272), Some(2640), Some(3960))
+        );
+        assert_eq!(&z.free_area[..3], &[19, 12, 6]);
+        assert_eq!(&z.free_types[..3], &["UME", "UE", ""]);
+        assert_eq!(z.lowmem_reserve, vec![0, 0]);
+        let read = ev.memory_read.as_ref().unwrap();
+        assert_eq!(
+            (read.at.as_str(), read.path.as_str()),
+            ("mark_victim", "memcg")
+        );
+        assert!(a.pending.is_empty());
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The assembled OOM event: one per OOM, the JSON Lines schema of DESIGN.md.
 //! Fields may be added, never renamed; unknown values are `null`.
 
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+
+/// Counters by their kernel enum name, in enum order (the index is the position).
+pub type CounterMap = IndexMap<String, i64>;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OomEvent {
@@ -34,11 +37,27 @@ pub struct OomEvent {
     /// The stack at `show_free_areas`, for global OOMs in kprobe mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub show_free_areas_stack: Option<Vec<Frame>>,
+    /// The memory cgroup's `memory` counter, for memcg OOMs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memcg_memory: Option<MemcgMemory>,
+    /// Global `vm_node_stat` / `vm_zone_stat`, at the OOM.
     pub counters: Option<Counters>,
+    /// Each node's counters, as the report's `Node N ...` line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<Node>>,
     pub zones: Option<Vec<Zone>>,
+    /// Where and how `counters`, `nodes` and `zones` were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_read: Option<MemoryRead>,
+    /// The triggering task's user stack, innermost first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_stack: Option<Vec<UserFrame>>,
     /// More tasks marked in the same OOM (memory.oom.group kills).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also_killed: Vec<Victim>,
+    /// Fields deduced rather than read (tracepoint mode): see README.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inferred: Vec<String>,
     /// Fields this event cannot have in its mode, said once per event.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unavailable: Vec<String>,
@@ -82,8 +101,18 @@ pub struct Frame {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
-    pub node: BTreeMap<String, i64>,
-    pub zone: BTreeMap<String, i64>,
+    /// `enum node_stat_item`: pages, or bytes (`*_B`) and kB (`*_KB`) as named.
+    pub node: CounterMap,
+    /// `enum zone_stat_item`, pages.
+    pub zone: CounterMap,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub node: u32,
+    pub counters: CounterMap,
+    /// `kswapd_failures >= MAX_RECLAIM_RETRIES`, as the report's `all_unreclaimable?`.
+    pub all_unreclaimable: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -94,7 +123,60 @@ pub struct Zone {
     pub min_kb: Option<u64>,
     pub low_kb: Option<u64>,
     pub high_kb: Option<u64>,
+    /// Pages free per order (`free_area[order].nr_free`), order 0 first.
     pub free_area: Vec<u64>,
+    #[serde(default)]
+    pub boost_kb: Option<u64>,
+    #[serde(default)]
+    pub reserved_highatomic_kb: Option<u64>,
+    #[serde(default)]
+    pub present_kb: Option<u64>,
+    #[serde(default)]
+    pub managed_kb: Option<u64>,
+    #[serde(default)]
+    pub lowmem_reserve: Vec<i64>,
+    /// Per order, the migrate types with free blocks, as the report's `(UME)`.
+    #[serde(default)]
+    pub free_types: Vec<String>,
+    #[serde(default)]
+    pub counters: CounterMap,
+}
+
+impl Zone {
+    /// Free memory the buddy lists hold, as the report's `= NkB`.
+    pub fn free_area_kb(&self, page_kb: u64) -> u64 {
+        self.free_area
+            .iter()
+            .enumerate()
+            .map(|(order, n)| (n << order) * page_kb)
+            .sum()
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemcgMemory {
+    pub usage_kb: u64,
+    pub limit_kb: u64,
+    pub failcnt: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryRead {
+    /// The probe that read it: "show_free_areas" (as the kernel printed it) or "mark_victim".
+    pub at: String,
+    /// "kallsyms" (data symbols) or "memcg" (the current task's memory cgroup → its nodes).
+    pub path: String,
+    /// Page size in kB, to turn the page counts into kB again.
+    pub page_kb: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserFrame {
+    pub addr: String,
+    /// The file mapped there (from `/proc/PID/maps` when the event was decoded).
+    pub mapping: Option<String>,
+    /// Offset into that file.
+    pub offset: Option<u64>,
 }
 
 impl OomEvent {

@@ -180,3 +180,41 @@ ffffffff815b0e30 t next_fn
         assert!(!k.has_data_symbols());
     }
 }
+
+/// The file mapped at `addr` in a `/proc/PID/maps` text and the offset into
+/// it: ("/usr/lib/x86_64-linux-gnu/libc.so.6", 0x2a1ca).
+pub fn mapping_of(maps: &str, addr: u64) -> Option<(String, u64)> {
+    maps.lines().find_map(|line| {
+        let mut f = line.split_whitespace();
+        let (lo, hi) = f.next()?.split_once('-')?;
+        let (lo, hi) = (
+            u64::from_str_radix(lo, 16).ok()?,
+            u64::from_str_radix(hi, 16).ok()?,
+        );
+        if !(lo..hi).contains(&addr) {
+            return None;
+        }
+        let _perms = f.next()?;
+        let offset = u64::from_str_radix(f.next()?, 16).ok()?;
+        let path = f.nth(2).unwrap_or("[anon]");
+        Some((path.to_owned(), addr - lo + offset))
+    })
+}
+
+#[cfg(test)]
+mod mapping_tests {
+    #[test]
+    fn finds_the_mapping_of_an_address() {
+        let maps = "55d0c0000000-55d0c0021000 r-xp 00002000 fe:01 123 /usr/bin/python3\n\
+                    7f0000000000-7f0000100000 rw-p 00000000 00:00 0 \n";
+        assert_eq!(
+            super::mapping_of(maps, 0x55d0c0000010),
+            Some(("/usr/bin/python3".into(), 0x2010))
+        );
+        assert_eq!(
+            super::mapping_of(maps, 0x7f0000000008),
+            Some(("[anon]".into(), 8))
+        );
+        assert_eq!(super::mapping_of(maps, 0x1000), None);
+    }
+}

@@ -26,6 +26,16 @@ pub struct KernelReport {
     pub free_areas: Vec<(u32, String, Vec<u64>)>,
     /// `Node 0 DMA32 free:438852kB ... min:2652kB low:3312kB high:3972kB`.
     pub zone_watermarks: Vec<ZoneLine>,
+    /// The `Mem-Info:` block's `label:pages` pairs (`active_anon`, `free`, ...).
+    pub mem_info: BTreeMap<String, u64>,
+    /// `Node N active_anon:...kB ...` lines: node, `label:kB` pairs.
+    pub node_lines: Vec<(u32, BTreeMap<String, u64>)>,
+    /// `lowmem_reserve[]:` after each zone line, in zone-line order.
+    pub lowmem_reserves: Vec<Vec<i64>>,
+    /// `memory: usage NkB, limit NkB, failcnt N` of a memcg OOM.
+    pub memcg_memory: Option<(u64, u64, u64)>,
+    /// `N total pagecache pages`.
+    pub pagecache_pages: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -36,6 +46,8 @@ pub struct ZoneLine {
     pub min_kb: u64,
     pub low_kb: u64,
     pub high_kb: u64,
+    /// Every `label:value` of the line, kB.
+    pub fields: BTreeMap<String, u64>,
 }
 
 /// The `Killed process` line.
@@ -79,6 +91,7 @@ fn kb(s: &str) -> Option<u64> {
 pub fn parse_log(log: &str) -> Vec<KernelReport> {
     let mut reports: Vec<KernelReport> = Vec::new();
     let mut in_trace = false;
+    let mut in_mem_info = false;
     for raw in log.lines() {
         let (ts, line) = strip_timestamp(raw);
         if let Some(r) = parse_invoked(line) {
@@ -134,13 +147,53 @@ pub fn parse_log(log: &str) -> Vec<KernelReport> {
             }
         } else if line.contains(": Killed process ") {
             cur.killed = parse_killed(line);
+        } else if line == "Mem-Info:" {
+            in_mem_info = true;
         } else if let Some(z) = parse_zone_line(line) {
             cur.zone_watermarks.push(z);
         } else if let Some(f) = parse_free_area(line) {
             cur.free_areas.push(f);
+        } else if let Some(rest) = line.strip_prefix("Node ") {
+            in_mem_info = false;
+            if let Some((node, pairs)) = rest.split_once(' ')
+                && let Ok(node) = node.parse()
+            {
+                let pairs = label_values(pairs);
+                if !pairs.is_empty() {
+                    cur.node_lines.push((node, pairs));
+                }
+            }
+        } else if in_mem_info {
+            cur.mem_info.extend(label_values(line));
+        } else if let Some(rest) = line.strip_prefix("lowmem_reserve[]:") {
+            cur.lowmem_reserves.push(
+                rest.split_whitespace()
+                    .filter_map(|v| v.parse().ok())
+                    .collect(),
+            );
+        } else if let Some(rest) = line.strip_prefix("memory: usage ") {
+            let nums: Vec<u64> = rest
+                .split([',', ' '])
+                .filter_map(|w| kb(w).or_else(|| w.parse().ok()))
+                .collect();
+            if let [usage, limit, failcnt] = nums[..] {
+                cur.memcg_memory = Some((usage, limit, failcnt));
+            }
+        } else if let Some(n) = line.strip_suffix(" total pagecache pages") {
+            cur.pagecache_pages = n.trim().parse().ok();
         }
     }
     reports
+}
+
+/// `label:value` pairs of a report line; values in kB or pages, unit dropped.
+fn label_values(line: &str) -> BTreeMap<String, u64> {
+    line.split_whitespace()
+        .filter_map(|w| {
+            let (k, v) = w.split_once(':')?;
+            Some((k.to_owned(), kb(v)?))
+        })
+        .collect()
 }
 
 /// `comm invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0`
@@ -210,6 +263,9 @@ fn parse_zone_line(line: &str) -> Option<ZoneLine> {
         let Some((k, v)) = w.split_once(':') else {
             continue;
         };
+        if let Some(v) = kb(v) {
+            z.fields.insert(k.to_owned(), v);
+        }
         match k {
             "free" => {
                 z.free_kb = kb(v)?;
@@ -322,5 +378,19 @@ mod tests {
             r[0].free_areas[1].2,
             vec![3, 5, 25, 22, 13, 13, 12, 10, 3, 3, 102]
         );
+        let r = fixture("6.12-qemu-sysrq-global-memcg.log");
+        assert_eq!(r[0].mem_info["active_anon"], 697);
+        assert_eq!(r[0].mem_info["free"], 113232);
+        assert_eq!(r[0].mem_info["free_pcp"], 1134);
+        assert_eq!(r[0].node_lines.len(), 1);
+        assert_eq!(r[0].node_lines[0].1["kernel_stack"], 1024);
+        assert_eq!(
+            r[0].lowmem_reserves,
+            vec![vec![0, 441, 441, 441, 441], vec![0; 5]]
+        );
+        assert_eq!(r[0].zone_watermarks[1].fields["managed"], 460400);
+        assert_eq!(r[0].pagecache_pages, Some(672));
+        assert_eq!(r[2].memcg_memory, Some((32768, 32768, 21)));
+        assert!(r[2].mem_info.is_empty(), "memcg reports have no Mem-Info");
     }
 }

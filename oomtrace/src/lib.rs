@@ -12,6 +12,7 @@ pub mod event;
 pub mod gfp;
 pub mod kallsyms;
 pub mod kreport;
+pub mod memstate;
 pub mod plan;
 pub mod render;
 pub mod report;

@@ -105,7 +105,7 @@ async fn trace_cmd(args: trace::TraceArgs) -> Result<()> {
     let outcome = if args.json {
         trace::run(&args, &mut sink::Json(stdout.lock())).await?
     } else {
-        trace::run(&args, &mut sink::Text(stdout.lock())).await?
+        trace::run(&args, &mut sink::Text(stdout.lock(), args.render_options())).await?
     };
     if args.duration != Some(std::time::Duration::ZERO) || io::stderr().is_terminal() {
         let t = &outcome.tally;
@@ -124,7 +124,8 @@ async fn record_cmd(a: RecordArgs) -> Result<()> {
         _ => session::Existing::Refuse,
     };
     let out = session::create(&a.output, existing)?;
-    let live = (!a.quiet && a.output != "-").then(|| sink::Text(io::stderr()));
+    let live =
+        (!a.quiet && a.output != "-").then(|| sink::Text(io::stderr(), a.trace.render_options()));
     let mut tee = sink::Tee(session::Writer::new(out), live);
     let outcome = trace::run(&a.trace, &mut tee).await?;
     if a.trace.duration != Some(std::time::Duration::ZERO) {

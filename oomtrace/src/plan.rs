@@ -4,9 +4,12 @@
 
 use crate::btf::KernelTypes;
 use crate::gfp::GfpTable;
+use crate::kallsyms::Kallsyms;
 use crate::tracefs;
 use anyhow::{Result, bail};
-use oomtrace_common::{ABSENT, Config, MarkVictimLayout};
+use oomtrace_common::{
+    ABSENT, Config, MAX_NODES, MAX_ORDERS, MAX_ZONES, MarkVictimLayout, MemLayout,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -185,6 +188,63 @@ pub fn mark_victim_layout(fields: Option<&HashMap<String, tracefs::Field>>) -> M
     }
 }
 
+/// The names userspace puts on the kernel's counters and free lists.
+#[derive(Clone, Debug, Default)]
+pub struct MemNames {
+    /// `enum node_stat_item` by value.
+    pub node: Vec<String>,
+    /// `enum zone_stat_item` by value.
+    pub zone: Vec<String>,
+    /// `enum migratetype` by value.
+    pub migrate: Vec<String>,
+    pub page_shift: u32,
+    /// `MAX_NR_ZONES` and `NR_PAGE_ORDERS` on this kernel.
+    pub nr_zones: u32,
+    pub orders: u32,
+}
+
+/// Online NUMA nodes as a bit mask (`/sys/devices/system/node/online`, "0-1,3").
+pub fn online_nodes(list: &str) -> u64 {
+    let mut mask = 0u64;
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+            for n in a..=b.min(63) {
+                mask |= 1 << n;
+            }
+        }
+    }
+    if mask == 0 { 1 } else { mask }
+}
+
+/// Completes the BTF layout with what this boot says: data symbols from
+/// kallsyms (only `CONFIG_KALLSYMS_ALL` kernels list them) and online nodes.
+fn locate_memory(mut mem: MemLayout, kallsyms: &Kallsyms, notices: &mut Vec<String>) -> MemLayout {
+    let addr = |name: &str| kallsyms.address_of(name).unwrap_or(0);
+    mem.node_data = addr("node_data");
+    mem.contig_page_data = addr("contig_page_data");
+    mem.vm_node_stat = addr("vm_node_stat");
+    mem.vm_zone_stat = addr("vm_zone_stat");
+    mem.online_nodes = online_nodes(
+        &std::fs::read_to_string("/sys/devices/system/node/online").unwrap_or_default(),
+    );
+    let by_kallsyms = mem.node_data != 0 || mem.contig_page_data != 0;
+    let by_memcg = mem.memcg_nodeinfo != ABSENT && mem.lruvec_pgdat != ABSENT;
+    if !by_kallsyms && !by_memcg {
+        notices.push(
+            "neither kallsyms data symbols nor memory cgroups lead to the nodes here: \
+             no counters, zones or free lists"
+                .into(),
+        );
+    }
+    if mem.online_nodes >> MAX_NODES != 0 {
+        notices.push(format!(
+            "more than {MAX_NODES} NUMA nodes: memory state is read for the first {MAX_NODES}"
+        ));
+    }
+    mem
+}
+
 /// Everything decided at start-up.
 pub struct Plan {
     pub release: String,
@@ -195,12 +255,14 @@ pub struct Plan {
     pub config: Config,
     pub gfp: GfpTable,
     pub constraints: Vec<(u64, String)>,
+    pub mem_names: MemNames,
     /// Things the user should hear once at start (lost fields, fallbacks).
     pub notices: Vec<String>,
 }
 
 impl Plan {
-    pub fn make(requested: Mode) -> Result<Self> {
+    /// `kallsyms` is waited for only to find data symbols: start it early.
+    pub fn make(requested: Mode, kallsyms: &crate::decode::Symbols) -> Result<Self> {
         let release = kernel_release();
         let tracefs = tracefs::find_or_mount().map_err(anyhow::Error::msg)?;
         let kprobes = kprobes_supported(Some(&tracefs));
@@ -239,10 +301,21 @@ impl Plan {
         if mark_victim.is_none() {
             notices.push("this kernel has no oom:mark_victim tracepoint: no victim from it".into());
         }
+        let page_shift = off.page_shift;
+        let mem = locate_memory(types.mem_layout(), kallsyms.get(), &mut notices);
         let config = Config {
             planned: 1,
             mark_victim: mark_victim_layout(mark_victim.as_ref()),
             off,
+            mem,
+        };
+        let mem_names = MemNames {
+            node: types.counter_names("node_stat_item"),
+            zone: types.counter_names("zone_stat_item"),
+            migrate: types.migrate_type_names(),
+            page_shift,
+            nr_zones: config.mem.nr_zones.min(MAX_ZONES as u32),
+            orders: config.mem.nr_orders.min(MAX_ORDERS as u32),
         };
         let hooks = HOOKS
             .iter()
@@ -257,6 +330,7 @@ impl Plan {
                 .into_iter()
                 .map(|(name, v)| (v, name))
                 .collect(),
+            mem_names,
             release,
             tracefs,
             mode,

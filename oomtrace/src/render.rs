@@ -2,8 +2,15 @@
 //! `dump_oom_summary`, `__oom_kill_process`), so people who read OOM reports
 //! read oomtrace without learning anything new.
 
-use crate::event::{Frame, OomEvent};
+use crate::event::{CounterMap, Frame, OomEvent, Zone};
 use std::fmt::Write as _;
+
+/// What the text adds beyond the kernel's report.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// The full `vm_node_stat` / `vm_zone_stat` table (index, name, value).
+    pub counters: bool,
+}
 
 fn or_q<T: std::fmt::Display>(v: &Option<T>) -> String {
     v.as_ref()
@@ -20,6 +27,10 @@ fn frame(f: &Frame) -> String {
 /// The kernel-style report of one event; every line carries the kernel
 /// log's `[seconds.micros]` timestamp so it lines up with `dmesg`.
 pub fn text(ev: &OomEvent) -> String {
+    text_with(ev, Options::default())
+}
+
+pub fn text_with(ev: &OomEvent, opts: Options) -> String {
     let ts = format!(
         "[{:5}.{:06}]",
         ev.uptime_ns / 1_000_000_000,
@@ -69,6 +80,14 @@ pub fn text(ev: &OomEvent) -> String {
         line("Call Trace at show_free_areas:".to_owned());
         for f in stack {
             line(format!(" => {}", frame(f)));
+        }
+    }
+    for l in memory_lines(ev) {
+        line(l);
+    }
+    if opts.counters {
+        for l in counter_table(ev) {
+            line(l);
         }
     }
     let v = ev.victim.as_ref();
@@ -127,6 +146,204 @@ pub fn text(ev: &OomEvent) -> String {
             or_q(&other.pid),
             or_q(&other.comm)
         ));
+    }
+    out
+}
+
+/// The report's labels and the kernel counters behind them (`mm/show_mem.c`):
+/// the `Mem-Info:` lines (pages), ...
+pub const MEM_INFO: [&[(&str, &str)]; 8] = [
+    &[
+        ("active_anon", "NR_ACTIVE_ANON"),
+        ("inactive_anon", "NR_INACTIVE_ANON"),
+        ("isolated_anon", "NR_ISOLATED_ANON"),
+    ],
+    &[
+        ("active_file", "NR_ACTIVE_FILE"),
+        ("inactive_file", "NR_INACTIVE_FILE"),
+        ("isolated_file", "NR_ISOLATED_FILE"),
+    ],
+    &[
+        ("unevictable", "NR_UNEVICTABLE"),
+        ("dirty", "NR_FILE_DIRTY"),
+        ("writeback", "NR_WRITEBACK"),
+    ],
+    &[
+        ("slab_reclaimable", "NR_SLAB_RECLAIMABLE_B"),
+        ("slab_unreclaimable", "NR_SLAB_UNRECLAIMABLE_B"),
+    ],
+    &[
+        ("mapped", "NR_FILE_MAPPED"),
+        ("shmem", "NR_SHMEM"),
+        ("pagetables", "NR_PAGETABLE"),
+    ],
+    &[
+        ("sec_pagetables", "NR_SECONDARY_PAGETABLE"),
+        ("bounce", "NR_BOUNCE"),
+    ],
+    &[("kernel_misc_reclaimable", "NR_KERNEL_MISC_RECLAIMABLE")],
+    &[("free", "NR_FREE_PAGES"), ("free_cma", "NR_FREE_CMA_PAGES")],
+];
+/// ... the `Node N` line (kB) ...
+pub const NODE_LINE: &[(&str, &str)] = &[
+    ("active_anon", "NR_ACTIVE_ANON"),
+    ("inactive_anon", "NR_INACTIVE_ANON"),
+    ("active_file", "NR_ACTIVE_FILE"),
+    ("inactive_file", "NR_INACTIVE_FILE"),
+    ("unevictable", "NR_UNEVICTABLE"),
+    ("isolated(anon)", "NR_ISOLATED_ANON"),
+    ("isolated(file)", "NR_ISOLATED_FILE"),
+    ("mapped", "NR_FILE_MAPPED"),
+    ("dirty", "NR_FILE_DIRTY"),
+    ("writeback", "NR_WRITEBACK"),
+    ("shmem", "NR_SHMEM"),
+    ("shmem_thp", "NR_SHMEM_THPS"),
+    ("shmem_pmdmapped", "NR_SHMEM_PMDMAPPED"),
+    ("anon_thp", "NR_ANON_THPS"),
+    ("writeback_tmp", "NR_WRITEBACK_TEMP"),
+    ("kernel_stack", "NR_KERNEL_STACK_KB"),
+    ("shadow_call_stack", "NR_KERNEL_SCS_KB"),
+    ("pagetables", "NR_PAGETABLE"),
+    ("sec_pagetables", "NR_SECONDARY_PAGETABLE"),
+];
+/// ... and each zone's line (kB), whose last fields come after `managed:`.
+pub const ZONE_LINE: &[(&str, &str)] = &[
+    ("active_anon", "NR_ZONE_ACTIVE_ANON"),
+    ("inactive_anon", "NR_ZONE_INACTIVE_ANON"),
+    ("active_file", "NR_ZONE_ACTIVE_FILE"),
+    ("inactive_file", "NR_ZONE_INACTIVE_FILE"),
+    ("unevictable", "NR_ZONE_UNEVICTABLE"),
+    ("writepending", "NR_ZONE_WRITE_PENDING"),
+];
+pub const ZONE_LINE_TAIL: &[(&str, &str)] = &[("mlocked", "NR_MLOCK"), ("bounce", "NR_BOUNCE")];
+
+/// `label:value` pairs of a report line, for the counters this kernel has
+/// (counters come and go between kernels: a missing one is left out).
+fn pairs(counters: &CounterMap, items: &[(&str, &str)], to_kb: Option<u64>, sep: &str) -> String {
+    items
+        .iter()
+        .filter_map(|(label, name)| {
+            let v = *counters.get(*name)?;
+            Some(match to_kb {
+                // Counters named *_KB already are.
+                Some(_) if name.ends_with("_KB") => format!("{label}:{v}kB"),
+                Some(k) => format!("{label}:{}kB", v.max(0) as u64 * k),
+                None => format!("{label}:{v}"),
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+/// `Mem-Info:` as `show_free_areas()` prints it, and the memory cgroup's
+/// `memory: usage` line for memcg OOMs.
+fn memory_lines(ev: &OomEvent) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(m) = &ev.memcg_memory {
+        out.push(format!(
+            "memory: usage {}kB, limit {}kB, failcnt {}",
+            m.usage_kb, m.limit_kb, m.failcnt
+        ));
+    }
+    let Some(c) = &ev.counters else {
+        return out;
+    };
+    let page_kb = ev.memory_read.as_ref().map_or(4, |r| r.page_kb);
+    if let Some(r) = &ev.memory_read {
+        out.push(format!(
+            "Mem-Info: (read in the kernel at {}, via {})",
+            r.at, r.path
+        ));
+    } else {
+        out.push("Mem-Info:".into());
+    }
+    let mut all = c.node.clone();
+    all.extend(c.zone.iter().map(|(k, v)| (k.clone(), *v)));
+    for (i, g) in MEM_INFO.iter().enumerate() {
+        let p = pairs(&all, g, None, " ");
+        if !p.is_empty() {
+            out.push(format!("{}{p}", if i == 0 { "" } else { " " }));
+        }
+    }
+    for n in ev.nodes.iter().flatten() {
+        let unreclaimable = match n.all_unreclaimable {
+            Some(true) => " all_unreclaimable? yes",
+            Some(false) => " all_unreclaimable? no",
+            None => "",
+        };
+        out.push(format!(
+            "Node {} {}{unreclaimable}",
+            n.node,
+            pairs(&n.counters, NODE_LINE, Some(page_kb), " ")
+        ));
+    }
+    let zones = ev.zones.as_deref().unwrap_or_default();
+    for z in zones {
+        out.push(zone_line(z, page_kb));
+        if !z.lowmem_reserve.is_empty() {
+            let r: Vec<String> = z.lowmem_reserve.iter().map(ToString::to_string).collect();
+            out.push(format!("lowmem_reserve[]: {}", r.join(" ")));
+        }
+    }
+    for z in zones {
+        out.push(buddy_line(z, page_kb));
+    }
+    if let Some(p) = all.get("NR_FILE_PAGES") {
+        out.push(format!("{p} total pagecache pages"));
+    }
+    out
+}
+
+fn zone_line(z: &Zone, page_kb: u64) -> String {
+    let kb = |v: Option<u64>| or_q(&v);
+    format!(
+        "Node {} {} free:{}kB boost:{}kB min:{}kB low:{}kB high:{}kB reserved_highatomic:{}KB {} present:{}kB managed:{}kB {} free_cma:{}kB",
+        z.node,
+        z.zone,
+        kb(z.free_kb),
+        kb(z.boost_kb),
+        kb(z.min_kb),
+        kb(z.low_kb),
+        kb(z.high_kb),
+        kb(z.reserved_highatomic_kb),
+        pairs(&z.counters, ZONE_LINE, Some(page_kb), " "),
+        kb(z.present_kb),
+        kb(z.managed_kb),
+        pairs(&z.counters, ZONE_LINE_TAIL, Some(page_kb), " "),
+        or_q(
+            &z.counters
+                .get("NR_FREE_CMA_PAGES")
+                .map(|&v| v.max(0) as u64 * page_kb)
+        ),
+    )
+}
+
+/// `Node 0 DMA32: 3*4kB (E) 6*8kB (UME) ... = 437676kB`.
+fn buddy_line(z: &Zone, page_kb: u64) -> String {
+    let mut s = format!("Node {} {}: ", z.node, z.zone);
+    for (order, n) in z.free_area.iter().enumerate() {
+        let _ = write!(s, "{n}*{}kB ", page_kb << order);
+        if *n > 0
+            && let Some(t) = z.free_types.get(order)
+        {
+            let _ = write!(s, "({t}) ");
+        }
+    }
+    let _ = write!(s, "= {}kB", z.free_area_kb(page_kb));
+    s
+}
+
+/// `--counters`: every counter as the seed's `vm_node_stat` dump, by index.
+fn counter_table(ev: &OomEvent) -> Vec<String> {
+    let Some(c) = &ev.counters else {
+        return vec!["(no counters in this event)".into()];
+    };
+    let mut out = Vec::new();
+    for (title, map) in [("vm_node_stat", &c.node), ("vm_zone_stat", &c.zone)] {
+        out.push(format!("{title}:"));
+        for (i, (name, v)) in map.iter().enumerate() {
+            out.push(format!("  [{i:2}] {name:<32} {v}"));
+        }
     }
     out
 }
@@ -218,5 +435,130 @@ mod tests {
         let text = text(&ev);
         assert!(text.contains("gfp_mask=?, order=0"));
         assert_eq!(text.matches("not available without kprobes").count(), 1);
+    }
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+    use crate::event::{Counters, Node};
+    use crate::kreport::parse_log;
+
+    /// The counter behind a `Mem-Info:` label.
+    fn mem_info_counter(label: &str) -> Option<&'static str> {
+        MEM_INFO
+            .iter()
+            .flat_map(|g| g.iter())
+            .find(|(l, _)| *l == label)
+            .map(|(_, n)| *n)
+    }
+
+    /// Builds an event from the kernel's own `Mem-Info` block (6.12 global
+    /// OOM), renders it, and expects the kernel's lines back, except the
+    /// per-CPU page counts (`free_pcp`, `local_pcp`) oomtrace does not read.
+    #[test]
+    fn renders_show_free_areas_as_the_kernel_prints_it() {
+        let path = crate::testdata::kernel_reports_dir().join("6.12-qemu-sysrq-global-memcg.log");
+        let log = std::fs::read_to_string(path).unwrap();
+        let r = &parse_log(&log)[1];
+        let to_pages = |name: &str, kb: u64| if name.ends_with("_KB") { kb } else { kb / 4 };
+        let mut counters = Counters::default();
+        for (label, v) in &r.mem_info {
+            if let Some(n) = mem_info_counter(label) {
+                counters.node.insert(n.to_owned(), *v as i64);
+            }
+        }
+        counters
+            .node
+            .insert("NR_FILE_PAGES".into(), r.pagecache_pages.unwrap() as i64);
+        let nodes = r
+            .node_lines
+            .iter()
+            .map(|(node, pairs)| Node {
+                node: *node,
+                counters: NODE_LINE
+                    .iter()
+                    .filter_map(|(l, n)| {
+                        Some(((*n).to_owned(), to_pages(n, *pairs.get(*l)?) as i64))
+                    })
+                    .collect(),
+                all_unreclaimable: Some(log.contains("all_unreclaimable? yes")),
+            })
+            .collect();
+        let zone_lines: Vec<&str> = log
+            .lines()
+            .skip_while(|l| !l.contains("[    9.103448] Mem-Info:"))
+            .take_while(|l| !l.contains("hugepages_total"))
+            .collect();
+        let zones = r
+            .zone_watermarks
+            .iter()
+            .zip(&r.lowmem_reserves)
+            .map(|(z, reserve)| {
+                let (_, _, counts) = r.free_areas.iter().find(|(_, n, _)| *n == z.zone).unwrap();
+                let buddy = zone_lines
+                    .iter()
+                    .find(|l| l.contains(&format!("Node 0 {}: ", z.zone)))
+                    .unwrap();
+                let mut types = Vec::new();
+                let words: Vec<&str> = buddy.split_whitespace().collect();
+                for (i, w) in words.iter().enumerate() {
+                    if w.contains('*') {
+                        let t = words.get(i + 1).filter(|n| n.starts_with('('));
+                        types.push(
+                            t.map_or(String::new(), |t| t.trim_matches(['(', ')']).to_owned()),
+                        );
+                    }
+                }
+                let f = |k: &str| z.fields.get(k).copied();
+                Zone {
+                    node: z.node,
+                    zone: z.zone.clone(),
+                    free_kb: f("free"),
+                    min_kb: f("min"),
+                    low_kb: f("low"),
+                    high_kb: f("high"),
+                    free_area: counts.clone(),
+                    boost_kb: f("boost"),
+                    reserved_highatomic_kb: f("reserved_highatomic"),
+                    present_kb: f("present"),
+                    managed_kb: f("managed"),
+                    lowmem_reserve: reserve.clone(),
+                    free_types: types,
+                    counters: ZONE_LINE
+                        .iter()
+                        .chain(ZONE_LINE_TAIL)
+                        .chain(&[("free_cma", "NR_FREE_CMA_PAGES")])
+                        .filter_map(|(l, n)| Some(((*n).to_owned(), (f(l)? / 4) as i64)))
+                        .collect(),
+                }
+            })
+            .collect();
+        let ev = OomEvent {
+            counters: Some(counters),
+            nodes: Some(nodes),
+            zones: Some(zones),
+            ..OomEvent::default()
+        };
+        let ours: Vec<String> = memory_lines(&ev);
+        let without_pcp = |l: &str| {
+            l.split(' ')
+                .filter(|w| !w.starts_with("free_pcp:") && !w.starts_with("local_pcp:"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let kernel: Vec<String> = log
+            .lines()
+            .skip_while(|l| !l.contains("[    9.103448] Mem-Info:"))
+            .take_while(|l| !l.contains("swap cache"))
+            .filter(|l| !l.contains("hugepages_total"))
+            .map(|l| without_pcp(l.split_once("] ").unwrap().1))
+            .collect();
+        assert_eq!(
+            kernel.len(),
+            17,
+            "Mem-Info, 8 lines, node, 2 zones with reserves, 2 buddy lists, pagecache"
+        );
+        assert_eq!(ours, kernel);
     }
 }

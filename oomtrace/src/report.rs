@@ -34,6 +34,9 @@ pub struct ReportArgs {
     /// Only events before this time.
     #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
     pub until: Option<SystemTime>,
+    /// Add every vm_node_stat / vm_zone_stat counter (index, name, value) to the text.
+    #[arg(long)]
+    pub counters: bool,
     /// Go on past lines that do not parse (each is named on stderr).
     #[arg(long)]
     pub skip_bad: bool,
@@ -153,7 +156,12 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut sink: Box<dyn Sink + '_> = match args.format {
-        Format::Text => Box::new(Text(&mut out)),
+        Format::Text => Box::new(Text(
+            &mut out,
+            crate::render::Options {
+                counters: args.counters,
+            },
+        )),
         Format::Json => Box::new(Json(&mut out)),
     };
     let mut summary = Summary::default();

@@ -31,11 +31,11 @@ impl<A: Sink, B: Sink> Sink for Tee<A, B> {
 }
 
 /// The kernel-style text report.
-pub struct Text<W: Write>(pub W);
+pub struct Text<W: Write>(pub W, pub render::Options);
 
 impl<W: Write> Sink for Text<W> {
     fn event(&mut self, ev: &OomEvent) -> io::Result<()> {
-        self.0.write_all(render::text(ev).as_bytes())?;
+        self.0.write_all(render::text_with(ev, self.1).as_bytes())?;
         self.0.write_all(b"\n")?;
         self.0.flush()
     }

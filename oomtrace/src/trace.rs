@@ -34,9 +34,20 @@ pub struct TraceArgs {
     pub mode: Mode,
     #[command(flatten)]
     pub filter: Filter,
+    /// Add every vm_node_stat / vm_zone_stat counter (index, name, value) to the text.
+    #[arg(long)]
+    pub counters: bool,
     /// Ring buffer size in KiB (rounded up to a power of two pages).
     #[arg(long, value_name = "KIB", default_value_t = 1024)]
     pub buffer: u32,
+}
+
+impl TraceArgs {
+    pub fn render_options(&self) -> crate::render::Options {
+        crate::render::Options {
+            counters: self.counters,
+        }
+    }
 }
 
 /// How a run ended, for the caller's trailer.
@@ -151,13 +162,9 @@ pub fn lost_records(bpf: &Ebpf) -> u64 {
 /// accepted event to `sink` until done.
 pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
     crate::plan::require_privileges()?;
-    let plan = Plan::make(args.mode)?;
-    // Symbols are needed only for the first stack: read them off the start-up path.
-    let symbols = if args.duration == Some(Duration::ZERO) {
-        Symbols::default()
-    } else {
-        Symbols::load_in_background()
-    };
+    // kallsyms is read while BTF is parsed; the planner needs its data symbols.
+    let symbols = Symbols::load_in_background();
+    let plan = Plan::make(args.mode, &symbols)?;
     let mut bpf = load(&plan, args.buffer)?;
     let attached = attach(&mut bpf, &plan);
     for n in &plan.notices {
@@ -216,6 +223,7 @@ pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
         symbols,
         gfp: plan.gfp.clone(),
         constraints: plan.constraints.clone(),
+        mem_names: plan.mem_names.clone(),
         realtime_offset_ns: realtime_offset_ns(),
         kprobes,
     });
