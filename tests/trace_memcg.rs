@@ -92,6 +92,127 @@ fn a_memcg_oom_is_traced_live_and_agrees_with_the_kernels_report() {
         .find(|f| f.symbol.as_deref() == Some("out_of_memory"))
         .unwrap();
     assert_eq!((ours.offset, ours.size), (Some(oom.1), Some(oom.2)));
+
+    // The memcg's own counter, as `memory: usage ..., limit ..., failcnt ...`.
+    let m = ev.memcg_memory.as_ref().expect("no memcg usage");
+    let (usage, limit, failcnt) = k.memcg_memory.expect("kernel report without memory: usage");
+    assert_eq!((m.usage_kb, m.limit_kb, m.failcnt), (usage, limit, failcnt));
+    assert_eq!(ev.memcg, v.cgroup, "the hog's own cgroup is the OOM domain");
+    assert_memory_state_is_this_machines(&ev);
+}
+
+/// `/proc/zoneinfo`'s `Node N, zone NAME` blocks: `key value` lines, pages.
+fn zoneinfo() -> Vec<(u32, String, std::collections::BTreeMap<String, String>)> {
+    let text = std::fs::read_to_string("/proc/zoneinfo").unwrap();
+    let mut zones: Vec<(u32, String, std::collections::BTreeMap<String, String>)> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("Node ") {
+            let (node, zone) = rest.split_once(", zone").unwrap();
+            zones.push((
+                node.parse().unwrap(),
+                zone.trim().to_owned(),
+                Default::default(),
+            ));
+        } else if let Some((_, _, map)) = zones.last_mut() {
+            let l = line.trim();
+            let (k, v) = l.split_once([' ', ':']).unwrap_or((l, ""));
+            map.entry(k.to_owned())
+                .or_insert_with(|| v.trim().to_owned());
+        }
+    }
+    zones
+}
+
+/// Counters, zones and free lists read in the kernel at the OOM, against
+/// what /proc says now: sizes and watermarks exactly, free lists of the
+/// quiet low zones within a margin (this machine keeps allocating).
+fn assert_memory_state_is_this_machines(ev: &OomEvent) {
+    let read = ev.memory_read.as_ref().expect("no memory state");
+    assert_eq!(read.at, "mark_victim");
+    let counters = ev.counters.as_ref().unwrap();
+    let vmstat = std::fs::read_to_string("/proc/vmstat").unwrap();
+    let named = |n: &str| {
+        vmstat
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{n} ")))
+            .map(|v| v.parse::<i64>().unwrap())
+    };
+    // Every counter /proc/vmstat names after the enum is there, by the same name.
+    for (name, ours) in counters.node.iter().chain(&counters.zone) {
+        let proc_name = name.to_lowercase();
+        if let Some(now) = named(&proc_name) {
+            assert!(*ours >= 0 || name.contains("ISOLATED"), "{name} = {ours}");
+            if proc_name == "nr_unevictable" {
+                assert!(now.abs_diff(*ours) < 4096, "{name}: ours {ours}, now {now}");
+            }
+        }
+    }
+    assert!(counters.node.len() > 30 && counters.zone.len() > 5);
+    let zones = ev.zones.as_ref().unwrap();
+    let proc_zones: Vec<_> = zoneinfo()
+        .into_iter()
+        .filter(|(_, _, m)| m.get("present").is_some_and(|p| p != "0"))
+        .collect();
+    assert_eq!(zones.len(), proc_zones.len(), "populated zones");
+    let page_kb = read.page_kb;
+    let buddyinfo = std::fs::read_to_string("/proc/buddyinfo").unwrap();
+    for (z, (node, name, info)) in zones.iter().zip(&proc_zones) {
+        assert_eq!((z.node, &z.zone), (*node, name));
+        let pages = |k: &str| info[k].parse::<u64>().unwrap();
+        assert_eq!(z.min_kb, Some(pages("min") * page_kb), "{name} min");
+        assert_eq!(z.low_kb, Some(pages("low") * page_kb), "{name} low");
+        assert_eq!(z.high_kb, Some(pages("high") * page_kb), "{name} high");
+        assert_eq!(
+            z.present_kb,
+            Some(pages("present") * page_kb),
+            "{name} present"
+        );
+        assert_eq!(
+            z.managed_kb,
+            Some(pages("managed") * page_kb),
+            "{name} managed"
+        );
+        let protection: Vec<i64> = info["protection"]
+            .trim_matches(['(', ')', ' '])
+            .split(", ")
+            .map(|v| v.parse().unwrap())
+            .collect();
+        assert_eq!(z.lowmem_reserve, protection, "{name} lowmem_reserve");
+        let now: Vec<u64> = buddyinfo
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!("Node {node}, zone"))
+                    && l.split_whitespace().nth(3) == Some(name)
+            })
+            .unwrap()
+            .split_whitespace()
+            .skip(4)
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(z.free_area.len(), now.len(), "{name}: orders");
+        // DMA is not allocated from in normal operation: its lists stand still.
+        if name == "DMA" {
+            assert_eq!(z.free_area, now, "DMA free lists");
+        }
+        let ours: u64 = z.free_area_kb(page_kb);
+        let theirs: u64 = now
+            .iter()
+            .enumerate()
+            .map(|(o, n)| (n << o) * page_kb)
+            .sum();
+        assert!(
+            ours.abs_diff(theirs) <= theirs / 5 + 4096,
+            "{name}: {ours} kB free in the buddy lists at the OOM, {theirs} kB now"
+        );
+        assert_eq!(z.free_types.len(), z.free_area.len());
+        for (order, (n, t)) in z.free_area.iter().zip(&z.free_types).enumerate() {
+            assert_eq!(
+                *n == 0,
+                t.is_empty(),
+                "{name} order {order}: {n} blocks, types {t:?}"
+            );
+        }
+    }
 }
 
 #[test]

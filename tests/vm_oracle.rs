@@ -173,6 +173,7 @@ fn assert_agrees(kernel: &str, scenario: &str, ev: &OomEvent, r: &KernelReport) 
             );
         }
     }
+    assert_memory_agrees(&ctx, ev, r);
     same!(v.pgtables_kb, k.pgtables_kb, "pgtables");
     same!(v.oom_score_adj, k.oom_score_adj, "victim oom_score_adj");
     assert_eq!(ev.killed, Some(true), "{ctx}");
@@ -191,6 +192,165 @@ fn assert_agrees(kernel: &str, scenario: &str, ev: &OomEvent, r: &KernelReport) 
         (ours.offset, ours.size),
         (Some(theirs.1), Some(theirs.2)),
         "{ctx}: out_of_memory frame"
+    );
+}
+
+/// How far a counter read in the kernel may be from the kernel's printed
+/// one: they are read moments apart while the other CPU keeps allocating and
+/// freeing. Read at `show_free_areas` (kprobe mode) that is microseconds;
+/// read at `mark_victim` (tracepoint mode), after the report's memory lines.
+fn slack(at: &str, theirs: u64) -> u64 {
+    match at {
+        "show_free_areas" => 64.max(theirs / 50),
+        _ => 512.max(theirs / 10),
+    }
+}
+
+/// Memory state: watermarks, sizes and reserves exactly; counters and free
+/// lists within `slack`; the memcg counter of a memcg OOM exactly.
+fn assert_memory_agrees(ctx: &str, ev: &OomEvent, r: &KernelReport) {
+    if let Some((usage, limit, failcnt)) = r.memcg_memory {
+        let m = ev
+            .memcg_memory
+            .as_ref()
+            .unwrap_or_else(|| panic!("{ctx}: no memcg usage in the event"));
+        assert_eq!(
+            (m.usage_kb, m.limit_kb),
+            (usage, limit),
+            "{ctx}: memcg usage/limit"
+        );
+        // Other tasks of the cgroup may fail a charge between our read and the print.
+        assert!(
+            m.failcnt <= failcnt && failcnt - m.failcnt <= 4,
+            "{ctx}: memcg failcnt {} vs the kernel's {failcnt}",
+            m.failcnt
+        );
+    }
+    let read = ev
+        .memory_read
+        .as_ref()
+        .unwrap_or_else(|| panic!("{ctx}: no memory state in the event"));
+    let zones = ev.zones.as_ref().expect("zones");
+    assert!(!zones.is_empty(), "{ctx}: no zones");
+    if r.zone_watermarks.is_empty() {
+        return; // memcg OOMs print no Mem-Info to compare with.
+    }
+    let largest = std::cell::Cell::new((0u64, String::new()));
+    let close = |what: &str, ours: u64, theirs: u64| {
+        let allowed = slack(&read.at, theirs);
+        let seen = largest.take();
+        largest.set(if ours.abs_diff(theirs) > seen.0 {
+            (
+                ours.abs_diff(theirs),
+                format!("{what}: ours {ours}, the kernel's {theirs}"),
+            )
+        } else {
+            seen
+        });
+        assert!(
+            ours.abs_diff(theirs) <= allowed,
+            "{ctx}: {what}: ours {ours}, the kernel's {theirs} (allowed {allowed}, read at {})",
+            read.at
+        );
+    };
+    let counters = ev.counters.as_ref().expect("counters");
+    let mut compared = 0;
+    for (label, theirs) in &r.mem_info {
+        let Some((_, name)) = oomtrace::render::MEM_INFO
+            .iter()
+            .flat_map(|g| g.iter())
+            .find(|(l, _)| l == label)
+        else {
+            continue; // free_pcp: per-CPU lists, not read.
+        };
+        let ours = counters.node.get(*name).or(counters.zone.get(*name));
+        let ours = ours.unwrap_or_else(|| panic!("{ctx}: no {name} for Mem-Info's {label}"));
+        close(label, (*ours).max(0) as u64, *theirs);
+        compared += 1;
+    }
+    assert!(
+        compared >= 15,
+        "{ctx}: only {compared} Mem-Info counters compared"
+    );
+    for (node, pairs) in &r.node_lines {
+        let n = ev
+            .nodes
+            .iter()
+            .flatten()
+            .find(|n| n.node == *node)
+            .unwrap_or_else(|| panic!("{ctx}: no node {node}"));
+        for (label, name) in oomtrace::render::NODE_LINE {
+            if let Some(theirs) = pairs.get(*label) {
+                let v = n.counters[*name].max(0) as u64;
+                let kb = if name.ends_with("_KB") {
+                    v
+                } else {
+                    v * read.page_kb
+                };
+                close(
+                    &format!("node {node} {label}"),
+                    kb / read.page_kb,
+                    theirs / read.page_kb,
+                );
+            }
+        }
+    }
+    for (i, zl) in r.zone_watermarks.iter().enumerate() {
+        let z = zones
+            .iter()
+            .find(|z| z.node == zl.node && z.zone == zl.zone)
+            .unwrap_or_else(|| panic!("{ctx}: no zone {} {}", zl.node, zl.zone));
+        let f = |k: &str| zl.fields.get(k).copied();
+        for (what, ours, theirs) in [
+            ("min", z.min_kb, f("min")),
+            ("low", z.low_kb, f("low")),
+            ("high", z.high_kb, f("high")),
+            ("boost", z.boost_kb, f("boost")),
+            ("present", z.present_kb, f("present")),
+            ("managed", z.managed_kb, f("managed")),
+            (
+                "reserved_highatomic",
+                z.reserved_highatomic_kb,
+                f("reserved_highatomic"),
+            ),
+        ] {
+            assert_eq!(ours, theirs, "{ctx}: zone {} {what}", zl.zone);
+        }
+        assert_eq!(
+            Some(&z.lowmem_reserve),
+            r.lowmem_reserves.get(i),
+            "{ctx}: {} lowmem_reserve",
+            zl.zone
+        );
+        close(
+            &format!("{} free pages", zl.zone),
+            z.free_kb.unwrap() / read.page_kb,
+            zl.free_kb / read.page_kb,
+        );
+        let (_, _, counts) = r
+            .free_areas
+            .iter()
+            .find(|(n, name, _)| *n == zl.node && *name == zl.zone)
+            .unwrap_or_else(|| panic!("{ctx}: the kernel printed no free lists for {}", zl.zone));
+        assert_eq!(z.free_area.len(), counts.len(), "{ctx}: {} orders", zl.zone);
+        for (order, (ours, theirs)) in z.free_area.iter().zip(counts).enumerate() {
+            // Blocks of an order, in pages: the same tolerance as free pages.
+            close(
+                &format!("{} order {order} blocks", zl.zone),
+                ours << order,
+                theirs << order,
+            );
+        }
+    }
+    let (diff, what) = largest.take();
+    println!(
+        "{ctx}: memory state read at {} via {}: {} zones, {} Mem-Info counters agree; largest difference {} pages ({})",
+        read.at,
+        read.path,
+        r.zone_watermarks.len(),
+        compared,
+        diff,
+        what
     );
 }
 
@@ -251,6 +411,27 @@ fn check_kernel(run: &VmRun) {
         "{kernel}: {sfa:?}"
     );
     assert_agrees(kernel, "global", &global, run.report_for(&global));
+    // What the allocator retried before giving up. (The reaper wakes 2 s
+    // after the kill since 5.18: after these tracers stopped; the host test
+    // checks its steps.)
+    assert!(
+        global
+            .allocator_retries
+            .iter()
+            .any(|r| r.event == "reclaim_retry_zone"),
+        "{kernel}: no reclaim retries before the global OOM"
+    );
+    let read = global.memory_read.as_ref().unwrap();
+    assert_eq!(
+        (read.at.as_str(), read.path.as_str()),
+        ("show_free_areas", "kallsyms"),
+        "{kernel}"
+    );
+    assert_eq!(
+        sysrq.memory_read.as_ref().map(|r| r.path.as_str()),
+        Some("memcg"),
+        "{kernel}"
+    );
 
     let memcg = run.event("memcg");
     assert_eq!(

@@ -54,6 +54,9 @@ pub enum RecordKind {
     MemState = 6,
     /// kprobe on `show_free_areas` / `__show_free_areas`: the stack at that point.
     ShowFreeAreas = 7,
+    /// A tracepoint's raw record, decoded in userspace from its tracefs
+    /// format (`oom:reclaim_retry_zone`, `oom:compact_retry`).
+    RawTracepoint = 8,
 }
 
 impl RecordKind {
@@ -66,6 +69,7 @@ impl RecordKind {
             5 => Self::Reaper,
             6 => Self::MemState,
             7 => Self::ShowFreeAreas,
+            8 => Self::RawTracepoint,
             _ => return None,
         })
     }
@@ -262,12 +266,18 @@ pub struct ZoneState {
     pub lowmem_reserve: [i64; MAX_ZONES],
     /// `vm_stat[]` of the zone, by `enum zone_stat_item`.
     pub vm_stat: [i64; MAX_ZONE_STATS],
-    /// `free_area[order].nr_free`.
-    pub nr_free: [u64; MAX_ORDERS],
-    /// Per order, bit `t` set when `free_area[order].free_list[t]` is not
-    /// empty: the kernel's `(UME)` migrate-type letters.
-    pub free_types: [u8; 16],
+    /// The zone's address: userspace finds which free lists are empty (a
+    /// list head that points at itself) from the heads' addresses.
+    pub addr: u64,
+    /// The first bytes of each `free_area[order]`, raw: the `free_list[]`
+    /// heads and `nr_free`. Copied, not interpreted: a comparison here would
+    /// be a branch the verifier walks zones × orders × types times.
+    pub free_area: [[u64; FREE_AREA_WORDS]; MAX_ORDERS],
 }
+
+/// Words copied of one `struct free_area` (`MIGRATE_TYPES` list heads of 16
+/// bytes, then `nr_free`: 7 types at most).
+pub const FREE_AREA_WORDS: usize = 16;
 
 /// One NUMA node's memory state: its counters, its zones and their buddy free
 /// lists; the first node's record also carries the global counters when they
@@ -313,6 +323,23 @@ pub struct MemcgCounters {
     pub usage: u64,
     pub max: u64,
     pub failcnt: u64,
+}
+
+/// Bytes kept of a raw tracepoint record (the two retry tracepoints use 56).
+pub const RAW_TP_LEN: usize = 64;
+
+/// Which tracepoint a `RawTracepointRecord` copies.
+pub const RAW_RECLAIM_RETRY_ZONE: u32 = 1;
+pub const RAW_COMPACT_RETRY: u32 = 2;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RawTracepointRecord {
+    pub hdr: Header,
+    /// `RAW_*`.
+    pub event: u32,
+    pub _pad: u32,
+    pub data: [u8; RAW_TP_LEN],
 }
 
 #[repr(C)]

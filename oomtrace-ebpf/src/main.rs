@@ -266,78 +266,54 @@ fn node_pgdat(nid: u32) -> (u64, u32) {
     (pgdat.unwrap_or(0), MEM_PATH_MEMCG)
 }
 
-/// One zone: watermarks, sizes, counters and the buddy free lists.
+/// Copies `N` bytes at `src` whatever happens: a fault leaves zeros. No
+/// branch, so the verifier walks one path however often it is called.
 #[inline(always)]
+fn copy_raw<T>(dst: *mut T, src: u64) {
+    unsafe { bpf_probe_read_kernel(dst.cast(), size_of::<T>() as u32, src as *const c_void) };
+}
+
+/// One zone: watermarks, sizes, counters and the buddy free lists. Fixed
+/// sizes and no branch per field (a field this kernel lacks is nulled by
+/// userspace, which knows the layout): the verifier walks this once per
+/// zone and node.
+#[inline(never)]
 fn fill_zone(zone: u64, z: &mut ZoneState) {
     // Ring-buffer memory is not cleared: what is not read must read as zero.
     *z = unsafe { core::mem::zeroed() };
-    let Some(present) = read::<u64>(zone, mem!(zone_present)) else {
+    if zone == 0 {
         return;
-    };
+    }
+    copy_raw(&mut z.present, zone + mem!(zone_present) as u64);
     // `populated_zone()`: the kernel prints only zones with present pages.
-    if present == 0 {
+    if z.present == 0 {
         return;
     }
-    z.present = present;
-    z.managed = read::<u64>(zone, mem!(zone_managed)).unwrap_or(0);
-    let name = read::<u64>(zone, mem!(zone_name)).unwrap_or(0);
+    copy_raw(&mut z.managed, zone + mem!(zone_managed) as u64);
+    let mut name = 0u64;
+    copy_raw(&mut name, zone + mem!(zone_name) as u64);
     read_str(name, addr_of_mut!(z.name));
-    if let Some(w) = read::<[u64; 3]>(zone, mem!(zone_watermark)) {
-        z.watermark = w;
-    }
-    z.boost = read::<u64>(zone, mem!(zone_watermark_boost)).unwrap_or(0);
-    z.reserved_highatomic = read::<u64>(zone, mem!(zone_reserved_highatomic)).unwrap_or(0);
-    let lowmem = mem!(zone_lowmem_reserve);
-    if lowmem != ABSENT {
-        read_counters(
-            zone + lowmem as u64,
-            mem!(nr_zones),
-            addr_of_mut!(z.lowmem_reserve),
-        );
-    }
-    let vm_stat = mem!(zone_vm_stat);
-    if vm_stat != ABSENT {
-        read_counters(
-            zone + vm_stat as u64,
-            mem!(zone_stat_items),
-            addr_of_mut!(z.vm_stat),
-        );
-    }
-    let free_area = mem!(zone_free_area);
-    let (area_size, nr_free_off) = (mem!(free_area_size), mem!(free_area_nr_free));
-    let (orders, types) = (mem!(nr_orders), mem!(migrate_types));
-    if free_area == ABSENT || area_size == ABSENT || nr_free_off == ABSENT || types > 8 {
-        z.ok = 1;
-        return;
-    }
+    copy_raw(&mut z.watermark, zone + mem!(zone_watermark) as u64);
+    copy_raw(&mut z.boost, zone + mem!(zone_watermark_boost) as u64);
+    copy_raw(
+        &mut z.reserved_highatomic,
+        zone + mem!(zone_reserved_highatomic) as u64,
+    );
+    // Whole arrays of MAX_*: userspace keeps the kernel's counts of them.
+    copy_raw(
+        &mut z.lowmem_reserve,
+        zone + mem!(zone_lowmem_reserve) as u64,
+    );
+    copy_raw(&mut z.vm_stat, zone + mem!(zone_vm_stat) as u64);
+    z.addr = zone;
+    let (free_area, area_size) = (mem!(zone_free_area), mem!(free_area_size));
+    // All MAX_ORDERS: userspace keeps the first `NR_PAGE_ORDERS`; the rest
+    // read neighbouring bytes of the zone and are dropped.
     for order in 0..MAX_ORDERS {
-        if order as u32 >= orders {
-            break;
-        }
-        let area = zone + free_area as u64 + order as u64 * area_size as u64;
-        z.nr_free[order] = read::<u64>(area, nr_free_off).unwrap_or(0);
-        // `free_list[]` heads: a list is empty when its head points at itself.
-        let mut heads = [0u64; 16];
-        let bytes = types * 16;
-        if bytes == 0 || bytes > 128 {
-            continue;
-        }
-        let ok = unsafe {
-            bpf_probe_read_kernel(heads.as_mut_ptr().cast(), bytes, area as *const c_void)
-        } == 0;
-        if !ok {
-            continue;
-        }
-        let mut mask = 0u8;
-        for t in 0..8 {
-            if t as u32 >= types {
-                break;
-            }
-            if heads[2 * t] != area + 16 * t as u64 {
-                mask |= 1 << t;
-            }
-        }
-        z.free_types[order] = mask;
+        copy_raw(
+            &mut z.free_area[order],
+            zone + free_area as u64 + order as u64 * area_size as u64,
+        );
     }
     z.ok = 1;
 }
@@ -347,65 +323,74 @@ fn fill_zone(zone: u64, z: &mut ZoneState) {
 #[inline(always)]
 fn emit_mem_state(at: RecordKind) {
     let online = mem!(online_nodes);
+    let mut first = 1u32;
+    for nid in 0..MAX_NODES as u32 {
+        if online & (1u64 << nid) != 0 {
+            first &= !emit_node(nid, at as u32, first);
+        }
+    }
+}
+
+/// One node's `MemState` record; 1 when it was written. Not inlined: the
+/// verifier then walks one copy, and the node loop stays a loop of calls.
+#[inline(never)]
+fn emit_node(nid: u32, at: u32, first: u32) -> u32 {
+    let (pgdat, path) = node_pgdat(nid);
+    if pgdat == 0 {
+        return 0;
+    }
+    let Some(mut entry) = reserve::<MemStateRecord>(RecordKind::MemState) else {
+        return 0;
+    };
+    let rec = unsafe { &mut *entry.as_mut_ptr() };
+    rec.at = at;
+    rec.path = path;
+    rec.node = nid;
+    let mut valid = 0;
+    let vm_stat = mem!(pgdat_vm_stat);
+    if vm_stat != ABSENT
+        && read_counters(
+            pgdat + vm_stat as u64,
+            mem!(node_stat_items),
+            addr_of_mut!(rec.node_stat),
+        )
+    {
+        valid |= MEM_NODE;
+    }
+    rec.kswapd_failures = 0;
+    copy_raw(
+        &mut rec.kswapd_failures,
+        pgdat + mem!(pgdat_kswapd_failures) as u64,
+    );
+    if first != 0
+        && read_counters(
+            mem!(vm_node_stat),
+            mem!(node_stat_items),
+            addr_of_mut!(rec.global_node_stat),
+        )
+        && read_counters(
+            mem!(vm_zone_stat),
+            mem!(zone_stat_items),
+            addr_of_mut!(rec.global_zone_stat),
+        )
+    {
+        valid |= MEM_GLOBAL;
+    }
     let (node_zones, zone_size, nr_zones) =
         (mem!(pgdat_node_zones), mem!(zone_size), mem!(nr_zones));
-    let mut first = true;
-    for nid in 0..MAX_NODES as u32 {
-        if online & (1u64 << nid) == 0 {
-            continue;
-        }
-        let (pgdat, path) = node_pgdat(nid);
-        if pgdat == 0 {
-            continue;
-        }
-        let Some(mut entry) = reserve::<MemStateRecord>(RecordKind::MemState) else {
-            return;
-        };
-        let rec = unsafe { &mut *entry.as_mut_ptr() };
-        rec.at = at as u32;
-        rec.path = path;
-        rec.node = nid;
-        let mut valid = 0;
-        let vm_stat = mem!(pgdat_vm_stat);
-        if vm_stat != ABSENT
-            && read_counters(
-                pgdat + vm_stat as u64,
-                mem!(node_stat_items),
-                addr_of_mut!(rec.node_stat),
-            )
-        {
-            valid |= MEM_NODE;
-        }
-        rec.kswapd_failures = read::<u32>(pgdat, mem!(pgdat_kswapd_failures)).unwrap_or(0);
-        if first
-            && read_counters(
-                mem!(vm_node_stat),
-                mem!(node_stat_items),
-                addr_of_mut!(rec.global_node_stat),
-            )
-            && read_counters(
-                mem!(vm_zone_stat),
-                mem!(zone_stat_items),
-                addr_of_mut!(rec.global_zone_stat),
-            )
-        {
-            valid |= MEM_GLOBAL;
-        }
-        first = false;
-        for z in 0..MAX_ZONES {
-            rec.zones[z].ok = 0;
-            if z as u32 >= nr_zones || node_zones == ABSENT || zone_size == ABSENT {
-                continue;
-            }
-            let zone = pgdat + node_zones as u64 + z as u64 * zone_size as u64;
-            fill_zone(zone, &mut rec.zones[z]);
-        }
-        if online >> nid >> 1 == 0 {
-            valid |= MEM_LAST;
-        }
-        rec.valid = valid;
-        entry.submit(0);
+    let zones_known = node_zones != ABSENT && zone_size != ABSENT;
+    for z in 0..MAX_ZONES {
+        // Branch-free address: 0 (an empty zone record) past `MAX_NR_ZONES`.
+        let inside = (zones_known && (z as u32) < nr_zones) as u64;
+        let zone = (pgdat + node_zones as u64 + z as u64 * zone_size as u64) * inside;
+        fill_zone(zone, &mut rec.zones[z]);
     }
+    if mem!(online_nodes) >> nid >> 1 == 0 {
+        valid |= MEM_LAST;
+    }
+    rec.valid = valid;
+    entry.submit(0);
+    1
 }
 
 /// One rss counter of `task`'s mm in pages, as the kernel's `Killed process`
@@ -726,6 +711,33 @@ pub fn finish_task_reaping(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn skip_task_reaping(ctx: TracePointContext) -> u32 {
     reaper(&ctx, ReaperStep::SkipTaskReaping)
+}
+
+/// Copies a tracepoint's record as it is; userspace decodes it with the
+/// tracepoint's format.
+#[inline(always)]
+fn raw_tracepoint(ctx: &TracePointContext, event: u32) -> u32 {
+    let Some(mut entry) = reserve::<RawTracepointRecord>(RecordKind::RawTracepoint) else {
+        return 0;
+    };
+    let rec = unsafe { &mut *entry.as_mut_ptr() };
+    rec.event = event;
+    copy_raw(&mut rec.data, ctx.as_ptr() as u64);
+    entry.submit(0);
+    0
+}
+
+/// `oom:reclaim_retry_zone`: the allocator weighing one more reclaim round
+/// for a zone, right before it gives up and calls the OOM killer.
+#[tracepoint]
+pub fn reclaim_retry_zone(ctx: TracePointContext) -> u32 {
+    raw_tracepoint(&ctx, RAW_RECLAIM_RETRY_ZONE)
+}
+
+/// `oom:compact_retry`: the same for compaction (costly orders).
+#[tracepoint]
+pub fn compact_retry(ctx: TracePointContext) -> u32 {
+    raw_tracepoint(&ctx, RAW_COMPACT_RETRY)
 }
 
 /// `show_free_areas` / `__show_free_areas`: the stack at the point the

@@ -23,6 +23,7 @@ pub enum Record {
     Reaper(ReaperRecord),
     ShowFreeAreas(Box<ShowFreeAreasRecord>),
     MemState(Box<MemStateRecord>),
+    Raw(Box<RawTracepointRecord>),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -63,6 +64,7 @@ pub fn parse(bytes: &[u8]) -> Result<Record, DecodeError> {
         RecordKind::Reaper => Record::Reaper(copy(bytes, kind)?),
         RecordKind::ShowFreeAreas => Record::ShowFreeAreas(Box::new(copy(bytes, kind)?)),
         RecordKind::MemState => Record::MemState(Box::new(copy(bytes, kind)?)),
+        RecordKind::RawTracepoint => Record::Raw(Box::new(copy(bytes, kind)?)),
     })
 }
 
@@ -120,6 +122,8 @@ pub struct Context {
     /// `enum oom_constraint`, value → name, from BTF.
     pub constraints: Vec<(u64, String)>,
     pub mem_names: crate::plan::MemNames,
+    /// Formats of the tracepoints copied raw, by `RAW_*`.
+    pub raw_formats: HashMap<u32, (&'static str, HashMap<String, crate::tracefs::Field>)>,
     /// CLOCK_REALTIME − CLOCK_MONOTONIC, to date kernel timestamps.
     pub realtime_offset_ns: i128,
     /// Whether the kprobes are attached (else `mark_victim` alone makes an event).
@@ -133,7 +137,15 @@ struct Pending {
     marks: Vec<MarkVictimRecord>,
     show_free_areas: Option<Box<ShowFreeAreasRecord>>,
     mem: Vec<MemStateRecord>,
+    /// `wake_reaper` inside the OOM, before the event has its number.
+    reaper_wakes: Vec<ReaperRecord>,
 }
+
+/// Retries kept per thread, and for how long before its OOM they count.
+const RETRIES_KEPT: usize = 16;
+const RETRY_WINDOW_NS: u64 = 5_000_000_000;
+/// Threads and victims remembered; beyond, the oldest knowledge is dropped.
+const REMEMBERED: usize = 4096;
 
 /// Counts kept while assembling, for the trailer and `--summary`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -154,6 +166,11 @@ pub struct Assembler {
     pending: HashMap<u32, Pending>,
     seq: u64,
     pub tally: Tally,
+    /// Recent allocator retries by thread.
+    retries: HashMap<u32, std::collections::VecDeque<crate::event::RetryStep>>,
+    /// Victims reported, by pid: (event seq, the kill's ktime).
+    victims: HashMap<i32, (u64, u64)>,
+    reaper_out: Vec<crate::event::ReaperEvent>,
 }
 
 fn cstr(bytes: &[u8]) -> String {
@@ -253,6 +270,9 @@ impl Assembler {
             pending: HashMap::new(),
             seq: 0,
             tally: Tally::default(),
+            retries: HashMap::new(),
+            victims: HashMap::new(),
+            reaper_out: Vec::new(),
         }
     }
 
@@ -325,9 +345,71 @@ impl Assembler {
                     out.extend(self.finish(p, Some(r)));
                 }
             }
-            Record::Reaper(_) => {}
+            Record::Reaper(r) => {
+                let tid = r.hdr.pid_tgid as u32;
+                let woken_in_oom =
+                    r.step == ReaperStep::WakeReaper as u32 && !self.victims.contains_key(&r.pid);
+                match self.pending.get_mut(&tid) {
+                    Some(p) if woken_in_oom => p.reaper_wakes.push(r),
+                    _ => self.reaper_step(&r),
+                }
+            }
+            Record::Raw(r) => self.retry(&r),
         }
         out
+    }
+
+    /// Reaper steps decoded since the last call, in order.
+    pub fn take_reaper_events(&mut self) -> Vec<crate::event::ReaperEvent> {
+        std::mem::take(&mut self.reaper_out)
+    }
+
+    fn reaper_step(&mut self, r: &ReaperRecord) {
+        let (seq, killed_at) = self.victims.get(&r.pid).copied().unwrap_or((0, 0));
+        let step = match ReaperStep::from_u32(r.step) {
+            Some(ReaperStep::WakeReaper) => "wake",
+            Some(ReaperStep::StartTaskReaping) => "start",
+            Some(ReaperStep::FinishTaskReaping) => "finish",
+            Some(ReaperStep::SkipTaskReaping) => "skip",
+            None => return,
+        };
+        self.reaper_out.push(crate::event::ReaperEvent {
+            kind: "reaper".into(),
+            seq,
+            time: format_time(r.hdr.ktime_ns as i128 + self.ctx.realtime_offset_ns),
+            uptime_ns: r.hdr.ktime_ns,
+            pid: r.pid,
+            step: step.into(),
+            since_kill_ns: (seq != 0).then(|| r.hdr.ktime_ns.saturating_sub(killed_at)),
+        });
+    }
+
+    /// Keeps an allocator retry of its thread, for the thread's next OOM.
+    fn retry(&mut self, r: &RawTracepointRecord) {
+        let Some((name, fields)) = self.ctx.raw_formats.get(&r.event) else {
+            return;
+        };
+        let mut names: Vec<(&String, &crate::tracefs::Field)> = fields
+            .iter()
+            .filter(|(n, _)| !n.starts_with("common_"))
+            .collect();
+        names.sort_by_key(|(_, f)| f.offset);
+        let step = crate::event::RetryStep {
+            event: (*name).to_owned(),
+            uptime_ns: r.hdr.ktime_ns,
+            fields: names
+                .into_iter()
+                .filter_map(|(n, f)| Some((n.clone(), f.value(&r.data)?)))
+                .collect(),
+        };
+        if self.retries.len() >= REMEMBERED {
+            self.retries.clear();
+        }
+        let kept = self.retries.entry(r.hdr.pid_tgid as u32).or_default();
+        if kept.len() == RETRIES_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back(step);
     }
 
     /// Emits what is still pending (at shutdown): OOMs whose return never came.
@@ -460,6 +542,27 @@ impl Assembler {
             && let Some(m) = first_mark
         {
             self.infer_from_stack(&mut ev, m);
+        }
+        if let Some(kept) = self.retries.remove(&(hdr.pid_tgid as u32)) {
+            ev.allocator_retries = kept
+                .into_iter()
+                .filter(|r| r.uptime_ns + RETRY_WINDOW_NS >= hdr.ktime_ns)
+                .collect();
+        }
+        if self.victims.len() >= REMEMBERED {
+            self.victims.clear();
+        }
+        let killed_at = first_mark.map_or(hdr.ktime_ns, |m| m.hdr.ktime_ns);
+        for pid in ev
+            .victim
+            .iter()
+            .chain(&ev.also_killed)
+            .filter_map(|v| v.pid)
+        {
+            self.victims.insert(pid, (self.seq, killed_at));
+        }
+        for w in &p.reaper_wakes {
+            self.reaper_step(w);
         }
         self.tally.events += 1;
         Some(ev)
@@ -647,7 +750,13 @@ ffffffff81000d00 T end_of_text
                 page_shift: 12,
                 nr_zones: 2,
                 orders: 11,
+                free_area_off: 256,
+                free_area_size: 128,
+                nr_free_off: 80,
+                has_boost: true,
+                has_highatomic: true,
             },
+            raw_formats: HashMap::new(),
             realtime_offset_ns: 1_700_000_000_000_000_000,
             kprobes,
         }
@@ -670,8 +779,23 @@ ffffffff81000d00 T end_of_text
         z.managed = 115_100;
         z.lowmem_reserve = [0, 0, 0, 0, 0, 0];
         z.vm_stat[..2].copy_from_slice(&[568, 7]);
-        z.nr_free[..3].copy_from_slice(&[19, 12, 6]);
-        z.free_types[..3].copy_from_slice(&[0b111, 0b101, 0]);
+        z.addr = 0xffff_8880_0000_0000;
+        // Orders 0-2 as the kernel holds them: a list head pointing at itself is empty.
+        for (order, (nr_free, mask)) in [(19u64, 0b111u8), (12, 0b101), (6, 0b010)]
+            .into_iter()
+            .enumerate()
+        {
+            let area = z.addr + 256 + order as u64 * 128;
+            for t in 0..5u64 {
+                let head = area + 16 * t;
+                z.free_area[order][2 * t as usize] = if mask & (1 << t) != 0 {
+                    0xffff_ea00_0000_1000
+                } else {
+                    head
+                };
+            }
+            z.free_area[order][10] = nr_free;
+        }
         r
     }
 
@@ -867,7 +991,8 @@ ffffffff81000d00 T end_of_text
             ("DMA32", Some(2272), Some(2640), Some(3960))
         );
         assert_eq!(&z.free_area[..3], &[19, 12, 6]);
-        assert_eq!(&z.free_types[..3], &["UME", "UE", ""]);
+        assert_eq!(&z.free_types[..3], &["UME", "UE", "M"]);
+        assert_eq!(z.free_types[3], "", "an order without blocks has no types");
         assert_eq!(z.lowmem_reserve, vec![0, 0]);
         let read = ev.memory_read.as_ref().unwrap();
         assert_eq!(

@@ -55,6 +55,10 @@ pub struct OomEvent {
     /// More tasks marked in the same OOM (memory.oom.group kills).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also_killed: Vec<Victim>,
+    /// `oom:reclaim_retry_zone` / `oom:compact_retry` of the triggering
+    /// thread in the seconds before this OOM: what the allocator tried last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allocator_retries: Vec<RetryStep>,
     /// Fields deduced rather than read (tracepoint mode): see README.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inferred: Vec<String>,
@@ -208,4 +212,30 @@ impl OomEvent {
             || under(&self.trigger.cgroup)
             || self.victim.as_ref().is_some_and(|v| under(&v.cgroup))
     }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RetryStep {
+    /// The tracepoint: "reclaim_retry_zone" or "compact_retry".
+    pub event: String,
+    pub uptime_ns: u64,
+    /// Its fields by their tracefs names.
+    pub fields: CounterMap,
+}
+
+/// One step of the OOM reaper for a victim, after (or while) its OOM event
+/// is reported: its own JSON line, `{"type":"reaper",...}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReaperEvent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The OOM event whose victim this is (0: a victim oomtrace did not see killed).
+    pub seq: u64,
+    pub time: String,
+    pub uptime_ns: u64,
+    pub pid: i32,
+    /// "wake" (queued), "start", "finish" (the mm was reaped) or "skip".
+    pub step: String,
+    /// Since the kill was reported.
+    pub since_kill_ns: Option<u64>,
 }

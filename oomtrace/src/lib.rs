@@ -12,6 +12,8 @@ pub mod event;
 pub mod gfp;
 pub mod kallsyms;
 pub mod kreport;
+#[cfg(test)]
+mod loop_shape;
 pub mod memstate;
 pub mod plan;
 pub mod render;

@@ -73,6 +73,18 @@ enum Trigger {
         #[arg(long, default_value = "32M", value_parser = parse_size)]
         limit: u64,
     },
+    /// Many memory-cgroup OOMs at once, killing only oomtrace's own children.
+    Storm {
+        /// Stop after this many OOM kills.
+        #[arg(long, default_value_t = 1000)]
+        kills: u64,
+        /// Memory cgroups OOMing side by side.
+        #[arg(long, default_value_t = 4)]
+        parallel: u32,
+        /// Each cgroup's memory limit.
+        #[arg(long, default_value = "8M", value_parser = parse_size)]
+        limit: u64,
+    },
     /// The manual OOM of sysrq-f: kills a real task.
     Sysrq {
         #[arg(long)]
@@ -176,6 +188,20 @@ fn main() -> ExitCode {
                     println!("oomtrace: child {} ended, but not by the OOM killer", o.pid);
                 }
                 o.killed_by_oom
+            }),
+            Trigger::Storm {
+                kills,
+                parallel,
+                limit,
+            } => trigger::storm(kills, parallel, limit).map(|o| {
+                println!(
+                    "oomtrace: {} OOM kills in {} memory cgroups in {:.2} s ({:.0} kills/s)",
+                    o.kills,
+                    parallel,
+                    o.elapsed.as_secs_f64(),
+                    o.kills as f64 / o.elapsed.as_secs_f64()
+                );
+                o.kills >= kills
             }),
             Trigger::Sysrq { yes } => trigger::sysrq(yes).map(|()| true),
         },

@@ -43,11 +43,39 @@ fn migrate_letter(name: &str) -> char {
     }
 }
 
+/// Blocks and migrate types of each order, from the raw `free_area` copies:
+/// a `free_list[t]` head that does not point at itself has blocks.
+fn free_lists(z: &ZoneState, names: &MemNames, orders: usize) -> (Vec<u64>, Vec<String>) {
+    if names.nr_free_off == ABSENT {
+        return (Vec::new(), Vec::new());
+    }
+    let mut counts = Vec::new();
+    let mut types = Vec::new();
+    for (order, raw) in z.free_area.iter().take(orders).enumerate() {
+        let nr_free = raw[names.nr_free_off as usize / 8];
+        let area = z.addr + names.free_area_off as u64 + order as u64 * names.free_area_size as u64;
+        // As the kernel prints them: only for orders that have blocks.
+        let letters = names
+            .migrate
+            .iter()
+            .enumerate()
+            .filter(|(t, _)| {
+                nr_free > 0 && 2 * t < FREE_AREA_WORDS && raw[2 * t] != area + 16 * *t as u64
+            })
+            .map(|(_, n)| migrate_letter(n))
+            .collect();
+        counts.push(nr_free);
+        types.push(letters);
+    }
+    (counts, types)
+}
+
 fn zone(node: u32, z: &ZoneState, names: &MemNames, orders: usize) -> Zone {
     let kb = |pages: u64| pages << names.page_shift.saturating_sub(10);
     let stats = named(&names.zone, &z.vm_stat);
     let free = stats.get("NR_FREE_PAGES").map(|&p| kb(p.max(0) as u64));
     let orders = orders.min(MAX_ORDERS);
+    let (free_area, free_types) = free_lists(z, names, orders);
     Zone {
         node,
         zone: cstr(&z.name),
@@ -55,24 +83,13 @@ fn zone(node: u32, z: &ZoneState, names: &MemNames, orders: usize) -> Zone {
         min_kb: Some(kb(z.watermark[0])),
         low_kb: Some(kb(z.watermark[1])),
         high_kb: Some(kb(z.watermark[2])),
-        free_area: z.nr_free[..orders].to_vec(),
-        boost_kb: Some(kb(z.boost)),
-        reserved_highatomic_kb: Some(kb(z.reserved_highatomic)),
+        free_area,
+        boost_kb: names.has_boost.then(|| kb(z.boost)),
+        reserved_highatomic_kb: names.has_highatomic.then(|| kb(z.reserved_highatomic)),
         present_kb: Some(kb(z.present)),
         managed_kb: Some(kb(z.managed)),
         lowmem_reserve: Vec::new(),
-        free_types: z.free_types[..orders]
-            .iter()
-            .map(|&mask| {
-                names
-                    .migrate
-                    .iter()
-                    .enumerate()
-                    .filter(|(t, _)| *t < 8 && mask & (1 << t) != 0)
-                    .map(|(_, n)| migrate_letter(n))
-                    .collect()
-            })
-            .collect(),
+        free_types,
         counters: stats,
     }
 }

@@ -4,11 +4,10 @@
 
 use crate::btf::KernelTypes;
 use crate::gfp::GfpTable;
-use crate::kallsyms::Kallsyms;
 use crate::tracefs;
 use anyhow::{Result, bail};
 use oomtrace_common::{
-    ABSENT, Config, MAX_NODES, MAX_ORDERS, MAX_ZONES, MarkVictimLayout, MemLayout,
+    ABSENT, Config, FREE_AREA_WORDS, MAX_NODES, MAX_ORDERS, MAX_ZONES, MarkVictimLayout, MemLayout,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -78,6 +77,36 @@ pub const HOOKS: &[Hook] = &[
         program: "mark_victim",
         attach: Attach::Tracepoint("oom", "mark_victim"),
         provides: "victim, trigger, kernel stack",
+    },
+    Hook {
+        program: "wake_reaper",
+        attach: Attach::Tracepoint("oom", "wake_reaper"),
+        provides: "the reaper timeline (queued)",
+    },
+    Hook {
+        program: "start_task_reaping",
+        attach: Attach::Tracepoint("oom", "start_task_reaping"),
+        provides: "the reaper timeline (started)",
+    },
+    Hook {
+        program: "finish_task_reaping",
+        attach: Attach::Tracepoint("oom", "finish_task_reaping"),
+        provides: "the reaper timeline (reaped)",
+    },
+    Hook {
+        program: "skip_task_reaping",
+        attach: Attach::Tracepoint("oom", "skip_task_reaping"),
+        provides: "the reaper timeline (skipped)",
+    },
+    Hook {
+        program: "reclaim_retry_zone",
+        attach: Attach::Tracepoint("oom", "reclaim_retry_zone"),
+        provides: "the reclaim retries before a global OOM",
+    },
+    Hook {
+        program: "compact_retry",
+        attach: Attach::Tracepoint("oom", "compact_retry"),
+        provides: "the compaction retries before a global OOM",
     },
 ];
 
@@ -188,6 +217,22 @@ pub fn mark_victim_layout(fields: Option<&HashMap<String, tracefs::Field>>) -> M
     }
 }
 
+/// The formats of the tracepoints copied raw, by `RAW_*`.
+pub fn raw_formats(
+    tracefs: &Path,
+) -> HashMap<u32, (&'static str, HashMap<String, tracefs::Field>)> {
+    [
+        (
+            oomtrace_common::RAW_RECLAIM_RETRY_ZONE,
+            "reclaim_retry_zone",
+        ),
+        (oomtrace_common::RAW_COMPACT_RETRY, "compact_retry"),
+    ]
+    .into_iter()
+    .filter_map(|(id, name)| Some((id, (name, tracefs::event_format(tracefs, "oom", name)?))))
+    .collect()
+}
+
 /// The names userspace puts on the kernel's counters and free lists.
 #[derive(Clone, Debug, Default)]
 pub struct MemNames {
@@ -201,6 +246,15 @@ pub struct MemNames {
     /// `MAX_NR_ZONES` and `NR_PAGE_ORDERS` on this kernel.
     pub nr_zones: u32,
     pub orders: u32,
+    /// Where `struct zone` keeps its free lists, to read the raw copies:
+    /// `free_area[]`'s offset, the size of one `struct free_area`, the
+    /// offset of `nr_free` in it (`ABSENT`: no free lists).
+    pub free_area_off: u32,
+    pub free_area_size: u32,
+    pub nr_free_off: u32,
+    /// Fields a kernel may lack (before 5.0 and 4.? respectively).
+    pub has_boost: bool,
+    pub has_highatomic: bool,
 }
 
 /// Online NUMA nodes as a bit mask (`/sys/devices/system/node/online`, "0-1,3").
@@ -217,19 +271,82 @@ pub fn online_nodes(list: &str) -> u64 {
     if mask == 0 { 1 } else { mask }
 }
 
-/// Completes the BTF layout with what this boot says: data symbols from
-/// kallsyms (only `CONFIG_KALLSYMS_ALL` kernels list them) and online nodes.
-fn locate_memory(mut mem: MemLayout, kallsyms: &Kallsyms, notices: &mut Vec<String>) -> MemLayout {
-    let addr = |name: &str| kallsyms.address_of(name).unwrap_or(0);
-    mem.node_data = addr("node_data");
-    mem.contig_page_data = addr("contig_page_data");
-    mem.vm_node_stat = addr("vm_node_stat");
-    mem.vm_zone_stat = addr("vm_zone_stat");
+/// Whether the raw copy of a `free_area` holds its list heads and `nr_free`.
+fn free_lists_readable(mem: &MemLayout) -> bool {
+    mem.zone_free_area != ABSENT
+        && mem.free_area_size != ABSENT
+        && mem.free_area_nr_free != ABSENT
+        && mem.migrate_types != ABSENT
+        && (mem.free_area_nr_free as usize) < FREE_AREA_WORDS * 8
+        && mem.migrate_types as usize * 2 <= FREE_AREA_WORDS
+}
+
+/// How the BPF side reaches the nodes' memory state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MemoryVia {
+    /// The memory cgroup path where the kernel has memory cgroups, else kallsyms.
+    Auto,
+    /// The current task's memory cgroup → its per-node lruvec → the node.
+    Memcg,
+    /// `node_data` / `contig_page_data` and the global `vm_node_stat`,
+    /// `vm_zone_stat` at their kallsyms addresses (`CONFIG_KALLSYMS_ALL`).
+    Kallsyms,
+}
+
+/// Completes the BTF layout with what this boot says: online nodes and,
+/// where chosen, data symbols from kallsyms (only `CONFIG_KALLSYMS_ALL`
+/// kernels list them). Both paths give the same counters: the kernel adds
+/// every delta to the node's array and to the global one. The memcg path
+/// costs nothing at start; kallsyms is a 70 ms read here and seconds in an
+/// emulator, so it is waited for only when it is the way in.
+fn locate_memory(
+    mut mem: MemLayout,
+    via: MemoryVia,
+    kallsyms: &crate::decode::Symbols,
+    notices: &mut Vec<String>,
+) -> MemLayout {
+    let by_memcg = mem.memcg_nodeinfo != ABSENT && mem.lruvec_pgdat != ABSENT;
+    if via == MemoryVia::Kallsyms || (via == MemoryVia::Auto && !by_memcg) {
+        let k = kallsyms.get();
+        let addr = |name: &str| k.address_of(name).unwrap_or(0);
+        mem.node_data = addr("node_data");
+        mem.contig_page_data = addr("contig_page_data");
+        mem.vm_node_stat = addr("vm_node_stat");
+        mem.vm_zone_stat = addr("vm_zone_stat");
+        if via == MemoryVia::Kallsyms && mem.node_data == 0 && mem.contig_page_data == 0 {
+            notices.push(
+                "--memory-via kallsyms: kallsyms lists no node_data or contig_page_data \
+                 (CONFIG_KALLSYMS_ALL is off)"
+                    .into(),
+            );
+        }
+    }
+    if via == MemoryVia::Memcg {
+        mem.node_data = 0;
+        mem.contig_page_data = 0;
+    }
     mem.online_nodes = online_nodes(
         &std::fs::read_to_string("/sys/devices/system/node/online").unwrap_or_default(),
     );
+    // Zones are read field by field without checks (see the BPF side): all
+    // of these must exist, or no zone is read.
+    let essential = [
+        mem.pgdat_node_zones,
+        mem.zone_size,
+        mem.zone_present,
+        mem.zone_managed,
+        mem.zone_name,
+        mem.zone_watermark,
+        mem.zone_lowmem_reserve,
+        mem.zone_vm_stat,
+        mem.zone_free_area,
+        mem.free_area_size,
+    ];
+    if essential.contains(&ABSENT) {
+        notices.push("this kernel's struct zone is not as expected: no zones or free lists".into());
+        mem.nr_zones = 0;
+    }
     let by_kallsyms = mem.node_data != 0 || mem.contig_page_data != 0;
-    let by_memcg = mem.memcg_nodeinfo != ABSENT && mem.lruvec_pgdat != ABSENT;
     if !by_kallsyms && !by_memcg {
         notices.push(
             "neither kallsyms data symbols nor memory cgroups lead to the nodes here: \
@@ -256,13 +373,18 @@ pub struct Plan {
     pub gfp: GfpTable,
     pub constraints: Vec<(u64, String)>,
     pub mem_names: MemNames,
+    pub raw_formats: HashMap<u32, (&'static str, HashMap<String, tracefs::Field>)>,
     /// Things the user should hear once at start (lost fields, fallbacks).
     pub notices: Vec<String>,
 }
 
 impl Plan {
     /// `kallsyms` is waited for only to find data symbols: start it early.
-    pub fn make(requested: Mode, kallsyms: &crate::decode::Symbols) -> Result<Self> {
+    pub fn make(
+        requested: Mode,
+        memory_via: MemoryVia,
+        kallsyms: &crate::decode::Symbols,
+    ) -> Result<Self> {
         let release = kernel_release();
         let tracefs = tracefs::find_or_mount().map_err(anyhow::Error::msg)?;
         let kprobes = kprobes_supported(Some(&tracefs));
@@ -302,10 +424,15 @@ impl Plan {
             notices.push("this kernel has no oom:mark_victim tracepoint: no victim from it".into());
         }
         let page_shift = off.page_shift;
-        let mem = locate_memory(types.mem_layout(), kallsyms.get(), &mut notices);
+        let mem = locate_memory(types.mem_layout(), memory_via, kallsyms, &mut notices);
+        let mut mark_victim_layout = mark_victim_layout(mark_victim.as_ref());
+        // Every reaper tracepoint's record is `int pid` after the common fields.
+        mark_victim_layout.reaper_pid = tracefs::event_format(&tracefs, "oom", "wake_reaper")
+            .and_then(|f| f.get("pid").map(|f| f.offset))
+            .unwrap_or(ABSENT);
         let config = Config {
             planned: 1,
-            mark_victim: mark_victim_layout(mark_victim.as_ref()),
+            mark_victim: mark_victim_layout,
             off,
             mem,
         };
@@ -316,6 +443,13 @@ impl Plan {
             page_shift,
             nr_zones: config.mem.nr_zones.min(MAX_ZONES as u32),
             orders: config.mem.nr_orders.min(MAX_ORDERS as u32),
+            free_area_off: config.mem.zone_free_area,
+            free_area_size: config.mem.free_area_size,
+            nr_free_off: free_lists_readable(&config.mem)
+                .then_some(config.mem.free_area_nr_free)
+                .unwrap_or(ABSENT),
+            has_boost: config.mem.zone_watermark_boost != ABSENT,
+            has_highatomic: config.mem.zone_reserved_highatomic != ABSENT,
         };
         let hooks = HOOKS
             .iter()
@@ -331,6 +465,7 @@ impl Plan {
                 .map(|(name, v)| (v, name))
                 .collect(),
             mem_names,
+            raw_formats: raw_formats(&tracefs),
             release,
             tracefs,
             mode,

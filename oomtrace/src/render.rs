@@ -2,7 +2,7 @@
 //! `dump_oom_summary`, `__oom_kill_process`), so people who read OOM reports
 //! read oomtrace without learning anything new.
 
-use crate::event::{CounterMap, Frame, OomEvent, Zone};
+use crate::event::{CounterMap, Frame, OomEvent, ReaperEvent, Zone};
 use std::fmt::Write as _;
 
 /// What the text adds beyond the kernel's report.
@@ -24,6 +24,39 @@ fn frame(f: &Frame) -> String {
     }
 }
 
+fn timestamp(uptime_ns: u64) -> String {
+    format!(
+        "[{:5}.{:06}]",
+        uptime_ns / 1_000_000_000,
+        (uptime_ns % 1_000_000_000) / 1000
+    )
+}
+
+/// One step of the OOM reaper, as a log line of its own.
+pub fn reaper_line(r: &ReaperEvent) -> String {
+    let what = match r.step.as_str() {
+        "wake" => "queued",
+        "start" => "started reaping",
+        "finish" => "reaped",
+        "skip" => "skipped (mm already gone or being torn down)",
+        other => other,
+    };
+    let after = r
+        .since_kill_ns
+        .map(|ns| format!(", {:.1} ms after the kill", ns as f64 / 1e6))
+        .unwrap_or_default();
+    let oom = if r.seq == 0 {
+        String::new()
+    } else {
+        format!(" (OOM #{})", r.seq)
+    };
+    format!(
+        "{} oom_reaper: {what} process {}{oom}{after}",
+        timestamp(r.uptime_ns),
+        r.pid
+    )
+}
+
 /// The kernel-style report of one event; every line carries the kernel
 /// log's `[seconds.micros]` timestamp so it lines up with `dmesg`.
 pub fn text(ev: &OomEvent) -> String {
@@ -31,11 +64,7 @@ pub fn text(ev: &OomEvent) -> String {
 }
 
 pub fn text_with(ev: &OomEvent, opts: Options) -> String {
-    let ts = format!(
-        "[{:5}.{:06}]",
-        ev.uptime_ns / 1_000_000_000,
-        (ev.uptime_ns % 1_000_000_000) / 1000
-    );
+    let ts = timestamp(ev.uptime_ns);
     let mut out = String::new();
     let mut line = |s: String| {
         let _ = writeln!(out, "{ts} {s}");
@@ -81,6 +110,15 @@ pub fn text_with(ev: &OomEvent, opts: Options) -> String {
         for f in stack {
             line(format!(" => {}", frame(f)));
         }
+    }
+    for r in &ev.allocator_retries {
+        let fields: Vec<String> = r.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        line(format!(
+            "{}: {} ({:.1} ms before)",
+            r.event,
+            fields.join(" "),
+            ev.uptime_ns.saturating_sub(r.uptime_ns) as f64 / 1e6
+        ));
     }
     for l in memory_lines(ev) {
         line(l);

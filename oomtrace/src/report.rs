@@ -194,6 +194,9 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                     summary.event(ev);
                 } else {
                     sink.event(ev).context("writing the report")?;
+                    for r in s.reapers.iter().filter(|r| r.seq == ev.seq) {
+                        sink.reaper(r).context("writing the report")?;
+                    }
                 }
             }
         }

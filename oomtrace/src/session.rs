@@ -132,6 +132,10 @@ impl<W: Write> Sink for Writer<W> {
     fn event(&mut self, ev: &OomEvent) -> io::Result<()> {
         self.line(ev)
     }
+
+    fn reaper(&mut self, r: &crate::event::ReaperEvent) -> io::Result<()> {
+        self.line(r)
+    }
 }
 
 /// One session as read back.
@@ -139,6 +143,8 @@ impl<W: Write> Sink for Writer<W> {
 pub struct Session {
     pub header: Header,
     pub events: Vec<OomEvent>,
+    /// The reaper's steps, by the `seq` of the event they follow.
+    pub reapers: Vec<crate::event::ReaperEvent>,
     pub trailer: Option<Trailer>,
 }
 
@@ -261,6 +267,11 @@ pub fn read(path: &Path, skip_bad: bool) -> Result<(Vec<Session>, ReadNotes), Re
                 Ok(ev) => sessions.last_mut().unwrap().events.push(ev),
                 Err(e) if skip_bad => notes.skipped.push((line_no, e.to_string())),
                 Err(e) => return Err(bad(format!("bad event: {e}"))),
+            },
+            "reaper" => match serde_json::from_slice(text) {
+                Ok(r) => sessions.last_mut().unwrap().reapers.push(r),
+                Err(e) if skip_bad => notes.skipped.push((line_no, e.to_string())),
+                Err(e) => return Err(bad(format!("bad reaper record: {e}"))),
             },
             "end" => match serde_json::from_slice::<Trailer>(text) {
                 Ok(t) => sessions.last_mut().unwrap().trailer = Some(t),

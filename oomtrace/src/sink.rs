@@ -1,7 +1,7 @@
 //! Where events go. Sinks only format; each event is flushed when written,
 //! so a pipe or a file holds it the moment it is reported.
 
-use crate::event::OomEvent;
+use crate::event::{OomEvent, ReaperEvent};
 use crate::render;
 use std::io::{self, Write};
 
@@ -11,6 +11,8 @@ pub trait Sink {
         Ok(())
     }
     fn event(&mut self, ev: &OomEvent) -> io::Result<()>;
+    /// A step of the OOM reaper for a reported victim.
+    fn reaper(&mut self, r: &ReaperEvent) -> io::Result<()>;
 }
 
 /// Two sinks at once: a session file and the live text, say.
@@ -28,6 +30,11 @@ impl<A: Sink, B: Sink> Sink for Tee<A, B> {
         self.0.event(ev)?;
         self.1.as_mut().map_or(Ok(()), |b| b.event(ev))
     }
+
+    fn reaper(&mut self, r: &ReaperEvent) -> io::Result<()> {
+        self.0.reaper(r)?;
+        self.1.as_mut().map_or(Ok(()), |b| b.reaper(r))
+    }
 }
 
 /// The kernel-style text report.
@@ -39,6 +46,11 @@ impl<W: Write> Sink for Text<W> {
         self.0.write_all(b"\n")?;
         self.0.flush()
     }
+
+    fn reaper(&mut self, r: &ReaperEvent) -> io::Result<()> {
+        writeln!(self.0, "{}", render::reaper_line(r))?;
+        self.0.flush()
+    }
 }
 
 /// JSON Lines, one event a line.
@@ -47,6 +59,12 @@ pub struct Json<W: Write>(pub W);
 impl<W: Write> Sink for Json<W> {
     fn event(&mut self, ev: &OomEvent) -> io::Result<()> {
         serde_json::to_writer(&mut self.0, ev)?;
+        self.0.write_all(b"\n")?;
+        self.0.flush()
+    }
+
+    fn reaper(&mut self, r: &ReaperEvent) -> io::Result<()> {
+        serde_json::to_writer(&mut self.0, r)?;
         self.0.write_all(b"\n")?;
         self.0.flush()
     }

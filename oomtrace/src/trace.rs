@@ -16,7 +16,8 @@ use tokio::io::unix::AsyncFd;
 use tokio::signal::unix::{SignalKind, signal};
 
 /// The BPF object, built by aya-build from `oomtrace-ebpf` and embedded.
-static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/oomtrace"));
+pub(crate) static BPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/oomtrace"));
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct TraceArgs {
@@ -34,6 +35,9 @@ pub struct TraceArgs {
     pub mode: Mode,
     #[command(flatten)]
     pub filter: Filter,
+    /// How the kernel side reaches the memory counters and zones.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub memory_via: crate::plan::MemoryVia,
     /// Add every vm_node_stat / vm_zone_stat counter (index, name, value) to the text.
     #[arg(long)]
     pub counters: bool,
@@ -162,9 +166,10 @@ pub fn lost_records(bpf: &Ebpf) -> u64 {
 /// accepted event to `sink` until done.
 pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
     crate::plan::require_privileges()?;
-    // kallsyms is read while BTF is parsed; the planner needs its data symbols.
+    // kallsyms is read while BTF is parsed: stacks need it, and the planner
+    // its data symbols when memory is reached that way.
     let symbols = Symbols::load_in_background();
-    let plan = Plan::make(args.mode, &symbols)?;
+    let plan = Plan::make(args.mode, args.memory_via, &symbols)?;
     let mut bpf = load(&plan, args.buffer)?;
     let attached = attach(&mut bpf, &plan);
     for n in &plan.notices {
@@ -224,6 +229,7 @@ pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
         gfp: plan.gfp.clone(),
         constraints: plan.constraints.clone(),
         mem_names: plan.mem_names.clone(),
+        raw_formats: plan.raw_formats.clone(),
         realtime_offset_ns: realtime_offset_ns(),
         kprobes,
     });
@@ -247,15 +253,32 @@ pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
     tokio::pin!(sleep);
     let emitted = std::cell::Cell::new(0u64);
     let count_reached = || args.count.is_some_and(|c| emitted.get() >= c);
-    let emit = |evs: Vec<crate::event::OomEvent>, sink: &mut dyn Sink| -> Result<bool> {
+    // The reaper's steps follow the events they belong to through the filter.
+    let accepted = std::cell::RefCell::new(std::collections::HashSet::new());
+    let emit = |evs: Vec<crate::event::OomEvent>,
+                reaps: Vec<crate::event::ReaperEvent>,
+                sink: &mut dyn Sink|
+     -> Result<bool> {
+        let mut reaps = reaps;
         for ev in evs {
             if !args.filter.accepts(&ev) {
                 continue;
             }
+            accepted.borrow_mut().insert(ev.seq);
             sink.event(&ev).context("writing an event")?;
+            // Its reaper wake-up happened inside the same OOM: right after it.
+            for r in reaps.iter().filter(|r| r.seq == ev.seq) {
+                sink.reaper(r).context("writing a reaper step")?;
+            }
+            reaps.retain(|r| r.seq != ev.seq);
             emitted.set(emitted.get() + 1);
             if count_reached() {
                 return Ok(true);
+            }
+        }
+        for r in reaps {
+            if accepted.borrow().contains(&r.seq) {
+                sink.reaper(&r).context("writing a reaper step")?;
             }
         }
         Ok(false)
@@ -268,7 +291,7 @@ pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
                 while let Some(item) = rb.next() {
                     let evs = assembler.push_bytes(&item);
                     drop(item);
-                    if emit(evs, sink)? {
+                    if emit(evs, assembler.take_reaper_events(), sink)? {
                         break 'outer;
                     }
                 }
@@ -286,10 +309,11 @@ pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
     while !done && let Some(item) = rb.next() {
         let evs = assembler.push_bytes(&item);
         drop(item);
-        done = emit(evs, sink)?;
+        done = emit(evs, assembler.take_reaper_events(), sink)?;
     }
     if !done {
-        emit(assembler.flush(), sink)?;
+        let evs = assembler.flush();
+        emit(evs, assembler.take_reaper_events(), sink)?;
     }
     outcome.tally = assembler.tally.clone();
     outcome.lost = lost_records(&bpf);

@@ -64,6 +64,23 @@ pub fn find_or_mount() -> Result<PathBuf, String> {
 pub struct Field {
     pub offset: u32,
     pub size: u32,
+    pub signed: bool,
+}
+
+impl Field {
+    /// The field's value in a raw record (integers of 1, 2, 4 or 8 bytes).
+    pub fn value(&self, record: &[u8]) -> Option<i64> {
+        let bytes = record.get(self.offset as usize..(self.offset + self.size) as usize)?;
+        let mut buf = [0u8; 8];
+        buf[..bytes.len().min(8)].copy_from_slice(&bytes[..bytes.len().min(8)]);
+        let raw = u64::from_le_bytes(buf);
+        Some(match (self.size, self.signed) {
+            (1, true) => raw as i8 as i64,
+            (2, true) => raw as i16 as i64,
+            (4, true) => raw as i32 as i64,
+            _ => raw as i64,
+        })
+    }
 }
 
 /// The `field:` lines of a tracepoint's `format` file, by field name.
@@ -83,15 +100,25 @@ pub fn parse_format(text: &str) -> HashMap<String, Field> {
         let name = name.split('[').next().unwrap_or(name).to_owned();
         let mut offset = None;
         let mut size = None;
+        let mut signed = false;
         for p in parts {
             if let Some(v) = p.strip_prefix("offset:") {
                 offset = v.parse().ok();
             } else if let Some(v) = p.strip_prefix("size:") {
                 size = v.parse().ok();
+            } else if let Some(v) = p.strip_prefix("signed:") {
+                signed = v == "1";
             }
         }
         if let (Some(offset), Some(size)) = (offset, size) {
-            fields.insert(name, Field { offset, size });
+            fields.insert(
+                name,
+                Field {
+                    offset,
+                    size,
+                    signed,
+                },
+            );
         }
     }
     fields
@@ -134,29 +161,24 @@ format:
     #[test]
     fn reads_offsets_of_plain_and_data_loc_fields() {
         let f = parse_format(NEW);
-        assert_eq!(f["pid"], Field { offset: 8, size: 4 });
-        assert_eq!(
-            f["comm"],
-            Field {
-                offset: 12,
-                size: 4
-            }
-        );
-        assert_eq!(
-            f["total_vm"],
-            Field {
-                offset: 16,
-                size: 8
-            }
-        );
-        assert_eq!(
-            f["oom_score_adj"],
-            Field {
-                offset: 64,
-                size: 2
-            }
-        );
-        assert!(!f.contains_key("uid"));
+        let field = |offset, size, signed| Field {
+            offset,
+            size,
+            signed,
+        };
+        assert_eq!(f["pid"], field(8, 4, true));
+        assert_eq!(f["comm"], field(12, 4, false));
+        assert_eq!(f["total_vm"], field(16, 8, false));
+        assert_eq!(f["oom_score_adj"], field(64, 2, true));
+        // Values out of a raw record, sign-extended as declared.
+        let mut record = [0u8; 72];
+        record[8..12].copy_from_slice(&(-5i32).to_le_bytes());
+        record[16..24].copy_from_slice(&38712u64.to_le_bytes());
+        record[64..66].copy_from_slice(&(-1000i16).to_le_bytes());
+        assert_eq!(f["pid"].value(&record), Some(-5));
+        assert_eq!(f["total_vm"].value(&record), Some(38712));
+        assert_eq!(f["oom_score_adj"].value(&record), Some(-1000));
+        assert_eq!(f["oom_score_adj"].value(&record[..60]), None);
     }
 
     #[test]
@@ -166,7 +188,8 @@ format:
             f["comm"],
             Field {
                 offset: 12,
-                size: 16
+                size: 16,
+                signed: false
             }
         );
     }

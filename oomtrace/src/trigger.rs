@@ -232,6 +232,58 @@ pub fn memcg(limit: u64) -> Result<MemcgOutcome> {
     })
 }
 
+pub struct StormOutcome {
+    /// The kernel's count of OOM kills in the storm's cgroups.
+    pub kills: u64,
+    pub elapsed: Duration,
+}
+
+/// Many memory-cgroup OOMs, as fast as this machine allows: `parallel`
+/// cgroups, each restarting a hog as soon as the OOM killer took the last,
+/// until `kills` children were killed. As safe as `trigger memcg`: every
+/// child is limited by its cgroup and by an address-space limit.
+pub fn storm(kills: u64, parallel: u32, limit: u64) -> Result<StormOutcome> {
+    crate::plan::require_privileges()?;
+    if !((4 << 20)..=(64 << 20)).contains(&limit) {
+        bail!("--limit must be between 4 MiB and 64 MiB for a storm");
+    }
+    let exe = std::env::current_exe().context("finding oomtrace's own executable")?;
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let start = Instant::now();
+    let counts = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..parallel.max(1))
+            .map(|i| {
+                let (exe, done) = (&exe, &done);
+                scope.spawn(move || -> Result<u64> {
+                    let name = format!("oomtrace-storm-{}-{i}", std::process::id());
+                    let sandbox = MemcgSandbox::create(&name, limit)?;
+                    while done.load(std::sync::atomic::Ordering::Relaxed) < kills {
+                        let mut cmd = Command::new(exe);
+                        cmd.arg("__hog");
+                        let status = sandbox.spawn(&mut cmd, limit * 4 + (256 << 20))?.wait()?;
+                        if status.signal() != Some(libc::SIGKILL) {
+                            bail!("a storm child ended without the OOM killer: {status}");
+                        }
+                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Ok(sandbox.oom_kills())
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a storm worker panicked")))
+            })
+            .collect::<Result<Vec<u64>>>()
+    })?;
+    Ok(StormOutcome {
+        kills: counts.iter().sum(),
+        elapsed: start.elapsed(),
+    })
+}
+
 /// `echo f > /proc/sysrq-trigger`: the kernel's manual OOM kill.
 pub fn sysrq(yes: bool) -> Result<()> {
     let trigger = Path::new("/proc/sysrq-trigger");

@@ -30,6 +30,16 @@ stop_tracer() {
     wait $TRACER
 }
 
+# The tracers run with --count 1: give the OOM (asynchronous for sysrq-f,
+# which runs in a kworker) up to 20 s to be reported, then stop it anyway.
+finish_tracer() {
+    for i in $(seq 1 200); do
+        kill -0 $TRACER 2>/dev/null || break
+        sleep 0.1
+    done
+    stop_tracer
+}
+
 in_cgroup() { # cgroup dir, then the command
     dir=$1; shift
     sh -c "echo \$\$ > $dir/cgroup.procs && exec $*" &
@@ -42,18 +52,19 @@ VICTIM=$!
 echo 1000 > /proc/$VICTIM/oom_score_adj
 echo "VMTEST sysrq victim $VICTIM"
 echo f > /proc/sysrq-trigger
-stop_tracer
+finish_tracer
 
-# A global OOM from a page-fault path.
-start_tracer global --mode kprobe --count 1
+# A global OOM from a page-fault path; memory state through kallsyms data
+# symbols (the others go through the memory cgroup).
+start_tracer global --mode kprobe --count 1 --memory-via kallsyms
 oomtrace __hog &
 wait $!
-stop_tracer
+finish_tracer
 
 # A memory-cgroup OOM (cgroup v2 memory.max).
 start_tracer memcg --mode kprobe --count 1
 oomtrace trigger memcg --limit 32M
-stop_tracer
+finish_tracer
 
 # oom_score_adj steering: of three hogs in one cgroup, the one with adj 500 dies.
 mkdir /sys/fs/cgroup/steer
@@ -75,7 +86,7 @@ rmdir /sys/fs/cgroup/steer
 # Tracepoint mode forced on a kernel with kprobes: the fallback.
 start_tracer tracepoint --mode tracepoint --count 1
 oomtrace trigger memcg --limit 32M
-stop_tracer
+finish_tracer
 
 for f in /out/*; do
     echo "=== BEGIN $(basename $f)"
