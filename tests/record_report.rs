@@ -31,9 +31,15 @@ fn report(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// What depends on when each tracer ran: the clock fields, and which files
+/// a user stack fell in (read from /proc while the process still lived).
 fn without_time(mut ev: OomEvent) -> OomEvent {
     ev.time.clear();
     ev.uptime_ns = 0;
+    for f in ev.user_stack.iter_mut().flatten() {
+        f.mapping = None;
+        f.offset = None;
+    }
     ev
 }
 

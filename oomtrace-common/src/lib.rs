@@ -249,39 +249,16 @@ pub struct ReaperRecord {
     pub pid: i32,
 }
 
-/// One zone of one node, as `show_free_areas()` prints it.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct ZoneState {
-    /// 1 when the zone is populated and was read.
-    pub ok: u32,
-    pub _pad: u32,
-    pub name: [u8; ZONE_NAME_LEN],
-    /// `_watermark[WMARK_MIN..=WMARK_HIGH]`, pages (without the boost).
-    pub watermark: [u64; 3],
-    pub boost: u64,
-    pub reserved_highatomic: u64,
-    pub managed: u64,
-    pub present: u64,
-    pub lowmem_reserve: [i64; MAX_ZONES],
-    /// `vm_stat[]` of the zone, by `enum zone_stat_item`.
-    pub vm_stat: [i64; MAX_ZONE_STATS],
-    /// The zone's address: userspace finds which free lists are empty (a
-    /// list head that points at itself) from the heads' addresses.
-    pub addr: u64,
-    /// The first bytes of each `free_area[order]`, raw: the `free_list[]`
-    /// heads and `nr_free`. Copied, not interpreted: a comparison here would
-    /// be a branch the verifier walks zones × orders × types times.
-    pub free_area: [[u64; FREE_AREA_WORDS]; MAX_ORDERS],
-}
+/// Bytes of a node's `node_zones[]` copied per OOM (5 zones of about 2 KiB
+/// on x86_64; zones past this are not reported).
+pub const ZONES_RAW_MAX: usize = 16384;
 
-/// Words copied of one `struct free_area` (`MIGRATE_TYPES` list heads of 16
-/// bytes, then `nr_free`: 7 types at most).
-pub const FREE_AREA_WORDS: usize = 16;
-
-/// One NUMA node's memory state: its counters, its zones and their buddy free
-/// lists; the first node's record also carries the global counters when they
-/// were read at their kallsyms addresses.
+/// One NUMA node's memory state: its counters and its `node_zones[]` as raw
+/// bytes, which userspace takes apart with BTF offsets (zones, watermarks,
+/// counters, buddy free lists). One copy instead of a read per field keeps
+/// the in-kernel cost to a few microseconds and the verifier to one path.
+/// The first node's record also carries the global counters when they were
+/// read at their kallsyms addresses.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct MemStateRecord {
@@ -294,13 +271,16 @@ pub struct MemStateRecord {
     /// `MEM_*` bits.
     pub valid: u32,
     pub kswapd_failures: u32,
-    pub _pad: u32,
+    /// Bytes of `zones_raw` copied (0: none).
+    pub zones_len: u32,
     /// The node's `vm_stat[]`, by `enum node_stat_item`.
     pub node_stat: [i64; MAX_NODE_STATS],
     /// `vm_node_stat[]` and `vm_zone_stat[]` (with `MEM_GLOBAL`).
     pub global_node_stat: [i64; MAX_NODE_STATS],
     pub global_zone_stat: [i64; MAX_ZONE_STATS],
-    pub zones: [ZoneState; MAX_ZONES],
+    /// Where `node_zones[]` is: the free lists' heads point into it.
+    pub zones_addr: u64,
+    pub zones_raw: [u8; ZONES_RAW_MAX],
 }
 
 /// `node_stat` and `kswapd_failures` were read.
@@ -474,6 +454,12 @@ pub struct MemLayout {
     pub vm_zone_stat: u64,
     /// Online NUMA nodes (`/sys/devices/system/node/online`), bit per node id.
     pub online_nodes: u64,
+}
+
+impl Default for MemLayout {
+    fn default() -> Self {
+        Self::unplanned()
+    }
 }
 
 impl MemLayout {

@@ -19,6 +19,12 @@ use core::ffi::c_void;
 use core::ptr::{addr_of, addr_of_mut, read_volatile};
 use oomtrace_common::*;
 
+/// Ring-buffer wake-ups cost an interrupt (a self-IPI, and a VM exit in a
+/// guest): one per OOM, on its last record (`out_of_memory`'s return in
+/// kprobe mode, `mark_victim` in tracepoint mode); the others ride along.
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+
 /// Filled in by the planner before load (`EbpfLoader::override_global`).
 #[unsafe(no_mangle)]
 static OOMTRACE_CONFIG: Config = Config::unplanned();
@@ -273,51 +279,6 @@ fn copy_raw<T>(dst: *mut T, src: u64) {
     unsafe { bpf_probe_read_kernel(dst.cast(), size_of::<T>() as u32, src as *const c_void) };
 }
 
-/// One zone: watermarks, sizes, counters and the buddy free lists. Fixed
-/// sizes and no branch per field (a field this kernel lacks is nulled by
-/// userspace, which knows the layout): the verifier walks this once per
-/// zone and node.
-#[inline(never)]
-fn fill_zone(zone: u64, z: &mut ZoneState) {
-    // Ring-buffer memory is not cleared: what is not read must read as zero.
-    *z = unsafe { core::mem::zeroed() };
-    if zone == 0 {
-        return;
-    }
-    copy_raw(&mut z.present, zone + mem!(zone_present) as u64);
-    // `populated_zone()`: the kernel prints only zones with present pages.
-    if z.present == 0 {
-        return;
-    }
-    copy_raw(&mut z.managed, zone + mem!(zone_managed) as u64);
-    let mut name = 0u64;
-    copy_raw(&mut name, zone + mem!(zone_name) as u64);
-    read_str(name, addr_of_mut!(z.name));
-    copy_raw(&mut z.watermark, zone + mem!(zone_watermark) as u64);
-    copy_raw(&mut z.boost, zone + mem!(zone_watermark_boost) as u64);
-    copy_raw(
-        &mut z.reserved_highatomic,
-        zone + mem!(zone_reserved_highatomic) as u64,
-    );
-    // Whole arrays of MAX_*: userspace keeps the kernel's counts of them.
-    copy_raw(
-        &mut z.lowmem_reserve,
-        zone + mem!(zone_lowmem_reserve) as u64,
-    );
-    copy_raw(&mut z.vm_stat, zone + mem!(zone_vm_stat) as u64);
-    z.addr = zone;
-    let (free_area, area_size) = (mem!(zone_free_area), mem!(free_area_size));
-    // All MAX_ORDERS: userspace keeps the first `NR_PAGE_ORDERS`; the rest
-    // read neighbouring bytes of the zone and are dropped.
-    for order in 0..MAX_ORDERS {
-        copy_raw(
-            &mut z.free_area[order],
-            zone + free_area as u64 + order as u64 * area_size as u64,
-        );
-    }
-    z.ok = 1;
-}
-
 /// Reads every online node's memory state into one `MemState` record per
 /// node, right before the record of the probe `at` that it belongs to.
 #[inline(always)]
@@ -376,20 +337,31 @@ fn emit_node(nid: u32, at: u32, first: u32) -> u32 {
     {
         valid |= MEM_GLOBAL;
     }
+    // `node_zones[]` in one copy; userspace takes the zones apart.
     let (node_zones, zone_size, nr_zones) =
         (mem!(pgdat_node_zones), mem!(zone_size), mem!(nr_zones));
-    let zones_known = node_zones != ABSENT && zone_size != ABSENT;
-    for z in 0..MAX_ZONES {
-        // Branch-free address: 0 (an empty zone record) past `MAX_NR_ZONES`.
-        let inside = (zones_known && (z as u32) < nr_zones) as u64;
-        let zone = (pgdat + node_zones as u64 + z as u64 * zone_size as u64) * inside;
-        fill_zone(zone, &mut rec.zones[z]);
+    rec.zones_len = 0;
+    rec.zones_addr = pgdat + node_zones as u64;
+    if node_zones != ABSENT && zone_size != ABSENT && nr_zones != ABSENT {
+        let len = (zone_size as u64 * nr_zones as u64).min(ZONES_RAW_MAX as u64) as u32;
+        if len > 0
+            && len <= ZONES_RAW_MAX as u32
+            && unsafe {
+                bpf_probe_read_kernel(
+                    addr_of_mut!(rec.zones_raw).cast(),
+                    len,
+                    rec.zones_addr as *const c_void,
+                )
+            } == 0
+        {
+            rec.zones_len = len;
+        }
     }
     if mem!(online_nodes) >> nid >> 1 == 0 {
         valid |= MEM_LAST;
     }
     rec.valid = valid;
-    entry.submit(0);
+    entry.submit(BPF_RB_NO_WAKEUP);
     1
 }
 
@@ -520,7 +492,7 @@ pub fn oom_enter(ctx: ProbeContext) -> u32 {
     rec.flags = flags;
     fill_task(current_task(), addr_of_mut!(rec.trigger));
     fill_stack(&ctx, addr_of_mut!(rec.stack));
-    entry.submit(0);
+    entry.submit(BPF_RB_NO_WAKEUP);
     0
 }
 
@@ -554,7 +526,7 @@ pub fn oom_kill(ctx: ProbeContext) -> u32 {
     fill_task(victim, addr_of_mut!(rec.victim));
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
     let _ = CHOSEN.insert(tid, victim, 0);
-    entry.submit(0);
+    entry.submit(BPF_RB_NO_WAKEUP);
     0
 }
 
@@ -567,7 +539,7 @@ pub fn oom_exit(ctx: RetProbeContext) -> u32 {
         return 0;
     };
     unsafe { (*entry.as_mut_ptr()).result = result & 0xff };
-    entry.submit(0);
+    entry.submit(BPF_RB_FORCE_WAKEUP);
     0
 }
 
@@ -585,9 +557,15 @@ fn tp_field<T: Copy>(ctx: &TracePointContext, off: u32) -> Option<T> {
 #[tracepoint]
 pub fn mark_victim(ctx: TracePointContext) -> u32 {
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
-    if unsafe { OOM_THREADS.get(tid) } != Some(&MEM_READ) {
+    let in_kprobe_oom = unsafe { OOM_THREADS.get(tid) };
+    if in_kprobe_oom != Some(&MEM_READ) {
         emit_mem_state(RecordKind::MarkVictim);
     }
+    let wakeup = if in_kprobe_oom.is_some() {
+        BPF_RB_NO_WAKEUP
+    } else {
+        BPF_RB_FORCE_WAKEUP
+    };
     let Some(mut entry) = reserve::<MarkVictimRecord>(RecordKind::MarkVictim) else {
         return 0;
     };
@@ -658,7 +636,7 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
             BPF_F_USER_STACK,
         )
     } as i32;
-    entry.submit(0);
+    entry.submit(wakeup);
     0
 }
 
@@ -723,7 +701,7 @@ fn raw_tracepoint(ctx: &TracePointContext, event: u32) -> u32 {
     let rec = unsafe { &mut *entry.as_mut_ptr() };
     rec.event = event;
     copy_raw(&mut rec.data, ctx.as_ptr() as u64);
-    entry.submit(0);
+    entry.submit(BPF_RB_NO_WAKEUP);
     0
 }
 
@@ -756,7 +734,7 @@ pub fn show_free_areas(ctx: ProbeContext) -> u32 {
         return 0;
     };
     fill_stack(&ctx, unsafe { addr_of_mut!((*entry.as_mut_ptr()).stack) });
-    entry.submit(0);
+    entry.submit(BPF_RB_NO_WAKEUP);
     0
 }
 

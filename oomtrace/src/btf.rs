@@ -209,6 +209,26 @@ impl KernelTypes {
         names
     }
 
+    /// Zone names by `enum zone_type` value, as `zone_names[]` in
+    /// mm/page_alloc.c spells them.
+    pub fn zone_names(&self) -> Vec<String> {
+        let mut members = self.enum_members("zone_type").unwrap_or_default();
+        members.retain(|(n, _)| n.starts_with("ZONE_"));
+        members.sort_by_key(|(_, v)| *v);
+        members
+            .into_iter()
+            .map(|(n, _)| match n.as_str() {
+                "ZONE_DMA" => "DMA".to_owned(),
+                "ZONE_DMA32" => "DMA32".to_owned(),
+                "ZONE_NORMAL" => "Normal".to_owned(),
+                "ZONE_HIGHMEM" => "HighMem".to_owned(),
+                "ZONE_MOVABLE" => "Movable".to_owned(),
+                "ZONE_DEVICE" => "Device".to_owned(),
+                other => other.trim_start_matches("ZONE_").to_owned(),
+            })
+            .collect()
+    }
+
     /// `enum migratetype` names by value (`MIGRATE_PCPTYPES` is an alias).
     pub fn migrate_type_names(&self) -> Vec<String> {
         let mut members = self.enum_members("migratetype").unwrap_or_default();

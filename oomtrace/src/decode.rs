@@ -634,8 +634,12 @@ fn user_frames(m: &MarkVictimRecord) -> Vec<crate::event::UserFrame> {
         .then(|| std::fs::read_to_string(format!("/proc/{}/maps", m.trigger.tgid)).ok())
         .flatten()
         .unwrap_or_default();
+    // Without frame pointers the walk runs into garbage: stop at the first
+    // address no user mapping can have.
+    const USER_TOP: u64 = 0x0000_8000_0000_0000;
     m.user_stack[..n]
         .iter()
+        .take_while(|&&addr| addr != 0 && addr < USER_TOP)
         .map(|&addr| {
             let hit = crate::kallsyms::mapping_of(&maps, addr);
             crate::event::UserFrame {

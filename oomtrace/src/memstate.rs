@@ -17,11 +17,6 @@ pub struct MemoryState {
     pub read: Option<MemoryRead>,
 }
 
-fn cstr(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
-}
-
 fn named(names: &[String], values: &[i64]) -> CounterMap {
     names
         .iter()
@@ -43,61 +38,107 @@ fn migrate_letter(name: &str) -> char {
     }
 }
 
-/// Blocks and migrate types of each order, from the raw `free_area` copies:
-/// a `free_list[t]` head that does not point at itself has blocks.
-fn free_lists(z: &ZoneState, names: &MemNames, orders: usize) -> (Vec<u64>, Vec<String>) {
-    if names.nr_free_off == ABSENT {
-        return (Vec::new(), Vec::new());
+/// Reads integers out of a raw copy at BTF offsets; `None` past its end or
+/// for a field this kernel lacks.
+struct Raw<'a> {
+    bytes: &'a [u8],
+}
+
+impl Raw<'_> {
+    fn u64_at(&self, base: usize, off: u32) -> Option<u64> {
+        if off == ABSENT {
+            return None;
+        }
+        let at = base + off as usize;
+        Some(u64::from_le_bytes(
+            self.bytes.get(at..at + 8)?.try_into().ok()?,
+        ))
     }
-    let mut counts = Vec::new();
-    let mut types = Vec::new();
-    for (order, raw) in z.free_area.iter().take(orders).enumerate() {
-        let nr_free = raw[names.nr_free_off as usize / 8];
-        let area = z.addr + names.free_area_off as u64 + order as u64 * names.free_area_size as u64;
-        // As the kernel prints them: only for orders that have blocks.
-        let letters = names
+
+    fn i64s(&self, base: usize, off: u32, n: usize) -> Vec<i64> {
+        (0..n)
+            .map_while(|i| self.u64_at(base + i * 8, off).map(|v| v as i64))
+            .collect()
+    }
+}
+
+/// Zone `index` of a node's raw `node_zones[]`, or `None` when it is not
+/// populated (no present pages: the kernel does not print it either).
+fn zone(node: u32, index: usize, r: &MemStateRecord, names: &MemNames) -> Option<Zone> {
+    let l = &names.layout;
+    let raw = Raw {
+        bytes: &r.zones_raw[..(r.zones_len as usize).min(ZONES_RAW_MAX)],
+    };
+    let base = index * l.zone_size as usize;
+    let present = raw.u64_at(base, l.zone_present)?;
+    if present == 0 {
+        return None;
+    }
+    let kb = |pages: u64| pages << names.page_shift.saturating_sub(10);
+    let stats = named(
+        &names.zone,
+        &raw.i64s(base, l.zone_vm_stat, names.zone.len()),
+    );
+    let zone_addr = r.zones_addr + base as u64;
+    let mut free_area = Vec::new();
+    let mut free_types = Vec::new();
+    let orders = if l.zone_free_area == ABSENT || l.free_area_size == ABSENT {
+        0
+    } else {
+        l.nr_orders.min(32) as usize
+    };
+    for order in 0..orders {
+        let area_off = l.zone_free_area + (order as u32) * l.free_area_size;
+        let Some(nr_free) = raw.u64_at(base, area_off.saturating_add(l.free_area_nr_free)) else {
+            break;
+        };
+        // A `free_list[t]` head that does not point at itself has blocks.
+        let area_addr = zone_addr + area_off as u64;
+        let letters: String = names
             .migrate
             .iter()
             .enumerate()
             .filter(|(t, _)| {
-                nr_free > 0 && 2 * t < FREE_AREA_WORDS && raw[2 * t] != area + 16 * *t as u64
+                nr_free > 0
+                    && raw
+                        .u64_at(base, area_off + 16 * *t as u32)
+                        .is_some_and(|next| next != area_addr + 16 * *t as u64)
             })
             .map(|(_, n)| migrate_letter(n))
             .collect();
-        counts.push(nr_free);
-        types.push(letters);
+        free_area.push(nr_free);
+        free_types.push(letters);
     }
-    (counts, types)
-}
-
-fn zone(node: u32, z: &ZoneState, names: &MemNames, orders: usize) -> Zone {
-    let kb = |pages: u64| pages << names.page_shift.saturating_sub(10);
-    let stats = named(&names.zone, &z.vm_stat);
-    let free = stats.get("NR_FREE_PAGES").map(|&p| kb(p.max(0) as u64));
-    let orders = orders.min(MAX_ORDERS);
-    let (free_area, free_types) = free_lists(z, names, orders);
-    Zone {
+    let w = |i: u32| {
+        (l.zone_watermark != ABSENT)
+            .then(|| raw.u64_at(base, l.zone_watermark + 8 * i).map(kb))
+            .flatten()
+    };
+    Some(Zone {
         node,
-        zone: cstr(&z.name),
-        free_kb: free,
-        min_kb: Some(kb(z.watermark[0])),
-        low_kb: Some(kb(z.watermark[1])),
-        high_kb: Some(kb(z.watermark[2])),
+        zone: names
+            .zones
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| format!("zone{index}")),
+        free_kb: stats.get("NR_FREE_PAGES").map(|&p| kb(p.max(0) as u64)),
+        min_kb: w(0),
+        low_kb: w(1),
+        high_kb: w(2),
         free_area,
-        boost_kb: names.has_boost.then(|| kb(z.boost)),
-        reserved_highatomic_kb: names.has_highatomic.then(|| kb(z.reserved_highatomic)),
-        present_kb: Some(kb(z.present)),
-        managed_kb: Some(kb(z.managed)),
-        lowmem_reserve: Vec::new(),
+        boost_kb: raw.u64_at(base, l.zone_watermark_boost).map(kb),
+        reserved_highatomic_kb: raw.u64_at(base, l.zone_reserved_highatomic).map(kb),
+        present_kb: Some(kb(present)),
+        managed_kb: raw.u64_at(base, l.zone_managed).map(kb),
+        lowmem_reserve: raw.i64s(base, l.zone_lowmem_reserve, l.nr_zones as usize),
         free_types,
         counters: stats,
-    }
+    })
 }
 
 /// Assembles the records of one reading (one per node). Records read at
 /// `show_free_areas` win over those read at `mark_victim`.
 pub fn assemble(records: &[MemStateRecord], names: &MemNames) -> MemoryState {
-    let (nr_zones, orders) = (names.nr_zones as usize, names.orders as usize);
     let at_sfa = RecordKind::ShowFreeAreas as u32;
     let chosen_at = if records.iter().any(|r| r.at == at_sfa) {
         at_sfa
@@ -127,18 +168,16 @@ pub fn assemble(records: &[MemStateRecord], names: &MemNames) -> MemoryState {
                 all_unreclaimable: Some(r.kswapd_failures >= MAX_RECLAIM_RETRIES),
             });
         }
-        for z in r
-            .zones
-            .iter()
-            .take(nr_zones.min(MAX_ZONES))
-            .filter(|z| z.ok != 0)
-        {
-            for (s, v) in zone_sum.iter_mut().zip(&z.vm_stat) {
+        let nr_zones = if names.layout.zone_size == ABSENT {
+            0
+        } else {
+            names.layout.nr_zones as usize
+        };
+        for z in (0..nr_zones).filter_map(|i| zone(r.node, i, r, names)) {
+            for (s, v) in zone_sum.iter_mut().zip(z.counters.values()) {
                 *s += v;
             }
-            let mut zone = zone(r.node, z, names, orders);
-            zone.lowmem_reserve = z.lowmem_reserve[..nr_zones.min(MAX_ZONES)].to_vec();
-            zones.push(zone);
+            zones.push(z);
         }
     }
     // The global arrays are the sums of the per-node and per-zone ones (the

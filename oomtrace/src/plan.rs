@@ -6,9 +6,7 @@ use crate::btf::KernelTypes;
 use crate::gfp::GfpTable;
 use crate::tracefs;
 use anyhow::{Result, bail};
-use oomtrace_common::{
-    ABSENT, Config, FREE_AREA_WORDS, MAX_NODES, MAX_ORDERS, MAX_ZONES, MarkVictimLayout, MemLayout,
-};
+use oomtrace_common::{ABSENT, Config, MAX_NODES, MarkVictimLayout, MemLayout};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -243,18 +241,10 @@ pub struct MemNames {
     /// `enum migratetype` by value.
     pub migrate: Vec<String>,
     pub page_shift: u32,
-    /// `MAX_NR_ZONES` and `NR_PAGE_ORDERS` on this kernel.
-    pub nr_zones: u32,
-    pub orders: u32,
-    /// Where `struct zone` keeps its free lists, to read the raw copies:
-    /// `free_area[]`'s offset, the size of one `struct free_area`, the
-    /// offset of `nr_free` in it (`ABSENT`: no free lists).
-    pub free_area_off: u32,
-    pub free_area_size: u32,
-    pub nr_free_off: u32,
-    /// Fields a kernel may lack (before 5.0 and 4.? respectively).
-    pub has_boost: bool,
-    pub has_highatomic: bool,
+    /// `enum zone_type` as the kernel names zones ("DMA32", "Normal").
+    pub zones: Vec<String>,
+    /// Where each field of a zone is in the raw copy of `node_zones[]`.
+    pub layout: MemLayout,
 }
 
 /// Online NUMA nodes as a bit mask (`/sys/devices/system/node/online`, "0-1,3").
@@ -269,16 +259,6 @@ pub fn online_nodes(list: &str) -> u64 {
         }
     }
     if mask == 0 { 1 } else { mask }
-}
-
-/// Whether the raw copy of a `free_area` holds its list heads and `nr_free`.
-fn free_lists_readable(mem: &MemLayout) -> bool {
-    mem.zone_free_area != ABSENT
-        && mem.free_area_size != ABSENT
-        && mem.free_area_nr_free != ABSENT
-        && mem.migrate_types != ABSENT
-        && (mem.free_area_nr_free as usize) < FREE_AREA_WORDS * 8
-        && mem.migrate_types as usize * 2 <= FREE_AREA_WORDS
 }
 
 /// How the BPF side reaches the nodes' memory state.
@@ -328,8 +308,7 @@ fn locate_memory(
     mem.online_nodes = online_nodes(
         &std::fs::read_to_string("/sys/devices/system/node/online").unwrap_or_default(),
     );
-    // Zones are read field by field without checks (see the BPF side): all
-    // of these must exist, or no zone is read.
+    // Zones are taken apart in userspace: without these, no zone is read.
     let essential = [
         mem.pgdat_node_zones,
         mem.zone_size,
@@ -441,15 +420,8 @@ impl Plan {
             zone: types.counter_names("zone_stat_item"),
             migrate: types.migrate_type_names(),
             page_shift,
-            nr_zones: config.mem.nr_zones.min(MAX_ZONES as u32),
-            orders: config.mem.nr_orders.min(MAX_ORDERS as u32),
-            free_area_off: config.mem.zone_free_area,
-            free_area_size: config.mem.free_area_size,
-            nr_free_off: free_lists_readable(&config.mem)
-                .then_some(config.mem.free_area_nr_free)
-                .unwrap_or(ABSENT),
-            has_boost: config.mem.zone_watermark_boost != ABSENT,
-            has_highatomic: config.mem.zone_reserved_highatomic != ABSENT,
+            zones: types.zone_names(),
+            layout: config.mem,
         };
         let hooks = HOOKS
             .iter()

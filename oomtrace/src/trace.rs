@@ -35,15 +35,20 @@ pub struct TraceArgs {
     pub mode: Mode,
     #[command(flatten)]
     pub filter: Filter,
+    /// Count each BPF program's runs and run time while tracing
+    /// (BPF_ENABLE_STATS) and print them at exit: the cost per OOM.
+    #[arg(long)]
+    pub bpf_stats: bool,
     /// How the kernel side reaches the memory counters and zones.
     #[arg(long, value_enum, default_value = "auto")]
     pub memory_via: crate::plan::MemoryVia,
     /// Add every vm_node_stat / vm_zone_stat counter (index, name, value) to the text.
     #[arg(long)]
     pub counters: bool,
-    /// Ring buffer size in KiB (rounded up to a power of two pages).
-    #[arg(long, value_name = "KIB", default_value_t = 1024)]
-    pub buffer: u32,
+    /// Ring buffer size in KiB (rounded up to a power of two pages); by
+    /// default room for the records of 64 OOMs not yet read.
+    #[arg(long, value_name = "KIB")]
+    pub buffer: Option<u32>,
 }
 
 impl TraceArgs {
@@ -68,6 +73,29 @@ pub struct Outcome {
 pub struct Attached {
     pub hook: Hook,
     pub result: Result<String, String>,
+}
+
+/// OOMs whose records the default ring buffer holds before userspace reads
+/// them: a storm here reaches about 110 kills/s, each read within a millisecond.
+const OOMS_BUFFERED: usize = 64;
+
+/// The records one OOM can write, with one memory state per online node.
+fn bytes_per_oom(nodes: usize) -> usize {
+    use oomtrace_common::*;
+    // Each ring-buffer record carries an 8-byte header of its own.
+    let rec = |n: usize| n + 8;
+    rec(size_of::<OomEnterRecord>())
+        + rec(size_of::<OomKillRecord>())
+        + rec(size_of::<MarkVictimRecord>())
+        + rec(size_of::<OomExitRecord>())
+        + rec(size_of::<ShowFreeAreasRecord>())
+        + nodes * rec(size_of::<MemStateRecord>())
+        + 8 * rec(size_of::<RawTracepointRecord>())
+}
+
+fn default_buffer_kib(plan: &Plan) -> u32 {
+    let nodes = plan.config.mem.online_nodes.count_ones().max(1) as usize;
+    (bytes_per_oom(nodes.min(oomtrace_common::MAX_NODES)) * OOMS_BUFFERED).div_ceil(1024) as u32
 }
 
 fn ring_bytes(kib: u32) -> u32 {
@@ -170,7 +198,10 @@ pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
     // its data symbols when memory is reached that way.
     let symbols = Symbols::load_in_background();
     let plan = Plan::make(args.mode, args.memory_via, &symbols)?;
-    let mut bpf = load(&plan, args.buffer)?;
+    let mut bpf = load(
+        &plan,
+        args.buffer.unwrap_or_else(|| default_buffer_kib(&plan)),
+    )?;
     let attached = attach(&mut bpf, &plan);
     for n in &plan.notices {
         eprintln!("oomtrace: {n}");
@@ -213,6 +244,15 @@ pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
         names.join(",")
     );
 
+    // Held while tracing: the kernel counts run time only while someone asks.
+    let _stats =
+        if args.bpf_stats {
+            Some(aya::sys::enable_stats(aya::sys::Stats::RunTime).context(
+                "enabling BPF run-time statistics (BPF_ENABLE_STATS needs CAP_SYS_ADMIN)",
+            )?)
+        } else {
+            None
+        };
     let mut outcome = Outcome {
         tally: Tally::default(),
         lost: 0,
@@ -283,6 +323,7 @@ pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
         }
         Ok(false)
     };
+    let (mut lost_said, mut incomplete_said) = (0, 0);
     'outer: loop {
         tokio::select! {
             guard = ring.readable_mut() => {
@@ -296,6 +337,19 @@ pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
                     }
                 }
                 guard.clear_ready();
+                // Said as it happens, not only at the end.
+                let lost = lost_records(&bpf);
+                if lost > lost_said {
+                    eprintln!(
+                        "oomtrace: {} records lost so far (the ring buffer was full); a larger --buffer keeps them",
+                        lost
+                    );
+                    lost_said = lost;
+                }
+                if assembler.tally.incomplete > incomplete_said {
+                    incomplete_said = assembler.tally.incomplete;
+                    eprintln!("oomtrace: {incomplete_said} OOMs so far arrived with records missing");
+                }
             }
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
@@ -317,5 +371,23 @@ pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
     }
     outcome.tally = assembler.tally.clone();
     outcome.lost = lost_records(&bpf);
+    if args.bpf_stats {
+        print_bpf_stats(&bpf);
+    }
     Ok(outcome)
+}
+
+/// One line per program: runs, total and mean run time, as the kernel
+/// counted them (`run_cnt`, `run_time_ns`).
+fn print_bpf_stats(bpf: &Ebpf) {
+    for (name, prog) in bpf.programs() {
+        let Ok(info) = prog.info() else { continue };
+        let (runs, ns) = (info.run_count(), info.run_time().as_nanos());
+        let mean = if runs > 0 { ns / runs as u128 } else { 0 };
+        eprintln!(
+            "oomtrace: bpf-stats program={name} runs={runs} run_time_ns={ns} mean_ns={mean} verified_insns={}",
+            info.verified_instruction_count()
+                .map_or_else(|| "?".into(), |n| n.to_string())
+        );
+    }
 }

@@ -66,6 +66,19 @@ impl Tracer {
         }
     }
 
+    /// Stops the tracer as Ctrl-C would, then waits for it; returns stdout.
+    pub fn interrupt(self, timeout: Duration) -> String {
+        // SAFETY: plain syscall on our own child.
+        unsafe { libc::kill(self.child_pid as i32, libc::SIGINT) };
+        self.finish(timeout)
+    }
+
+    /// What the tracer said on stderr so far.
+    pub fn stderr_lines(&mut self) -> &[String] {
+        self.stderr_seen.extend(self.stderr.try_iter());
+        &self.stderr_seen
+    }
+
     /// Waits for the tracer to exit by itself; returns stdout.
     pub fn finish(mut self, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;

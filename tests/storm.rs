@@ -1,0 +1,91 @@
+//! An OOM storm on this machine (memory-cgroup OOMs only, never global):
+//! `trigger storm` kills at least 1000 of its own children in parallel
+//! memory cgroups while `oomtrace record` runs. Every kill the kernel
+//! counts in /proc/vmstat must be in the session, and nothing may be lost.
+
+use oomtrace::session;
+use std::time::{Duration, Instant};
+
+mod common;
+use common::*;
+
+fn vmstat_oom_kills() -> u64 {
+    std::fs::read_to_string("/proc/vmstat")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .expect("/proc/vmstat has no oom_kill")
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_storm_of_1000_memcg_oom_kills_is_recorded_without_loss() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("oomtrace-storm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("storm.jsonl");
+    let _ = std::fs::remove_file(&file);
+    let recorder = Tracer::start(&["record", "-o", file.to_str().unwrap(), "--quiet"]);
+    let before = vmstat_oom_kills();
+    let start = Instant::now();
+    let out = std::process::Command::new(OOMTRACE)
+        .args([
+            "trigger",
+            "storm",
+            "--kills",
+            "1000",
+            "--parallel",
+            "4",
+            "--limit",
+            "8M",
+        ])
+        .output()
+        .unwrap();
+    let elapsed = start.elapsed();
+    assert!(
+        out.status.success(),
+        "trigger storm failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kills = vmstat_oom_kills() - before;
+    assert!(kills >= 1000, "only {kills} OOM kills");
+    // The recorder writes each event when its records arrive: wait until the
+    // file holds as many as the kernel counted, or give up after 30 s.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let count_in_file = || {
+        std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with(r#"{"type":"oom""#))
+            .count() as u64
+    };
+    while count_in_file() < kills && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    recorder.interrupt(Duration::from_secs(30));
+
+    let (sessions, notes) = session::read(&file, false).unwrap();
+    assert_eq!(notes, session::ReadNotes::default());
+    let s = &sessions[0];
+    let captured: u64 = s
+        .events
+        .iter()
+        .map(|e| u64::from(e.killed == Some(true)) + e.also_killed.len() as u64)
+        .sum();
+    let trailer = s.trailer.as_ref().expect("the recorder wrote no trailer");
+    assert_eq!(trailer.lost, 0, "ring-buffer records lost");
+    assert_eq!(trailer.incomplete, 0, "OOMs with records missing");
+    assert_eq!(
+        captured, kills,
+        "kills in the session vs the kernel's oom_kill count in /proc/vmstat"
+    );
+    println!(
+        "storm: {kills} OOM kills in {:.2} s ({:.0} kills/s), {captured} captured, 0 lost",
+        elapsed.as_secs_f64(),
+        kills as f64 / elapsed.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
