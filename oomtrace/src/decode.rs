@@ -752,13 +752,8 @@ ffffffff81000d00 T end_of_text
                 .map(String::from)
                 .to_vec(),
                 page_shift: 12,
-                nr_zones: 2,
-                orders: 11,
-                free_area_off: 256,
-                free_area_size: 128,
-                nr_free_off: 80,
-                has_boost: true,
-                has_highatomic: true,
+                zones: ["DMA", "DMA32"].map(String::from).to_vec(),
+                layout: test_layout(),
             },
             raw_formats: HashMap::new(),
             realtime_offset_ns: 1_700_000_000_000_000_000,
@@ -775,30 +770,41 @@ ffffffff81000d00 T end_of_text
         r.valid = MEM_NODE;
         r.node_stat[..3].copy_from_slice(&[100, 5, 42]);
         r.kswapd_failures = 16;
-        let z = &mut r.zones[1];
-        z.ok = 1;
-        z.name[..5].copy_from_slice(b"DMA32");
-        z.watermark = [660, 825, 990];
-        z.present = 126_944;
-        z.managed = 115_100;
-        z.lowmem_reserve = [0, 0, 0, 0, 0, 0];
-        z.vm_stat[..2].copy_from_slice(&[568, 7]);
-        z.addr = 0xffff_8880_0000_0000;
+        // node_zones[]: zone 0 unpopulated, zone 1 "DMA32", at TEST_ZONE bytes each.
+        r.zones_addr = 0xffff_8880_0000_0000;
+        r.zones_len = 2 * TEST_ZONE as u32;
+        let l = test_layout();
+        let base = TEST_ZONE;
+        let mut put = |off: u32, v: u64| {
+            let at = base + off as usize;
+            r.zones_raw[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        };
+        put(l.zone_present, 126_944);
+        put(l.zone_managed, 115_100);
+        for (i, w) in [660u64, 825, 990].into_iter().enumerate() {
+            put(l.zone_watermark + 8 * i as u32, w);
+        }
+        put(l.zone_vm_stat, 568);
+        put(l.zone_vm_stat + 8, 7);
         // Orders 0-2 as the kernel holds them: a list head pointing at itself is empty.
+        let zone_addr = r.zones_addr + base as u64;
         for (order, (nr_free, mask)) in [(19u64, 0b111u8), (12, 0b101), (6, 0b010)]
             .into_iter()
             .enumerate()
         {
-            let area = z.addr + 256 + order as u64 * 128;
-            for t in 0..5u64 {
-                let head = area + 16 * t;
-                z.free_area[order][2 * t as usize] = if mask & (1 << t) != 0 {
-                    0xffff_ea00_0000_1000
-                } else {
-                    head
-                };
+            let area_off = l.zone_free_area + order as u32 * l.free_area_size;
+            for t in 0..5u32 {
+                let head = zone_addr + (area_off + 16 * t) as u64;
+                put(
+                    area_off + 16 * t,
+                    if mask & (1 << t) != 0 {
+                        0xffff_ea00_0000_1000
+                    } else {
+                        head
+                    },
+                );
             }
-            z.free_area[order][10] = nr_free;
+            put(area_off + l.free_area_nr_free, nr_free);
         }
         r
     }
@@ -841,6 +847,30 @@ ffffffff81000d00 T end_of_text
         set_cgroup(&mut m.trigger.cgroup, &["oomtest"]);
         m.stack = stack(ips);
         m
+    }
+
+    const TEST_ZONE: usize = 1024;
+
+    /// A small `struct zone` for the tests: 2 zones, 4 orders, 5 migrate types.
+    fn test_layout() -> MemLayout {
+        MemLayout {
+            pgdat_node_zones: 0,
+            nr_zones: 2,
+            zone_size: TEST_ZONE as u32,
+            zone_present: 0,
+            zone_managed: 8,
+            zone_watermark: 16,
+            zone_watermark_boost: 40,
+            zone_reserved_highatomic: 48,
+            zone_lowmem_reserve: 56,
+            zone_vm_stat: 80,
+            zone_free_area: 128,
+            free_area_size: 88,
+            free_area_nr_free: 80,
+            nr_orders: 4,
+            migrate_types: 5,
+            ..MemLayout::unplanned()
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GfpTable {
     /// Where the table came from, for `check`: "tracefs" or "built-in 6.13+".
     pub source: String,

@@ -12,7 +12,7 @@ pub mod event;
 pub mod gfp;
 pub mod kallsyms;
 pub mod kreport;
-#[cfg(test)]
+#[cfg(all(test, feature = "bpf"))]
 mod loop_shape;
 pub mod memstate;
 pub mod plan;
@@ -22,6 +22,7 @@ pub mod session;
 pub mod sink;
 #[cfg(test)]
 mod testdata;
+#[cfg(feature = "bpf")]
 pub mod trace;
 pub mod tracefs;
 pub mod trigger;

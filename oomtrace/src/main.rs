@@ -209,11 +209,22 @@ fn main() -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
+        // `oomtrace report ... | head`: the reader left, nothing to say.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("oomtrace: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<oomtrace::session::ReadError>()
+                .is_some_and(|r| matches!(r, oomtrace::session::ReadError::Output(io) if io.kind() == io::ErrorKind::BrokenPipe))
+    })
 }
 
 #[cfg(test)]

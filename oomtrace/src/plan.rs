@@ -232,7 +232,7 @@ pub fn raw_formats(
 }
 
 /// The names userspace puts on the kernel's counters and free lists.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct MemNames {
     /// `enum node_stat_item` by value.
     pub node: Vec<String>,
@@ -244,7 +244,126 @@ pub struct MemNames {
     /// `enum zone_type` as the kernel names zones ("DMA32", "Normal").
     pub zones: Vec<String>,
     /// Where each field of a zone is in the raw copy of `node_zones[]`.
+    #[serde(with = "pod_bytes")]
     pub layout: MemLayout,
+}
+
+/// `#[repr(C)]` integer structs of oomtrace-common as their bytes, for the
+/// plan cache (same binary, same boot: the same layout).
+mod pod_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Copy, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        // SAFETY: T is one of oomtrace-common's #[repr(C)] records of integers.
+        let bytes =
+            unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) };
+        bytes.serialize(s)
+    }
+
+    pub fn deserialize<'de, T: Copy, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        let bytes = Vec::<u8>::deserialize(d)?;
+        if bytes.len() != size_of::<T>() {
+            return Err(serde::de::Error::custom("layout of another oomtrace build"));
+        }
+        // SAFETY: length checked; any bit pattern is a valid integer struct.
+        Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+    }
+}
+
+/// What the planner learns from BTF and tracefs, which only a new boot can
+/// change: kept in /run (cleared at boot) so a second start skips parsing
+/// the kernel's 5 MB of BTF.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Learned {
+    /// Which oomtrace build, boot and kernel this is for.
+    key: String,
+    #[serde(with = "pod_bytes")]
+    off: oomtrace_common::KernelOffsets,
+    #[serde(with = "pod_bytes")]
+    mem: MemLayout,
+    mem_names: MemNames,
+    constraints: Vec<(u64, String)>,
+    gfp: GfpTable,
+}
+
+const CACHE_DIR: &str = "/run/oomtrace";
+
+fn cache_key(release: &str) -> String {
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let btf_size = std::fs::metadata(crate::btf::VMLINUX).map_or(0, |m| m.len());
+    // The executable's own size and mtime stand for its build.
+    let exe = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| format!("{}-{:?}", m.len(), m.modified().ok()))
+        .unwrap_or_default();
+    format!(
+        "{}|{}|{release}|{btf_size}|{exe}",
+        env!("CARGO_PKG_VERSION"),
+        boot_id.trim()
+    )
+}
+
+impl Learned {
+    fn path() -> std::path::PathBuf {
+        Path::new(CACHE_DIR).join("plan.json")
+    }
+
+    fn load(key: &str) -> Option<Self> {
+        let l: Self = serde_json::from_slice(&std::fs::read(Self::path()).ok()?).ok()?;
+        (l.key == key).then_some(l)
+    }
+
+    /// Best effort: a read-only /run only costs the next start its parse.
+    fn store(&self) {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(CACHE_DIR);
+        let tmp = Path::new(CACHE_DIR).join(format!("plan.json.{}", std::process::id()));
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| {
+                use std::io::Write;
+                f.write_all(&serde_json::to_vec(self).unwrap_or_default())
+            });
+        if written.is_ok() {
+            let _ = std::fs::rename(&tmp, Self::path());
+        } else {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
+    fn from_kernel(key: String, tracefs: &Path, release: &str) -> Result<Self> {
+        let types = KernelTypes::load().map_err(|e| {
+            anyhow::anyhow!(
+                "{e}; oomtrace reads struct layouts from the kernel's BTF \
+                 (CONFIG_DEBUG_INFO_BTF=y, in every major distribution kernel since 2021)"
+            )
+        })?;
+        let off = types.kernel_offsets(page_shift());
+        let mem = types.mem_layout();
+        Ok(Self {
+            key,
+            off,
+            mem,
+            mem_names: MemNames {
+                node: types.counter_names("node_stat_item"),
+                zone: types.counter_names("zone_stat_item"),
+                migrate: types.migrate_type_names(),
+                page_shift: off.page_shift,
+                zones: types.zone_names(),
+                layout: mem,
+            },
+            constraints: types
+                .enum_members("oom_constraint")
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, v)| (v, name))
+                .collect(),
+            gfp: GfpTable::for_running_kernel(Some(tracefs), release),
+        })
+    }
 }
 
 /// Online NUMA nodes as a bit mask (`/sys/devices/system/node/online`, "0-1,3").
@@ -384,13 +503,16 @@ impl Plan {
             }
             m => m,
         };
-        let types = KernelTypes::load().map_err(|e| {
-            anyhow::anyhow!(
-                "{e}; oomtrace reads struct layouts from the kernel's BTF \
-                 (CONFIG_DEBUG_INFO_BTF=y, in every major distribution kernel since 2021)"
-            )
-        })?;
-        let off = types.kernel_offsets(page_shift());
+        let key = cache_key(&release);
+        let learned = match Learned::load(&key) {
+            Some(l) => l,
+            None => {
+                let l = Learned::from_kernel(key, &tracefs, &release)?;
+                l.store();
+                l
+            }
+        };
+        let off = learned.off;
         let absent = crate::btf::absent_offsets(&off);
         if !absent.is_empty() {
             notices.push(format!(
@@ -402,8 +524,7 @@ impl Plan {
         if mark_victim.is_none() {
             notices.push("this kernel has no oom:mark_victim tracepoint: no victim from it".into());
         }
-        let page_shift = off.page_shift;
-        let mem = locate_memory(types.mem_layout(), memory_via, kallsyms, &mut notices);
+        let mem = locate_memory(learned.mem, memory_via, kallsyms, &mut notices);
         let mut mark_victim_layout = mark_victim_layout(mark_victim.as_ref());
         // Every reaper tracepoint's record is `int pid` after the common fields.
         mark_victim_layout.reaper_pid = tracefs::event_format(&tracefs, "oom", "wake_reaper")
@@ -416,12 +537,8 @@ impl Plan {
             mem,
         };
         let mem_names = MemNames {
-            node: types.counter_names("node_stat_item"),
-            zone: types.counter_names("zone_stat_item"),
-            migrate: types.migrate_type_names(),
-            page_shift,
-            zones: types.zone_names(),
             layout: config.mem,
+            ..learned.mem_names
         };
         let hooks = HOOKS
             .iter()
@@ -429,13 +546,8 @@ impl Plan {
             .copied()
             .collect();
         Ok(Self {
-            gfp: GfpTable::for_running_kernel(Some(&tracefs), &release),
-            constraints: types
-                .enum_members("oom_constraint")
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(name, v)| (v, name))
-                .collect(),
+            gfp: learned.gfp,
+            constraints: learned.constraints,
             mem_names,
             raw_formats: raw_formats(&tracefs),
             release,

@@ -2,10 +2,11 @@
 //! live tracing, or summarized.
 
 use crate::event::OomEvent;
-use crate::session::{self, Session};
+use crate::session::{self, Item, Trailer};
 use crate::sink::{Filter, Json, Sink, Text};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -69,15 +70,16 @@ struct Summary {
 }
 
 impl Summary {
-    fn session(&mut self, s: &Session) {
+    fn session_start(&mut self) {
         self.sessions += 1;
-        match &s.trailer {
-            Some(t) => {
-                self.lost += t.lost;
-                self.incomplete += t.incomplete;
-            }
-            None => self.unclean += 1,
-        }
+        // Counted clean when its end record comes.
+        self.unclean += 1;
+    }
+
+    fn session_end(&mut self, t: &Trailer) {
+        self.unclean -= 1;
+        self.lost += t.lost;
+        self.incomplete += t.incomplete;
     }
 
     fn event(&mut self, ev: &OomEvent) {
@@ -166,39 +168,82 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     };
     let mut summary = Summary::default();
     for file in &args.files {
-        let (sessions, notes) = session::read(file, args.skip_bad)?;
+        let name = file.display().to_string();
+        // Sessions stream through: the started one whose end record has not
+        // come yet, and whether its latest event passed the filters (its
+        // reaper steps follow it).
+        let mut open_session: Option<String> = None;
+        let mut shown_seq = None;
+        let say_unclean = |start: &str| {
+            eprintln!(
+                "oomtrace: {name}: the session started {start} has no end record: the recorder did not stop cleanly"
+            )
+        };
+        let opened = if file.is_dir() {
+            Err(session::ReadError::Directory { path: name.clone() })
+        } else {
+            File::open(file).map_err(|source| session::ReadError::Io {
+                path: name.clone(),
+                source,
+            })
+        };
+        let notes = match opened {
+            Err(e) => Err(e),
+            Ok(f) => session::read_stream(
+                io::BufReader::with_capacity(1 << 20, f),
+                &name,
+                args.skip_bad,
+                // JSON and the summary need only what the filters look at:
+                // JSON lines are passed through as recorded.
+                if args.summary || args.format == Format::Json {
+                    session::Depth::Brief
+                } else {
+                    session::Depth::Full
+                },
+                |item| {
+                    match item {
+                        Item::Header(h) => {
+                            if let Some(start) = open_session.replace(h.start.clone()) {
+                                say_unclean(&start);
+                            }
+                            summary.session_start();
+                        }
+                        Item::End(t) => {
+                            open_session = None;
+                            summary.session_end(&t);
+                        }
+                        Item::Event(ev, line) => {
+                            shown_seq = None;
+                            if args.filter.accepts(&ev) && in_window(&ev, args) {
+                                shown_seq = Some(ev.seq);
+                                if args.summary {
+                                    summary.event(&ev);
+                                } else if args.format == Format::Json {
+                                    sink.raw_line(line)?;
+                                } else {
+                                    sink.event(&ev)?;
+                                }
+                            }
+                        }
+                        Item::Reaper(r) => {
+                            if !args.summary && shown_seq == Some(r.seq) {
+                                sink.reaper(&r)?;
+                            }
+                        }
+                    }
+                    Ok(())
+                },
+            ),
+        }?;
         for (line, why) in &notes.skipped {
-            eprintln!("oomtrace: {}:{line}: skipped: {why}", file.display());
+            eprintln!("oomtrace: {name}:{line}: skipped: {why}");
         }
         if let Some((line, bytes)) = notes.truncated_tail {
             eprintln!(
-                "oomtrace: {}:{line}: the last line is cut off after {bytes} bytes (the recorder stopped mid-write); every event before it is shown",
-                file.display()
+                "oomtrace: {name}:{line}: the last line is cut off after {bytes} bytes (the recorder stopped mid-write); every event before it is shown"
             );
-        }
-        for s in &sessions {
-            summary.session(s);
-            if s.trailer.is_none() && notes.truncated_tail.is_none() {
-                eprintln!(
-                    "oomtrace: {}: the session started {} has no end record: the recorder did not stop cleanly",
-                    file.display(),
-                    s.header.start
-                );
-            }
-            for ev in s
-                .events
-                .iter()
-                .filter(|e| args.filter.accepts(e) && in_window(e, args))
-            {
-                if args.summary {
-                    summary.event(ev);
-                } else {
-                    sink.event(ev).context("writing the report")?;
-                    for r in s.reapers.iter().filter(|r| r.seq == ev.seq) {
-                        sink.reaper(r).context("writing the report")?;
-                    }
-                }
-            }
+        } else if let Some(start) = open_session {
+            say_unclean(&start);
         }
     }
     drop(sink);

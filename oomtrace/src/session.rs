@@ -175,6 +175,8 @@ pub enum ReadError {
         line: usize,
         found: u32,
     },
+    #[error("writing the report: {0}")]
+    Output(io::Error),
     #[error("{path}:{line}: {why} (--skip-bad goes on past such lines)")]
     Bad {
         path: String,
@@ -201,8 +203,127 @@ pub fn read(path: &Path, skip_bad: bool) -> Result<(Vec<Session>, ReadNotes), Re
         path: p.clone(),
         source,
     })?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
+    read_from(BufReader::with_capacity(1 << 20, file), &p, skip_bad)
+}
+
+/// One line of a session file, as read.
+pub enum Item<'a> {
+    Header(Header),
+    /// The event (only its `Brief` fields when read briefly) and its line.
+    Event(Box<OomEvent>, &'a [u8]),
+    Reaper(crate::event::ReaperEvent),
+    End(Trailer),
+}
+
+/// What filters and summaries look at: the rest of an event is skipped,
+/// not built (counters and zones are most of a line).
+#[derive(Deserialize)]
+struct Brief {
+    seq: u64,
+    time: String,
+    #[serde(default)]
+    trigger: crate::event::Task,
+    gfp_flags: Option<String>,
+    order: Option<i32>,
+    memcg: Option<String>,
+    killed: Option<bool>,
+    victim: Option<crate::event::Victim>,
+    #[serde(default)]
+    also_killed: Vec<crate::event::Victim>,
+}
+
+impl From<Brief> for OomEvent {
+    fn from(b: Brief) -> Self {
+        OomEvent {
+            kind: "oom".into(),
+            seq: b.seq,
+            time: b.time,
+            trigger: b.trigger,
+            gfp_flags: b.gfp_flags,
+            order: b.order,
+            memcg: b.memcg,
+            killed: b.killed,
+            victim: b.victim,
+            also_killed: b.also_killed,
+            ..OomEvent::default()
+        }
+    }
+}
+
+/// How much of each event `read_stream` builds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    Full,
+    Brief,
+}
+
+/// Reads sessions from any reader into memory; `p` names it in errors.
+pub fn read_from(
+    reader: impl BufRead,
+    p: &str,
+    skip_bad: bool,
+) -> Result<(Vec<Session>, ReadNotes), ReadError> {
     let mut sessions: Vec<Session> = Vec::new();
+    let notes = read_stream(reader, p, skip_bad, Depth::Full, |item| {
+        match item {
+            Item::Header(header) => sessions.push(Session {
+                header,
+                ..Session::default()
+            }),
+            // read_stream hands out nothing before a header.
+            Item::Event(ev, _) => sessions.last_mut().unwrap().events.push(*ev),
+            Item::Reaper(r) => sessions.last_mut().unwrap().reapers.push(r),
+            Item::End(t) => sessions.last_mut().unwrap().trailer = Some(t),
+        }
+        Ok(())
+    })?;
+    Ok((sessions, notes))
+}
+
+/// The record type of a line: our own lines begin `{"type":"...`, which is
+/// read without parsing the rest; anything else gets a full parse.
+fn kind_of(text: &[u8]) -> Result<Kind, serde_json::Error> {
+    if let Some(rest) = text.strip_prefix(br#"{"type":""#)
+        && let Some(end) = rest.iter().position(|&b| b == b'"')
+        && let Ok(kind) = std::str::from_utf8(&rest[..end])
+        && kind != "session"
+    {
+        return Ok(Kind {
+            kind: kind.to_owned(),
+            format: 0,
+        });
+    }
+    serde_json::from_slice(text)
+}
+
+/// A parsed line, a line to skip (`Ok(None)`), a cut-off last line
+/// (`Err(None)`) or a bad line (`Err(Some(why))`).
+fn triage<'a>(
+    what: &str,
+    r: Result<Item<'a>, serde_json::Error>,
+    complete: bool,
+    skip_bad: bool,
+) -> Result<Option<Item<'a>>, Option<String>> {
+    match r {
+        Ok(item) => Ok(Some(item)),
+        Err(_) if !complete => Err(None),
+        Err(_) if skip_bad => Ok(None),
+        Err(e) => Err(Some(format!("bad {what}: {e}"))),
+    }
+}
+
+/// Reads a session file line by line, handing each item to `f` as it comes
+/// (a 100k-event file is never held in memory). Stops at the first error
+/// of `f`, reported as `ReadError::Output`.
+pub fn read_stream(
+    mut reader: impl BufRead,
+    p: &str,
+    skip_bad: bool,
+    depth: Depth,
+    mut f: impl FnMut(Item<'_>) -> io::Result<()>,
+) -> Result<ReadNotes, ReadError> {
+    let p = p.to_owned();
+    let mut seen_header = false;
     let mut notes = ReadNotes::default();
     let mut buf = Vec::new();
     let mut line_no = 0;
@@ -228,25 +349,21 @@ pub fn read(path: &Path, skip_bad: bool) -> Result<(Vec<Session>, ReadNotes), Re
             line: line_no,
             why,
         };
-        let kind: Kind = match serde_json::from_slice(text) {
+        let kind = match kind_of(text) {
             Ok(k) => k,
-            Err(e) if !complete && !sessions.is_empty() => {
-                // The recorder died mid-write: everything before is intact.
-                let _ = e;
+            // The recorder died mid-write: everything before is intact.
+            Err(_) if !complete && seen_header => {
                 notes.truncated_tail = Some((line_no, text.len()));
                 break;
             }
-            Err(e) if sessions.is_empty() => {
-                let _ = e;
-                return Err(ReadError::NotASession { path: p });
-            }
+            Err(_) if !seen_header => return Err(ReadError::NotASession { path: p }),
             Err(e) if skip_bad => {
                 notes.skipped.push((line_no, e.to_string()));
                 continue;
             }
             Err(e) => return Err(bad(format!("not a JSON object: {e}"))),
         };
-        match kind.kind.as_str() {
+        let item = match kind.kind.as_str() {
             "session" => {
                 if kind.format > FORMAT {
                     return Err(ReadError::NewerFormat {
@@ -255,37 +372,60 @@ pub fn read(path: &Path, skip_bad: bool) -> Result<(Vec<Session>, ReadNotes), Re
                         found: kind.format,
                     });
                 }
-                let header = serde_json::from_slice(text)
-                    .map_err(|e| bad(format!("bad session header: {e}")))?;
-                sessions.push(Session {
-                    header,
-                    ..Session::default()
-                });
+                triage(
+                    "session header",
+                    serde_json::from_slice(text).map(Item::Header),
+                    complete,
+                    skip_bad,
+                )
             }
-            _ if sessions.is_empty() => return Err(ReadError::NotASession { path: p }),
-            "oom" => match serde_json::from_slice::<OomEvent>(text) {
-                Ok(ev) => sessions.last_mut().unwrap().events.push(ev),
-                Err(e) if skip_bad => notes.skipped.push((line_no, e.to_string())),
-                Err(e) => return Err(bad(format!("bad event: {e}"))),
-            },
-            "reaper" => match serde_json::from_slice(text) {
-                Ok(r) => sessions.last_mut().unwrap().reapers.push(r),
-                Err(e) if skip_bad => notes.skipped.push((line_no, e.to_string())),
-                Err(e) => return Err(bad(format!("bad reaper record: {e}"))),
-            },
-            "end" => match serde_json::from_slice::<Trailer>(text) {
-                Ok(t) => sessions.last_mut().unwrap().trailer = Some(t),
-                Err(e) if skip_bad => notes.skipped.push((line_no, e.to_string())),
-                Err(e) => return Err(bad(format!("bad end record: {e}"))),
-            },
+            _ if !seen_header => return Err(ReadError::NotASession { path: p }),
+            "oom" => triage(
+                "event",
+                match depth {
+                    Depth::Full => serde_json::from_slice(text),
+                    Depth::Brief => serde_json::from_slice::<Brief>(text).map(OomEvent::from),
+                }
+                .map(|e| Item::Event(Box::new(e), text)),
+                complete,
+                skip_bad,
+            ),
+            "reaper" => triage(
+                "reaper record",
+                serde_json::from_slice(text).map(Item::Reaper),
+                complete,
+                skip_bad,
+            ),
+            "end" => triage(
+                "end record",
+                serde_json::from_slice(text).map(Item::End),
+                complete,
+                skip_bad,
+            ),
             // Record types added by later versions of format 1 are skipped.
-            _ => {}
+            _ => continue,
+        };
+        match item {
+            Ok(Some(item)) => {
+                seen_header |= matches!(item, Item::Header(_));
+                f(item).map_err(ReadError::Output)?;
+            }
+            Ok(None) => notes.skipped.push((
+                line_no,
+                format!("a {} record that does not parse", kind.kind),
+            )),
+            Err(None) => {
+                notes.truncated_tail = Some((line_no, text.len()));
+                break;
+            }
+            // A cut-off last line may still start like a record.
+            Err(Some(why)) => return Err(bad(why)),
         }
     }
     if line_no == 0 {
         return Err(ReadError::Empty { path: p });
     }
-    Ok((sessions, notes))
+    Ok(notes)
 }
 
 #[cfg(test)]

@@ -13,6 +13,11 @@ pub trait Sink {
     fn event(&mut self, ev: &OomEvent) -> io::Result<()>;
     /// A step of the OOM reaper for a reported victim.
     fn reaper(&mut self, r: &ReaperEvent) -> io::Result<()>;
+    /// An event already in its JSON Lines form (`report` passing a recorded
+    /// line through); formats other than JSON never get one.
+    fn raw_line(&mut self, _line: &[u8]) -> io::Result<()> {
+        Err(io::Error::other("this output takes events, not JSON lines"))
+    }
 }
 
 /// Two sinks at once: a session file and the live text, say.
@@ -67,6 +72,11 @@ impl<W: Write> Sink for Json<W> {
         serde_json::to_writer(&mut self.0, r)?;
         self.0.write_all(b"\n")?;
         self.0.flush()
+    }
+
+    fn raw_line(&mut self, line: &[u8]) -> io::Result<()> {
+        self.0.write_all(line)?;
+        self.0.write_all(b"\n")
     }
 }
 

@@ -194,9 +194,15 @@ pub fn lost_records(bpf: &Ebpf) -> u64 {
 /// accepted event to `sink` until done.
 pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
     crate::plan::require_privileges()?;
-    // kallsyms is read while BTF is parsed: stacks need it, and the planner
-    // its data symbols when memory is reached that way.
-    let symbols = Symbols::load_in_background();
+    // Stacks need kallsyms, and the planner its data symbols when memory is
+    // reached that way: read it in the background, unless nothing will.
+    let symbols = if args.duration == Some(Duration::ZERO)
+        && args.memory_via != crate::plan::MemoryVia::Kallsyms
+    {
+        Symbols::from(crate::kallsyms::Kallsyms::default())
+    } else {
+        Symbols::load_in_background()
+    };
     let plan = Plan::make(args.mode, args.memory_via, &symbols)?;
     let mut bpf = load(
         &plan,
@@ -261,6 +267,7 @@ pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
         release: plan.release.clone(),
     };
     if args.duration == Some(Duration::ZERO) {
+        release(bpf);
         return Ok(outcome);
     }
 
@@ -374,7 +381,40 @@ pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
     if args.bpf_stats {
         print_bpf_stats(&bpf);
     }
+    drop(ring);
+    release(bpf);
     Ok(outcome)
+}
+
+/// Detaching a tracepoint waits for an RCU grace period (75 ms on this
+/// machine), and aya drops its links one after another: 7 hooks took half a
+/// second to exit. The perf-event links are closed side by side instead,
+/// then the rest is left to the process's exit (its maps and programs are
+/// freed without waiting). Only called when oomtrace is done with BPF.
+fn release(bpf: Ebpf) {
+    let links: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path()).is_ok_and(|t| {
+                matches!(
+                    t.to_str(),
+                    Some("anon_inode:bpf_link" | "anon_inode:[perf_event]")
+                )
+            })
+        })
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    // Nothing may close these again: `bpf` is never dropped. (Links are
+    // `bpf_link` fds, or perf-event fds on kernels without BPF links.)
+    std::mem::forget(bpf);
+    std::thread::scope(|s| {
+        for fd in links {
+            // SAFETY: a perf-event fd of the forgotten `bpf`, closed once.
+            s.spawn(move || unsafe { libc::close(fd) });
+        }
+    });
 }
 
 /// One line per program: runs, total and mean run time, as the kernel

@@ -88,6 +88,12 @@ start_tracer tracepoint --mode tracepoint --count 1
 oomtrace trigger memcg --limit 32M
 finish_tracer
 
+# In-kernel cost in kprobe mode (read by `cargo xtask bench`, not a check):
+# each program's run count and time over a small storm of memcg OOMs.
+start_tracer cost --mode kprobe --bpf-stats
+oomtrace trigger storm --kills 20 --parallel 2 --limit 8M
+stop_tracer
+
 for f in /out/*; do
     echo "=== BEGIN $(basename $f)"
     cat $f

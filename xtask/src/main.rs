@@ -187,7 +187,38 @@ fn test() -> Result<()> {
         "--exclude",
         "oomtrace-ebpf",
     ]))?;
-    vm::test()
+    vm::test()?;
+    fuzz(FUZZ_SECONDS)
+}
+
+/// How long `cargo xtask test` fuzzes the session reader.
+const FUZZ_SECONDS: u64 = 60;
+
+/// libFuzzer on the session reader (fuzz/), for a bounded time, from the
+/// seeds in fuzz/corpus/session_reader. A crash fails with its input saved
+/// under fuzz/artifacts/.
+fn fuzz(seconds: u64) -> Result<()> {
+    ensure_rust_src()?;
+    let have = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        eprintln!("xtask: installing cargo-fuzz");
+        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    run(Command::new("rustup")
+        .args([
+            "run",
+            EBPF_TOOLCHAIN,
+            "cargo",
+            "fuzz",
+            "run",
+            "session_reader",
+        ])
+        .args(["--fuzz-dir", "fuzz", "--"])
+        .arg(format!("-max_total_time={seconds}"))
+        .current_dir(workspace_root()))
 }
 
 fn main() -> ExitCode {
@@ -202,6 +233,12 @@ fn main() -> ExitCode {
         "lint" => lint(),
         "vm-test" => deps().and_then(|()| vm::test()),
         "test" => test(),
+        "bench" => deps().and_then(|()| bench::run()),
+        "fuzz" => fuzz(
+            rest.first()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(FUZZ_SECONDS),
+        ),
         "run" => build().and_then(|exe| {
             let rest = rest.strip_prefix(&["--".to_owned()]).unwrap_or(rest);
             run(Command::new(exe).args(rest))
@@ -214,7 +251,9 @@ fn main() -> ExitCode {
                  \x20 run    build, then run: cargo xtask run -- trace --json\n\
                  \x20 lint   rustfmt and clippy, the eBPF crate with its own target\n\
                  \x20 vm-test boot Debian's 6.1 and 6.12 kernels in QEMU, check kprobe mode against their reports\n\
-                 \x20 test   lint, vm-test, unit tests and the integration tests on this kernel (root)"
+                 \x20 test   lint, vm-test, unit tests and the integration tests on this kernel (root)\n\
+                 \x20 fuzz [SECONDS]  fuzz the session reader (cargo fuzz), 60 s by default\n\
+                 \x20 bench  measure start-up, in-kernel cost, idle cost, report throughput, latency: bench/RESULTS.md"
             );
             return if cmd == "help" {
                 ExitCode::SUCCESS
@@ -387,24 +426,7 @@ mod vm {
     }
 
     pub fn test() -> Result<()> {
-        install_debian_packages(VM_PACKAGES)?;
-        let exe = static_oomtrace()?;
-        let initrd = initramfs(&exe)?;
-        let results = workspace_root().join("target/vm");
-        fs::create_dir_all(&results)?;
-        let mut logs = Vec::new();
-        for (series, meta) in KERNEL_SERIES {
-            let k = kernel(meta)?;
-            let log = results.join(format!("{series}.log"));
-            let t = Instant::now();
-            boot(&k, &initrd, &log)?;
-            eprintln!(
-                "xtask: {series}: {} booted, scenarios ran in {:.1} s",
-                k.display(),
-                t.elapsed().as_secs_f64()
-            );
-            logs.push(log);
-        }
+        let logs = boot_all()?;
         // The oracle check is a Rust test of the oomtrace crate.
         let list = logs
             .iter()
@@ -425,4 +447,29 @@ mod vm {
             ])
             .env("OOMTRACE_VM_LOGS", list))
     }
+
+    /// Boots every kernel series with the scenarios; returns the serial logs.
+    pub fn boot_all() -> Result<Vec<PathBuf>> {
+        install_debian_packages(VM_PACKAGES)?;
+        let exe = static_oomtrace()?;
+        let initrd = initramfs(&exe)?;
+        let results = workspace_root().join("target/vm");
+        fs::create_dir_all(&results)?;
+        let mut logs = Vec::new();
+        for (series, meta) in KERNEL_SERIES {
+            let k = kernel(meta)?;
+            let log = results.join(format!("{series}.log"));
+            let t = Instant::now();
+            boot(&k, &initrd, &log)?;
+            eprintln!(
+                "xtask: {series}: {} booted, scenarios ran in {:.1} s",
+                k.display(),
+                t.elapsed().as_secs_f64()
+            );
+            logs.push(log);
+        }
+        Ok(logs)
+    }
 }
+
+mod bench;

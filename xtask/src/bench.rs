@@ -1,0 +1,599 @@
+//! `cargo xtask bench`: numbers, not checks (the tests assert correctness
+//! and loss; nothing here passes or fails on a figure). Writes
+//! bench/RESULTS.md: each figure as median (min–max) of repeated runs, with
+//! the command that gives it.
+
+use super::*;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BENCH_PACKAGES: &[&str] = &["bpftrace", "jq", "time"];
+const STARTUP_RUNS: usize = 10;
+const IDLE_SECS: u64 = 30;
+const REPORT_EVENTS: usize = 100_000;
+const STORM_KILLS: u64 = 300;
+
+/// "median (min–max)" of some samples.
+fn spread(samples: &[f64], unit: &str, digits: usize) -> String {
+    let mut v = samples.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return "-".into();
+    }
+    let median = if v.len() % 2 == 1 {
+        v[v.len() / 2]
+    } else {
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    };
+    format!(
+        "{median:.digits$} {unit} ({:.digits$}–{:.digits$})",
+        v[0],
+        v[v.len() - 1]
+    )
+}
+
+fn median(samples: &[f64]) -> f64 {
+    let mut v = samples.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// One timed run: wall, CPU and peak RSS from GNU time, and how long until
+/// the program printed `ready` (its probes attached).
+struct Timed {
+    ready_ms: Option<f64>,
+    wall_s: f64,
+    cpu_s: f64,
+    rss_mib: f64,
+}
+
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+fn timed(cmd: &[&str], ready: &str, stream: Stream) -> Result<Timed> {
+    let out = std::env::temp_dir().join(format!("oomtrace-bench-time-{}", std::process::id()));
+    let start = Instant::now();
+    let mut child = Command::new("/usr/bin/time")
+        .args(["-f", "%e %U %S %M", "-o"])
+        .arg(&out)
+        .args(cmd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {}", cmd.join(" ")))?;
+    let (watched, other): (Box<dyn std::io::Read + Send>, Box<dyn std::io::Read + Send>) =
+        match stream {
+            Stream::Stdout => (
+                Box::new(child.stdout.take().unwrap()),
+                Box::new(child.stderr.take().unwrap()),
+            ),
+            Stream::Stderr => (
+                Box::new(child.stderr.take().unwrap()),
+                Box::new(child.stdout.take().unwrap()),
+            ),
+        };
+    let drain = std::thread::spawn(move || std::io::copy(&mut { other }, &mut std::io::sink()));
+    let mut ready_ms = None;
+    for line in BufReader::new(watched).lines().map_while(Result::ok) {
+        if ready_ms.is_none() && line.starts_with(ready) {
+            ready_ms = Some(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let _ = drain.join();
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{} failed: {status}", cmd.join(" "));
+    }
+    let t = fs::read_to_string(&out)?;
+    let _ = fs::remove_file(&out);
+    let f: Vec<f64> = t
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [wall_s, user, sys, rss_kb] = f[..] else {
+        bail!("unexpected GNU time output {t:?}");
+    };
+    Ok(Timed {
+        ready_ms,
+        wall_s,
+        cpu_s: user + sys,
+        rss_mib: rss_kb / 1024.0,
+    })
+}
+
+fn oomtrace() -> Result<PathBuf> {
+    build()
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn startup(exe: &str, md: &mut String) -> Result<()> {
+    let ours = [exe, "trace", "--duration", "0"];
+    let script = r#"tracepoint:oom:mark_victim { } BEGIN { printf("attached\n"); exit(); }"#;
+    let theirs = ["bpftrace", "-e", script];
+    // A cold start parses BTF and fills the per-boot plan cache in /run.
+    let _ = fs::remove_dir_all("/run/oomtrace");
+    let cold = timed(&ours, "oomtrace: attached", Stream::Stderr)?;
+    let (mut o, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..STARTUP_RUNS {
+        o.push(timed(&ours, "oomtrace: attached", Stream::Stderr)?);
+        b.push(timed(&theirs, "attached", Stream::Stdout)?);
+    }
+    let col = |v: &[Timed], f: fn(&Timed) -> f64| v.iter().map(f).collect::<Vec<_>>();
+    let ready = |t: &Timed| t.ready_ms.unwrap_or(f64::NAN);
+    let _ = writeln!(
+        md,
+        "## Start-up\n\n{STARTUP_RUNS} runs each, alternating. Ours: `oomtrace trace --duration 0` \
+         (attach every hook, exit). bpftrace: `bpftrace -e '{script}'`. \"To attached\" is the \
+         time from exec until `oomtrace: attached` / bpftrace's BEGIN printed; \"wall\" \
+         includes detaching, which the kernel serializes (an RCU grace period per tracepoint: \
+         oomtrace attaches 7, bpftrace 1).\n\n\
+         | | oomtrace | bpftrace | ratio |\n|---|---|---|---|"
+    );
+    let row =
+        |md: &mut String, what: &str, ours: Vec<f64>, theirs: Vec<f64>, unit: &str, d: usize| {
+            let _ = writeln!(
+                md,
+                "| {what} | {} | {} | {:.1}× |",
+                spread(&ours, unit, d),
+                spread(&theirs, unit, d),
+                median(&theirs) / median(&ours)
+            );
+        };
+    row(md, "to attached", col(&o, ready), col(&b, ready), "ms", 0);
+    row(
+        md,
+        "wall",
+        col(&o, |t| t.wall_s),
+        col(&b, |t| t.wall_s),
+        "s",
+        3,
+    );
+    row(
+        md,
+        "CPU (user+sys)",
+        col(&o, |t| t.cpu_s),
+        col(&b, |t| t.cpu_s),
+        "s",
+        3,
+    );
+    row(
+        md,
+        "peak RSS",
+        col(&o, |t| t.rss_mib),
+        col(&b, |t| t.rss_mib),
+        "MiB",
+        1,
+    );
+    let _ = writeln!(
+        md,
+        "\nFirst start after boot (no plan cache yet: BTF parsed): to attached {:.0} ms, wall {:.3} s, \
+         CPU {:.3} s, peak RSS {:.1} MiB.\n",
+        cold.ready_ms.unwrap_or(f64::NAN),
+        cold.wall_s,
+        cold.cpu_s,
+        cold.rss_mib
+    );
+    Ok(())
+}
+
+/// `oomtrace: bpf-stats program=NAME runs=N run_time_ns=T ...` lines.
+fn bpf_stats(text: &str) -> Vec<(String, u64, u64)> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.split_once("bpf-stats ")?.1;
+            let field = |k: &str| {
+                rest.split_whitespace()
+                    .find_map(|w| w.strip_prefix(&format!("{k}=")))
+                    .map(str::to_owned)
+            };
+            Some((
+                field("program")?,
+                field("runs")?.parse().ok()?,
+                field("run_time_ns")?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+fn cost_table(md: &mut String, stats: &[(String, u64, u64)], ooms: u64) {
+    let _ = writeln!(
+        md,
+        "| program | runs | mean per run | per OOM |\n|---|---|---|---|"
+    );
+    let mut total = 0;
+    for (name, runs, ns) in stats.iter().filter(|s| s.1 > 0) {
+        total += ns;
+        let _ = writeln!(
+            md,
+            "| {name} | {runs} | {:.1} µs | {:.1} µs |",
+            *ns as f64 / *runs as f64 / 1e3,
+            *ns as f64 / ooms as f64 / 1e3
+        );
+    }
+    let _ = writeln!(
+        md,
+        "| **all** | | | **{:.1} µs** |\n",
+        total as f64 / ooms.max(1) as f64 / 1e3
+    );
+}
+
+/// The storm on this machine, traced with `--bpf-stats`; also the latency
+/// from the kernel's timestamp of each kill to its line reaching us.
+fn storm_cost(exe: &str, md: &mut String) -> Result<()> {
+    let mut tracer = Command::new(exe)
+        .args(["trace", "--json", "--bpf-stats"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let (tx, rx) = mpsc::channel();
+    let stdout = tracer.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut latencies = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let now = monotonic_ns();
+            if !line.starts_with(r#"{"type":"oom""#) {
+                continue;
+            }
+            if let Some(up) = line
+                .split_once(r#""uptime_ns":"#)
+                .and_then(|(_, r)| r.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                latencies.push(now.saturating_sub(up) as f64 / 1e6);
+                let _ = tx.send(());
+            }
+        }
+        latencies
+    });
+    let stderr = tracer.stderr.take().unwrap();
+    let (etx, erx) = mpsc::channel();
+    let err_reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.starts_with("oomtrace: attached") {
+                let _ = etx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    erx.recv_timeout(Duration::from_secs(30))
+        .context("the tracer did not attach")?;
+    let before = vmstat_oom_kills();
+    let t = Instant::now();
+    super::run(Command::new(exe).args([
+        "trigger",
+        "storm",
+        "--kills",
+        &STORM_KILLS.to_string(),
+        "--parallel",
+        "4",
+        "--limit",
+        "8M",
+    ]))?;
+    let secs = t.elapsed().as_secs_f64();
+    let kills = vmstat_oom_kills() - before;
+    let mut seen = 0;
+    while seen < kills && rx.recv_timeout(Duration::from_secs(20)).is_ok() {
+        seen += 1;
+    }
+    // SAFETY: plain syscall on our child.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
+    tracer.wait()?;
+    let latencies = reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    let _ = writeln!(
+        md,
+        "## In-kernel cost per OOM\n\n`kernel.bpf_stats_enabled` counts (oomtrace turns them on \
+         with BPF_ENABLE_STATS for `--bpf-stats`): each program's `run_cnt` and `run_time_ns` over \
+         a storm, divided by the OOM kills.\n\n### This machine, tracepoint mode\n\n`oomtrace trace \
+         --json --bpf-stats` while `oomtrace trigger storm --kills {STORM_KILLS} --parallel 4 --limit 8M` \
+         ran: {kills} kills in {secs:.1} s ({:.0} kills/s).\n",
+        kills as f64 / secs
+    );
+    cost_table(md, &bpf_stats(&stderr), kills);
+    let _ = writeln!(
+        md,
+        "## Latency from the kill to the event\n\nFrom the kernel's timestamp of each kill \
+         (`uptime_ns`, CLOCK_MONOTONIC, taken in `mark_victim`) to its JSON line read from \
+         `oomtrace trace --json`'s stdout by this benchmark, over the same storm ({} events): \
+         median {:.2} ms, 99th percentile {:.2} ms, worst {:.2} ms.\n",
+        latencies.len(),
+        median(&latencies),
+        percentile(&latencies, 0.99),
+        latencies.iter().copied().fold(0.0, f64::max)
+    );
+    Ok(())
+}
+
+fn percentile(samples: &[f64], p: f64) -> f64 {
+    let mut v = samples.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(((v.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+fn vmstat_oom_kills() -> u64 {
+    fs::read_to_string("/proc/vmstat")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn vm_cost(md: &mut String) -> Result<()> {
+    let logs = vm::boot_all()?;
+    let _ = writeln!(
+        md,
+        "### Debian's kernels in QEMU, kprobe mode\n\nInside each VM: `oomtrace trace --mode kprobe \
+         --bpf-stats` while `oomtrace trigger storm --kills 20 --parallel 2 --limit 8M` ran \
+         (tests/vm/init.sh). QEMU runs with `-accel tcg`: the CPU is emulated, so these times are \
+         many times those of real hardware; they compare programs, not machines.\n"
+    );
+    for log in logs {
+        let text = fs::read_to_string(&log)?.replace('\r', "");
+        let kernel = text
+            .lines()
+            .find_map(|l| l.split_once("VMTEST kernel ").map(|(_, k)| k.to_owned()))
+            .unwrap_or_default();
+        let section = text
+            .split("=== BEGIN cost.err\n")
+            .nth(1)
+            .and_then(|s| s.split("=== END").next())
+            .unwrap_or_default();
+        let stats = bpf_stats(section);
+        let ooms = stats
+            .iter()
+            .find(|s| s.0 == "mark_victim")
+            .map_or(0, |s| s.1);
+        let _ = writeln!(md, "{kernel}: {ooms} OOM kills.\n");
+        cost_table(md, &stats, ooms.max(1));
+    }
+    Ok(())
+}
+
+/// CPU time and wake-ups of idle tracers: /proc's counters before and after.
+fn idle(exe: &str, md: &mut String) -> Result<()> {
+    fn sample(pid: u32) -> (u64, u64) {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(") ")
+            .map(|(_, r)| r.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = fields
+            .get(11)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            + fields
+                .get(12)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        let mut switches = 0;
+        for task in fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let status = fs::read_to_string(task.path().join("status")).unwrap_or_default();
+            switches += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+        (ticks, switches)
+    }
+    let mut tracers = Vec::new();
+    for _ in 0..3 {
+        let mut c = Command::new(exe)
+            .arg("trace")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let err = c.stderr.take().unwrap();
+        let mut lines = BufReader::new(err).lines();
+        while let Some(Ok(l)) = lines.next() {
+            if l.starts_with("oomtrace: attached") {
+                break;
+            }
+        }
+        std::thread::spawn(move || lines.for_each(drop));
+        tracers.push(c);
+    }
+    // Let the background kallsyms read finish before counting.
+    std::thread::sleep(Duration::from_secs(2));
+    let before: Vec<_> = tracers.iter().map(|c| sample(c.id())).collect();
+    std::thread::sleep(Duration::from_secs(IDLE_SECS));
+    let after: Vec<_> = tracers.iter().map(|c| sample(c.id())).collect();
+    for c in &mut tracers {
+        // SAFETY: plain syscall on our child.
+        unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
+        let _ = c.wait();
+    }
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let cpu_ms: Vec<f64> = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| (a.0 - b.0) as f64 / hz * 1e3)
+        .collect();
+    let wakeups: Vec<f64> = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| (a.1 - b.1) as f64)
+        .collect();
+    let _ = writeln!(
+        md,
+        "## Idle\n\nThree `oomtrace trace` left idle for {IDLE_SECS} s (after attaching and reading \
+         kallsyms), counted from /proc/PID/stat (utime+stime) and the context switches of all \
+         their threads (/proc/PID/task/*/status): CPU {}, wake-ups {}.\n",
+        spread(&cpu_ms, "ms", 0),
+        spread(&wakeups, "", 0)
+    );
+    Ok(())
+}
+
+/// A 100k-event session made of one real event, read by `report` and by `jq`.
+fn report_throughput(exe: &str, md: &mut String) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("oomtrace-bench-{}", std::process::id()));
+    fs::create_dir_all(&dir)?;
+    let one = dir.join("one.jsonl");
+    let _ = fs::remove_file(&one);
+    let mut rec = Command::new(exe)
+        .args(["record", "--quiet", "--count", "1", "-o"])
+        .arg(&one)
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut lines = BufReader::new(rec.stderr.take().unwrap()).lines();
+    while let Some(Ok(l)) = lines.next() {
+        if l.starts_with("oomtrace: attached") {
+            break;
+        }
+    }
+    super::run(
+        Command::new(exe)
+            .args(["trigger", "memcg"])
+            .stdout(Stdio::null()),
+    )?;
+    rec.wait()?;
+    let text = fs::read_to_string(&one)?;
+    let mut parts = text.lines();
+    let (header, event) = (
+        parts.next().context("empty recording")?,
+        parts.next().context("no event recorded")?,
+    );
+    let big = dir.join("100k.jsonl");
+    let mut out = String::with_capacity(event.len() * REPORT_EVENTS + 1024);
+    out.push_str(header);
+    out.push('\n');
+    for i in 1..=REPORT_EVENTS {
+        out.push_str(&event.replacen(r#""seq":1,"#, &format!(r#""seq":{i},"#), 1));
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        r#"{{"type":"end","end":"2026-11-27T00:00:00Z","events":{REPORT_EVENTS},"lost":0,"incomplete":0,"deferred":0}}"#
+    ));
+    out.push('\n');
+    fs::write(&big, &out)?;
+    let size_mb = out.len() as f64 / 1e6;
+    let f = big.to_str().unwrap();
+    let _ = writeln!(
+        md,
+        "## `report` throughput\n\nA session of {REPORT_EVENTS} copies of one real event (with \
+         its counters, zones and stacks: {:.0} bytes a line, {size_mb:.0} MB), 3 runs each, output \
+         to /dev/null.\n\n| command | events/s | wall | peak RSS |\n|---|---|---|---|",
+        out.len() as f64 / REPORT_EVENTS as f64
+    );
+    for (what, cmd) in [
+        (
+            "`oomtrace report --format json`",
+            vec![exe, "report", "--format", "json", f],
+        ),
+        ("`oomtrace report` (text)", vec![exe, "report", f]),
+        (
+            "`oomtrace report --summary`",
+            vec![exe, "report", "--summary", f],
+        ),
+        ("`jq -c . ` (baseline)", vec!["jq", "-c", ".", f]),
+    ] {
+        let mut walls = Vec::new();
+        let mut rss = Vec::new();
+        for _ in 0..3 {
+            let t = timed(&cmd, "\u{0}", Stream::Stdout)?;
+            walls.push(t.wall_s);
+            rss.push(t.rss_mib);
+        }
+        let rates: Vec<f64> = walls
+            .iter()
+            .map(|w| REPORT_EVENTS as f64 / w.max(1e-3))
+            .collect();
+        let _ = writeln!(
+            md,
+            "| {what} | {} | {} | {} |",
+            spread(&rates, "", 0),
+            spread(&walls, "s", 2),
+            spread(&rss, "MiB", 0)
+        );
+    }
+    let _ = fs::remove_dir_all(&dir);
+    md.push('\n');
+    Ok(())
+}
+
+pub fn run() -> Result<()> {
+    if !is_root() {
+        bail!("cargo xtask bench loads BPF programs: run it as root");
+    }
+    install_debian_packages(BENCH_PACKAGES)?;
+    let exe = oomtrace()?;
+    let exe = exe.to_str().context("non-UTF-8 path")?.to_owned();
+    let mut md = String::new();
+    let mem_kb = fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        md,
+        "# oomtrace benchmarks\n\nWritten by `cargo xtask bench` (root). Machine: {} CPUs ({cpu}), \
+         {:.0} GiB, kernel {}, {}. oomtrace {} at {}. bpftrace {}.\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        mem_kb as f64 / 1048576.0,
+        output(Command::new("uname").arg("-r"))
+            .unwrap_or_default()
+            .trim(),
+        output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+            .unwrap_or_default()
+            .trim(),
+        env!("CARGO_PKG_VERSION"),
+        output(Command::new("git").args(["rev-parse", "--short", "HEAD"]))
+            .unwrap_or_default()
+            .trim(),
+        output(Command::new("bpftrace").arg("--version"))
+            .unwrap_or_default()
+            .trim(),
+    );
+    eprintln!("xtask: bench: start-up");
+    startup(&exe, &mut md)?;
+    eprintln!("xtask: bench: storm on this machine");
+    storm_cost(&exe, &mut md)?;
+    eprintln!("xtask: bench: the VMs");
+    vm_cost(&mut md)?;
+    eprintln!("xtask: bench: idle ({IDLE_SECS} s)");
+    idle(&exe, &mut md)?;
+    eprintln!("xtask: bench: report throughput");
+    report_throughput(&exe, &mut md)?;
+    let path = workspace_root().join("bench/RESULTS.md");
+    fs::create_dir_all(path.parent().unwrap())?;
+    fs::write(&path, &md)?;
+    println!("{md}");
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(())
+}
