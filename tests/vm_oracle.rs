@@ -51,20 +51,43 @@ fn parse_vm_log(text: &str) -> VmRun {
 }
 
 impl VmRun {
+    /// The first event of a scenario's recorded session, after checking the
+    /// file itself: one session of this kernel, ended cleanly, nothing lost.
     fn event(&self, scenario: &str) -> OomEvent {
-        let json = self
+        let file = self
             .sections
             .get(&format!("{scenario}.json"))
-            .unwrap_or_else(|| panic!("{}: no output for {scenario}", self.kernel));
-        let line = json.lines().next().unwrap_or_else(|| {
-            panic!(
-                "{}: {scenario}: no event; stderr: {:?}",
-                self.kernel,
-                self.sections.get(&format!("{scenario}.err"))
-            )
-        });
-        serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("{}: {scenario}: {e}: {line}", self.kernel))
+            .unwrap_or_else(|| panic!("{}: no session file for {scenario}", self.kernel));
+        let name = format!("{}/{scenario}.json", self.kernel);
+        let (sessions, notes) = oomtrace::session::read_from(file.as_bytes(), &name, false)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{e}; stderr: {:?}",
+                    self.sections.get(&format!("{scenario}.err"))
+                )
+            });
+        assert_eq!(notes, oomtrace::session::ReadNotes::default(), "{name}");
+        assert_eq!(sessions.len(), 1, "{name}");
+        let s = &sessions[0];
+        assert_eq!(s.header.kernel, self.kernel, "{name}: the header's kernel");
+        let end = s
+            .trailer
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: the recorder wrote no end record"));
+        assert_eq!(
+            (end.lost, end.incomplete),
+            (0, 0),
+            "{name}: lost or incomplete"
+        );
+        assert_eq!(
+            end.events,
+            s.events.len() as u64,
+            "{name}: the end record's count"
+        );
+        s.events
+            .first()
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}: no event recorded"))
     }
 
     fn report_for(&self, ev: &OomEvent) -> &KernelReport {
