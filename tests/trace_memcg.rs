@@ -303,3 +303,37 @@ fn check_reports_this_kernel_honestly() {
     assert_eq!(mv["resolved"], "oom:mark_victim");
     assert_eq!(r["ready"], true);
 }
+
+/// Where no kernel path leads to the nodes, the memory state is sampled
+/// from /proc right after the OOM and says so; forced here.
+#[test]
+fn memory_state_sampled_from_proc_is_marked_as_such() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tracer = Tracer::start(&["trace", "--json", "--count", "1", "--memory-via", "proc"]);
+    trigger_memcg();
+    let stdout = tracer.finish(Duration::from_secs(30));
+    let ev: OomEvent = serde_json::from_str(stdout.lines().next().expect("no event")).unwrap();
+    let read = ev.memory_read.as_ref().expect("no memory state");
+    assert_eq!((read.at.as_str(), read.path.as_str()), ("sampled", "proc"));
+    let after = read.sampled_after_ns.expect("no delay");
+    assert!(after < 5_000_000_000, "sampled {after} ns after the OOM");
+    let counters = ev.counters.as_ref().unwrap();
+    assert!(counters.zone.contains_key("NR_FREE_PAGES"));
+    assert!(
+        counters.node.contains_key("NR_SLAB_RECLAIMABLE_B"),
+        "vmstat's nr_slab_reclaimable"
+    );
+    let zones = ev.zones.as_ref().unwrap();
+    let populated = zoneinfo()
+        .into_iter()
+        .filter(|(_, _, m)| m.get("present").is_some_and(|p| p != "0"))
+        .count();
+    assert_eq!(zones.len(), populated);
+    for z in zones {
+        assert!(
+            !z.free_area.is_empty() && z.min_kb.is_some() && !z.lowmem_reserve.is_empty(),
+            "{z:?}"
+        );
+    }
+}

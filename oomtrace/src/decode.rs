@@ -128,6 +128,8 @@ pub struct Context {
     pub realtime_offset_ns: i128,
     /// Whether the kprobes are attached (else `mark_victim` alone makes an event).
     pub kprobes: bool,
+    /// No kernel path to the nodes: sample /proc when an event is assembled.
+    pub sample_memory: bool,
 }
 
 #[derive(Default)]
@@ -523,7 +525,14 @@ impl Assembler {
         if let Some(s) = &p.show_free_areas {
             ev.show_free_areas_stack = Some(self.ctx.symbols.frames(&s.stack));
         }
-        let mem = crate::memstate::assemble(&p.mem, &self.ctx.mem_names);
+        let mem = if self.ctx.sample_memory {
+            crate::memstate::sample_proc(
+                &self.ctx.mem_names,
+                monotonic_ns().saturating_sub(hdr.ktime_ns),
+            )
+        } else {
+            crate::memstate::assemble(&p.mem, &self.ctx.mem_names)
+        };
         ev.counters = mem.counters;
         ev.nodes = mem.nodes;
         ev.zones = mem.zones;
@@ -613,6 +622,17 @@ impl Assembler {
             .collect();
         ev.unavailable = unavailable;
     }
+}
+
+/// CLOCK_MONOTONIC now, the clock of the kernel's timestamps.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// `path` without its last `levels` components ("/a/b/c", 1 → "/a/b").
@@ -758,6 +778,7 @@ ffffffff81000d00 T end_of_text
             raw_formats: HashMap::new(),
             realtime_offset_ns: 1_700_000_000_000_000_000,
             kprobes,
+            sample_memory: false,
         }
     }
 

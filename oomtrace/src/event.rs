@@ -172,6 +172,9 @@ pub struct MemoryRead {
     pub path: String,
     /// Page size in kB, to turn the page counts into kB again.
     pub page_kb: u64,
+    /// For `at: "sampled"`: how long after the OOM /proc was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled_after_ns: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -211,6 +211,7 @@ pub fn assemble(records: &[MemStateRecord], names: &MemNames) -> MemoryState {
             }
             .into(),
             page_kb: 1 << names.page_shift.saturating_sub(10),
+            sampled_after_ns: None,
         }),
     }
 }
@@ -235,6 +236,141 @@ pub fn oom_domain_level(chain: &[MemcgCounters], page_shift: u32) -> Option<usiz
         .position(|c| c.usage.saturating_add(largest_charge) > c.max)
 }
 
+/// `/proc/vmstat`'s name for a counter: the enum name in lower case, without
+/// the unit suffix the kernel's `vmstat_text[]` drops (`NR_SLAB_RECLAIMABLE_B`
+/// is `nr_slab_reclaimable`, `NR_KERNEL_STACK_KB` is `nr_kernel_stack`).
+fn proc_names(enum_name: &str) -> [String; 2] {
+    let lower = enum_name.to_ascii_lowercase();
+    let bare = lower
+        .strip_suffix("_kb")
+        .or_else(|| lower.strip_suffix("_b"))
+        .unwrap_or(&lower)
+        .to_owned();
+    [lower, bare]
+}
+
+fn by_proc_name(names: &[String], values: &std::collections::HashMap<String, i64>) -> CounterMap {
+    names
+        .iter()
+        .filter_map(|n| {
+            let v = proc_names(n).iter().find_map(|p| values.get(p).copied())?;
+            Some((n.clone(), v))
+        })
+        .collect()
+}
+
+/// Where the kernel side has no way to the nodes: the same state sampled
+/// from /proc/vmstat, /proc/zoneinfo and /proc/buddyinfo when the event is
+/// assembled, `delay_ns` after the OOM. Marked `at: "sampled"`, `path: "proc"`.
+pub fn sample_proc(names: &MemNames, delay_ns: u64) -> MemoryState {
+    use std::collections::HashMap;
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let pairs = |text: &str| -> HashMap<String, i64> {
+        text.lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                Some((w.next()?.to_owned(), w.next()?.parse().ok()?))
+            })
+            .collect()
+    };
+    let vmstat = pairs(&read("/proc/vmstat"));
+    let page_kb = 1u64 << names.page_shift.saturating_sub(10);
+    let kb = |pages: i64| pages.max(0) as u64 * page_kb;
+    let buddy = read("/proc/buddyinfo");
+    let mut zones = Vec::new();
+    let mut nodes = Vec::new();
+    // zoneinfo: "Node N, zone NAME" blocks; the first of each node also has
+    // the node's "per-node stats".
+    let zoneinfo = read("/proc/zoneinfo");
+    let mut blocks: Vec<(u32, String, String)> = Vec::new();
+    for line in zoneinfo.lines() {
+        if let Some(rest) = line.strip_prefix("Node ")
+            && let Some((node, zone)) = rest.split_once(", zone")
+        {
+            blocks.push((
+                node.trim().parse().unwrap_or(0),
+                zone.trim().to_owned(),
+                String::new(),
+            ));
+        } else if let Some((_, _, body)) = blocks.last_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    for (node, zone, body) in &blocks {
+        let (node_part, zone_part) = match body.split_once("  pages free") {
+            Some((n, z)) => (n, format!("pages_free {z}")),
+            None => ("", body.clone()),
+        };
+        if node_part.contains("per-node stats") {
+            nodes.push(Node {
+                node: *node,
+                counters: by_proc_name(&names.node, &pairs(node_part)),
+                all_unreclaimable: None,
+            });
+        }
+        let v = pairs(&zone_part);
+        if v.get("present").copied().unwrap_or(0) == 0 {
+            continue;
+        }
+        let free_area = buddy
+            .lines()
+            .find(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                w.get(1).map(|n| n.trim_end_matches(',')) == Some(node.to_string().as_str())
+                    && w.get(3) == Some(&zone.as_str())
+            })
+            .map(|l| {
+                l.split_whitespace()
+                    .skip(4)
+                    .filter_map(|n| n.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let lowmem_reserve = zone_part
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("protection:"))
+            .map(|p| {
+                p.trim_matches([' ', '(', ')'])
+                    .split(", ")
+                    .filter_map(|n| n.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let counters = by_proc_name(&names.zone, &v);
+        zones.push(Zone {
+            node: *node,
+            zone: zone.clone(),
+            free_kb: counters.get("NR_FREE_PAGES").map(|&p| kb(p)),
+            min_kb: v.get("min").map(|&p| kb(p)),
+            low_kb: v.get("low").map(|&p| kb(p)),
+            high_kb: v.get("high").map(|&p| kb(p)),
+            free_area,
+            boost_kb: v.get("boost").map(|&p| kb(p)),
+            reserved_highatomic_kb: None,
+            present_kb: v.get("present").map(|&p| kb(p)),
+            managed_kb: v.get("managed").map(|&p| kb(p)),
+            lowmem_reserve,
+            free_types: Vec::new(),
+            counters,
+        });
+    }
+    MemoryState {
+        counters: Some(Counters {
+            node: by_proc_name(&names.node, &vmstat),
+            zone: by_proc_name(&names.zone, &vmstat),
+        }),
+        nodes: (!nodes.is_empty()).then_some(nodes),
+        zones: (!zones.is_empty()).then_some(zones),
+        read: Some(MemoryRead {
+            at: "sampled".into(),
+            path: "proc".into(),
+            page_kb,
+            sampled_after_ns: Some(delay_ns),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +393,13 @@ mod tests {
             Some(0)
         );
         assert_eq!(oom_domain_level(&[c(100, unlimited)], 12), None);
+    }
+
+    #[test]
+    fn counters_go_by_their_proc_vmstat_names() {
+        assert!(proc_names("NR_SLAB_RECLAIMABLE_B").contains(&"nr_slab_reclaimable".to_owned()));
+        assert!(proc_names("NR_KERNEL_STACK_KB").contains(&"nr_kernel_stack".to_owned()));
+        assert_eq!(proc_names("NR_FREE_PAGES")[0], "nr_free_pages");
     }
 
     #[test]

@@ -390,6 +390,10 @@ pub enum MemoryVia {
     /// `node_data` / `contig_page_data` and the global `vm_node_stat`,
     /// `vm_zone_stat` at their kallsyms addresses (`CONFIG_KALLSYMS_ALL`).
     Kallsyms,
+    /// Not in the kernel: /proc/vmstat, zoneinfo and buddyinfo sampled when
+    /// the event is assembled, marked as sampled, with the delay. What `auto`
+    /// falls back to where neither path exists.
+    Proc,
 }
 
 /// Completes the BTF layout with what this boot says: online nodes and,
@@ -424,6 +428,13 @@ fn locate_memory(
         mem.node_data = 0;
         mem.contig_page_data = 0;
     }
+    if via == MemoryVia::Proc {
+        // No node is read in the kernel.
+        mem.node_data = 0;
+        mem.contig_page_data = 0;
+        mem.online_nodes = 0;
+        return mem;
+    }
     mem.online_nodes = online_nodes(
         &std::fs::read_to_string("/sys/devices/system/node/online").unwrap_or_default(),
     );
@@ -448,9 +459,10 @@ fn locate_memory(
     if !by_kallsyms && !by_memcg {
         notices.push(
             "neither kallsyms data symbols nor memory cgroups lead to the nodes here: \
-             no counters, zones or free lists"
+             counters, zones and free lists are sampled from /proc after each OOM"
                 .into(),
         );
+        mem.online_nodes = 0;
     }
     if mem.online_nodes >> MAX_NODES != 0 {
         notices.push(format!(

@@ -277,6 +277,7 @@ pub async fn run(args: &TraceArgs, sink: &mut dyn Sink) -> Result<Outcome> {
         constraints: plan.constraints.clone(),
         mem_names: plan.mem_names.clone(),
         raw_formats: plan.raw_formats.clone(),
+        sample_memory: plan.config.mem.online_nodes == 0,
         realtime_offset_ns: realtime_offset_ns(),
         kprobes,
     });

@@ -234,7 +234,7 @@ fn cost_table(md: &mut String, stats: &[(String, u64, u64)], ooms: u64) {
 
 /// The storm on this machine, traced with `--bpf-stats`; also the latency
 /// from the kernel's timestamp of each kill to its line reaching us.
-fn storm_cost(exe: &str, md: &mut String) -> Result<()> {
+fn storm_cost(exe: &str, md: &mut String, latency_md: &mut String) -> Result<()> {
     let mut tracer = Command::new(exe)
         .args(["trace", "--json", "--bpf-stats"])
         .stdout(Stdio::piped())
@@ -275,6 +275,9 @@ fn storm_cost(exe: &str, md: &mut String) -> Result<()> {
     });
     erx.recv_timeout(Duration::from_secs(30))
         .context("the tracer did not attach")?;
+    // A tracer is running long before an OOM: let it finish reading kallsyms
+    // (the first stack waits for it) before the storm.
+    std::thread::sleep(Duration::from_secs(2));
     let before = vmstat_oom_kills();
     let t = Instant::now();
     super::run(Command::new(exe).args([
@@ -309,7 +312,7 @@ fn storm_cost(exe: &str, md: &mut String) -> Result<()> {
     );
     cost_table(md, &bpf_stats(&stderr), kills);
     let _ = writeln!(
-        md,
+        latency_md,
         "## Latency from the kill to the event\n\nFrom the kernel's timestamp of each kill \
          (`uptime_ns`, CLOCK_MONOTONIC, taken in `mark_victim`) to its JSON line read from \
          `oomtrace trace --json`'s stdout by this benchmark, over the same storm ({} events): \
@@ -583,9 +586,11 @@ pub fn run() -> Result<()> {
     eprintln!("xtask: bench: start-up");
     startup(&exe, &mut md)?;
     eprintln!("xtask: bench: storm on this machine");
-    storm_cost(&exe, &mut md)?;
+    let mut latency = String::new();
+    storm_cost(&exe, &mut md, &mut latency)?;
     eprintln!("xtask: bench: the VMs");
     vm_cost(&mut md)?;
+    md.push_str(&latency);
     eprintln!("xtask: bench: idle ({IDLE_SECS} s)");
     idle(&exe, &mut md)?;
     eprintln!("xtask: bench: report throughput");
