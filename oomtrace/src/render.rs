@@ -111,13 +111,29 @@ pub fn text_with(ev: &OomEvent, opts: Options) -> String {
             line(format!(" => {}", frame(f)));
         }
     }
-    for r in &ev.allocator_retries {
-        let fields: Vec<String> = r.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    // The allocator's last attempts, per tracepoint: how many, over how
+    // long, and the last one's fields (all of them are in the JSON).
+    for name in ["reclaim_retry_zone", "compact_retry"] {
+        let tries: Vec<_> = ev
+            .allocator_retries
+            .iter()
+            .filter(|r| r.event == name)
+            .collect();
+        let (Some(first), Some(last)) = (tries.first(), tries.last()) else {
+            continue;
+        };
+        let fields: Vec<String> = last
+            .fields
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let before = |ns: u64| ev.uptime_ns.saturating_sub(ns) as f64 / 1e6;
         line(format!(
-            "{}: {} ({:.1} ms before)",
-            r.event,
-            fields.join(" "),
-            ev.uptime_ns.saturating_sub(r.uptime_ns) as f64 / 1e6
+            "{name}: {} in the {:.1} ms before; last ({:.1} ms before): {}",
+            tries.len(),
+            before(first.uptime_ns),
+            before(last.uptime_ns),
+            fields.join(" ")
         ));
     }
     for l in memory_lines(ev) {
