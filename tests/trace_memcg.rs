@@ -20,6 +20,10 @@ fn kernel_report_for(pid: i32) -> KernelReport {
             .rev()
             .find(|r| r.killed.as_ref().is_some_and(|k| k.pid == pid))
         {
+            assert!(
+                !r.header_suppressed,
+                "the kernel rate-limited its report of pid {pid}'s OOM: no oracle"
+            );
             return r;
         }
         assert!(

@@ -36,6 +36,9 @@ pub struct KernelReport {
     pub memcg_memory: Option<(u64, u64, u64)>,
     /// `N total pagecache pages`.
     pub pagecache_pages: Option<u64>,
+    /// Only the `Killed process` line was printed: the kernel rate-limited
+    /// the rest of this OOM's report (10 reports per 5 s).
+    pub header_suppressed: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -146,6 +149,20 @@ pub fn parse_log(log: &str) -> Vec<KernelReport> {
                 }
             }
         } else if line.contains(": Killed process ") {
+            if cur.killed.is_some() {
+                // A second kill without its own header: the kernel
+                // rate-limited that OOM's report (dump_header), not the
+                // kill line. Never pin it on the previous report.
+                reports.push(KernelReport {
+                    timestamp: ts,
+                    header_suppressed: true,
+                    killed: parse_killed(line),
+                    ..KernelReport::default()
+                });
+                in_trace = false;
+                in_mem_info = false;
+                continue;
+            }
             cur.killed = parse_killed(line);
         } else if line == "Mem-Info:" {
             in_mem_info = true;
@@ -346,6 +363,25 @@ mod tests {
     }
 
     #[test]
+    fn a_kill_whose_report_was_rate_limited_stands_alone() {
+        let log = "[ 1.0] a invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0\n\
+                   [ 1.0] CPU: 0 UID: 0 PID: 7 Comm: a\n\
+                   [ 1.1] Memory cgroup out of memory: Killed process 7 (a) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0\n\
+                   [ 2.1] Memory cgroup out of memory: Killed process 9 (b) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0\n";
+        let r = parse_log(log);
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (r[0].trigger_pid, r[0].killed.as_ref().unwrap().pid),
+            (Some(7), 7)
+        );
+        assert!(r[1].header_suppressed);
+        assert_eq!(
+            (r[1].trigger_pid, r[1].killed.as_ref().unwrap().pid),
+            (None, 9)
+        );
+    }
+
+    #[test]
     fn reads_sysrq_global_and_memcg_reports_of_6_1_and_6_12() {
         for name in [
             "6.1-qemu-sysrq-global-memcg.log",
@@ -379,6 +415,7 @@ mod tests {
             vec![3, 5, 25, 22, 13, 13, 12, 10, 3, 3, 102]
         );
         let r = fixture("6.12-qemu-sysrq-global-memcg.log");
+        assert!(r.iter().all(|r| !r.header_suppressed));
         assert_eq!(r[0].mem_info["active_anon"], 697);
         assert_eq!(r[0].mem_info["free"], 113232);
         assert_eq!(r[0].mem_info["free_pcp"], 1134);
