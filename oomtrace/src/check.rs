@@ -35,6 +35,8 @@ pub struct Report {
     pub kallsyms_data_symbols: bool,
     pub mark_victim_fields: Vec<String>,
     pub gfp_names: String,
+    /// How `--memory-via auto` reaches counters, zones and free lists.
+    pub memory: String,
     pub hooks: Vec<HookReport>,
     pub mode: Mode,
     pub unavailable_in_this_mode: Vec<&'static str>,
@@ -92,6 +94,22 @@ pub fn gather() -> Report {
             }
         })
         .collect();
+    let layout = types.as_ref().map(KernelTypes::mem_layout);
+    let memory = match layout {
+        Some(l)
+            if l.memcg_nodeinfo != oomtrace_common::ABSENT
+                && l.lruvec_pgdat != oomtrace_common::ABSENT =>
+        {
+            "read in the kernel: current task's memory cgroup -> lruvec.pgdat -> node_zones[]"
+        }
+        _ if kallsyms.address_of("node_data").is_some()
+            || kallsyms.address_of("contig_page_data").is_some() =>
+        {
+            "read in the kernel: node_data / contig_page_data from kallsyms"
+        }
+        _ => "no kernel path: sampled from /proc after each OOM",
+    }
+    .to_owned();
     let p = privileges();
     let ready = p.missing.is_empty()
         && types.is_some()
@@ -110,6 +128,7 @@ pub fn gather() -> Report {
         kallsyms_data_symbols: kallsyms.has_data_symbols(),
         mark_victim_fields: mv_fields,
         gfp_names: GfpTable::for_running_kernel(tracefs_root.as_deref(), &release).source,
+        memory,
         hooks,
         mode,
         unavailable_in_this_mode: if kprobes {
@@ -191,10 +210,13 @@ pub fn text(r: &Report) -> String {
         },
     );
     row("gfp names", r.gfp_names.clone());
+    row("memory", r.memory.clone());
     row("hooks", String::new());
+    let width = |f: fn(&HookReport) -> usize| r.hooks.iter().map(f).max().unwrap_or(0) + 2;
+    let (pw, hw) = (width(|h| h.program.len()), width(|h| h.hook.len()));
     for h in &r.hooks {
         s.push_str(&format!(
-            "  {:<16}{:<46}{}\n",
+            "  {:<pw$}{:<hw$}{}\n",
             h.program,
             h.hook,
             match (&h.resolved, h.used) {
