@@ -20,12 +20,6 @@ pub const MESSAGE_LEN: usize = 48;
 /// Counters of `enum node_stat_item` / `enum zone_stat_item` we have room for.
 pub const MAX_NODE_STATS: usize = 64;
 pub const MAX_ZONE_STATS: usize = 16;
-/// Zones per node we read (`MAX_NR_ZONES` is at most 5 on x86_64 and arm64).
-pub const MAX_ZONES: usize = 6;
-/// Buddy orders per zone we read (`NR_PAGE_ORDERS` is 11 on x86_64, up to 14 elsewhere).
-pub const MAX_ORDERS: usize = 14;
-/// Bytes kept of a zone's name.
-pub const ZONE_NAME_LEN: usize = 16;
 /// NUMA nodes whose memory state is read at an OOM.
 pub const MAX_NODES: usize = 16;
 /// User frames kept of the triggering task.
@@ -287,8 +281,6 @@ pub struct MemStateRecord {
 pub const MEM_NODE: u32 = 1 << 0;
 /// `global_node_stat` and `global_zone_stat` were read.
 pub const MEM_GLOBAL: u32 = 1 << 1;
-/// This is the last node's record of this reading.
-pub const MEM_LAST: u32 = 1 << 2;
 
 /// Node data at kallsyms addresses (`node_data`, `contig_page_data`; needs
 /// `CONFIG_KALLSYMS_ALL`).
@@ -413,7 +405,6 @@ pub struct MemLayout {
     pub pgdat_node_zones: u32,
     /// `MAX_NR_ZONES`: the length of `node_zones[]` and `lowmem_reserve[]`.
     pub nr_zones: u32,
-    pub pgdat_node_id: u32,
     pub pgdat_vm_stat: u32,
     pub pgdat_kswapd_failures: u32,
     // struct zone
@@ -424,7 +415,6 @@ pub struct MemLayout {
     pub zone_lowmem_reserve: u32,
     pub zone_managed: u32,
     pub zone_present: u32,
-    pub zone_name: u32,
     pub zone_free_area: u32,
     pub zone_vm_stat: u32,
     // struct free_area
@@ -468,7 +458,6 @@ impl MemLayout {
         Self {
             pgdat_node_zones: A,
             nr_zones: A,
-            pgdat_node_id: A,
             pgdat_vm_stat: A,
             pgdat_kswapd_failures: A,
             zone_size: A,
@@ -478,7 +467,6 @@ impl MemLayout {
             zone_lowmem_reserve: A,
             zone_managed: A,
             zone_present: A,
-            zone_name: A,
             zone_free_area: A,
             zone_vm_stat: A,
             free_area_size: A,
@@ -593,6 +581,6 @@ mod user {
                     + size_of::<KernelOffsets>()
                     + size_of::<MemLayout>()
         );
-        assert!(size_of::<MemLayout>() == 30 * 4 + 5 * 8);
+        assert!(size_of::<MemLayout>() == 28 * 4 + 5 * 8);
     };
 }

@@ -357,9 +357,6 @@ fn emit_node(nid: u32, at: u32, first: u32) -> u32 {
             rec.zones_len = len;
         }
     }
-    if mem!(online_nodes) >> nid >> 1 == 0 {
-        valid |= MEM_LAST;
-    }
     rec.valid = valid;
     entry.submit(BPF_RB_NO_WAKEUP);
     1

@@ -159,7 +159,6 @@ impl KernelTypes {
         MemLayout {
             pgdat_node_zones: node_zones,
             nr_zones,
-            pgdat_node_id: o("pglist_data", &["node_id"]),
             pgdat_vm_stat: o("pglist_data", &["vm_stat"]),
             pgdat_kswapd_failures: o("pglist_data", &["kswapd_failures"]),
             zone_size,
@@ -170,7 +169,6 @@ impl KernelTypes {
             zone_lowmem_reserve: o("zone", &["lowmem_reserve"]),
             zone_managed: o("zone", &["managed_pages"]),
             zone_present: o("zone", &["present_pages"]),
-            zone_name: o("zone", &["name"]),
             zone_free_area: free_area,
             zone_vm_stat: o("zone", &["vm_stat"]),
             free_area_size: area_size,

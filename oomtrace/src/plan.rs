@@ -444,7 +444,6 @@ fn locate_memory(
         mem.zone_size,
         mem.zone_present,
         mem.zone_managed,
-        mem.zone_name,
         mem.zone_watermark,
         mem.zone_lowmem_reserve,
         mem.zone_vm_stat,
