@@ -2,7 +2,7 @@
 //! while `trace --json` watches the same OOM; a recorder killed with SIGKILL;
 //! and every kind of bad file.
 
-use oomtrace::event::OomEvent;
+use oomtrace_core::event::OomEvent;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -51,7 +51,7 @@ fn without_time(mut ev: OomEvent) -> OomEvent {
     ev.zones = ev.zones.map(|zones| {
         zones
             .into_iter()
-            .map(|z| oomtrace::event::Zone {
+            .map(|z| oomtrace_core::event::Zone {
                 node: z.node,
                 zone: z.zone,
                 ..Default::default()
@@ -180,4 +180,74 @@ fn bad_files_get_one_clear_sentence_and_a_failing_exit() {
     let (code, _, err) = report(&["--skip-bad", corrupt.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains(":2: skipped"), "{err}");
+}
+
+/// `record -o -` writes the session to stdout; `--force` replaces a file
+/// (0600 afterwards, whatever it was); `--append` adds a second session.
+#[test]
+fn record_to_stdout_force_and_append() {
+    require_root();
+    let quick = ["--duration", "1s", "--quiet"];
+    // To stdout.
+    let out = Command::new(OOMTRACE)
+        .args(["record", "-o", "-"])
+        .args(quick)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.first().unwrap()["type"], "session");
+    assert_eq!(lines.last().unwrap()["type"], "end");
+
+    // --force over a file that is not a session, world-readable.
+    let file = scratch("forced.oomtrace");
+    std::fs::write(&file, "not a session\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let f = file.to_str().unwrap();
+    let refused = Command::new(OOMTRACE)
+        .args(["record", "-o", f])
+        .args(quick)
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "an existing file is never overwritten silently"
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+    let forced = Command::new(OOMTRACE)
+        .args(["record", "-o", f, "--force"])
+        .args(quick)
+        .output()
+        .unwrap();
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+    let (code, out, err) = report(&["--summary", f]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sessions: 1 (0 not stopped cleanly)"), "{out}");
+
+    // --append: a second session in the same file.
+    let appended = Command::new(OOMTRACE)
+        .args(["record", "-o", f, "--append"])
+        .args(quick)
+        .output()
+        .unwrap();
+    assert!(
+        appended.status.success(),
+        "{}",
+        String::from_utf8_lossy(&appended.stderr)
+    );
+    let (code, out, err) = report(&["--summary", f]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sessions: 2 (0 not stopped cleanly)"), "{out}");
 }

@@ -2,8 +2,8 @@
 //! under a 32 MiB limit and an address-space limit (never a global OOM),
 //! traced by the real binary; the kernel's own report in the log is the oracle.
 
-use oomtrace::event::OomEvent;
-use oomtrace::kreport::{self, KernelReport};
+use oomtrace_core::event::OomEvent;
+use oomtrace_core::kernel_log::{self as kreport, KernelReport};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -132,7 +132,7 @@ fn zoneinfo() -> Vec<(u32, String, std::collections::BTreeMap<String, String>)> 
 /// quiet low zones within a margin (this machine keeps allocating).
 fn assert_memory_state_is_this_machines(ev: &OomEvent) {
     let read = ev.memory_read.as_ref().expect("no memory state");
-    assert_eq!(read.at, "mark_victim");
+    assert_eq!(read.at.name(), "mark_victim");
     let counters = ev.counters.as_ref().unwrap();
     let vmstat = std::fs::read_to_string("/proc/vmstat").unwrap();
     let named = |n: &str| {
@@ -319,7 +319,7 @@ fn memory_state_sampled_from_proc_is_marked_as_such() {
     let stdout = tracer.finish(Duration::from_secs(30));
     let ev: OomEvent = serde_json::from_str(stdout.lines().next().expect("no event")).unwrap();
     let read = ev.memory_read.as_ref().expect("no memory state");
-    assert_eq!((read.at.as_str(), read.path.as_str()), ("sampled", "proc"));
+    assert_eq!((read.at.name(), read.path.name()), ("sampled", "proc"));
     let after = read.sampled_after_ns.expect("no delay");
     assert!(after < 5_000_000_000, "sampled {after} ns after the OOM");
     let counters = ev.counters.as_ref().unwrap();

@@ -6,8 +6,8 @@
 //! Ignored by a plain `cargo test`: it needs the VM logs (`OOMTRACE_VM_LOGS`,
 //! colon-separated), which only `cargo xtask vm-test` produces.
 
-use oomtrace::event::OomEvent;
-use oomtrace::kreport::{self, KernelReport};
+use oomtrace_core::event::OomEvent;
+use oomtrace_core::kernel_log::{self as kreport, KernelReport};
 use std::collections::BTreeMap;
 
 struct VmRun {
@@ -63,14 +63,18 @@ impl VmRun {
             .get(&format!("{scenario}.json"))
             .unwrap_or_else(|| panic!("{}: no session file for {scenario}", self.kernel));
         let name = format!("{}/{scenario}.json", self.kernel);
-        let (sessions, notes) = oomtrace::session::read_from(file.as_bytes(), &name, false)
+        let (sessions, notes) = oomtrace_core::session::read_from(file.as_bytes(), &name, false)
             .unwrap_or_else(|e| {
                 panic!(
                     "{e}; stderr: {:?}",
                     self.sections.get(&format!("{scenario}.err"))
                 )
             });
-        assert_eq!(notes, oomtrace::session::ReadNotes::default(), "{name}");
+        assert_eq!(
+            notes,
+            oomtrace_core::session::ReadNotes::default(),
+            "{name}"
+        );
         assert_eq!(sessions.len(), 1, "{name}");
         let s = &sessions[0];
         assert_eq!(s.header.kernel, self.kernel, "{name}: the header's kernel");
@@ -168,7 +172,7 @@ fn assert_agrees(kernel: &str, scenario: &str, ev: &OomEvent, r: &KernelReport) 
     );
     same!(ev.nodemask.clone(), s("nodemask").unwrap(), "nodemask");
     same!(ev.message.clone(), k.message.clone(), "message");
-    if ev.source == "kprobe" {
+    if ev.source.name() == "kprobe" {
         assert_eq!(ev.memcg, s("oom_memcg"), "{ctx}: oom_memcg");
         assert_eq!(ev.memcg.is_none(), r.global_oom, "{ctx}: global or not");
     }
@@ -182,7 +186,7 @@ fn assert_agrees(kernel: &str, scenario: &str, ev: &OomEvent, r: &KernelReport) 
     // the waking victim's deltas land in between. Seen: 33 pages on 6.1 for a
     // sleeping victim that is not the trigger. Allowed there: 64 pages
     // (TASK_RSS_EVENTS_THRESH); everywhere else the figures must be equal.
-    let split_rss = oomtrace::gfp::parse_release(kernel).is_some_and(|v| v < (6, 2));
+    let split_rss = oomtrace_core::gfp::parse_release(kernel).is_some_and(|v| v < (6, 2));
     let slack = if split_rss && v.pid != ev.trigger.pid {
         256
     } else {
@@ -264,7 +268,7 @@ fn assert_memory_agrees(ctx: &str, ev: &OomEvent, r: &KernelReport) {
     }
     let largest = std::cell::Cell::new((0u64, String::new()));
     let close = |what: &str, ours: u64, theirs: u64| {
-        let allowed = slack(&read.at, theirs);
+        let allowed = slack(read.at.name(), theirs);
         let seen = largest.take();
         largest.set(if ours.abs_diff(theirs) > seen.0 {
             (
@@ -283,7 +287,7 @@ fn assert_memory_agrees(ctx: &str, ev: &OomEvent, r: &KernelReport) {
     let counters = ev.counters.as_ref().expect("counters");
     let mut compared = 0;
     for (label, theirs) in &r.mem_info {
-        let Some((_, name)) = oomtrace::render::MEM_INFO
+        let Some((_, name)) = oomtrace_core::render::MEM_INFO
             .iter()
             .flat_map(|g| g.iter())
             .find(|(l, _)| l == label)
@@ -306,7 +310,7 @@ fn assert_memory_agrees(ctx: &str, ev: &OomEvent, r: &KernelReport) {
             .flatten()
             .find(|n| n.node == *node)
             .unwrap_or_else(|| panic!("{ctx}: no node {node}"));
-        for (label, name) in oomtrace::render::NODE_LINE {
+        for (label, name) in oomtrace_core::render::NODE_LINE {
             if let Some(theirs) = pairs.get(*label) {
                 let v = n.counters[*name].max(0) as u64;
                 let kb = if name.ends_with("_KB") {
@@ -386,7 +390,7 @@ fn check_kernel(run: &VmRun) {
     println!("{kernel}: {}", run.attached("sysrq"));
 
     let sysrq = run.event("sysrq");
-    assert_eq!(sysrq.source, "kprobe", "{kernel}");
+    assert_eq!(sysrq.source.name(), "kprobe", "{kernel}");
     assert_eq!(sysrq.order, Some(-1), "{kernel}: sysrq-f is order -1");
     assert_eq!(sysrq.gfp_flags.as_deref(), Some("GFP_KERNEL"), "{kernel}");
     assert!(
@@ -450,12 +454,12 @@ fn check_kernel(run: &VmRun) {
     );
     let read = global.memory_read.as_ref().unwrap();
     assert_eq!(
-        (read.at.as_str(), read.path.as_str()),
+        (read.at.name(), read.path.name()),
         ("show_free_areas", "kallsyms"),
         "{kernel}"
     );
     assert_eq!(
-        sysrq.memory_read.as_ref().map(|r| r.path.as_str()),
+        sysrq.memory_read.as_ref().map(|r| r.path.name()),
         Some("memcg"),
         "{kernel}"
     );
@@ -502,7 +506,7 @@ fn check_kernel(run: &VmRun) {
     assert_agrees(kernel, "steer", &steer, run.report_for(&steer));
 
     let tp = run.event("tracepoint");
-    assert_eq!(tp.source, "tracepoint", "{kernel}");
+    assert_eq!(tp.source.name(), "tracepoint", "{kernel}");
     assert!(
         run.attached("tracepoint").contains("mode=tracepoint"),
         "{kernel}"

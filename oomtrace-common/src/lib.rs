@@ -340,110 +340,193 @@ pub struct MarkVictimLayout {
     pub reaper_pid: u32,
 }
 
-/// Field offsets in kernel structs, from BTF. `ABSENT` where this kernel
-/// lacks the field (then the fields that need it arrive as `null`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct KernelOffsets {
-    // struct oom_control
-    pub oc_zonelist: u32,
-    pub oc_nodemask: u32,
-    pub oc_memcg: u32,
-    pub oc_gfp_mask: u32,
-    pub oc_order: u32,
-    pub oc_totalpages: u32,
-    pub oc_chosen: u32,
-    pub oc_chosen_points: u32,
-    pub oc_constraint: u32,
-    // struct task_struct
-    pub task_pid: u32,
-    pub task_tgid: u32,
-    pub task_comm: u32,
-    pub task_signal: u32,
-    pub task_cgroups: u32,
-    pub task_mm: u32,
-    pub task_cred: u32,
-    // struct signal_struct, struct cred
-    pub signal_oom_score_adj: u32,
-    pub cred_uid: u32,
-    // struct css_set, struct cgroup_subsys_state, struct cgroup, struct kernfs_node
-    pub css_set_subsys: u32,
-    /// `memory_cgrp_id` in `enum cgroup_subsys_id`.
-    pub memory_cgrp_id: u32,
-    pub css_cgroup: u32,
-    pub cgroup_kn: u32,
-    pub kn_name: u32,
-    pub kn_parent: u32,
-    // struct mm_struct
-    pub mm_total_vm: u32,
-    pub mm_rss_stat: u32,
-    /// Bytes between two entries of `mm->rss_stat` (an `atomic_long_t` array
-    /// before 6.2, `struct percpu_counter` array since).
-    pub mm_rss_stride: u32,
-    /// Offset of the count inside one entry (`percpu_counter.count`, or 0).
-    pub mm_rss_count: u32,
-    pub mm_pgtables_bytes: u32,
-    /// `task_struct.rss_stat.count`: the per-thread cache of rss deltas
-    /// (`SPLIT_RSS_COUNTING`, kernels before 6.2), flushed into the mm on exit.
-    pub task_rss_cache: u32,
-    /// `enum mm_counter` values.
-    pub mm_filepages: u32,
-    pub mm_anonpages: u32,
-    pub mm_shmempages: u32,
-    /// `struct mem_cgroup`'s `css`.
-    pub memcg_css: u32,
-    /// log2 of the page size, to report pages in kB.
-    pub page_shift: u32,
+impl MarkVictimLayout {
+    pub const fn unplanned() -> Self {
+        Self {
+            pid: ABSENT,
+            comm: ABSENT,
+            total_vm: ABSENT,
+            anon_rss: ABSENT,
+            file_rss: ABSENT,
+            shmem_rss: ABSENT,
+            uid: ABSENT,
+            pgtables: ABSENT,
+            oom_score_adj: ABSENT,
+            reaper_pid: ABSENT,
+        }
+    }
 }
 
-/// Where a node's memory state lives on this kernel, from BTF, kallsyms and
-/// sysfs. `ABSENT` offsets and zero addresses mean "no such path".
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct MemLayout {
-    // struct pglist_data
-    pub pgdat_node_zones: u32,
-    /// `MAX_NR_ZONES`: the length of `node_zones[]` and `lowmem_reserve[]`.
-    pub nr_zones: u32,
-    pub pgdat_vm_stat: u32,
-    pub pgdat_kswapd_failures: u32,
-    // struct zone
-    pub zone_size: u32,
-    pub zone_watermark: u32,
-    pub zone_watermark_boost: u32,
-    pub zone_reserved_highatomic: u32,
-    pub zone_lowmem_reserve: u32,
-    pub zone_managed: u32,
-    pub zone_present: u32,
-    pub zone_free_area: u32,
-    pub zone_vm_stat: u32,
-    // struct free_area
-    pub free_area_size: u32,
-    pub free_area_nr_free: u32,
-    /// `NR_PAGE_ORDERS` (the length of `free_area[]`).
-    pub nr_orders: u32,
-    /// `MIGRATE_TYPES` (the length of `free_list[]`).
-    pub migrate_types: u32,
-    /// `NR_VM_NODE_STAT_ITEMS`, `NR_VM_ZONE_STAT_ITEMS`.
-    pub node_stat_items: u32,
-    pub zone_stat_items: u32,
-    // struct mem_cgroup, struct page_counter, struct mem_cgroup_per_node, struct lruvec
-    pub memcg_memory: u32,
-    pub counter_usage: u32,
-    pub counter_max: u32,
-    pub counter_failcnt: u32,
-    pub counter_parent: u32,
-    pub memcg_nodeinfo: u32,
-    pub memcg_node_lruvec: u32,
-    pub lruvec_pgdat: u32,
-    pub _pad: u32,
-    /// kallsyms addresses (0 when kallsyms lists no data symbols).
-    pub node_data: u64,
-    pub contig_page_data: u64,
-    pub vm_node_stat: u64,
-    pub vm_zone_stat: u64,
-    /// Online NUMA nodes (`/sys/devices/system/node/online`), bit per node id.
-    pub online_nodes: u64,
+/// Declares a `#[repr(C)]` struct of `u32` kernel facts from one table:
+/// each BTF-resolved field names its struct and the member names it has had
+/// across kernels (newest first). From the table come the struct itself,
+/// its "nothing known" value, the list the resolver walks (`BTF_FIELDS`) and
+/// the names of what a kernel lacks (`absent`). Fields under `derived` are
+/// worked out by the planner by other means (array shapes, enum values,
+/// sysconf), each with its default.
+macro_rules! kernel_facts {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            btf {
+                $( $(#[$fmeta:meta])* $field:ident : $strukt:literal [$($member:literal),+ $(,)?], )*
+            }
+            derived {
+                $( $(#[$dmeta:meta])* $dfield:ident = $default:expr, )*
+            }
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: u32, )*
+            $( $(#[$dmeta])* pub $dfield: u32, )*
+        }
+
+        impl $name {
+            /// Every offset unknown: the programs then read only what needs none.
+            pub const fn unplanned() -> Self {
+                Self {
+                    $( $field: ABSENT, )*
+                    $( $dfield: $default, )*
+                }
+            }
+
+            /// What the resolver looks up in BTF: (field, struct, member names).
+            pub const BTF_FIELDS: &'static [(&'static str, &'static str, &'static [&'static str])] = &[
+                $( (stringify!($field), $strukt, &[$($member),+]), )*
+            ];
+
+            /// The BTF-resolved field called `field`, to be set by the resolver.
+            pub fn btf_field_mut(&mut self, field: &str) -> Option<&mut u32> {
+                match field {
+                    $( stringify!($field) => Some(&mut self.$field), )*
+                    _ => None,
+                }
+            }
+
+            /// `struct.member` of every BTF field this kernel lacks, then
+            /// every derived field left unknown.
+            pub fn absent(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+                let btf = [$( (self.$field, $strukt, [$($member),+][0]), )*];
+                let derived = [$( (self.$dfield, "", stringify!($dfield)), )*];
+                btf.into_iter()
+                    .chain(derived)
+                    .filter(|(v, _, _)| *v == ABSENT)
+                    .map(|(_, s, m)| (s, m))
+            }
+        }
+
+        // Pod (no padding): only u32 fields, so the size is their count.
+        const _: () = assert!(
+            core::mem::size_of::<$name>()
+                == 4 * ([$(stringify!($field)),*].len() + [$(stringify!($dfield)),*].len())
+        );
+    };
+}
+
+kernel_facts! {
+    /// Field offsets in kernel structs, from BTF. `ABSENT` where this kernel
+    /// lacks the field (then the fields that need it arrive as `null`).
+    pub struct KernelOffsets {
+        btf {
+            oc_zonelist: "oom_control" ["zonelist"],
+            oc_nodemask: "oom_control" ["nodemask"],
+            oc_memcg: "oom_control" ["memcg"],
+            oc_gfp_mask: "oom_control" ["gfp_mask"],
+            oc_order: "oom_control" ["order"],
+            oc_totalpages: "oom_control" ["totalpages"],
+            oc_chosen: "oom_control" ["chosen"],
+            oc_chosen_points: "oom_control" ["chosen_points"],
+            oc_constraint: "oom_control" ["constraint"],
+            task_pid: "task_struct" ["pid"],
+            task_tgid: "task_struct" ["tgid"],
+            task_comm: "task_struct" ["comm"],
+            task_signal: "task_struct" ["signal"],
+            task_cgroups: "task_struct" ["cgroups"],
+            task_mm: "task_struct" ["mm"],
+            /// `task_uid()` reads the objective credentials.
+            task_cred: "task_struct" ["real_cred"],
+            signal_oom_score_adj: "signal_struct" ["oom_score_adj"],
+            cred_uid: "cred" ["uid"],
+            css_set_subsys: "css_set" ["subsys"],
+            css_cgroup: "cgroup_subsys_state" ["cgroup"],
+            cgroup_kn: "cgroup" ["kn"],
+            kn_name: "kernfs_node" ["name"],
+            /// Renamed `__parent` in 6.15.
+            kn_parent: "kernfs_node" ["__parent", "parent"],
+            mm_total_vm: "mm_struct" ["total_vm"],
+            mm_pgtables_bytes: "mm_struct" ["pgtables_bytes"],
+            /// `struct mem_cgroup`'s `css`.
+            memcg_css: "mem_cgroup" ["css"],
+        }
+        derived {
+            /// `memory_cgrp_id` in `enum cgroup_subsys_id`.
+            memory_cgrp_id = ABSENT,
+            /// `mm->rss_stat`: an `atomic_long_t` array before 6.2, a
+            /// `struct percpu_counter` array since.
+            mm_rss_stat = ABSENT,
+            /// Bytes between two entries of `mm->rss_stat`.
+            mm_rss_stride = ABSENT,
+            /// Offset of the count inside one entry (`percpu_counter.count`, or 0).
+            mm_rss_count = ABSENT,
+            /// `task_struct.rss_stat.count`: the per-thread cache of rss deltas
+            /// (`SPLIT_RSS_COUNTING`, kernels before 6.2), flushed into the mm on exit.
+            task_rss_cache = ABSENT,
+            /// `enum mm_counter` values (anonymous in BTF; these since 2.6.34).
+            mm_filepages = 0,
+            mm_anonpages = 1,
+            mm_shmempages = 3,
+            /// log2 of the page size, to report pages in kB.
+            page_shift = 12,
+        }
+    }
+}
+
+kernel_facts! {
+    /// Where a node's memory state lives on this kernel, from BTF.
+    pub struct MemLayout {
+        btf {
+            pgdat_vm_stat: "pglist_data" ["vm_stat"],
+            pgdat_kswapd_failures: "pglist_data" ["kswapd_failures"],
+            /// `watermark[]` became `_watermark[]` when boosting came (5.0).
+            zone_watermark: "zone" ["_watermark", "watermark"],
+            zone_watermark_boost: "zone" ["watermark_boost"],
+            zone_reserved_highatomic: "zone" ["nr_reserved_highatomic"],
+            /// 6.14+.
+            zone_free_highatomic: "zone" ["nr_free_highatomic"],
+            zone_lowmem_reserve: "zone" ["lowmem_reserve"],
+            zone_managed: "zone" ["managed_pages"],
+            zone_present: "zone" ["present_pages"],
+            zone_vm_stat: "zone" ["vm_stat"],
+            free_area_nr_free: "free_area" ["nr_free"],
+            memcg_memory: "mem_cgroup" ["memory"],
+            counter_usage: "page_counter" ["usage"],
+            counter_max: "page_counter" ["max", "limit"],
+            counter_failcnt: "page_counter" ["failcnt"],
+            counter_parent: "page_counter" ["parent"],
+            memcg_nodeinfo: "mem_cgroup" ["nodeinfo"],
+            memcg_node_lruvec: "mem_cgroup_per_node" ["lruvec"],
+            lruvec_pgdat: "lruvec" ["pgdat"],
+        }
+        derived {
+            /// `pglist_data.node_zones[]`: offset, element size (`struct
+            /// zone`) and length (`MAX_NR_ZONES`).
+            pgdat_node_zones = ABSENT,
+            zone_size = ABSENT,
+            nr_zones = ABSENT,
+            /// `zone.free_area[]`: offset, element size, length (`NR_PAGE_ORDERS`).
+            zone_free_area = ABSENT,
+            free_area_size = ABSENT,
+            nr_orders = ABSENT,
+            /// `MIGRATE_TYPES` (the length of `free_list[]`).
+            migrate_types = ABSENT,
+            /// `NR_VM_NODE_STAT_ITEMS`, `NR_VM_ZONE_STAT_ITEMS`.
+            node_stat_items = ABSENT,
+            zone_stat_items = ABSENT,
+        }
+    }
 }
 
 impl Default for MemLayout {
@@ -452,38 +535,22 @@ impl Default for MemLayout {
     }
 }
 
-impl MemLayout {
+/// Where this boot keeps node data (kallsyms addresses, 0 when kallsyms
+/// lists no data symbols) and which nodes are online.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemAddrs {
+    pub node_data: u64,
+    pub contig_page_data: u64,
+    pub vm_node_stat: u64,
+    pub vm_zone_stat: u64,
+    /// Online NUMA nodes (`/sys/devices/system/node/online`), bit per node id.
+    pub online_nodes: u64,
+}
+
+impl MemAddrs {
     pub const fn unplanned() -> Self {
-        const A: u32 = ABSENT;
         Self {
-            pgdat_node_zones: A,
-            nr_zones: A,
-            pgdat_vm_stat: A,
-            pgdat_kswapd_failures: A,
-            zone_size: A,
-            zone_watermark: A,
-            zone_watermark_boost: A,
-            zone_reserved_highatomic: A,
-            zone_lowmem_reserve: A,
-            zone_managed: A,
-            zone_present: A,
-            zone_free_area: A,
-            zone_vm_stat: A,
-            free_area_size: A,
-            free_area_nr_free: A,
-            nr_orders: A,
-            migrate_types: A,
-            node_stat_items: A,
-            zone_stat_items: A,
-            memcg_memory: A,
-            counter_usage: A,
-            counter_max: A,
-            counter_failcnt: A,
-            counter_parent: A,
-            memcg_nodeinfo: A,
-            memcg_node_lruvec: A,
-            lruvec_pgdat: A,
-            _pad: 0,
             node_data: 0,
             contig_page_data: 0,
             vm_node_stat: 0,
@@ -494,7 +561,7 @@ impl MemLayout {
 }
 
 /// Everything the planner tells the BPF programs. Written into the object as
-/// the global `OOMTRACE_CONFIG` before load.
+/// the global [`names::CONFIG_GLOBAL`] before load.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
@@ -503,66 +570,53 @@ pub struct Config {
     pub mark_victim: MarkVictimLayout,
     pub off: KernelOffsets,
     pub mem: MemLayout,
+    /// Keeps `addrs` 8-aligned whatever the counts above: no hidden padding.
+    pub _pad: [u32; CONFIG_PAD],
+    pub addrs: MemAddrs,
 }
+
+/// `u32`s that bring the fields before `Config::addrs` to a multiple of 8 bytes.
+const CONFIG_PAD: usize = ((4
+    + core::mem::size_of::<MarkVictimLayout>()
+    + core::mem::size_of::<KernelOffsets>()
+    + core::mem::size_of::<MemLayout>())
+    % 8)
+    / 4;
 
 impl Config {
     /// Every offset unknown: each program then reads only what needs no offset.
     pub const fn unplanned() -> Self {
-        const A: u32 = ABSENT;
         Self {
             planned: 0,
-            mark_victim: MarkVictimLayout {
-                pid: A,
-                comm: A,
-                total_vm: A,
-                anon_rss: A,
-                file_rss: A,
-                shmem_rss: A,
-                uid: A,
-                pgtables: A,
-                oom_score_adj: A,
-                reaper_pid: A,
-            },
-            off: KernelOffsets {
-                oc_zonelist: A,
-                oc_nodemask: A,
-                oc_memcg: A,
-                oc_gfp_mask: A,
-                oc_order: A,
-                oc_totalpages: A,
-                oc_chosen: A,
-                oc_chosen_points: A,
-                oc_constraint: A,
-                task_pid: A,
-                task_tgid: A,
-                task_comm: A,
-                task_signal: A,
-                task_cgroups: A,
-                task_mm: A,
-                task_cred: A,
-                signal_oom_score_adj: A,
-                cred_uid: A,
-                css_set_subsys: A,
-                memory_cgrp_id: A,
-                css_cgroup: A,
-                cgroup_kn: A,
-                kn_name: A,
-                kn_parent: A,
-                mm_total_vm: A,
-                mm_rss_stat: A,
-                mm_rss_stride: A,
-                mm_rss_count: A,
-                mm_pgtables_bytes: A,
-                task_rss_cache: A,
-                mm_filepages: A,
-                mm_anonpages: A,
-                mm_shmempages: A,
-                memcg_css: A,
-                page_shift: 12,
-            },
+            mark_victim: MarkVictimLayout::unplanned(),
+            off: KernelOffsets::unplanned(),
             mem: MemLayout::unplanned(),
+            _pad: [0; CONFIG_PAD],
+            addrs: MemAddrs::unplanned(),
         }
     }
+}
+
+/// Names both sides use: the loader finds programs, maps and the
+/// configuration global by these; a unit test of the CLI checks that the
+/// embedded object has each of them.
+pub mod names {
+    pub const CONFIG_GLOBAL: &str = "OOMTRACE_CONFIG";
+    /// The ring buffer every record goes through.
+    pub const EVENTS_MAP: &str = "EVENTS";
+    /// Records that found the ring buffer full, per CPU.
+    pub const LOST_MAP: &str = "LOST";
+    pub const PROG_OOM_ENTER: &str = "oom_enter";
+    pub const PROG_OOM_KILL: &str = "oom_kill";
+    pub const PROG_OOM_EXIT: &str = "oom_exit";
+    pub const PROG_SHOW_FREE_AREAS: &str = "show_free_areas";
+    pub const PROG_MARK_VICTIM: &str = "mark_victim";
+    pub const PROG_WAKE_REAPER: &str = "wake_reaper";
+    pub const PROG_START_TASK_REAPING: &str = "start_task_reaping";
+    pub const PROG_FINISH_TASK_REAPING: &str = "finish_task_reaping";
+    pub const PROG_SKIP_TASK_REAPING: &str = "skip_task_reaping";
+    pub const PROG_RECLAIM_RETRY_ZONE: &str = "reclaim_retry_zone";
+    pub const PROG_COMPACT_RETRY: &str = "compact_retry";
 }
 
 #[cfg(feature = "user")]
@@ -571,16 +625,19 @@ mod user {
     // misread, no pointers.
     unsafe impl aya::Pod for super::Config {}
 
-    // Pod promises no padding: every field is 4 or 8 bytes and laid out so.
+    // Pod promises no padding: the parts add up to the whole, and `addrs`
+    // starts 8-aligned.
     const _: () = {
         use super::*;
-        use core::mem::size_of;
+        use core::mem::{offset_of, size_of};
         assert!(
             size_of::<Config>()
                 == 4 + size_of::<MarkVictimLayout>()
                     + size_of::<KernelOffsets>()
                     + size_of::<MemLayout>()
+                    + 4 * CONFIG_PAD
+                    + size_of::<MemAddrs>()
         );
-        assert!(size_of::<MemLayout>() == 28 * 4 + 5 * 8);
+        assert!(offset_of!(Config, addrs) % 8 == 0);
     };
 }

@@ -65,6 +65,12 @@ macro_rules! mem {
     };
 }
 
+macro_rules! addr {
+    ($field:ident) => {
+        unsafe { read_volatile(addr_of!(OOMTRACE_CONFIG.addrs.$field)) }
+    };
+}
+
 macro_rules! layout {
     ($field:ident) => {
         unsafe { read_volatile(addr_of!(OOMTRACE_CONFIG.mark_victim.$field)) }
@@ -251,14 +257,14 @@ fn memcg_page_counter(memcg: u64) -> u64 {
 /// lruvec points at its node.
 #[inline(always)]
 fn node_pgdat(nid: u32) -> (u64, u32) {
-    let node_data = mem!(node_data);
+    let node_data = addr!(node_data);
     if node_data != 0 {
         return (
             read::<u64>(node_data, nid * 8).unwrap_or(0),
             MEM_PATH_KALLSYMS,
         );
     }
-    let contig = mem!(contig_page_data);
+    let contig = addr!(contig_page_data);
     if contig != 0 {
         return (if nid == 0 { contig } else { 0 }, MEM_PATH_KALLSYMS);
     }
@@ -283,7 +289,7 @@ fn copy_raw<T>(dst: *mut T, src: u64) {
 /// node, right before the record of the probe `at` that it belongs to.
 #[inline(always)]
 fn emit_mem_state(at: RecordKind) {
-    let online = mem!(online_nodes);
+    let online = addr!(online_nodes);
     let mut first = 1u32;
     for nid in 0..MAX_NODES as u32 {
         if online & (1u64 << nid) != 0 {
@@ -325,12 +331,12 @@ fn emit_node(nid: u32, at: u32, first: u32) -> u32 {
     );
     if first != 0
         && read_counters(
-            mem!(vm_node_stat),
+            addr!(vm_node_stat),
             mem!(node_stat_items),
             addr_of_mut!(rec.global_node_stat),
         )
         && read_counters(
-            mem!(vm_zone_stat),
+            addr!(vm_zone_stat),
             mem!(zone_stat_items),
             addr_of_mut!(rec.global_zone_stat),
         )

@@ -72,7 +72,7 @@ fn fallthrough_back_edge(insns: &[[u8; 8]]) -> Option<(usize, usize)> {
 
 #[test]
 fn every_bpf_function_loops_as_kernels_before_6_3_accept() {
-    let file = object::File::parse(crate::trace::BPF_OBJECT).unwrap();
+    let file = object::File::parse(crate::source::bpf::BPF_OBJECT).unwrap();
     let mut checked = 0;
     for sym in file
         .symbols()

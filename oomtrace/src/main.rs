@@ -1,10 +1,10 @@
 //! oomtrace: the Linux OOM killer, traced with eBPF.
 
-use oomtrace::{check, report, session, sink, trace, trigger};
+use oomtrace::cmd::{check, import, report, trace, trigger};
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use std::io::{self, IsTerminal};
+use std::io;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -23,9 +23,12 @@ enum Command {
     /// Print every OOM live, as the kernel's report or as JSON Lines.
     Trace(trace::TraceArgs),
     /// Record OOMs to a session file for later review (`report`).
-    Record(RecordArgs),
+    Record(trace::RecordArgs),
     /// Show recorded sessions: the same text or JSON as live, or a summary.
     Report(report::ReportArgs),
+    /// Past OOMs from kernel logs (dmesg, journalctl -k, kern.log, a serial
+    /// console, /dev/kmsg) as events: printed, or written as a session.
+    Import(import::ImportArgs),
     /// Say what this kernel offers and what oomtrace would use.
     Check {
         #[arg(long)]
@@ -45,24 +48,6 @@ enum Command {
         #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
         adj: i16,
     },
-}
-
-#[derive(clap::Args)]
-struct RecordArgs {
-    /// The session file; `-` writes to stdout.
-    #[arg(short, long, value_name = "FILE")]
-    output: String,
-    /// Overwrite FILE if it exists.
-    #[arg(long, conflicts_with = "append")]
-    force: bool,
-    /// Add a new session to the end of FILE.
-    #[arg(long)]
-    append: bool,
-    /// No live text on stderr.
-    #[arg(long)]
-    quiet: bool,
-    #[command(flatten)]
-    trace: trace::TraceArgs,
 }
 
 #[derive(Subcommand)]
@@ -112,68 +97,15 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .map_err(|e| format!("{s:?}: {e}"))
 }
 
-async fn trace_cmd(args: trace::TraceArgs) -> Result<()> {
-    let stdout = io::stdout();
-    let outcome = if args.json {
-        trace::run(&args, &mut sink::Json(stdout.lock())).await?
-    } else {
-        trace::run(&args, &mut sink::Text(stdout.lock(), args.render_options())).await?
-    };
-    if args.duration != Some(std::time::Duration::ZERO) || io::stderr().is_terminal() {
-        let t = &outcome.tally;
-        eprintln!(
-            "oomtrace: {} events, {} lost records, {} incomplete, {} deferred (OOMs that waited for an earlier victim)",
-            t.events, outcome.lost, t.incomplete, t.deferred
-        );
-    }
-    Ok(())
-}
-
-async fn record_cmd(a: RecordArgs) -> Result<()> {
-    let existing = match (a.force, a.append) {
-        (true, _) => session::Existing::Overwrite,
-        (_, true) => session::Existing::Append,
-        _ => session::Existing::Refuse,
-    };
-    let out = session::create(&a.output, existing)?;
-    let live =
-        (!a.quiet && a.output != "-").then(|| sink::Text(io::stderr(), a.trace.render_options()));
-    let mut tee = sink::Tee(session::Writer::new(out), live);
-    let outcome = trace::run(&a.trace, &mut tee).await?;
-    if a.trace.duration != Some(std::time::Duration::ZERO) {
-        let t = &outcome.tally;
-        tee.0.trailer(&session::Trailer {
-            kind: "end".into(),
-            end: humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
-            events: t.events,
-            lost: outcome.lost,
-            incomplete: t.incomplete,
-            deferred: t.deferred,
-        })?;
-        eprintln!(
-            "oomtrace: recorded {} events to {}, {} lost records, {} incomplete",
-            t.events, a.output, outcome.lost, t.incomplete
-        );
-    }
-    Ok(())
-}
-
-fn block_on<F: std::future::Future<Output = Result<()>>>(f: F) -> Result<bool> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(f)
-        .map(|()| true)
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<bool> = match cli.command {
         Command::Hog { mib, adj } => trigger::hog(mib, adj),
         Command::Check { json } => check::run(json),
-        Command::Trace(args) => block_on(trace_cmd(args)),
-        Command::Record(args) => block_on(record_cmd(args)),
+        Command::Trace(args) => trace::trace(&args).map(|()| true),
+        Command::Record(args) => trace::record(&args).map(|()| true),
         Command::Report(args) => report::run(&args).map(|()| true),
+        Command::Import(args) => import::run(&args).map(|()| true),
         Command::Trigger { what } => match what {
             Trigger::Memcg { limit } => trigger::memcg(limit).map(|o| {
                 if o.killed_by_oom {
@@ -222,8 +154,6 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-            || c.downcast_ref::<oomtrace::session::ReadError>()
-                .is_some_and(|r| matches!(r, oomtrace::session::ReadError::Output(io) if io.kind() == io::ErrorKind::BrokenPipe))
     })
 }
 

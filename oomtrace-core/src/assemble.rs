@@ -7,12 +7,16 @@
 //! that thread and emits the event at the return; in tracepoint mode
 //! `mark_victim` alone is the event.
 
-use crate::event::{Frame, OomEvent, Task, Victim};
+use crate::arch::Arch;
+use crate::event::{
+    Field, OomEvent, OomType, ReaperEvent, ReaperStep as Step, ReaperType, Source, Task, Victim,
+};
 use crate::gfp::GfpTable;
-use crate::kallsyms::Kallsyms;
+use crate::memstate::MemNames;
+use crate::symbols::Symbols;
+use crate::tracepoint_format;
 use oomtrace_common::*;
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
 
 /// One record, copied out of the ring buffer.
 pub enum Record {
@@ -68,69 +72,29 @@ pub fn parse(bytes: &[u8]) -> Result<Record, DecodeError> {
     })
 }
 
-/// Kernel symbols, loaded off the start-up path: the first stack waits for them.
-#[derive(Clone, Default)]
-pub struct Symbols(Arc<OnceLock<Kallsyms>>);
-
-impl Symbols {
-    /// Starts reading `/proc/kallsyms` in the background.
-    pub fn load_in_background() -> Self {
-        let s = Self::default();
-        let cell = s.0.clone();
-        std::thread::spawn(move || {
-            let _ = cell.set(Kallsyms::load().unwrap_or_default());
-        });
-        s
-    }
-
-    pub fn from(k: Kallsyms) -> Self {
-        let s = Self::default();
-        let _ = s.0.set(k);
-        s
-    }
-
-    pub fn get(&self) -> &Kallsyms {
-        self.0.wait()
-    }
-
-    pub fn frames(&self, stack: &Stack) -> Vec<Frame> {
-        let n = if stack.len_bytes > 0 {
-            (stack.len_bytes as usize / 8).min(MAX_STACK_DEPTH)
-        } else {
-            0
-        };
-        let k = self.get();
-        stack.ips[..n]
-            .iter()
-            .map(|&ip| {
-                let r = k.symbolize(ip);
-                Frame {
-                    addr: format!("{ip:#x}"),
-                    symbol: r.as_ref().map(|r| r.name.to_owned()),
-                    offset: r.as_ref().map(|r| r.offset),
-                    size: r.as_ref().map(|r| r.size),
-                }
-            })
-            .collect()
-    }
-}
-
 /// What the assembler needs to know about this machine and session.
 pub struct Context {
     pub symbols: Symbols,
     pub gfp: GfpTable,
     /// `enum oom_constraint`, value → name, from BTF.
     pub constraints: Vec<(u64, String)>,
-    pub mem_names: crate::plan::MemNames,
+    pub mem_names: MemNames,
     /// Formats of the tracepoints copied raw, by `RAW_*`.
-    pub raw_formats: HashMap<u32, (&'static str, HashMap<String, crate::tracefs::Field>)>,
+    pub raw_formats: RawFormats,
     /// CLOCK_REALTIME − CLOCK_MONOTONIC, to date kernel timestamps.
     pub realtime_offset_ns: i128,
     /// Whether the kprobes are attached (else `mark_victim` alone makes an event).
     pub kprobes: bool,
     /// No kernel path to the nodes: sample /proc when an event is assembled.
     pub sample_memory: bool,
+    /// What this mode cannot see, or only sometimes: said per event where
+    /// it is missing (from the planner's hook table).
+    pub may_lack: Vec<Field>,
+    pub arch: Arch,
 }
+
+/// The formats of the tracepoints copied raw (`RAW_*` → name, fields).
+pub type RawFormats = HashMap<u32, (&'static str, HashMap<String, tracepoint_format::Field>)>;
 
 #[derive(Default)]
 struct Pending {
@@ -172,7 +136,7 @@ pub struct Assembler {
     retries: HashMap<u32, std::collections::VecDeque<crate::event::RetryStep>>,
     /// Victims reported, by pid: (event seq, the kill's ktime).
     victims: HashMap<i32, (u64, u64)>,
-    reaper_out: Vec<crate::event::ReaperEvent>,
+    reaper_out: Vec<ReaperEvent>,
 }
 
 fn cstr(bytes: &[u8]) -> String {
@@ -254,16 +218,6 @@ fn merge_victim(primary: Victim, fallback: Victim) -> Victim {
         cgroup: primary.cgroup.or(fallback.cgroup),
     }
 }
-
-/// What tracepoint mode cannot see: said once per event.
-pub const UNAVAILABLE_WITHOUT_KPROBES: [&str; 6] = [
-    "gfp_mask",
-    "nodemask",
-    "totalpages",
-    "points",
-    "duration_ns",
-    "victim.cgroup",
-];
 
 impl Assembler {
     pub fn new(ctx: Context) -> Self {
@@ -362,26 +316,26 @@ impl Assembler {
     }
 
     /// Reaper steps decoded since the last call, in order.
-    pub fn take_reaper_events(&mut self) -> Vec<crate::event::ReaperEvent> {
+    pub fn take_reaper_events(&mut self) -> Vec<ReaperEvent> {
         std::mem::take(&mut self.reaper_out)
     }
 
     fn reaper_step(&mut self, r: &ReaperRecord) {
         let (seq, killed_at) = self.victims.get(&r.pid).copied().unwrap_or((0, 0));
         let step = match ReaperStep::from_u32(r.step) {
-            Some(ReaperStep::WakeReaper) => "wake",
-            Some(ReaperStep::StartTaskReaping) => "start",
-            Some(ReaperStep::FinishTaskReaping) => "finish",
-            Some(ReaperStep::SkipTaskReaping) => "skip",
+            Some(ReaperStep::WakeReaper) => Step::Wake,
+            Some(ReaperStep::StartTaskReaping) => Step::Start,
+            Some(ReaperStep::FinishTaskReaping) => Step::Finish,
+            Some(ReaperStep::SkipTaskReaping) => Step::Skip,
             None => return,
         };
-        self.reaper_out.push(crate::event::ReaperEvent {
-            kind: "reaper".into(),
+        self.reaper_out.push(ReaperEvent {
+            kind: ReaperType::Reaper,
             seq,
             time: format_time(r.hdr.ktime_ns as i128 + self.ctx.realtime_offset_ns),
             uptime_ns: r.hdr.ktime_ns,
             pid: r.pid,
-            step: step.into(),
+            step,
             since_kill_ns: (seq != 0).then(|| r.hdr.ktime_ns.saturating_sub(killed_at)),
         });
     }
@@ -391,7 +345,7 @@ impl Assembler {
         let Some((name, fields)) = self.ctx.raw_formats.get(&r.event) else {
             return;
         };
-        let mut names: Vec<(&String, &crate::tracefs::Field)> = fields
+        let mut names: Vec<(&String, &tracepoint_format::Field)> = fields
             .iter()
             .filter(|(n, _)| !n.starts_with("common_"))
             .collect();
@@ -451,16 +405,15 @@ impl Assembler {
             .or(p.kill.as_ref().map(|k| k.hdr))?;
         self.seq += 1;
         let mut ev = OomEvent {
-            kind: "oom".to_owned(),
+            kind: OomType::Oom,
             seq: self.seq,
             uptime_ns: hdr.ktime_ns,
             time: format_time(hdr.ktime_ns as i128 + self.ctx.realtime_offset_ns),
             source: if p.enter.is_some() || p.kill.is_some() {
-                "kprobe"
+                Source::Kprobe
             } else {
-                "tracepoint"
-            }
-            .to_owned(),
+                Source::Tracepoint
+            },
             killed: Some(killed),
             ..OomEvent::default()
         };
@@ -544,7 +497,7 @@ impl Assembler {
             ev.memcg_memory = Some(crate::memstate::memcg_memory(&e.memcg_counters, page_shift));
         }
         if let Some(m) = first_mark {
-            ev.user_stack = Some(user_frames(m));
+            ev.user_stack = Some(user_frames(m, &self.ctx.arch));
         }
         if p.enter.is_none()
             && p.kill.is_none()
@@ -591,7 +544,7 @@ impl Assembler {
             let chain = &m.memcg_chain[..levels];
             let page_shift = self.ctx.mem_names.page_shift;
             if let (Some(level), Some(path)) = (
-                crate::memstate::oom_domain_level(chain, page_shift),
+                crate::memstate::oom_domain_level(chain, page_shift, self.ctx.mem_names.pmd_shift),
                 ev.trigger.cgroup.as_deref(),
             ) {
                 ev.memcg = Some(ancestor(path, level));
@@ -602,25 +555,13 @@ impl Assembler {
         if on_stack("moom_callback") {
             ev.order = Some(-1);
         }
-        let v = ev.victim.as_ref();
-        let missing = [
-            ("gfp_mask", ev.gfp_mask.is_none()),
-            ("order", ev.order.is_none()),
-            ("constraint", ev.constraint.is_none()),
-            ("nodemask", ev.nodemask.is_none()),
-            ("memcg", ev.memcg.is_none()),
-            ("totalpages", ev.totalpages.is_none()),
-            ("message", ev.message.is_none()),
-            ("points", v.is_none_or(|v| v.points.is_none())),
-            ("duration_ns", ev.duration_ns.is_none()),
-            ("victim.cgroup", v.is_none_or(|v| v.cgroup.is_none())),
-        ];
-        let unavailable = missing
+        ev.unavailable = self
+            .ctx
+            .may_lack
             .iter()
-            .filter(|(_, m)| *m)
-            .map(|(n, _)| (*n).to_owned())
+            .filter(|f| f.is_missing(ev))
+            .map(|f| f.name().to_owned())
             .collect();
-        ev.unavailable = unavailable;
     }
 }
 
@@ -642,31 +583,22 @@ fn ancestor(path: &str, levels: usize) -> String {
     format!("/{}", parts[..keep].join("/"))
 }
 
-/// The trigger's user stack, with the file each address falls in while the
-/// process is still there to ask.
-fn user_frames(m: &MarkVictimRecord) -> Vec<crate::event::UserFrame> {
+/// The trigger's user stack, as far as it holds user addresses: without
+/// frame pointers the walk runs into garbage, which stops it. The files the
+/// addresses fall in are for an enricher to add while the process lives.
+fn user_frames(m: &MarkVictimRecord, arch: &Arch) -> Vec<crate::event::UserFrame> {
     let n = if m.user_stack_len_bytes > 0 {
         (m.user_stack_len_bytes as usize / 8).min(MAX_USER_STACK_DEPTH)
     } else {
         0
     };
-    let maps = (n > 0 && has(m.trigger.valid, TASK_TGID))
-        .then(|| std::fs::read_to_string(format!("/proc/{}/maps", m.trigger.tgid)).ok())
-        .flatten()
-        .unwrap_or_default();
-    // Without frame pointers the walk runs into garbage: stop at the first
-    // address no user mapping can have.
-    const USER_TOP: u64 = 0x0000_8000_0000_0000;
     m.user_stack[..n]
         .iter()
-        .take_while(|&&addr| addr != 0 && addr < USER_TOP)
-        .map(|&addr| {
-            let hit = crate::kallsyms::mapping_of(&maps, addr);
-            crate::event::UserFrame {
-                addr: format!("{addr:#x}"),
-                mapping: hit.as_ref().map(|(p, _)| p.clone()),
-                offset: hit.map(|(_, o)| o),
-            }
+        .take_while(|&&addr| arch.is_user_address(addr))
+        .map(|&addr| crate::event::UserFrame {
+            addr: format!("{:#x}", addr & !arch.pac_mask),
+            mapping: None,
+            offset: None,
         })
         .collect()
 }
@@ -749,7 +681,7 @@ ffffffff81000d00 T end_of_text
 
     pub fn ctx(kprobes: bool) -> Context {
         Context {
-            symbols: Symbols::from(Kallsyms::parse(SYMS)),
+            symbols: Symbols::from(crate::symbols::Kallsyms::parse(SYMS)),
             gfp: GfpTable::builtin("6.18"),
             constraints: vec![
                 (0, "CONSTRAINT_NONE".into()),
@@ -757,7 +689,7 @@ ffffffff81000d00 T end_of_text
                 (2, "CONSTRAINT_MEMORY_POLICY".into()),
                 (3, "CONSTRAINT_MEMCG".into()),
             ],
-            mem_names: crate::plan::MemNames {
+            mem_names: MemNames {
                 node: ["NR_INACTIVE_ANON", "NR_ACTIVE_ANON", "NR_FILE_PAGES"]
                     .map(String::from)
                     .to_vec(),
@@ -772,6 +704,7 @@ ffffffff81000d00 T end_of_text
                 .map(String::from)
                 .to_vec(),
                 page_shift: 12,
+                pmd_shift: 21,
                 zones: ["DMA", "DMA32"].map(String::from).to_vec(),
                 layout: test_layout(),
             },
@@ -779,6 +712,13 @@ ffffffff81000d00 T end_of_text
             realtime_offset_ns: 1_700_000_000_000_000_000,
             kprobes,
             sample_memory: false,
+            may_lack: vec![
+                Field::GfpMask,
+                Field::Totalpages,
+                Field::Memcg,
+                Field::Order,
+            ],
+            arch: crate::arch::X86_64,
         }
     }
 
@@ -912,7 +852,7 @@ ffffffff81000d00 T end_of_text
         )));
         assert_eq!(evs.len(), 1);
         let e = &evs[0];
-        assert_eq!(e.source, "tracepoint");
+        assert_eq!(e.source, Source::Tracepoint);
         assert_eq!(e.victim.as_ref().unwrap().pid, Some(15489));
         assert_eq!(e.victim.as_ref().unwrap().comm.as_deref(), Some("python3"));
         assert_eq!(
@@ -979,7 +919,7 @@ ffffffff81000d00 T end_of_text
         let evs = a.push(Record::Exit(exit));
         assert_eq!(evs.len(), 1);
         let e = &evs[0];
-        assert_eq!(e.source, "kprobe");
+        assert_eq!(e.source, Source::Kprobe);
         assert_eq!(
             e.gfp_flags.as_deref(),
             Some("GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP")
@@ -1051,8 +991,11 @@ ffffffff81000d00 T end_of_text
         assert_eq!(z.lowmem_reserve, vec![0, 0]);
         let read = ev.memory_read.as_ref().unwrap();
         assert_eq!(
-            (read.at.as_str(), read.path.as_str()),
-            ("mark_victim", "memcg")
+            (read.at, read.path),
+            (
+                crate::event::MemoryAt::MarkVictim,
+                crate::event::MemoryPath::Memcg
+            )
         );
         assert!(a.pending.is_empty());
     }

@@ -1,6 +1,7 @@
 //! `/proc/kallsyms`: resolving hook names (with the compiler's `.constprop.N`
 //! / `.isra.N` suffixes) and turning stack addresses into `sym+0xoff/0xsize`.
 
+use std::sync::{Arc, OnceLock};
 use std::{fs, io, path::Path};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +113,53 @@ impl Kallsyms {
             offset: addr - sym.addr,
             size: next - sym.addr,
         })
+    }
+}
+
+/// Kernel symbols, loaded off the start-up path: the first stack waits for them.
+#[derive(Clone, Default)]
+pub struct Symbols(Arc<OnceLock<Kallsyms>>);
+
+impl Symbols {
+    /// Starts reading `/proc/kallsyms` in the background.
+    pub fn load_in_background() -> Self {
+        let s = Self::default();
+        let cell = s.0.clone();
+        std::thread::spawn(move || {
+            let _ = cell.set(Kallsyms::load().unwrap_or_default());
+        });
+        s
+    }
+
+    pub fn from(k: Kallsyms) -> Self {
+        let s = Self::default();
+        let _ = s.0.set(k);
+        s
+    }
+
+    pub fn get(&self) -> &Kallsyms {
+        self.0.wait()
+    }
+
+    pub fn frames(&self, stack: &oomtrace_common::Stack) -> Vec<crate::event::Frame> {
+        let n = if stack.len_bytes > 0 {
+            (stack.len_bytes as usize / 8).min(oomtrace_common::MAX_STACK_DEPTH)
+        } else {
+            0
+        };
+        let k = self.get();
+        stack.ips[..n]
+            .iter()
+            .map(|&ip| {
+                let r = k.symbolize(ip);
+                crate::event::Frame {
+                    addr: format!("{ip:#x}"),
+                    symbol: r.as_ref().map(|r| r.name.to_owned()),
+                    offset: r.as_ref().map(|r| r.offset),
+                    size: r.as_ref().map(|r| r.size),
+                }
+            })
+            .collect()
     }
 }
 

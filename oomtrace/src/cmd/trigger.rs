@@ -194,7 +194,7 @@ pub struct MemcgOutcome {
 }
 
 pub fn memcg(limit: u64) -> Result<MemcgOutcome> {
-    crate::plan::require_privileges()?;
+    crate::plan::host::require_privileges()?;
     if !((4 << 20)..=MAX_LIMIT).contains(&limit) {
         bail!("--limit must be between 4 MiB and 1 GiB");
     }
@@ -243,7 +243,7 @@ pub struct StormOutcome {
 /// until `kills` children were killed. As safe as `trigger memcg`: every
 /// child is limited by its cgroup and by an address-space limit.
 pub fn storm(kills: u64, parallel: u32, limit: u64) -> Result<StormOutcome> {
-    crate::plan::require_privileges()?;
+    crate::plan::host::require_privileges()?;
     if !((4 << 20)..=(64 << 20)).contains(&limit) {
         bail!("--limit must be between 4 MiB and 64 MiB for a storm");
     }
@@ -293,7 +293,7 @@ pub fn sysrq(yes: bool) -> Result<()> {
              real task: the one with the highest OOM score on this machine. Add --yes to do it."
         );
     }
-    crate::plan::require_privileges()?;
+    crate::plan::host::require_privileges()?;
     if !trigger.exists() {
         bail!("this kernel has no /proc/sysrq-trigger (CONFIG_MAGIC_SYSRQ is off)");
     }

@@ -1,63 +1,8 @@
-//! tracefs: where it is, mounting it when it is not, and reading the layout
-//! of a tracepoint from its `format` file.
+//! A tracepoint's layout as its tracefs `format` file spells it: field
+//! offsets, sizes and signedness, and the `print fmt:` line. Text in, facts
+//! out; where the file is read lives with the planner.
 
-use std::{
-    collections::HashMap,
-    ffi::CString,
-    fs,
-    path::{Path, PathBuf},
-};
-
-const CANDIDATES: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
-
-/// The tracefs root holding `events/`, if mounted.
-pub fn find() -> Option<PathBuf> {
-    CANDIDATES
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.join("events").is_dir())
-}
-
-/// Finds tracefs, mounting it at `/sys/kernel/tracing` when it is not mounted
-/// (as `perf` and `bpftrace` do). The error says how to mount it by hand.
-pub fn find_or_mount() -> Result<PathBuf, String> {
-    if let Some(p) = find() {
-        return Ok(p);
-    }
-    let target = Path::new(CANDIDATES[0]);
-    let how = format!(
-        "mount it with `mount -t tracefs nodev {}`",
-        target.display()
-    );
-    if !target.is_dir() {
-        return Err(format!(
-            "tracefs is not mounted and {} does not exist; {how}",
-            target.display()
-        ));
-    }
-    let (src, dst, fstype) = (
-        CString::new("nodev").unwrap(),
-        CString::new(CANDIDATES[0]).unwrap(),
-        CString::new("tracefs").unwrap(),
-    );
-    // SAFETY: valid NUL-terminated strings; no data argument.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            dst.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        return Err(format!(
-            "tracefs is not mounted and mounting it failed ({err}); {how}"
-        ));
-    }
-    find().ok_or_else(|| format!("mounted tracefs but found no events/ in it; {how}"))
-}
+use std::collections::HashMap;
 
 /// One field of a tracepoint's raw record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,19 +69,9 @@ pub fn parse_format(text: &str) -> HashMap<String, Field> {
     fields
 }
 
-/// The raw layout of `events/<category>/<name>`, or `None` when the kernel
-/// lacks the tracepoint.
-pub fn event_format(root: &Path, category: &str, name: &str) -> Option<HashMap<String, Field>> {
-    let text =
-        fs::read_to_string(root.join("events").join(category).join(name).join("format")).ok()?;
-    Some(parse_format(&text))
-}
-
-/// The `print fmt:` line of a tracepoint's format (where the kernel spells out
+/// The `print fmt:` line of a format file (where the kernel spells out
 /// flag tables such as the GFP names).
-pub fn print_fmt(root: &Path, category: &str, name: &str) -> Option<String> {
-    let text =
-        fs::read_to_string(root.join("events").join(category).join(name).join("format")).ok()?;
+pub fn print_fmt(text: &str) -> Option<String> {
     text.lines()
         .find_map(|l| l.strip_prefix("print fmt: "))
         .map(str::to_owned)

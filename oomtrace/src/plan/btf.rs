@@ -142,51 +142,38 @@ impl KernelTypes {
         Some((off, elem, a.len() as u32))
     }
 
+    /// Every BTF field of a table of `oomtrace_common` (`BTF_FIELDS`),
+    /// resolved; the ones this kernel lacks stay `ABSENT`.
+    fn resolve_table(&self, table: &[(&str, &str, &[&str])], mut set: impl FnMut(&str, u32)) {
+        for (field, strukt, members) in table {
+            if let Some(off) = self.offset(strukt, members) {
+                set(field, off);
+            }
+        }
+    }
+
     /// Where nodes, zones, buddy lists and memory cgroup counters are. The
     /// kallsyms addresses and online nodes are the planner's to add.
     pub fn mem_layout(&self) -> MemLayout {
-        let o = |s: &str, f: &[&str]| self.offset(s, f).unwrap_or(ABSENT);
+        let mut l = MemLayout::unplanned();
+        self.resolve_table(MemLayout::BTF_FIELDS, |f, v| {
+            if let Some(slot) = l.btf_field_mut(f) {
+                *slot = v;
+            }
+        });
         let count = |e: &str, last: &str| self.enum_value(e, last).map_or(ABSENT, |v| v as u32);
-        let (node_zones, zone_size, nr_zones) = self
+        (l.pgdat_node_zones, l.zone_size, l.nr_zones) = self
             .array("pglist_data", &["node_zones"])
             .unwrap_or((ABSENT, ABSENT, ABSENT));
-        let (free_area, area_size, nr_orders) = self
+        (l.zone_free_area, l.free_area_size, l.nr_orders) = self
             .array("zone", &["free_area"])
             .unwrap_or((ABSENT, ABSENT, ABSENT));
-        let migrate_types = self
+        l.migrate_types = self
             .array("free_area", &["free_list"])
             .map_or(ABSENT, |(_, _, n)| n);
-        MemLayout {
-            pgdat_node_zones: node_zones,
-            nr_zones,
-            pgdat_vm_stat: o("pglist_data", &["vm_stat"]),
-            pgdat_kswapd_failures: o("pglist_data", &["kswapd_failures"]),
-            zone_size,
-            // `watermark[]` became `_watermark[]` when boosting came (5.0).
-            zone_watermark: o("zone", &["_watermark", "watermark"]),
-            zone_watermark_boost: o("zone", &["watermark_boost"]),
-            zone_reserved_highatomic: o("zone", &["nr_reserved_highatomic"]),
-            zone_lowmem_reserve: o("zone", &["lowmem_reserve"]),
-            zone_managed: o("zone", &["managed_pages"]),
-            zone_present: o("zone", &["present_pages"]),
-            zone_free_area: free_area,
-            zone_vm_stat: o("zone", &["vm_stat"]),
-            free_area_size: area_size,
-            free_area_nr_free: o("free_area", &["nr_free"]),
-            nr_orders,
-            migrate_types,
-            node_stat_items: count("node_stat_item", "NR_VM_NODE_STAT_ITEMS"),
-            zone_stat_items: count("zone_stat_item", "NR_VM_ZONE_STAT_ITEMS"),
-            memcg_memory: o("mem_cgroup", &["memory"]),
-            counter_usage: o("page_counter", &["usage"]),
-            counter_max: o("page_counter", &["max", "limit"]),
-            counter_failcnt: o("page_counter", &["failcnt"]),
-            counter_parent: o("page_counter", &["parent"]),
-            memcg_nodeinfo: o("mem_cgroup", &["nodeinfo"]),
-            memcg_node_lruvec: o("mem_cgroup_per_node", &["lruvec"]),
-            lruvec_pgdat: o("lruvec", &["pgdat"]),
-            ..MemLayout::unplanned()
-        }
+        l.node_stat_items = count("node_stat_item", "NR_VM_NODE_STAT_ITEMS");
+        l.zone_stat_items = count("zone_stat_item", "NR_VM_ZONE_STAT_ITEMS");
+        l
     }
 
     /// Names of an enum's counters, by value, up to its `NR_VM_*` end marker.
@@ -279,87 +266,39 @@ impl KernelTypes {
 
     /// Every offset the BPF programs use. Missing ones stay `ABSENT`.
     pub fn kernel_offsets(&self, page_shift: u32) -> KernelOffsets {
-        let o = |s: &str, f: &[&str]| self.offset(s, f).unwrap_or(ABSENT);
-        let (rss, stride, count) = self.rss_stat_layout().unwrap_or((ABSENT, ABSENT, ABSENT));
-        let memory_cgrp_id = self
+        let mut off = KernelOffsets::unplanned();
+        self.resolve_table(KernelOffsets::BTF_FIELDS, |f, v| {
+            if let Some(slot) = off.btf_field_mut(f) {
+                *slot = v;
+            }
+        });
+        (off.mm_rss_stat, off.mm_rss_stride, off.mm_rss_count) =
+            self.rss_stat_layout().unwrap_or((ABSENT, ABSENT, ABSENT));
+        off.task_rss_cache = self.task_rss_cache().unwrap_or(ABSENT);
+        off.memory_cgrp_id = self
             .enum_value("cgroup_subsys_id", "memory_cgrp_id")
             .map_or(ABSENT, |v| v as u32);
-        KernelOffsets {
-            oc_zonelist: o("oom_control", &["zonelist"]),
-            oc_nodemask: o("oom_control", &["nodemask"]),
-            oc_memcg: o("oom_control", &["memcg"]),
-            oc_gfp_mask: o("oom_control", &["gfp_mask"]),
-            oc_order: o("oom_control", &["order"]),
-            oc_totalpages: o("oom_control", &["totalpages"]),
-            oc_chosen: o("oom_control", &["chosen"]),
-            oc_chosen_points: o("oom_control", &["chosen_points"]),
-            oc_constraint: o("oom_control", &["constraint"]),
-            task_pid: o("task_struct", &["pid"]),
-            task_tgid: o("task_struct", &["tgid"]),
-            task_comm: o("task_struct", &["comm"]),
-            task_signal: o("task_struct", &["signal"]),
-            task_cgroups: o("task_struct", &["cgroups"]),
-            task_mm: o("task_struct", &["mm"]),
-            // task_uid() reads the objective credentials.
-            task_cred: o("task_struct", &["real_cred"]),
-            signal_oom_score_adj: o("signal_struct", &["oom_score_adj"]),
-            cred_uid: o("cred", &["uid"]),
-            css_set_subsys: o("css_set", &["subsys"]),
-            memory_cgrp_id,
-            css_cgroup: o("cgroup_subsys_state", &["cgroup"]),
-            cgroup_kn: o("cgroup", &["kn"]),
-            kn_name: o("kernfs_node", &["name"]),
-            kn_parent: o("kernfs_node", &["__parent", "parent"]),
-            mm_total_vm: o("mm_struct", &["total_vm"]),
-            mm_rss_stat: rss,
-            mm_rss_stride: stride,
-            mm_rss_count: count,
-            mm_pgtables_bytes: o("mm_struct", &["pgtables_bytes"]),
-            task_rss_cache: self.task_rss_cache().unwrap_or(ABSENT),
-            // `enum mm_counter` is anonymous in BTF (no name to look up); its
-            // values have been these since 2.6.34.
-            mm_filepages: 0,
-            mm_anonpages: 1,
-            mm_shmempages: 3,
-            memcg_css: o("mem_cgroup", &["css"]),
-            page_shift,
-        }
+        off.page_shift = page_shift;
+        off
     }
 }
 
-/// Names of the offsets a kernel lacks, for `check` and the start-up notice.
-pub fn absent_offsets(off: &KernelOffsets) -> Vec<&'static str> {
-    let all: [(&'static str, u32); 26] = [
-        ("oom_control.nodemask", off.oc_nodemask),
-        ("oom_control.memcg", off.oc_memcg),
-        ("oom_control.gfp_mask", off.oc_gfp_mask),
-        ("oom_control.order", off.oc_order),
-        ("oom_control.totalpages", off.oc_totalpages),
-        ("oom_control.chosen", off.oc_chosen),
-        ("oom_control.chosen_points", off.oc_chosen_points),
-        ("oom_control.constraint", off.oc_constraint),
-        ("task_struct.pid", off.task_pid),
-        ("task_struct.tgid", off.task_tgid),
-        ("task_struct.comm", off.task_comm),
-        ("task_struct.signal", off.task_signal),
-        ("task_struct.cgroups", off.task_cgroups),
-        ("task_struct.mm", off.task_mm),
-        ("task_struct.real_cred", off.task_cred),
-        ("signal_struct.oom_score_adj", off.signal_oom_score_adj),
-        ("cred.uid", off.cred_uid),
-        ("css_set.subsys", off.css_set_subsys),
-        ("memory_cgrp_id", off.memory_cgrp_id),
-        ("cgroup_subsys_state.cgroup", off.css_cgroup),
-        ("cgroup.kn", off.cgroup_kn),
-        ("kernfs_node.name", off.kn_name),
-        ("kernfs_node.parent", off.kn_parent),
-        ("mm_struct.total_vm", off.mm_total_vm),
-        ("mm_struct.rss_stat", off.mm_rss_stat),
-        ("mm_struct.pgtables_bytes", off.mm_pgtables_bytes),
-    ];
-    all.iter()
-        .filter(|(_, v)| *v == ABSENT)
-        .map(|(n, _)| *n)
+/// Facts only some kernels have, by design: the per-thread rss cache went
+/// in 6.2, `nr_free_highatomic` came in 6.14.
+const ERA_ONLY: [&str; 2] = ["task_rss_cache", "nr_free_highatomic"];
+
+/// `struct.member` of what a table of facts lacks on this kernel, for `check`
+/// and the start-up notice.
+pub fn absent<'a>(facts: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<String> {
+    facts
+        .filter(|(_, m)| !ERA_ONLY.contains(m))
+        .map(|(s, m)| {
+            if s.is_empty() {
+                m.to_owned()
+            } else {
+                format!("{s}.{m}")
+            }
+        })
         .collect()
 }
 
@@ -376,7 +315,8 @@ mod tests {
         }
         let types = KernelTypes::load().unwrap();
         let off = types.kernel_offsets(12);
-        assert_eq!(absent_offsets(&off), Vec::<&str>::new());
+        assert_eq!(absent(off.absent()), Vec::<String>::new());
+        assert_eq!(absent(types.mem_layout().absent()), Vec::<String>::new());
         // Facts that hold on every kernel since oom_control exists.
         assert_eq!(off.oc_zonelist, 0, "zonelist is oom_control's first field");
         assert_eq!(off.memcg_css, 0, "css is mem_cgroup's first field");

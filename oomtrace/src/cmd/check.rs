@@ -1,12 +1,13 @@
 //! `oomtrace check`: what this kernel offers and what oomtrace would do with
 //! it. The first thing to run when something does not work.
 
-use crate::btf::{KernelTypes, VMLINUX, absent_offsets};
-use crate::gfp::GfpTable;
-use crate::kallsyms::Kallsyms;
-use crate::plan::{Attach, HOOKS, Mode, kernel_release, kprobes_supported, privileges};
-use crate::tracefs;
+use crate::plan::btf::{self, KernelTypes, VMLINUX};
+use crate::plan::hooks::{self, Attach, HOOKS, Mode};
+use crate::plan::host::{kernel_release, kprobes_supported, privileges};
+use crate::plan::tracefs;
 use anyhow::Result;
+use oomtrace_core::gfp::GfpTable;
+use oomtrace_core::symbols::Kallsyms;
 use serde::Serialize;
 use std::path::Path;
 
@@ -18,14 +19,14 @@ pub struct HookReport {
     pub resolved: Option<String>,
     /// Whether `trace` in auto mode would attach it.
     pub used: bool,
-    pub provides: &'static str,
+    pub provides: String,
 }
 
 #[derive(Serialize)]
 pub struct Report {
     pub kernel: String,
     pub btf: bool,
-    pub btf_missing_fields: Vec<&'static str>,
+    pub btf_missing_fields: Vec<String>,
     pub tracefs: Option<String>,
     pub kprobes: bool,
     pub root: bool,
@@ -39,7 +40,10 @@ pub struct Report {
     pub memory: String,
     pub hooks: Vec<HookReport>,
     pub mode: Mode,
+    /// What this mode cannot see at all, and what it infers from the stack
+    /// where it can (derived from the hook table).
     pub unavailable_in_this_mode: Vec<&'static str>,
+    pub inferred_in_this_mode: Vec<&'static str>,
     pub ready: bool,
 }
 
@@ -55,7 +59,11 @@ pub fn gather() -> Report {
     let types = KernelTypes::load().ok();
     let missing = types
         .as_ref()
-        .map(|t| absent_offsets(&t.kernel_offsets(crate::plan::page_shift())))
+        .map(|t| {
+            let off = t.kernel_offsets(crate::plan::host::page_shift());
+            let mem = t.mem_layout();
+            btf::absent(off.absent().chain(mem.absent()))
+        })
         .unwrap_or_default();
     let mut mv_fields: Vec<String> = tracefs_root
         .as_deref()
@@ -90,7 +98,7 @@ pub fn gather() -> Report {
                 hook: h.describe(),
                 used: resolved.is_some() && (kprobes || !h.is_kprobe()),
                 resolved,
-                provides: h.provides,
+                provides: oomtrace_core::event::field_names(h.provides),
             }
         })
         .collect();
@@ -127,15 +135,19 @@ pub fn gather() -> Report {
         kallsyms_addresses_visible: kallsyms.has_addresses(),
         kallsyms_data_symbols: kallsyms.has_data_symbols(),
         mark_victim_fields: mv_fields,
-        gfp_names: GfpTable::for_running_kernel(tracefs_root.as_deref(), &release).source,
+        gfp_names: GfpTable::for_kernel(
+            tracefs_root
+                .as_deref()
+                .and_then(|r| tracefs::print_fmt(r, "kmem", "mm_page_alloc"))
+                .as_deref(),
+            &release,
+        )
+        .source,
         memory,
         hooks,
         mode,
-        unavailable_in_this_mode: if kprobes {
-            Vec::new()
-        } else {
-            crate::decode::UNAVAILABLE_WITHOUT_KPROBES.to_vec()
-        },
+        unavailable_in_this_mode: hooks::mode_loses(mode).0.iter().map(|f| f.name()).collect(),
+        inferred_in_this_mode: hooks::mode_loses(mode).1.iter().map(|f| f.name()).collect(),
         ready,
     }
 }
@@ -235,6 +247,15 @@ pub fn text(r: &Report) -> String {
         row(
             "unavailable",
             format!("{} (need kprobes)", r.unavailable_in_this_mode.join(", ")),
+        );
+    }
+    if !r.inferred_in_this_mode.is_empty() {
+        row(
+            "inferred",
+            format!(
+                "{} (from the stack, where it proves them)",
+                r.inferred_in_this_mode.join(", ")
+            ),
         );
     }
     row("ready", yes(r.ready).into());

@@ -2,14 +2,37 @@
 //! `dump_oom_summary`, `__oom_kill_process`), so people who read OOM reports
 //! read oomtrace without learning anything new.
 
-use crate::event::{CounterMap, Frame, OomEvent, ReaperEvent, Zone};
+use crate::arch::Arch;
+use crate::event::{CounterMap, Frame, MemoryAt, OomEvent, ReaperEvent, Source, Zone};
 use std::fmt::Write as _;
 
-/// What the text adds beyond the kernel's report.
-#[derive(Clone, Copy, Debug, Default)]
+/// What the text adds beyond the kernel's report, and for which machine.
+#[derive(Clone, Copy, Debug)]
 pub struct Options {
     /// The full `vm_node_stat` / `vm_zone_stat` table (index, name, value).
     pub counters: bool,
+    /// The architecture whose kernel's report the text follows.
+    pub arch: Arch,
+    /// The kernel release (major, minor) whose report format the text
+    /// follows where formats changed; `None`: the newest.
+    pub kernel: Option<(u32, u32)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            counters: false,
+            arch: Arch::this(),
+            kernel: None,
+        }
+    }
+}
+
+impl Options {
+    /// `shmem_thp: 0kB` with a space, as kernels before 6.6 print it.
+    fn spaced_thp(&self) -> bool {
+        self.kernel.is_some_and(|k| k < (6, 6))
+    }
 }
 
 fn or_q<T: std::fmt::Display>(v: &Option<T>) -> String {
@@ -34,13 +57,7 @@ fn timestamp(uptime_ns: u64) -> String {
 
 /// One step of the OOM reaper, as a log line of its own.
 pub fn reaper_line(r: &ReaperEvent) -> String {
-    let what = match r.step.as_str() {
-        "wake" => "queued",
-        "start" => "started reaping",
-        "finish" => "reaped",
-        "skip" => "skipped (mm already gone or being torn down)",
-        other => other,
-    };
+    let what = r.step.describe();
     let after = r
         .since_kill_ns
         .map(|ns| format!(", {:.1} ms after the kill", ns as f64 / 1e6))
@@ -73,9 +90,15 @@ pub fn text_with(ev: &OomEvent, opts: Options) -> String {
         .duration_ns
         .map(|d| format!(", handled in {} µs", d / 1000))
         .unwrap_or_default();
+    let at = if ev.time.is_empty() {
+        String::new()
+    } else {
+        format!(" at {}", ev.time)
+    };
     line(format!(
-        "oomtrace: OOM #{} at {} (seen by {}{duration})",
-        ev.seq, ev.time, ev.source
+        "oomtrace: OOM #{}{at} (seen by {}{duration})",
+        ev.seq,
+        ev.source.name()
     ));
     let t = &ev.trigger;
     let gfp = match (ev.gfp_mask, &ev.gfp_flags) {
@@ -96,17 +119,24 @@ pub fn text_with(ev: &OomEvent, opts: Options) -> String {
         or_q(&t.comm)
     ));
     if !ev.unavailable.is_empty() {
-        line(format!(
-            "(not available without kprobes: {})",
-            ev.unavailable.join(", ")
-        ));
+        let why = match ev.source {
+            Source::Tracepoint => "not available without kprobes",
+            Source::KernelLog => "not in the kernel's log",
+            Source::Kprobe => "not available (a hook is missing)",
+        };
+        line(format!("({why}: {})", ev.unavailable.join(", ")));
     }
-    line("Call Trace:".to_owned());
-    for f in &ev.stack {
-        line(format!(" => {}", frame(f)));
+    if !ev.stack.is_empty() {
+        line(opts.arch.stack_header.to_owned());
+        for f in &ev.stack {
+            line(format!(" => {}", frame(f)));
+        }
     }
     if let Some(stack) = &ev.show_free_areas_stack {
-        line("Call Trace at show_free_areas:".to_owned());
+        line(format!(
+            "{} at show_free_areas:",
+            opts.arch.stack_header.trim_end_matches(':')
+        ));
         for f in stack {
             line(format!(" => {}", frame(f)));
         }
@@ -136,7 +166,7 @@ pub fn text_with(ev: &OomEvent, opts: Options) -> String {
             fields.join(" ")
         ));
     }
-    for l in memory_lines(ev) {
+    for l in memory_lines(ev, &opts) {
         line(l);
     }
     if opts.counters {
@@ -151,6 +181,12 @@ pub fn text_with(ev: &OomEvent, opts: Options) -> String {
             or_q(&ev.constraint),
             or_q(&ev.nodemask)
         );
+        if let Some(c) = &ev.cpuset {
+            let _ = write!(summary, "cpuset={c},");
+        }
+        if let Some(m) = &ev.mems_allowed {
+            let _ = write!(summary, "mems_allowed={m},");
+        }
         match &ev.memcg {
             Some(m) => {
                 let _ = write!(summary, "oom_memcg={m},");
@@ -260,6 +296,10 @@ pub const NODE_LINE: &[(&str, &str)] = &[
     ("pagetables", "NR_PAGETABLE"),
     ("sec_pagetables", "NR_SECONDARY_PAGETABLE"),
 ];
+/// ... the fields the `Node N` line has after `all_unreclaimable?` (6.16+) ...
+pub const NODE_LINE_AFTER: &[(&str, &str)] = &[("Balloon", "NR_BALLOON_PAGES")];
+/// ... the THP fields, printed `label: NkB` before 6.6 ...
+const SPACED_BEFORE_6_6: [&str; 3] = ["shmem_thp", "shmem_pmdmapped", "anon_thp"];
 /// ... and each zone's line (kB), whose last fields come after `managed:`.
 pub const ZONE_LINE: &[(&str, &str)] = &[
     ("active_anon", "NR_ZONE_ACTIVE_ANON"),
@@ -268,21 +308,40 @@ pub const ZONE_LINE: &[(&str, &str)] = &[
     ("inactive_file", "NR_ZONE_INACTIVE_FILE"),
     ("unevictable", "NR_ZONE_UNEVICTABLE"),
     ("writepending", "NR_ZONE_WRITE_PENDING"),
+    ("zspages", "NR_ZSPAGES"),
 ];
-pub const ZONE_LINE_TAIL: &[(&str, &str)] = &[("mlocked", "NR_MLOCK"), ("bounce", "NR_BOUNCE")];
+/// (`pagetables` is a zone counter before 5.11.)
+pub const ZONE_LINE_TAIL: &[(&str, &str)] = &[
+    ("mlocked", "NR_MLOCK"),
+    ("kernel_stack", "NR_KERNEL_STACK_KB"),
+    ("pagetables", "NR_PAGETABLE"),
+    ("bounce", "NR_BOUNCE"),
+];
 
 /// `label:value` pairs of a report line, for the counters this kernel has
 /// (counters come and go between kernels: a missing one is left out).
 fn pairs(counters: &CounterMap, items: &[(&str, &str)], to_kb: Option<u64>, sep: &str) -> String {
+    pairs_spaced(counters, items, to_kb, sep, &[])
+}
+
+/// The same, with `label: value` for the labels in `spaced`.
+fn pairs_spaced(
+    counters: &CounterMap,
+    items: &[(&str, &str)],
+    to_kb: Option<u64>,
+    sep: &str,
+    spaced: &[&str],
+) -> String {
     items
         .iter()
         .filter_map(|(label, name)| {
             let v = *counters.get(*name)?;
+            let colon = if spaced.contains(label) { ": " } else { ":" };
             Some(match to_kb {
                 // Counters named *_KB already are.
-                Some(_) if name.ends_with("_KB") => format!("{label}:{v}kB"),
-                Some(k) => format!("{label}:{}kB", v.max(0) as u64 * k),
-                None => format!("{label}:{v}"),
+                Some(_) if name.ends_with("_KB") => format!("{label}{colon}{v}kB"),
+                Some(k) => format!("{label}{colon}{}kB", v.max(0) as u64 * k),
+                None => format!("{label}{colon}{v}"),
             })
         })
         .collect::<Vec<_>>()
@@ -291,7 +350,7 @@ fn pairs(counters: &CounterMap, items: &[(&str, &str)], to_kb: Option<u64>, sep:
 
 /// `Mem-Info:` as `show_free_areas()` prints it, and the memory cgroup's
 /// `memory: usage` line for memcg OOMs.
-fn memory_lines(ev: &OomEvent) -> Vec<String> {
+fn memory_lines(ev: &OomEvent, opts: &Options) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(m) = &ev.memcg_memory {
         out.push(format!(
@@ -299,48 +358,73 @@ fn memory_lines(ev: &OomEvent) -> Vec<String> {
             m.usage_kb, m.limit_kb, m.failcnt
         ));
     }
-    let Some(c) = &ev.counters else {
+    if ev.counters.is_none() && ev.zones.is_none() {
         return out;
-    };
+    }
     let page_kb = ev.memory_read.as_ref().map_or(4, |r| r.page_kb);
-    if let Some(r) = &ev.memory_read {
-        out.push(format!(
-            "Mem-Info: (read in the kernel at {}, via {})",
-            r.at, r.path
-        ));
-    } else {
-        out.push("Mem-Info:".into());
+    let empty = crate::event::Counters::default();
+    let c = ev.counters.as_ref().unwrap_or(&empty);
+    if ev.counters.is_some() {
+        match &ev.memory_read {
+            Some(r) if r.at != MemoryAt::Printed => out.push(format!(
+                "Mem-Info: (read in the kernel at {}, via {})",
+                r.at.name(),
+                r.path.name()
+            )),
+            _ => out.push("Mem-Info:".into()),
+        }
     }
     let mut all = c.node.clone();
     all.extend(c.zone.iter().map(|(k, v)| (k.clone(), *v)));
-    for (i, g) in MEM_INFO.iter().enumerate() {
-        let p = pairs(&all, g, None, " ");
+    // Before `sec_pagetables` (6.0) `bounce` ended the `mapped` line.
+    let mut groups: Vec<Vec<(&str, &str)>> = MEM_INFO.iter().map(|g| g.to_vec()).collect();
+    if !all.contains_key("NR_SECONDARY_PAGETABLE") {
+        groups[4].push(("bounce", "NR_BOUNCE"));
+        groups[5].retain(|(l, _)| *l != "bounce");
+    }
+    for (i, g) in groups.iter().enumerate() {
+        let mut p = pairs(&all, g, None, " ");
+        // `free_pcp` is no counter: it sits between `free` and `free_cma`.
+        if i == groups.len() - 1
+            && let Some(pcp) = c.free_pcp
+        {
+            p = p.replacen(" free_cma:", &format!(" free_pcp:{pcp} free_cma:"), 1);
+        }
         if !p.is_empty() {
             out.push(format!("{}{p}", if i == 0 { "" } else { " " }));
         }
     }
+    let spaced: &[&str] = if opts.spaced_thp() {
+        &SPACED_BEFORE_6_6
+    } else {
+        &[]
+    };
     for n in ev.nodes.iter().flatten() {
         let unreclaimable = match n.all_unreclaimable {
             Some(true) => " all_unreclaimable? yes",
             Some(false) => " all_unreclaimable? no",
             None => "",
         };
+        let after = pairs(&n.counters, NODE_LINE_AFTER, Some(page_kb), " ");
         out.push(format!(
-            "Node {} {}{unreclaimable}",
+            "Node {} {}{unreclaimable}{}{after}",
             n.node,
-            pairs(&n.counters, NODE_LINE, Some(page_kb), " ")
+            pairs_spaced(&n.counters, NODE_LINE, Some(page_kb), " ", spaced),
+            if after.is_empty() { "" } else { " " },
         ));
     }
+    let numa = ev.memory_read.as_ref().and_then(|r| r.numa).unwrap_or(true);
     let zones = ev.zones.as_deref().unwrap_or_default();
-    for z in zones {
-        out.push(zone_line(z, page_kb));
+    // A zone known only by its free lists (a log with lines left out) has no line.
+    for z in zones.iter().filter(|z| z.free_kb.is_some()) {
+        out.push(zone_line(z, page_kb, numa));
         if !z.lowmem_reserve.is_empty() {
             let r: Vec<String> = z.lowmem_reserve.iter().map(ToString::to_string).collect();
             out.push(format!("lowmem_reserve[]: {}", r.join(" ")));
         }
     }
     for z in zones {
-        out.push(buddy_line(z, page_kb));
+        out.push(buddy_line(z, page_kb, numa));
     }
     if let Some(p) = all.get("NR_FILE_PAGES") {
         out.push(format!("{p} total pagecache pages"));
@@ -348,37 +432,81 @@ fn memory_lines(ev: &OomEvent) -> Vec<String> {
     out
 }
 
-fn zone_line(z: &Zone, page_kb: u64) -> String {
-    let kb = |v: Option<u64>| or_q(&v);
-    format!(
-        "Node {} {} free:{}kB boost:{}kB min:{}kB low:{}kB high:{}kB reserved_highatomic:{}KB {} present:{}kB managed:{}kB {} free_cma:{}kB",
-        z.node,
+/// `Node N ` before a zone's name, where the kernel prints it.
+fn node_prefix(z: &Zone, numa: bool) -> String {
+    if numa {
+        format!("Node {} ", z.node)
+    } else {
+        String::new()
+    }
+}
+
+fn zone_line(z: &Zone, page_kb: u64, numa: bool) -> String {
+    let mut s = format!(
+        "{}{} free:{}kB",
+        node_prefix(z, numa),
         z.zone,
-        kb(z.free_kb),
-        kb(z.boost_kb),
-        kb(z.min_kb),
-        kb(z.low_kb),
-        kb(z.high_kb),
-        kb(z.reserved_highatomic_kb),
-        pairs(&z.counters, ZONE_LINE, Some(page_kb), " "),
-        kb(z.present_kb),
-        kb(z.managed_kb),
-        pairs(&z.counters, ZONE_LINE_TAIL, Some(page_kb), " "),
+        or_q(&z.free_kb)
+    );
+    let mut field = |label: &str, v: Option<u64>, unit: &str| {
+        if let Some(v) = v {
+            let _ = write!(s, " {label}:{v}{unit}");
+        }
+    };
+    field("boost", z.boost_kb, "kB");
+    s.push_str(&format!(
+        " min:{}kB low:{}kB high:{}kB",
+        or_q(&z.min_kb),
+        or_q(&z.low_kb),
+        or_q(&z.high_kb)
+    ));
+    let mut field = |label: &str, v: Option<u64>, unit: &str| {
+        if let Some(v) = v {
+            let _ = write!(s, " {label}:{v}{unit}");
+        }
+    };
+    field("reserved_highatomic", z.reserved_highatomic_kb, "KB");
+    field("free_highatomic", z.free_highatomic_kb, "KB");
+    let counters = pairs(&z.counters, ZONE_LINE, Some(page_kb), " ");
+    if !counters.is_empty() {
+        s.push(' ');
+        s.push_str(&counters);
+    }
+    s.push_str(&format!(
+        " present:{}kB managed:{}kB",
+        or_q(&z.present_kb),
+        or_q(&z.managed_kb)
+    ));
+    let tail = pairs(&z.counters, ZONE_LINE_TAIL, Some(page_kb), " ");
+    if !tail.is_empty() {
+        s.push(' ');
+        s.push_str(&tail);
+    }
+    for (label, v) in [("free_pcp", z.free_pcp_kb), ("local_pcp", z.local_pcp_kb)] {
+        if let Some(v) = v {
+            let _ = write!(s, " {label}:{v}kB");
+        }
+    }
+    let _ = write!(
+        s,
+        " free_cma:{}kB",
         or_q(
             &z.counters
                 .get("NR_FREE_CMA_PAGES")
                 .map(|&v| v.max(0) as u64 * page_kb)
-        ),
-    )
+        )
+    );
+    s
 }
 
 /// `Node 0 DMA32: 3*4kB (E) 6*8kB (UME) ... = 437676kB`.
-fn buddy_line(z: &Zone, page_kb: u64) -> String {
-    let mut s = format!("Node {} {}: ", z.node, z.zone);
+fn buddy_line(z: &Zone, page_kb: u64, numa: bool) -> String {
+    let mut s = format!("{}{}: ", node_prefix(z, numa), z.zone);
     for (order, n) in z.free_area.iter().enumerate() {
         let _ = write!(s, "{n}*{}kB ", page_kb << order);
         if *n > 0
             && let Some(t) = z.free_types.get(order)
+            && !t.is_empty()
         {
             let _ = write!(s, "({t}) ");
         }
@@ -409,11 +537,11 @@ mod tests {
 
     fn memcg_event() -> OomEvent {
         OomEvent {
-            kind: "oom".into(),
+            kind: crate::event::OomType::Oom,
             seq: 1,
             time: "2026-11-27T10:59:01.123456Z".into(),
             uptime_ns: 1_114_251_121_000,
-            source: "kprobe".into(),
+            source: crate::event::Source::Kprobe,
             trigger: Task {
                 pid: Some(15489),
                 tid: Some(15489),
@@ -485,134 +613,10 @@ mod tests {
         let mut ev = memcg_event();
         ev.gfp_mask = None;
         ev.gfp_flags = None;
+        ev.source = Source::Tracepoint;
         ev.unavailable = vec!["gfp_mask".into(), "totalpages".into()];
         let text = text(&ev);
         assert!(text.contains("gfp_mask=?, order=0"));
         assert_eq!(text.matches("not available without kprobes").count(), 1);
-    }
-}
-
-#[cfg(test)]
-mod memory_tests {
-    use super::*;
-    use crate::event::{Counters, Node};
-    use crate::kreport::parse_log;
-
-    /// The counter behind a `Mem-Info:` label.
-    fn mem_info_counter(label: &str) -> Option<&'static str> {
-        MEM_INFO
-            .iter()
-            .flat_map(|g| g.iter())
-            .find(|(l, _)| *l == label)
-            .map(|(_, n)| *n)
-    }
-
-    /// Builds an event from the kernel's own `Mem-Info` block (6.12 global
-    /// OOM), renders it, and expects the kernel's lines back, except the
-    /// per-CPU page counts (`free_pcp`, `local_pcp`) oomtrace does not read.
-    #[test]
-    fn renders_show_free_areas_as_the_kernel_prints_it() {
-        let path = crate::testdata::kernel_reports_dir().join("6.12-qemu-sysrq-global-memcg.log");
-        let log = std::fs::read_to_string(path).unwrap();
-        let r = &parse_log(&log)[1];
-        let to_pages = |name: &str, kb: u64| if name.ends_with("_KB") { kb } else { kb / 4 };
-        let mut counters = Counters::default();
-        for (label, v) in &r.mem_info {
-            if let Some(n) = mem_info_counter(label) {
-                counters.node.insert(n.to_owned(), *v as i64);
-            }
-        }
-        counters
-            .node
-            .insert("NR_FILE_PAGES".into(), r.pagecache_pages.unwrap() as i64);
-        let nodes = r
-            .node_lines
-            .iter()
-            .map(|(node, pairs)| Node {
-                node: *node,
-                counters: NODE_LINE
-                    .iter()
-                    .filter_map(|(l, n)| {
-                        Some(((*n).to_owned(), to_pages(n, *pairs.get(*l)?) as i64))
-                    })
-                    .collect(),
-                all_unreclaimable: Some(log.contains("all_unreclaimable? yes")),
-            })
-            .collect();
-        let zone_lines: Vec<&str> = log
-            .lines()
-            .skip_while(|l| !l.contains("[    9.103448] Mem-Info:"))
-            .take_while(|l| !l.contains("hugepages_total"))
-            .collect();
-        let zones = r
-            .zone_watermarks
-            .iter()
-            .zip(&r.lowmem_reserves)
-            .map(|(z, reserve)| {
-                let (_, _, counts) = r.free_areas.iter().find(|(_, n, _)| *n == z.zone).unwrap();
-                let buddy = zone_lines
-                    .iter()
-                    .find(|l| l.contains(&format!("Node 0 {}: ", z.zone)))
-                    .unwrap();
-                let mut types = Vec::new();
-                let words: Vec<&str> = buddy.split_whitespace().collect();
-                for (i, w) in words.iter().enumerate() {
-                    if w.contains('*') {
-                        let t = words.get(i + 1).filter(|n| n.starts_with('('));
-                        types.push(
-                            t.map_or(String::new(), |t| t.trim_matches(['(', ')']).to_owned()),
-                        );
-                    }
-                }
-                let f = |k: &str| z.fields.get(k).copied();
-                Zone {
-                    node: z.node,
-                    zone: z.zone.clone(),
-                    free_kb: f("free"),
-                    min_kb: f("min"),
-                    low_kb: f("low"),
-                    high_kb: f("high"),
-                    free_area: counts.clone(),
-                    boost_kb: f("boost"),
-                    reserved_highatomic_kb: f("reserved_highatomic"),
-                    present_kb: f("present"),
-                    managed_kb: f("managed"),
-                    lowmem_reserve: reserve.clone(),
-                    free_types: types,
-                    counters: ZONE_LINE
-                        .iter()
-                        .chain(ZONE_LINE_TAIL)
-                        .chain(&[("free_cma", "NR_FREE_CMA_PAGES")])
-                        .filter_map(|(l, n)| Some(((*n).to_owned(), (f(l)? / 4) as i64)))
-                        .collect(),
-                }
-            })
-            .collect();
-        let ev = OomEvent {
-            counters: Some(counters),
-            nodes: Some(nodes),
-            zones: Some(zones),
-            ..OomEvent::default()
-        };
-        let ours: Vec<String> = memory_lines(&ev);
-        let without_pcp = |l: &str| {
-            l.split(' ')
-                .filter(|w| !w.starts_with("free_pcp:") && !w.starts_with("local_pcp:"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let kernel: Vec<String> = log
-            .lines()
-            .skip_while(|l| !l.contains("[    9.103448] Mem-Info:"))
-            .take_while(|l| !l.contains("swap cache"))
-            .filter(|l| !l.contains("hugepages_total"))
-            .map(|l| without_pcp(l.split_once("] ").unwrap().1))
-            .collect();
-        assert_eq!(
-            kernel.len(),
-            17,
-            "Mem-Info, 8 lines, node, 2 zones with reserves, 2 buddy lists, pagecache"
-        );
-        assert_eq!(ours, kernel);
     }
 }

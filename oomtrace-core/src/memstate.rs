@@ -1,9 +1,53 @@
 //! Turns the kernel side's per-node `MemStateRecord`s into the event's
 //! counters, nodes and zones, named by the running kernel's enums.
 
-use crate::event::{CounterMap, Counters, MemcgMemory, MemoryRead, Node, Zone};
-use crate::plan::MemNames;
+use crate::event::{
+    CounterMap, Counters, MemcgMemory, MemoryAt, MemoryPath, MemoryRead, Node, Zone,
+};
 use oomtrace_common::*;
+
+/// The names userspace puts on the kernel's counters and free lists, and the
+/// layout it takes zones apart with: learned by the planner from BTF.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct MemNames {
+    /// `enum node_stat_item` by value.
+    pub node: Vec<String>,
+    /// `enum zone_stat_item` by value.
+    pub zone: Vec<String>,
+    /// `enum migratetype` by value.
+    pub migrate: Vec<String>,
+    pub page_shift: u32,
+    /// log2 of the largest single charge (a PMD-sized THP).
+    #[serde(default)]
+    pub pmd_shift: u32,
+    /// `enum zone_type` as the kernel names zones ("DMA32", "Normal").
+    pub zones: Vec<String>,
+    /// Where each field of a zone is in the raw copy of `node_zones[]`.
+    #[serde(with = "pod_bytes")]
+    pub layout: MemLayout,
+}
+
+/// `#[repr(C)]` integer structs of oomtrace-common as their bytes, for the
+/// plan cache (same binary, same boot: the same layout).
+pub mod pod_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Copy, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        // SAFETY: T is one of oomtrace-common's #[repr(C)] records of integers.
+        let bytes =
+            unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) };
+        bytes.serialize(s)
+    }
+
+    pub fn deserialize<'de, T: Copy, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        let bytes = Vec::<u8>::deserialize(d)?;
+        if bytes.len() != size_of::<T>() {
+            return Err(serde::de::Error::custom("layout of another oomtrace build"));
+        }
+        // SAFETY: length checked; any bit pattern is a valid integer struct.
+        Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+    }
+}
 
 /// `MAX_RECLAIM_RETRIES`: kswapd gives a node up after this many failures.
 const MAX_RECLAIM_RETRIES: u32 = 16;
@@ -128,11 +172,13 @@ fn zone(node: u32, index: usize, r: &MemStateRecord, names: &MemNames) -> Option
         free_area,
         boost_kb: raw.u64_at(base, l.zone_watermark_boost).map(kb),
         reserved_highatomic_kb: raw.u64_at(base, l.zone_reserved_highatomic).map(kb),
+        free_highatomic_kb: raw.u64_at(base, l.zone_free_highatomic).map(kb),
         present_kb: Some(kb(present)),
         managed_kb: raw.u64_at(base, l.zone_managed).map(kb),
         lowmem_reserve: raw.i64s(base, l.zone_lowmem_reserve, l.nr_zones as usize),
         free_types,
         counters: stats,
+        ..Zone::default()
     })
 }
 
@@ -186,32 +232,34 @@ pub fn assemble(records: &[MemStateRecord], names: &MemNames) -> MemoryState {
         Counters {
             node: named(&names.node[..node_items], &first.global_node_stat),
             zone: named(&names.zone[..zone_items], &first.global_zone_stat),
+            free_pcp: None,
         }
     } else {
         Counters {
             node: named(&names.node[..node_items], &node_sum),
             zone: named(&names.zone[..zone_items], &zone_sum),
+            free_pcp: None,
         }
     };
     let at = if chosen_at == at_sfa {
-        "show_free_areas"
+        MemoryAt::ShowFreeAreas
     } else {
-        "mark_victim"
+        MemoryAt::MarkVictim
     };
     MemoryState {
         counters: (!nodes.is_empty() || first.valid & MEM_GLOBAL != 0).then_some(counters),
         nodes: (!nodes.is_empty()).then_some(nodes),
         zones: (!zones.is_empty()).then_some(zones),
         read: Some(MemoryRead {
-            at: at.into(),
+            at,
             path: match first.path {
-                MEM_PATH_KALLSYMS => "kallsyms",
-                MEM_PATH_MEMCG => "memcg",
-                _ => "unknown",
-            }
-            .into(),
+                MEM_PATH_KALLSYMS => MemoryPath::Kallsyms,
+                MEM_PATH_MEMCG => MemoryPath::Memcg,
+                _ => MemoryPath::Unknown,
+            },
             page_kb: 1 << names.page_shift.saturating_sub(10),
             sampled_after_ns: None,
+            numa: None,
         }),
     }
 }
@@ -227,10 +275,11 @@ pub fn memcg_memory(c: &MemcgCounters, page_shift: u32) -> MemcgMemory {
 }
 
 /// Tracepoint mode: which level of the trigger's memory cgroup chain (leaf
-/// first) ran out. The charge that failed was at most a PMD-sized THP, so
-/// the domain is the nearest level within that of its limit.
-pub fn oom_domain_level(chain: &[MemcgCounters], page_shift: u32) -> Option<usize> {
-    let largest_charge = 1u64 << (21 - page_shift.min(21));
+/// first) ran out. The charge that failed was at most a PMD-sized THP
+/// (`1 << pmd_shift` bytes), so the domain is the nearest level within that
+/// of its limit.
+pub fn oom_domain_level(chain: &[MemcgCounters], page_shift: u32, pmd_shift: u32) -> Option<usize> {
+    let largest_charge = 1u64 << pmd_shift.saturating_sub(page_shift).min(32);
     chain
         .iter()
         .position(|c| c.usage.saturating_add(largest_charge) > c.max)
@@ -353,20 +402,23 @@ pub fn sample_proc(names: &MemNames, delay_ns: u64) -> MemoryState {
             lowmem_reserve,
             free_types: Vec::new(),
             counters,
+            ..Zone::default()
         });
     }
     MemoryState {
         counters: Some(Counters {
             node: by_proc_name(&names.node, &vmstat),
             zone: by_proc_name(&names.zone, &vmstat),
+            free_pcp: None,
         }),
         nodes: (!nodes.is_empty()).then_some(nodes),
         zones: (!zones.is_empty()).then_some(zones),
         read: Some(MemoryRead {
-            at: "sampled".into(),
-            path: "proc".into(),
+            at: MemoryAt::Sampled,
+            path: MemoryPath::Proc,
             page_kb,
             sampled_after_ns: Some(delay_ns),
+            numa: None,
         }),
     }
 }
@@ -385,14 +437,14 @@ mod tests {
         let unlimited = u64::MAX / 4096;
         // A leaf far from its limit under a parent at its limit.
         assert_eq!(
-            oom_domain_level(&[c(100, 10_000), c(8191, 8192), c(9000, unlimited)], 12),
+            oom_domain_level(&[c(100, 10_000), c(8191, 8192), c(9000, unlimited)], 12, 21),
             Some(1)
         );
         assert_eq!(
-            oom_domain_level(&[c(8192, 8192), c(9000, unlimited)], 12),
+            oom_domain_level(&[c(8192, 8192), c(9000, unlimited)], 12, 21),
             Some(0)
         );
-        assert_eq!(oom_domain_level(&[c(100, unlimited)], 12), None);
+        assert_eq!(oom_domain_level(&[c(100, unlimited)], 12, 21), None);
     }
 
     #[test]

@@ -1,0 +1,613 @@
+//! The assembled OOM event: one per OOM, the JSON Lines schema of DESIGN.md.
+//! Fields may be added, never renamed; unknown values are `null`.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// Counters by their kernel enum name, in enum order (the index is the position).
+pub type CounterMap = IndexMap<String, i64>;
+
+/// The `type` of an event line: always `"oom"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OomType {
+    #[default]
+    #[serde(rename = "oom")]
+    Oom,
+}
+
+/// The `type` of a reaper line: always `"reaper"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReaperType {
+    #[default]
+    #[serde(rename = "reaper")]
+    Reaper,
+}
+
+/// What saw the OOM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The kprobes on `out_of_memory` and `oom_kill_process`.
+    Kprobe,
+    /// Only the `oom:*` tracepoints.
+    #[default]
+    Tracepoint,
+    /// The kernel's own report, read from a log (`oomtrace import`).
+    KernelLog,
+}
+
+impl Source {
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Kprobe => "kprobe",
+            Source::Tracepoint => "tracepoint",
+            Source::KernelLog => "kernel-log",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OomEvent {
+    #[serde(rename = "type")]
+    pub kind: OomType,
+    pub seq: u64,
+    /// RFC 3339, microseconds, UTC.
+    pub time: String,
+    /// CLOCK_MONOTONIC at the OOM, as the kernel log's timestamps count.
+    pub uptime_ns: u64,
+    pub source: Source,
+    pub trigger: Task,
+    pub gfp_mask: Option<u32>,
+    pub gfp_flags: Option<String>,
+    pub order: Option<i32>,
+    pub constraint: Option<String>,
+    /// `nodemask=` of the kernel's report: "(null)" or a node list.
+    pub nodemask: Option<String>,
+    /// The OOM domain of a memcg OOM; null for global ones.
+    pub memcg: Option<String>,
+    /// The trigger's cpuset and its `mems_allowed`, as `oom-kill:` prints
+    /// them (kernel logs; the tracer does not read them yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mems_allowed: Option<String>,
+    pub totalpages: Option<u64>,
+    pub message: Option<String>,
+    pub killed: Option<bool>,
+    pub duration_ns: Option<u64>,
+    pub victim: Option<Victim>,
+    /// Innermost frame first.
+    pub stack: Vec<Frame>,
+    /// The stack at `show_free_areas`, for global OOMs in kprobe mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub show_free_areas_stack: Option<Vec<Frame>>,
+    /// The memory cgroup's `memory` counter, for memcg OOMs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memcg_memory: Option<MemcgMemory>,
+    /// Global `vm_node_stat` / `vm_zone_stat`, at the OOM.
+    pub counters: Option<Counters>,
+    /// Each node's counters, as the report's `Node N ...` line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<Node>>,
+    pub zones: Option<Vec<Zone>>,
+    /// Where and how `counters`, `nodes` and `zones` were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_read: Option<MemoryRead>,
+    /// The triggering task's user stack, innermost first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_stack: Option<Vec<UserFrame>>,
+    /// More tasks marked in the same OOM (memory.oom.group kills).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_killed: Vec<Victim>,
+    /// `oom:reclaim_retry_zone` / `oom:compact_retry` of the triggering
+    /// thread in the seconds before this OOM: what the allocator tried last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allocator_retries: Vec<RetryStep>,
+    /// Fields deduced rather than read (tracepoint mode): see README.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inferred: Vec<String>,
+    /// Fields this event cannot have in its mode, said once per event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub pid: Option<i32>,
+    pub tid: Option<i32>,
+    pub comm: Option<String>,
+    pub oom_score_adj: Option<i16>,
+    pub cgroup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Victim {
+    pub pid: Option<i32>,
+    pub comm: Option<String>,
+    pub uid: Option<u32>,
+    pub total_vm_kb: Option<u64>,
+    pub anon_rss_kb: Option<u64>,
+    pub file_rss_kb: Option<u64>,
+    pub shmem_rss_kb: Option<u64>,
+    pub pgtables_kb: Option<u64>,
+    pub oom_score_adj: Option<i16>,
+    pub points: Option<i64>,
+    pub cgroup: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    pub addr: String,
+    pub symbol: Option<String>,
+    pub offset: Option<u64>,
+    pub size: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    /// `enum node_stat_item`: pages, or bytes (`*_B`) and kB (`*_KB`) as named.
+    pub node: CounterMap,
+    /// `enum zone_stat_item`, pages.
+    pub zone: CounterMap,
+    /// Pages on the per-CPU free lists of every zone (`free_pcp:`), where
+    /// known (kernel logs; the tracer does not read per-CPU lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_pcp: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub node: u32,
+    pub counters: CounterMap,
+    /// `kswapd_failures >= MAX_RECLAIM_RETRIES`, as the report's `all_unreclaimable?`.
+    pub all_unreclaimable: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Zone {
+    pub node: u32,
+    pub zone: String,
+    pub free_kb: Option<u64>,
+    pub min_kb: Option<u64>,
+    pub low_kb: Option<u64>,
+    pub high_kb: Option<u64>,
+    /// Pages free per order (`free_area[order].nr_free`), order 0 first.
+    pub free_area: Vec<u64>,
+    #[serde(default)]
+    pub boost_kb: Option<u64>,
+    #[serde(default)]
+    pub reserved_highatomic_kb: Option<u64>,
+    #[serde(default)]
+    pub present_kb: Option<u64>,
+    #[serde(default)]
+    pub managed_kb: Option<u64>,
+    #[serde(default)]
+    pub lowmem_reserve: Vec<i64>,
+    /// Per order, the migrate types with free blocks, as the report's `(UME)`.
+    #[serde(default)]
+    pub free_types: Vec<String>,
+    #[serde(default)]
+    pub counters: CounterMap,
+    /// `nr_free_highatomic` (6.14+), as the report's `free_highatomic:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_highatomic_kb: Option<u64>,
+    /// Per-CPU free lists: all CPUs, and the printing CPU's (kernel logs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_pcp_kb: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_pcp_kb: Option<u64>,
+}
+
+impl Zone {
+    /// Free memory the buddy lists hold, as the report's `= NkB`.
+    pub fn free_area_kb(&self, page_kb: u64) -> u64 {
+        self.free_area
+            .iter()
+            .enumerate()
+            .map(|(order, n)| (n << order) * page_kb)
+            .sum()
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemcgMemory {
+    pub usage_kb: u64,
+    pub limit_kb: u64,
+    pub failcnt: u64,
+}
+
+/// When the memory state was read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryAt {
+    /// In the kernel at `show_free_areas`, the moment the kernel prints it.
+    ShowFreeAreas,
+    /// In the kernel at `oom:mark_victim`.
+    #[default]
+    MarkVictim,
+    /// From /proc after the event (`sampled_after_ns` says how long after).
+    Sampled,
+    /// As the kernel printed it in its log.
+    Printed,
+}
+
+/// How the memory state was reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MemoryPath {
+    /// `node_data` / `contig_page_data` at their kallsyms addresses.
+    Kallsyms,
+    /// The current task's memory cgroup → its per-node lruvec → the node.
+    #[default]
+    Memcg,
+    /// /proc/vmstat, zoneinfo and buddyinfo.
+    Proc,
+    /// The kernel's own report in a log.
+    KernelLog,
+    #[serde(other)]
+    Unknown,
+}
+
+impl MemoryAt {
+    pub fn name(self) -> &'static str {
+        match self {
+            MemoryAt::ShowFreeAreas => "show_free_areas",
+            MemoryAt::MarkVictim => "mark_victim",
+            MemoryAt::Sampled => "sampled",
+            MemoryAt::Printed => "printed",
+        }
+    }
+}
+
+impl MemoryPath {
+    pub fn name(self) -> &'static str {
+        match self {
+            MemoryPath::Kallsyms => "kallsyms",
+            MemoryPath::Memcg => "memcg",
+            MemoryPath::Proc => "proc",
+            MemoryPath::KernelLog => "kernel-log",
+            MemoryPath::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryRead {
+    pub at: MemoryAt,
+    pub path: MemoryPath,
+    /// Page size in kB, to turn the page counts into kB again.
+    pub page_kb: u64,
+    /// For `at: "sampled"`: how long after the OOM /proc was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled_after_ns: Option<u64>,
+    /// Whether the kernel prints `Node N` before each zone (`CONFIG_NUMA`);
+    /// known from kernel logs, assumed elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numa: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserFrame {
+    pub addr: String,
+    /// The file mapped there (from `/proc/PID/maps` when the event was decoded).
+    pub mapping: Option<String>,
+    /// Offset into that file.
+    pub offset: Option<u64>,
+}
+
+/// What filters and summaries look at, and all they may look at: a session
+/// read for them parses only these fields of each event (counters, zones and
+/// stacks are most of a line), so a filter or a summary that wanted another
+/// field would not compile rather than silently see `null`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Brief {
+    pub seq: u64,
+    pub time: String,
+    pub trigger: Task,
+    pub gfp_flags: Option<String>,
+    pub order: Option<i32>,
+    pub constraint: Option<String>,
+    pub memcg: Option<String>,
+    pub killed: Option<bool>,
+    pub victim: Option<Victim>,
+    pub also_killed: Vec<Victim>,
+}
+
+impl OomEvent {
+    pub fn brief(&self) -> Brief {
+        Brief {
+            seq: self.seq,
+            time: self.time.clone(),
+            trigger: self.trigger.clone(),
+            gfp_flags: self.gfp_flags.clone(),
+            order: self.order,
+            constraint: self.constraint.clone(),
+            memcg: self.memcg.clone(),
+            killed: self.killed,
+            victim: self.victim.clone(),
+            also_killed: self.also_killed.clone(),
+        }
+    }
+}
+
+impl Brief {
+    /// The task that was killed.
+    pub fn victim_pid(&self) -> Option<i32> {
+        self.victim.as_ref().and_then(|v| v.pid)
+    }
+
+    /// Whether the event concerns `pid` (as trigger or as victim).
+    pub fn involves_pid(&self, pid: i32) -> bool {
+        self.trigger.pid == Some(pid)
+            || self.victim_pid() == Some(pid)
+            || self.also_killed.iter().any(|v| v.pid == Some(pid))
+    }
+
+    pub fn involves_comm(&self, comm: &str) -> bool {
+        self.trigger.comm.as_deref() == Some(comm)
+            || self.victim.as_ref().and_then(|v| v.comm.as_deref()) == Some(comm)
+            || self
+                .also_killed
+                .iter()
+                .any(|v| v.comm.as_deref() == Some(comm))
+    }
+
+    /// Whether any cgroup of the event is `path` or below it.
+    pub fn involves_cgroup(&self, path: &str) -> bool {
+        let path = path.trim_end_matches('/');
+        let under = |c: &Option<String>| {
+            c.as_deref()
+                .is_some_and(|c| path.is_empty() || c == path || c.starts_with(&format!("{path}/")))
+        };
+        under(&self.memcg)
+            || under(&self.trigger.cgroup)
+            || self.victim.as_ref().is_some_and(|v| under(&v.cgroup))
+            || self.also_killed.iter().any(|v| under(&v.cgroup))
+    }
+}
+
+/// The fields of an event that a mode or a source may be unable to fill:
+/// hooks say which they provide, and what a mode loses is derived from that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Field {
+    GfpMask,
+    Order,
+    Constraint,
+    Nodemask,
+    Memcg,
+    Totalpages,
+    Message,
+    Points,
+    DurationNs,
+    VictimCgroup,
+    Victim,
+    Trigger,
+    Stack,
+    ShowFreeAreasStack,
+    MemcgMemory,
+    Memory,
+    UserStack,
+    Reaper,
+    AllocatorRetries,
+}
+
+impl Field {
+    /// As the event's JSON names it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::GfpMask => "gfp_mask",
+            Field::Order => "order",
+            Field::Constraint => "constraint",
+            Field::Nodemask => "nodemask",
+            Field::Memcg => "memcg",
+            Field::Totalpages => "totalpages",
+            Field::Message => "message",
+            Field::Points => "points",
+            Field::DurationNs => "duration_ns",
+            Field::VictimCgroup => "victim.cgroup",
+            Field::Victim => "victim",
+            Field::Trigger => "trigger",
+            Field::Stack => "stack",
+            Field::ShowFreeAreasStack => "show_free_areas_stack",
+            Field::MemcgMemory => "memcg_memory",
+            Field::Memory => "counters, nodes, zones",
+            Field::UserStack => "user_stack",
+            Field::Reaper => "reaper steps",
+            Field::AllocatorRetries => "allocator_retries",
+        }
+    }
+
+    /// Whether `ev` lacks this field. Fields that are not one value of the
+    /// event (reaper steps, retries) are never said missing per event.
+    pub fn is_missing(self, ev: &OomEvent) -> bool {
+        let v = ev.victim.as_ref();
+        match self {
+            Field::GfpMask => ev.gfp_mask.is_none(),
+            Field::Order => ev.order.is_none(),
+            Field::Constraint => ev.constraint.is_none(),
+            Field::Nodemask => ev.nodemask.is_none(),
+            Field::Memcg => ev.memcg.is_none(),
+            Field::Totalpages => ev.totalpages.is_none(),
+            Field::Message => ev.message.is_none(),
+            Field::Points => v.is_none_or(|v| v.points.is_none()),
+            Field::DurationNs => ev.duration_ns.is_none(),
+            Field::VictimCgroup => v.is_none_or(|v| v.cgroup.is_none()),
+            Field::Victim => v.is_none(),
+            Field::Trigger => ev.trigger.pid.is_none() && ev.trigger.comm.is_none(),
+            Field::Stack => ev.stack.is_empty(),
+            Field::MemcgMemory => ev.memcg_memory.is_none(),
+            Field::Memory => ev.counters.is_none(),
+            Field::UserStack => ev.user_stack.is_none(),
+            // Only global OOMs have one; the mode's notice says it.
+            Field::ShowFreeAreasStack | Field::Reaper | Field::AllocatorRetries => false,
+        }
+    }
+}
+
+/// Names of fields, as a notice lists them.
+pub fn field_names(fields: &[Field]) -> String {
+    fields
+        .iter()
+        .map(|f| f.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RetryStep {
+    /// The tracepoint: "reclaim_retry_zone" or "compact_retry".
+    pub event: String,
+    pub uptime_ns: u64,
+    /// Its fields by their tracefs names.
+    pub fields: CounterMap,
+}
+
+/// One step of the OOM reaper for a victim, after (or while) its OOM event
+/// is reported: its own JSON line, `{"type":"reaper",...}`.
+/// What the OOM reaper did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReaperStep {
+    /// `oom:wake_reaper`: the victim was queued for the reaper.
+    #[default]
+    Wake,
+    /// `oom:start_task_reaping`.
+    Start,
+    /// `oom:finish_task_reaping`: the victim's memory was reaped.
+    Finish,
+    /// `oom:skip_task_reaping`: nothing to reap.
+    Skip,
+}
+
+impl ReaperStep {
+    /// As the text says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ReaperStep::Wake => "queued",
+            ReaperStep::Start => "started reaping",
+            ReaperStep::Finish => "reaped",
+            ReaperStep::Skip => "skipped (mm already gone or being torn down)",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReaperEvent {
+    #[serde(rename = "type")]
+    pub kind: ReaperType,
+    /// The OOM event whose victim this is (0: a victim oomtrace did not see killed).
+    pub seq: u64,
+    pub time: String,
+    pub uptime_ns: u64,
+    pub pid: i32,
+    pub step: ReaperStep,
+    /// Since the kill was reported.
+    pub since_kill_ns: Option<u64>,
+}
+
+macro_rules! display_by_name {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    )*};
+}
+
+display_by_name!(Source, MemoryAt, MemoryPath);
+
+/// The format of session files this oomtrace writes and the newest it reads.
+pub const FORMAT: u32 = 1;
+
+/// The `type` of a header line: always `"session"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionType {
+    #[default]
+    #[serde(rename = "session")]
+    Session,
+}
+
+/// The `type` of an end line: always `"end"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EndType {
+    #[default]
+    #[serde(rename = "end")]
+    End,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    #[serde(rename = "type")]
+    pub kind: SessionType,
+    pub format: u32,
+    pub oomtrace: String,
+    pub kernel: String,
+    pub hostname: String,
+    pub boot_id: String,
+    pub start: String,
+    pub mode: String,
+    pub hooks: Vec<String>,
+    /// `uname -m` of the traced machine (absent in sessions before 0.2).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub arch: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Trailer {
+    #[serde(rename = "type")]
+    pub kind: EndType,
+    pub end: String,
+    pub events: u64,
+    pub lost: u64,
+    pub incomplete: u64,
+    pub deferred: u64,
+}
+
+fn read_trim(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+impl Header {
+    /// A session of this machine, starting now.
+    pub fn new(kernel: &str, mode: &str, hooks: Vec<String>) -> Self {
+        Self {
+            kind: SessionType::Session,
+            format: FORMAT,
+            oomtrace: env!("CARGO_PKG_VERSION").into(),
+            kernel: kernel.into(),
+            hostname: read_trim("/proc/sys/kernel/hostname"),
+            boot_id: read_trim("/proc/sys/kernel/random/boot_id"),
+            start: now(),
+            mode: mode.into(),
+            hooks,
+            arch: crate::arch::Arch::this().machine.to_owned(),
+        }
+    }
+}
+
+impl Trailer {
+    /// The end of a session stopped now.
+    pub fn now(events: u64, lost: u64, incomplete: u64, deferred: u64) -> Self {
+        Self {
+            kind: EndType::End,
+            end: now(),
+            events,
+            lost,
+            incomplete,
+            deferred,
+        }
+    }
+}
+
+/// Now, as session files write times.
+pub fn now() -> String {
+    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+}

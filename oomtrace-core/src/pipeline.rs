@@ -1,0 +1,277 @@
+//! The one loop every command runs: a source's items, enriched, filtered,
+//! into a sink.
+//!
+//! ```text
+//!  Source::next ──> Enricher::enrich ──> Filter::accepts ──> Sink
+//!  (BPF records,     (names, files of      (--pid, --comm,     (text, JSON,
+//!   session files,    user frames, ...)     --cgroup, --since,  session file,
+//!   kernel logs)                            --until)            summary, ...)
+//! ```
+//!
+//! Adding a source or a sink is implementing one trait; the rules every
+//! command shares live here once: reaper steps follow the event they belong
+//! to (only when it was shown), `--count` stops after that many shown
+//! events, the end record of a session always reaches the sink.
+
+use crate::event::{Brief, OomEvent, Trailer};
+pub use crate::item::{Event, Item};
+use crate::sink::Sink;
+use anyhow::{Context as _, Result};
+use std::collections::{HashSet, VecDeque};
+use std::time::SystemTime;
+
+/// Where items come from.
+pub trait Source {
+    /// The next item; `None` when the source is done. `wait: false` asks
+    /// only for what is at hand (the pipeline is finishing).
+    fn next(&mut self, wait: bool) -> Result<Option<Item>>;
+
+    /// The pipeline has what it wanted (`--count`): end soon, handing out
+    /// what is at hand and the session's end.
+    fn stop(&mut self) {}
+}
+
+/// Adds to an event before it is filtered and shown: names, files, anything
+/// looked up outside the event. Runs only on whole events.
+pub trait Enricher {
+    fn enrich(&mut self, ev: &mut OomEvent);
+}
+
+/// Which events a user asked for.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Only OOMs whose trigger or victim has this pid.
+    pub pid: Option<i32>,
+    /// Only OOMs whose trigger or victim has this command name.
+    pub comm: Option<String>,
+    /// Only OOMs in this cgroup or below it (OOM domain, trigger or victim).
+    pub cgroup: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<SystemTime>,
+    /// Only events before this time.
+    pub until: Option<SystemTime>,
+}
+
+impl Filter {
+    pub fn accepts(&self, b: &Brief) -> bool {
+        self.pid.is_none_or(|p| b.involves_pid(p))
+            && self.comm.as_deref().is_none_or(|c| b.involves_comm(c))
+            && self.cgroup.as_deref().is_none_or(|c| b.involves_cgroup(c))
+            && self.in_window(b)
+    }
+
+    fn in_window(&self, b: &Brief) -> bool {
+        if self.since.is_none() && self.until.is_none() {
+            return true;
+        }
+        let Ok(t) = humantime::parse_rfc3339_weak(&b.time) else {
+            return false;
+        };
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
+    }
+}
+
+/// How a run went.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcome {
+    /// Events that passed the filter and reached the sink.
+    pub shown: u64,
+    /// The last end record the source gave.
+    pub end: Option<Trailer>,
+}
+
+/// Events whose reaper steps are wanted: the shown ones, the latest few
+/// thousand (a reaper acts within seconds of its kill).
+#[derive(Default)]
+struct Shown {
+    set: HashSet<u64>,
+    order: VecDeque<u64>,
+}
+
+impl Shown {
+    const KEPT: usize = 4096;
+
+    fn insert(&mut self, seq: u64) {
+        if self.set.insert(seq) {
+            self.order.push_back(seq);
+            if self.order.len() > Self::KEPT
+                && let Some(old) = self.order.pop_front()
+            {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    /// A new session numbers its events from 1 again.
+    fn clear(&mut self) {
+        self.set.clear();
+        self.order.clear();
+    }
+}
+
+/// Runs `source → enrichers → filter → sink` until the source is done or
+/// `limit` events were shown.
+pub fn run(
+    source: &mut dyn Source,
+    enrichers: &mut [&mut dyn Enricher],
+    filter: &Filter,
+    sink: &mut dyn Sink,
+    limit: Option<u64>,
+) -> Result<Outcome> {
+    let mut out = Outcome::default();
+    let mut shown = Shown::default();
+    let mut stopping = false;
+    // Events shown in the current session: what its end record counts.
+    let mut in_session = 0;
+    while let Some(item) = source.next(!stopping)? {
+        match item {
+            Item::Session(h) => {
+                shown.clear();
+                in_session = 0;
+                sink.session(&h).context("writing the session header")?;
+            }
+            Item::Event(ev) => {
+                let mut ev = *ev;
+                if stopping {
+                    continue;
+                }
+                if let Some(full) = ev.full.as_deref_mut()
+                    && !enrichers.is_empty()
+                {
+                    for e in enrichers.iter_mut() {
+                        e.enrich(full);
+                    }
+                    ev.brief = full.brief();
+                }
+                if !filter.accepts(&ev.brief) {
+                    continue;
+                }
+                shown.insert(ev.brief.seq);
+                sink.event(&ev).context("writing an event")?;
+                out.shown += 1;
+                in_session += 1;
+                if limit.is_some_and(|l| out.shown >= l) {
+                    stopping = true;
+                    source.stop();
+                }
+            }
+            Item::Reaper(r) => {
+                if shown.set.contains(&r.seq) {
+                    sink.reaper(&r).context("writing a reaper step")?;
+                }
+            }
+            Item::End(mut t) => {
+                // The session holds what was shown, whatever the source saw.
+                t.events = in_session;
+                sink.end(&t).context("writing the end record")?;
+                out.end = Some(t);
+            }
+        }
+    }
+    sink.finish().context("writing the output")?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Header, ReaperEvent, ReaperStep, Task, Trailer};
+
+    /// A source of prepared items.
+    struct Items(VecDeque<Item>, bool);
+
+    impl Source for Items {
+        fn next(&mut self, _wait: bool) -> Result<Option<Item>> {
+            Ok(self.0.pop_front())
+        }
+        fn stop(&mut self) {
+            self.1 = true;
+        }
+    }
+
+    /// What reached the sink, one word each.
+    #[derive(Default)]
+    struct Log(Vec<String>);
+
+    impl Sink for Log {
+        fn session(&mut self, _: &Header) -> std::io::Result<()> {
+            self.0.push("session".into());
+            Ok(())
+        }
+        fn event(&mut self, ev: &Event) -> std::io::Result<()> {
+            self.0.push(format!("oom{}", ev.brief.seq));
+            Ok(())
+        }
+        fn reaper(&mut self, r: &ReaperEvent) -> std::io::Result<()> {
+            self.0.push(format!("reaper{}", r.seq));
+            Ok(())
+        }
+        fn end(&mut self, _: &Trailer) -> std::io::Result<()> {
+            self.0.push("end".into());
+            Ok(())
+        }
+    }
+
+    fn oom(seq: u64, pid: i32) -> Item {
+        Item::event(OomEvent {
+            seq,
+            trigger: Task {
+                pid: Some(pid),
+                ..Task::default()
+            },
+            ..OomEvent::default()
+        })
+    }
+
+    fn reaper(seq: u64) -> Item {
+        Item::Reaper(ReaperEvent {
+            seq,
+            step: ReaperStep::Finish,
+            ..ReaperEvent::default()
+        })
+    }
+
+    struct Rename;
+    impl Enricher for Rename {
+        fn enrich(&mut self, ev: &mut OomEvent) {
+            ev.trigger.comm = Some(format!("pid{}", ev.trigger.pid.unwrap_or(0)));
+        }
+    }
+
+    #[test]
+    fn reaper_steps_follow_shown_events_and_count_stops() {
+        let items = vec![
+            Item::Session(Header::default()),
+            oom(1, 10),
+            reaper(1),
+            oom(2, 20),
+            reaper(2),
+            oom(3, 10),
+            reaper(3),
+            oom(4, 10),
+            Item::End(Trailer {
+                events: 4,
+                ..Trailer::default()
+            }),
+        ];
+        let mut src = Items(items.into(), false);
+        let mut sink = Log::default();
+        let filter = Filter {
+            comm: Some("pid10".into()),
+            ..Filter::default()
+        };
+        let out = run(&mut src, &mut [&mut Rename], &filter, &mut sink, Some(2)).unwrap();
+        assert_eq!(
+            sink.0,
+            ["session", "oom1", "reaper1", "oom3", "reaper3", "end"],
+            "the enricher's name is what the filter saw; event 4 came after the count"
+        );
+        assert_eq!(out.shown, 2);
+        assert!(src.1, "the source was told to stop");
+        assert_eq!(
+            out.end.unwrap().events,
+            2,
+            "the end record counts what was shown"
+        );
+    }
+}

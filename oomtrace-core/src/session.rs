@@ -1,0 +1,715 @@
+//! Session files: a header line, the events as JSON Lines, and a trailer
+//! when the recorder stopped cleanly. Written so that a recorder killed at
+//! any moment leaves every reported event readable.
+
+use crate::event::{Brief, OomEvent, ReaperEvent};
+pub use crate::event::{EndType, Header, SessionType, Trailer, now};
+use crate::item::{Event, Item};
+use crate::sink::Sink;
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+pub use crate::event::FORMAT;
+
+/// The longest line a session file may have. An event is about 7 KB; a
+/// line past this is not oomtrace's (or is `/dev/zero`), and reading it
+/// whole could exhaust memory.
+pub const MAX_LINE: usize = 4 << 20;
+
+/// How `record -o FILE` treats an existing FILE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existing {
+    Refuse,
+    Overwrite,
+    Append,
+}
+
+/// Opens the output: `-` is stdout. Files hold process names and cgroup
+/// paths, and a recorder often runs as root: they are created 0600, never
+/// silently overwritten, and never written through a symbolic link (one
+/// planted where the session should go would aim root's writes anywhere).
+/// `Overwrite` replaces the path itself, a link included, atomically;
+/// `Append` refuses a link and makes an older, wider file 0600.
+pub fn create(path: &str, existing: Existing) -> io::Result<Box<dyn Write + Send>> {
+    if path == "-" {
+        return Ok(Box::new(io::stdout()));
+    }
+    let err = |e: io::Error, what: &str| io::Error::new(e.kind(), format!("{path}: {what}{e}"));
+    let new_file = |p: &Path| {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(p)
+    };
+    let file = match existing {
+        Existing::Refuse => new_file(Path::new(path)).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{path} exists; --force replaces it, --append adds a new session to it"
+                    ),
+                )
+            } else {
+                err(e, "")
+            }
+        })?,
+        Existing::Overwrite => {
+            // A new file beside it, renamed over it: the rename replaces
+            // whatever the name was (a link too) and follows nothing.
+            let target = Path::new(path);
+            let dir = target
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let name = target
+                .file_name()
+                .ok_or_else(|| io::Error::other(format!("{path}: not a file name")))?;
+            let tmp = dir.join(format!(
+                ".{}.oomtrace-{}",
+                name.to_string_lossy(),
+                std::process::id()
+            ));
+            let f = new_file(&tmp).map_err(|e| err(e, "creating it beside: "))?;
+            if let Err(e) = std::fs::rename(&tmp, target) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(err(e, "replacing it: "));
+            }
+            f
+        }
+        Existing::Append => {
+            let f = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(path)
+                .map_err(|e| {
+                    if e.raw_os_error() == Some(libc::ELOOP) {
+                        io::Error::new(
+                            e.kind(),
+                            format!(
+                                "{path} is a symbolic link: oomtrace does not append through links; name the file itself"
+                            ),
+                        )
+                    } else {
+                        err(e, "")
+                    }
+                })?;
+            let meta = f.metadata().map_err(|e| err(e, ""))?;
+            if !meta.is_file() {
+                return Err(io::Error::other(format!(
+                    "{path} is not a regular file: sessions are appended to files only"
+                )));
+            }
+            use std::os::unix::fs::PermissionsExt;
+            if meta.permissions().mode() & 0o077 != 0 {
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| {
+                        err(
+                            e,
+                            "readable by others, and it cannot be made 0600 (a session holds process names): ",
+                        )
+                    })?;
+            }
+            f
+        }
+    };
+    Ok(Box::new(file))
+}
+
+/// Writes a session: header, events (each flushed as written), trailer.
+pub struct Writer<W: Write> {
+    out: W,
+}
+
+impl<W: Write> Writer<W> {
+    pub fn new(out: W) -> Self {
+        Self { out }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    fn line<T: Serialize>(&mut self, v: &T) -> io::Result<()> {
+        // One write per line: a reader never sees half of it unless we die mid-write.
+        let mut buf = serde_json::to_vec(v)?;
+        buf.push(b'\n');
+        self.out.write_all(&buf)?;
+        self.out.flush()
+    }
+
+    pub fn header(&mut self, h: &Header) -> io::Result<()> {
+        self.line(h)
+    }
+
+    pub fn trailer(&mut self, t: &Trailer) -> io::Result<()> {
+        self.line(t)
+    }
+}
+
+impl<W: Write> Sink for Writer<W> {
+    fn session(&mut self, h: &Header) -> io::Result<()> {
+        self.header(h)
+    }
+
+    fn event(&mut self, ev: &Event) -> io::Result<()> {
+        match (&ev.line, &ev.full) {
+            // A recorded line goes on as it was.
+            (Some(line), _) => {
+                let mut buf = Vec::with_capacity(line.len() + 1);
+                buf.extend_from_slice(line);
+                buf.push(b'\n');
+                self.out.write_all(&buf)?;
+                self.out.flush()
+            }
+            (None, Some(full)) => self.line(full),
+            (None, None) => self.line(&ev.brief),
+        }
+    }
+
+    fn reaper(&mut self, r: &ReaperEvent) -> io::Result<()> {
+        self.line(r)
+    }
+
+    fn end(&mut self, t: &Trailer) -> io::Result<()> {
+        self.trailer(t)
+    }
+}
+
+/// One session as read back whole (tests, small files).
+#[derive(Debug, Default)]
+pub struct Session {
+    pub header: Header,
+    pub events: Vec<OomEvent>,
+    /// The reaper's steps, by the `seq` of the event they follow.
+    pub reapers: Vec<ReaperEvent>,
+    pub trailer: Option<Trailer>,
+}
+
+/// What reading a file found besides sessions: said to the user, not fatal.
+#[derive(Debug, Default, PartialEq)]
+pub struct ReadNotes {
+    /// (line, bytes) of a last line cut off mid-write.
+    pub truncated_tail: Option<(usize, usize)>,
+    /// Lines skipped with `--skip-bad`: (line, why).
+    pub skipped: Vec<(usize, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{path} is a directory, not a session file")]
+    Directory { path: String },
+    #[error("{path} is empty: not an oomtrace session")]
+    Empty { path: String },
+    #[error("{path}:1: not an oomtrace session (expected a {{\"type\":\"session\",...}} header)")]
+    NotASession { path: String },
+    #[error(
+        "{path}:{line}: written by a newer oomtrace (session format {found}); this oomtrace reads format {FORMAT} and older: upgrade oomtrace"
+    )]
+    NewerFormat {
+        path: String,
+        line: usize,
+        found: u32,
+    },
+    #[error("{path}:{line}: {why} (--skip-bad goes on past such lines)")]
+    Bad {
+        path: String,
+        line: usize,
+        why: String,
+    },
+}
+
+/// Reads every session in a file (`--append` puts several in one) into memory.
+pub fn read(path: &Path, skip_bad: bool) -> Result<(Vec<Session>, ReadNotes), ReadError> {
+    let p = path.display().to_string();
+    read_from(open(path)?, &p, skip_bad)
+}
+
+/// Opens a session file for reading; a directory is refused by name.
+pub fn open(path: &Path) -> Result<BufReader<File>, ReadError> {
+    let p = path.display().to_string();
+    if path.is_dir() {
+        return Err(ReadError::Directory { path: p });
+    }
+    let file = File::open(path).map_err(|source| ReadError::Io { path: p, source })?;
+    Ok(BufReader::with_capacity(1 << 20, file))
+}
+
+/// Reads sessions from any reader into memory; `p` names it in errors.
+pub fn read_from(
+    reader: impl BufRead,
+    p: &str,
+    skip_bad: bool,
+) -> Result<(Vec<Session>, ReadNotes), ReadError> {
+    let mut sessions: Vec<Session> = Vec::new();
+    let mut r = Reader::new(reader, p, skip_bad, Depth::Full);
+    while let Some(item) = r.next_item()? {
+        match item {
+            Item::Session(header) => sessions.push(Session {
+                header,
+                ..Session::default()
+            }),
+            // The reader hands out nothing before a header.
+            Item::Event(ev) => {
+                if let (Some(s), Some(full)) = (sessions.last_mut(), ev.full) {
+                    s.events.push(*full)
+                }
+            }
+            Item::Reaper(rp) => {
+                if let Some(s) = sessions.last_mut() {
+                    s.reapers.push(rp)
+                }
+            }
+            Item::End(t) => {
+                if let Some(s) = sessions.last_mut() {
+                    s.trailer = Some(t)
+                }
+            }
+        }
+    }
+    Ok((sessions, r.into_notes()))
+}
+
+#[derive(Deserialize)]
+struct Kind {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    format: u32,
+}
+
+/// The record type of a line: our own lines begin `{"type":"...`, which is
+/// read without parsing the rest; anything else gets a full parse.
+fn kind_of(text: &[u8]) -> Result<Kind, serde_json::Error> {
+    if let Some(rest) = text.strip_prefix(br#"{"type":""#)
+        && let Some(end) = rest.iter().position(|&b| b == b'"')
+        && let Ok(kind) = std::str::from_utf8(&rest[..end])
+        && kind != "session"
+    {
+        return Ok(Kind {
+            kind: kind.to_owned(),
+            format: 0,
+        });
+    }
+    serde_json::from_slice(text)
+}
+
+/// How much of each event the reader builds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Depth {
+    /// The whole event.
+    Full,
+    /// Its [`Brief`] only, and the line as recorded.
+    Brief,
+}
+
+/// A session file read line by line, one item at a time: a 100k-event file
+/// is never held in memory, nor is a line longer than [`MAX_LINE`].
+pub struct Reader<R> {
+    reader: R,
+    path: String,
+    skip_bad: bool,
+    depth: Depth,
+    line_no: usize,
+    seen_header: bool,
+    done: bool,
+    notes: ReadNotes,
+    buf: Vec<u8>,
+}
+
+/// One line as read: complete (ends with a newline), cut at the end of
+/// the input, or longer than [`MAX_LINE`] (the rest of it was skipped).
+enum Line {
+    Complete,
+    Cut,
+    TooLong,
+}
+
+impl<R: BufRead> Reader<R> {
+    pub fn new(reader: R, path: &str, skip_bad: bool, depth: Depth) -> Self {
+        Self {
+            reader,
+            path: path.to_owned(),
+            skip_bad,
+            depth,
+            line_no: 0,
+            seen_header: false,
+            done: false,
+            notes: ReadNotes::default(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// What was found besides sessions (skipped lines, a cut-off tail).
+    pub fn notes(&self) -> &ReadNotes {
+        &self.notes
+    }
+
+    pub fn into_notes(self) -> ReadNotes {
+        self.notes
+    }
+
+    /// Reads one line into `buf`, at most `MAX_LINE` bytes of it.
+    fn read_line(&mut self) -> io::Result<Option<Line>> {
+        self.buf.clear();
+        let n = (&mut self.reader)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut self.buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if self.buf.ends_with(b"\n") {
+            self.buf.pop();
+            return Ok(Some(Line::Complete));
+        }
+        if self.buf.len() <= MAX_LINE {
+            return Ok(Some(Line::Cut));
+        }
+        // Skip the rest of the line in bounded pieces.
+        self.buf.clear();
+        loop {
+            let chunk = self.reader.fill_buf()?;
+            if chunk.is_empty() {
+                break;
+            }
+            let (used, found) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            self.reader.consume(used);
+            if found {
+                break;
+            }
+        }
+        Ok(Some(Line::TooLong))
+    }
+
+    fn bad(&self, why: String) -> ReadError {
+        ReadError::Bad {
+            path: self.path.clone(),
+            line: self.line_no,
+            why,
+        }
+    }
+
+    /// The next item, `None` at the end of the input.
+    pub fn next_item(&mut self) -> Result<Option<Item>, ReadError> {
+        while !self.done {
+            let line = self.read_line().map_err(|source| ReadError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+            let Some(line) = line else {
+                self.done = true;
+                if self.line_no == 0 {
+                    return Err(ReadError::Empty {
+                        path: self.path.clone(),
+                    });
+                }
+                break;
+            };
+            self.line_no += 1;
+            let complete = match line {
+                Line::Complete => true,
+                Line::Cut => false,
+                Line::TooLong => {
+                    let why = format!(
+                        "a line longer than {} MiB: not an oomtrace session line",
+                        MAX_LINE >> 20
+                    );
+                    if !self.seen_header {
+                        return Err(ReadError::NotASession {
+                            path: self.path.clone(),
+                        });
+                    }
+                    if self.skip_bad {
+                        self.notes.skipped.push((self.line_no, why));
+                        continue;
+                    }
+                    return Err(self.bad(why));
+                }
+            };
+            if self.buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if let Some(item) = self.parse_line(complete)? {
+                self.seen_header |= matches!(item, Item::Session(_));
+                return Ok(Some(item));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The item of the line in `buf`; `None` for a line to pass over.
+    fn parse_line(&mut self, complete: bool) -> Result<Option<Item>, ReadError> {
+        let text = &self.buf[..];
+        let kind = match kind_of(text) {
+            Ok(k) => k,
+            // The recorder died mid-write: everything before is intact.
+            Err(_) if !complete && self.seen_header => {
+                self.notes.truncated_tail = Some((self.line_no, text.len()));
+                self.done = true;
+                return Ok(None);
+            }
+            Err(_) if !self.seen_header => {
+                return Err(ReadError::NotASession {
+                    path: self.path.clone(),
+                });
+            }
+            Err(e) if self.skip_bad => {
+                self.notes.skipped.push((self.line_no, e.to_string()));
+                return Ok(None);
+            }
+            Err(e) => return Err(self.bad(format!("not a JSON object: {e}"))),
+        };
+        let (what, parsed): (&str, Result<Item, serde_json::Error>) = match kind.kind.as_str() {
+            "session" => {
+                if kind.format > FORMAT {
+                    return Err(ReadError::NewerFormat {
+                        path: self.path.clone(),
+                        line: self.line_no,
+                        found: kind.format,
+                    });
+                }
+                (
+                    "session header",
+                    serde_json::from_slice(text).map(Item::Session),
+                )
+            }
+            _ if !self.seen_header => {
+                return Err(ReadError::NotASession {
+                    path: self.path.clone(),
+                });
+            }
+            "oom" => (
+                "event",
+                match self.depth {
+                    Depth::Full => serde_json::from_slice::<OomEvent>(text).map(|full| Event {
+                        brief: full.brief(),
+                        full: Some(Box::new(full)),
+                        line: Some(text.to_vec()),
+                    }),
+                    Depth::Brief => serde_json::from_slice::<Brief>(text).map(|brief| Event {
+                        brief,
+                        full: None,
+                        line: Some(text.to_vec()),
+                    }),
+                }
+                .map(|e| Item::Event(Box::new(e))),
+            ),
+            "reaper" => (
+                "reaper record",
+                serde_json::from_slice(text).map(Item::Reaper),
+            ),
+            "end" => ("end record", serde_json::from_slice(text).map(Item::End)),
+            // Record types added by later versions of format 1 are skipped.
+            _ => return Ok(None),
+        };
+        match parsed {
+            Ok(item) => Ok(Some(item)),
+            // A cut-off last line may still start like a record.
+            Err(_) if !complete => {
+                self.notes.truncated_tail = Some((self.line_no, text.len()));
+                self.done = true;
+                Ok(None)
+            }
+            Err(_) if self.skip_bad => {
+                self.notes.skipped.push((
+                    self.line_no,
+                    format!("a {} record that does not parse", kind.kind),
+                ));
+                Ok(None)
+            }
+            Err(e) => Err(self.bad(format!("bad {what}: {e}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64) -> OomEvent {
+        OomEvent {
+            seq,
+            time: "2026-11-27T10:59:01.123456Z".into(),
+            ..OomEvent::default()
+        }
+    }
+
+    fn write_session(events: u64, trailer: bool) -> Vec<u8> {
+        let mut w = Writer::new(Vec::new());
+        w.header(&Header::new(
+            "6.18.0",
+            "tracepoint",
+            vec!["mark_victim".into()],
+        ))
+        .unwrap();
+        for i in 1..=events {
+            w.line(&event(i)).unwrap();
+        }
+        if trailer {
+            w.trailer(&Trailer {
+                events,
+                ..Trailer::default()
+            })
+            .unwrap();
+        }
+        w.out
+    }
+
+    fn read_bytes(bytes: &[u8], skip_bad: bool) -> Result<(Vec<Session>, ReadNotes), ReadError> {
+        let dir = std::env::temp_dir().join(format!(
+            "oomtrace-session-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::write(&dir, bytes).unwrap();
+        let r = read(&dir, skip_bad);
+        std::fs::remove_file(&dir).unwrap();
+        r
+    }
+
+    fn rand_suffix() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        N.fetch_add(1, Ordering::Relaxed)
+    }
+
+    #[test]
+    fn round_trips() {
+        let (s, notes) = read_bytes(&write_session(3, true), false).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].events, vec![event(1), event(2), event(3)]);
+        assert_eq!(s[0].trailer.as_ref().unwrap().events, 3);
+        assert_eq!(notes, ReadNotes::default());
+    }
+
+    #[test]
+    fn a_cut_off_tail_is_named_and_the_rest_is_kept() {
+        let mut b = write_session(2, false);
+        let partial = serde_json::to_vec(&event(3)).unwrap();
+        b.extend_from_slice(&partial[..40]);
+        let (s, notes) = read_bytes(&b, false).unwrap();
+        assert_eq!(s[0].events.len(), 2);
+        assert!(s[0].trailer.is_none());
+        assert_eq!(notes.truncated_tail, Some((4, 40)));
+    }
+
+    #[test]
+    fn bad_files_say_what_is_wrong() {
+        let mut b = write_session(1, false);
+        b.extend_from_slice(b"{not json\n");
+        b.extend_from_slice(&write_session(1, true)[..0]);
+        match read_bytes(&b, false) {
+            Err(ReadError::Bad { line: 3, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        let (s, notes) = read_bytes(&b, true).unwrap();
+        assert_eq!(s[0].events.len(), 1);
+        assert_eq!(notes.skipped.len(), 1);
+        assert!(matches!(
+            read_bytes(b"", false),
+            Err(ReadError::Empty { .. })
+        ));
+        assert!(matches!(
+            read_bytes(b"hello\n", false),
+            Err(ReadError::NotASession { .. })
+        ));
+        assert!(matches!(
+            read_bytes(b"{\"type\":\"oom\",\"seq\":1}\n", false),
+            Err(ReadError::NotASession { .. })
+        ));
+        let newer = br#"{"type":"session","format":2}"#;
+        let e = read_bytes(newer, false).unwrap_err();
+        assert!(e.to_string().contains("format 2"), "{e}");
+        assert!(matches!(
+            read(Path::new("/"), false),
+            Err(ReadError::Directory { .. })
+        ));
+        assert!(matches!(
+            read(Path::new("/nonexistent/x"), false),
+            Err(ReadError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn sessions_append_and_unknown_record_types_are_skipped() {
+        let mut b = write_session(1, true);
+        b.extend_from_slice(b"{\"type\":\"future-thing\",\"x\":1}\n");
+        b.extend_from_slice(&write_session(2, true));
+        let (s, _) = read_bytes(&b, false).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].events.len(), 2);
+    }
+
+    /// Never through a link, always 0600: a planted symlink is replaced by
+    /// `--force` (its target untouched), refused by `--append`, and an
+    /// older world-readable file becomes 0600 when appended to.
+    #[test]
+    fn files_are_created_as_a_careful_root_tool_creates_them() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("oomtrace-create-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("passwd");
+        std::fs::write(&victim, "root:x:0:0\n").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let link = dir.join("session.json");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let l = link.to_str().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+
+        assert!(
+            create(l, Existing::Refuse).is_err(),
+            "a link is an existing name"
+        );
+        let e = create(l, Existing::Append).err().unwrap();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        {
+            let mut w = create(l, Existing::Overwrite).unwrap();
+            w.write_all(b"{}\n").unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root:x:0:0\n");
+        assert_eq!(mode(&victim), 0o644, "the link's target is untouched");
+        assert!(!std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(mode(&link), 0o600);
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "{}\n");
+
+        let old = dir.join("old.json");
+        std::fs::write(&old, "{}\n").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(create(old.to_str().unwrap(), Existing::Append).unwrap());
+        assert_eq!(mode(&old), 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A line without end is cut at `MAX_LINE`: named as bad, skipped with
+    /// `--skip-bad`, never read whole.
+    #[test]
+    fn an_endless_line_is_refused_not_held() {
+        let mut b = write_session(1, false);
+        b.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        b.push(b'\n');
+        b.extend_from_slice(&serde_json::to_vec(&event(2)).unwrap());
+        b.push(b'\n');
+        match read_bytes(&b, false) {
+            Err(ReadError::Bad { line: 3, why, .. }) => {
+                assert!(why.contains("longer than"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let (s, notes) = read_bytes(&b, true).unwrap();
+        assert_eq!(s[0].events.len(), 2);
+        assert_eq!(notes.skipped.len(), 1);
+    }
+}

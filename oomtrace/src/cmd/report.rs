@@ -1,0 +1,76 @@
+//! `oomtrace report FILE...`: recorded sessions through the same pipeline
+//! and sinks as live tracing, or into the summary.
+
+use super::{FilterArgs, TimeArgs};
+use crate::source::session::SessionFiles;
+use anyhow::Result;
+use oomtrace_core::pipeline;
+use oomtrace_core::render;
+use oomtrace_core::session::Depth;
+use oomtrace_core::sink::{Json, Sink, Text};
+use oomtrace_core::summary::SummarySink;
+use std::io;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Session files written by `oomtrace record` or `oomtrace import`.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// A table of OOMs per victim, memcg, trigger and gfp/order instead of the events.
+    #[arg(long)]
+    pub summary: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub time: TimeArgs,
+    /// Add every vm_node_stat / vm_zone_stat counter (index, name, value) to the text.
+    #[arg(long)]
+    pub counters: bool,
+    /// Go on past lines that do not parse (each is named on stderr).
+    #[arg(long)]
+    pub skip_bad: bool,
+}
+
+pub fn run(args: &ReportArgs) -> Result<()> {
+    let stdout = io::stdout();
+    let out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    // JSON and the summary need only what the filters look at: JSON lines
+    // are passed through as recorded.
+    let depth = if args.summary || args.format == Format::Json {
+        Depth::Brief
+    } else {
+        Depth::Full
+    };
+    let mut sink: Box<dyn Sink> = if args.summary {
+        Box::new(SummarySink::new(out))
+    } else {
+        match args.format {
+            Format::Text => Box::new(Text(
+                out,
+                render::Options {
+                    counters: args.counters,
+                    ..render::Options::default()
+                },
+            )),
+            Format::Json => Box::new(Json::batch(out)),
+        }
+    };
+    let mut source = SessionFiles::new(args.files.clone(), args.skip_bad, depth);
+    pipeline::run(
+        &mut source,
+        &mut [],
+        &args.filter.filter_in(&args.time),
+        sink.as_mut(),
+        None,
+    )?;
+    Ok(())
+}

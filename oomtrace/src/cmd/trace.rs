@@ -1,0 +1,130 @@
+//! `oomtrace trace` and `oomtrace record`: the live source into the text or
+//! JSON sink, or into a session file (with the text on stderr).
+
+use crate::plan::{self, Mode};
+use crate::source::bpf::{BpfSource, Options};
+use anyhow::Result;
+use oomtrace_core::enrich::UserMappings;
+use oomtrace_core::pipeline::{self, Outcome};
+use oomtrace_core::sink::{Json, Sink, Tee, Text};
+use oomtrace_core::{render, session};
+use std::io::{self, IsTerminal};
+use std::time::Duration;
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct TraceArgs {
+    /// Print JSON Lines instead of the kernel-style report.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit after N events.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Exit after this long (e.g. 30s, 5m); 0 attaches everything and exits.
+    #[arg(long, value_name = "D", value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Which hooks to use.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub mode: Mode,
+    #[command(flatten)]
+    pub filter: super::FilterArgs,
+    /// Count each BPF program's runs and run time while tracing
+    /// (BPF_ENABLE_STATS) and print them at exit: the cost per OOM.
+    #[arg(long)]
+    pub bpf_stats: bool,
+    /// How the kernel side reaches the memory counters and zones.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub memory_via: plan::MemoryVia,
+    /// Add every vm_node_stat / vm_zone_stat counter (index, name, value) to the text.
+    #[arg(long)]
+    pub counters: bool,
+    /// Ring buffer size in KiB (rounded up to a power of two pages); by
+    /// default room for the records of 64 OOMs not yet read.
+    #[arg(long, value_name = "KIB")]
+    pub buffer: Option<u32>,
+}
+
+impl TraceArgs {
+    pub fn render_options(&self) -> render::Options {
+        render::Options {
+            counters: self.counters,
+            ..render::Options::default()
+        }
+    }
+
+    fn options(&self) -> Options {
+        Options {
+            mode: self.mode,
+            memory_via: self.memory_via,
+            buffer_kib: self.buffer,
+            duration: self.duration,
+            bpf_stats: self.bpf_stats,
+        }
+    }
+
+    /// The live source through the pipeline into `sink`.
+    fn run(&self, sink: &mut dyn Sink) -> Result<Outcome> {
+        let mut source = BpfSource::start(&self.options())?;
+        pipeline::run(
+            &mut source,
+            &mut [&mut UserMappings],
+            &self.filter.filter(),
+            sink,
+            self.count,
+        )
+    }
+}
+
+#[derive(clap::Args)]
+pub struct RecordArgs {
+    /// The session file; `-` writes to stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: String,
+    /// Overwrite FILE if it exists.
+    #[arg(long, conflicts_with = "append")]
+    pub force: bool,
+    /// Add a new session to the end of FILE.
+    #[arg(long)]
+    pub append: bool,
+    /// No live text on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub trace: TraceArgs,
+}
+
+pub fn trace(args: &TraceArgs) -> Result<()> {
+    let stdout = io::stdout();
+    let outcome = if args.json {
+        args.run(&mut Json::live(stdout.lock()))?
+    } else {
+        args.run(&mut Text(stdout.lock(), args.render_options()))?
+    };
+    if args.duration != Some(Duration::ZERO) || io::stderr().is_terminal() {
+        let t = outcome.end.unwrap_or_default();
+        eprintln!(
+            "oomtrace: {} events, {} lost records, {} incomplete, {} deferred (OOMs that waited for an earlier victim)",
+            t.events, t.lost, t.incomplete, t.deferred
+        );
+    }
+    Ok(())
+}
+
+pub fn record(a: &RecordArgs) -> Result<()> {
+    let existing = match (a.force, a.append) {
+        (true, _) => session::Existing::Overwrite,
+        (_, true) => session::Existing::Append,
+        _ => session::Existing::Refuse,
+    };
+    let out = session::create(&a.output, existing)?;
+    let live = (!a.quiet && a.output != "-").then(|| Text(io::stderr(), a.trace.render_options()));
+    let mut tee = Tee(session::Writer::new(out), live);
+    let outcome = a.trace.run(&mut tee)?;
+    if a.trace.duration != Some(Duration::ZERO) {
+        let t = outcome.end.unwrap_or_default();
+        eprintln!(
+            "oomtrace: recorded {} events to {}, {} lost records, {} incomplete",
+            t.events, a.output, t.lost, t.incomplete
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! The one table of hooks: each BPF program, where it attaches, and which
+//! event fields it provides. What a mode loses (for `check`, the start-up
+//! notice and each event's `unavailable`) is derived from this table.
+
+use oomtrace_common::names;
+use oomtrace_core::event::Field;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// kprobes where the kernel has them, else tracepoints.
+    Auto,
+    /// kprobes on out_of_memory and oom_kill_process, plus the oom tracepoints.
+    Kprobe,
+    /// The oom tracepoints only (kernels built without kprobes).
+    Tracepoint,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Kprobe => "kprobe",
+            Mode::Tracepoint => "tracepoint",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attach {
+    /// Entry of the first of these functions the kernel has.
+    Kprobe(&'static [&'static str]),
+    Kretprobe(&'static [&'static str]),
+    Tracepoint(&'static str, &'static str),
+}
+
+/// One BPF program and where it goes.
+#[derive(Clone, Copy, Debug)]
+pub struct Hook {
+    /// The program's name in the BPF object.
+    pub program: &'static str,
+    pub attach: Attach,
+    /// The event fields it fills whenever it runs.
+    pub provides: &'static [Field],
+    /// Fields it fills only when the stack proves them (tracepoint mode's
+    /// inferences: a memcg OOM's domain, sysrq-f's order).
+    pub infers: &'static [Field],
+}
+
+const fn tracepoint(program: &'static str, provides: &'static [Field]) -> Hook {
+    Hook {
+        program,
+        attach: Attach::Tracepoint("oom", program),
+        provides,
+        infers: &[],
+    }
+}
+
+pub const HOOKS: &[Hook] = &[
+    Hook {
+        program: names::PROG_OOM_ENTER,
+        attach: Attach::Kprobe(&["out_of_memory"]),
+        provides: &[
+            Field::GfpMask,
+            Field::Order,
+            Field::Nodemask,
+            Field::Memcg,
+            Field::MemcgMemory,
+            Field::Trigger,
+        ],
+        infers: &[],
+    },
+    Hook {
+        program: names::PROG_OOM_KILL,
+        attach: Attach::Kprobe(&["oom_kill_process"]),
+        provides: &[
+            Field::Constraint,
+            Field::Totalpages,
+            Field::Points,
+            Field::Message,
+            Field::VictimCgroup,
+        ],
+        infers: &[],
+    },
+    Hook {
+        program: names::PROG_OOM_EXIT,
+        attach: Attach::Kretprobe(&["out_of_memory"]),
+        provides: &[Field::DurationNs],
+        infers: &[],
+    },
+    Hook {
+        program: names::PROG_SHOW_FREE_AREAS,
+        // A global until 6.0, `__show_free_areas` in 6.1–6.4, static again from 6.5.
+        attach: Attach::Kprobe(&["__show_free_areas", "show_free_areas"]),
+        provides: &[Field::ShowFreeAreasStack],
+        infers: &[],
+    },
+    Hook {
+        program: names::PROG_MARK_VICTIM,
+        attach: Attach::Tracepoint("oom", "mark_victim"),
+        provides: &[
+            Field::Victim,
+            Field::Trigger,
+            Field::Stack,
+            Field::Memory,
+            Field::UserStack,
+        ],
+        infers: &[
+            Field::Constraint,
+            Field::Message,
+            Field::Memcg,
+            Field::MemcgMemory,
+            Field::Order,
+            Field::VictimCgroup,
+        ],
+    },
+    tracepoint(names::PROG_WAKE_REAPER, &[Field::Reaper]),
+    tracepoint(names::PROG_START_TASK_REAPING, &[Field::Reaper]),
+    tracepoint(names::PROG_FINISH_TASK_REAPING, &[Field::Reaper]),
+    tracepoint(names::PROG_SKIP_TASK_REAPING, &[Field::Reaper]),
+    tracepoint(names::PROG_RECLAIM_RETRY_ZONE, &[Field::AllocatorRetries]),
+    tracepoint(names::PROG_COMPACT_RETRY, &[Field::AllocatorRetries]),
+];
+
+impl Hook {
+    pub fn is_kprobe(&self) -> bool {
+        !matches!(self.attach, Attach::Tracepoint(..))
+    }
+
+    pub fn describe(&self) -> String {
+        match self.attach {
+            Attach::Kprobe(f) => format!("kprobe:{}", f.join("|")),
+            Attach::Kretprobe(f) => format!("kretprobe:{}", f.join("|")),
+            Attach::Tracepoint(c, n) => format!("tracepoint:{c}:{n}"),
+        }
+    }
+
+    /// Whether `mode` (never `Auto`) uses this hook.
+    pub fn in_mode(&self, mode: Mode) -> bool {
+        mode == Mode::Kprobe || !self.is_kprobe()
+    }
+}
+
+/// Fields no hook of `hooks` provides outright: lost, or inferred at best.
+/// Sorted, each once.
+pub fn lacking<'a>(hooks: impl IntoIterator<Item = &'a Hook> + Clone) -> Vec<Field> {
+    let provided: Vec<Field> = hooks
+        .clone()
+        .into_iter()
+        .flat_map(|h| h.provides)
+        .copied()
+        .collect();
+    let mut lost: Vec<Field> = HOOKS
+        .iter()
+        .flat_map(|h| h.provides)
+        .copied()
+        .filter(|f| !provided.contains(f))
+        .collect();
+    lost.sort();
+    lost.dedup();
+    lost
+}
+
+/// What `mode` loses against every hook attached: (lost, inferred only).
+pub fn mode_loses(mode: Mode) -> (Vec<Field>, Vec<Field>) {
+    let used = HOOKS.iter().filter(|h| h.in_mode(mode));
+    let lacking = lacking(used.clone());
+    let inferred: Vec<Field> = used.flat_map(|h| h.infers).copied().collect();
+    lacking.into_iter().partition(|f| !inferred.contains(f))
+}
+
+/// "not available: ...; inferred from the stack where it can: ..."
+pub fn describe_loss(mode: Mode) -> String {
+    let (lost, inferred) = mode_loses(mode);
+    let names = oomtrace_core::event::field_names;
+    match (lost.is_empty(), inferred.is_empty()) {
+        (true, true) => "nothing".into(),
+        (false, true) => names(&lost),
+        (true, false) => format!("inferred from the stack where it can: {}", names(&inferred)),
+        (false, false) => format!(
+            "{}; inferred from the stack where it can: {}",
+            names(&lost),
+            names(&inferred)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracepoint_mode_loses_what_only_kprobes_provide() {
+        let (lost, inferred) = mode_loses(Mode::Tracepoint);
+        assert!(lost.contains(&Field::GfpMask));
+        assert!(lost.contains(&Field::DurationNs));
+        assert!(!lost.contains(&Field::Stack));
+        assert!(inferred.contains(&Field::Memcg) && !lost.contains(&Field::Memcg));
+        assert_eq!(mode_loses(Mode::Kprobe), (vec![], vec![]));
+    }
+}

@@ -1,0 +1,116 @@
+//! Facts of this host that are not in BTF: who we are, the kernel release,
+//! kprobes, the page and THP sizes, the online NUMA nodes.
+
+use anyhow::{Result, bail};
+use std::path::Path;
+
+/// Who we are, in the terms the kernel checks.
+pub struct Privileges {
+    pub root: bool,
+    /// Capabilities needed and not held (empty for root).
+    pub missing: Vec<&'static str>,
+}
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+pub fn privileges() -> Privileges {
+    // SAFETY: geteuid never fails.
+    let root = unsafe { libc::geteuid() } == 0;
+    let effective = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    let held = |cap: u32| effective & (1 << cap) != 0;
+    let missing = if held(CAP_SYS_ADMIN) || (held(CAP_BPF) && held(CAP_PERFMON)) {
+        Vec::new()
+    } else {
+        [("CAP_BPF", CAP_BPF), ("CAP_PERFMON", CAP_PERFMON)]
+            .into_iter()
+            .filter(|(_, c)| !held(*c))
+            .map(|(n, _)| n)
+            .collect()
+    };
+    Privileges { root, missing }
+}
+
+/// Refuses to go on without the capabilities to load and attach BPF programs.
+pub fn require_privileges() -> Result<()> {
+    let p = privileges();
+    if p.missing.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "oomtrace needs root, or the capabilities CAP_BPF and CAP_PERFMON to load \
+         BPF programs and attach them to the OOM killer (missing: {}). Run it with \
+         sudo, or grant them once: sudo setcap cap_bpf,cap_perfmon,cap_sys_resource+ep {}",
+        p.missing.join(", "),
+        std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "oomtrace".into())
+    )
+}
+
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Whether this kernel can attach kprobes (the perf kprobe PMU aya uses, or
+/// the legacy kprobe_events file).
+pub fn kprobes_supported(tracefs: Option<&Path>) -> bool {
+    Path::new("/sys/bus/event_source/devices/kprobe/type").exists()
+        || tracefs.is_some_and(|t| t.join("kprobe_events").exists())
+}
+
+pub fn page_shift() -> u32 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 { size.trailing_zeros() } else { 12 }
+}
+
+/// log2 of a PMD-sized THP: the kernel's own figure where it has THP, else
+/// what the page size implies.
+pub fn pmd_shift(page_shift: u32) -> u32 {
+    std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|b| b.is_power_of_two())
+        .map_or_else(
+            || oomtrace_core::arch::pmd_shift(page_shift),
+            |b| b.trailing_zeros(),
+        )
+}
+
+/// `uname -m` of this machine.
+pub fn machine() -> String {
+    // SAFETY: utsname is plain data; uname fills it.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return oomtrace_core::arch::Arch::this().machine.into();
+    }
+    // SAFETY: uname NUL-terminates machine.
+    unsafe { std::ffi::CStr::from_ptr(u.machine.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Online NUMA nodes as a bit mask (`/sys/devices/system/node/online`, "0-1,3").
+pub fn online_nodes(list: &str) -> u64 {
+    let mut mask = 0u64;
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+            for n in a..=b.min(63) {
+                mask |= 1 << n;
+            }
+        }
+    }
+    if mask == 0 { 1 } else { mask }
+}

@@ -1,0 +1,350 @@
+//! The planner: decides once, at start-up, what this kernel lets oomtrace
+//! see. It resolves offsets from BTF and tracepoint layouts from tracefs,
+//! picks the mode and the hooks, and hands the BPF side its configuration.
+
+pub mod btf;
+pub mod hooks;
+pub mod host;
+pub mod tracefs;
+
+use anyhow::{Result, bail};
+use btf::KernelTypes;
+pub use hooks::{Attach, HOOKS, Hook, Mode};
+use oomtrace_common::{ABSENT, Config, MAX_NODES, MarkVictimLayout, MemAddrs, MemLayout};
+use oomtrace_core::assemble::RawFormats;
+use oomtrace_core::gfp::GfpTable;
+use oomtrace_core::memstate::{MemNames, pod_bytes};
+use oomtrace_core::symbols::Symbols;
+use oomtrace_core::tracepoint_format::Field as TpField;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// `oom:mark_victim`'s layout on this kernel: the pid everywhere, the
+/// memory figures since 6.8ish, from its tracefs format.
+pub fn mark_victim_layout(fields: Option<&HashMap<String, TpField>>) -> MarkVictimLayout {
+    let at = |name: &str| {
+        fields
+            .and_then(|f| f.get(name))
+            .map_or(ABSENT, |f| f.offset)
+    };
+    MarkVictimLayout {
+        pid: at("pid"),
+        comm: at("comm"),
+        total_vm: at("total_vm"),
+        anon_rss: at("anon_rss"),
+        file_rss: at("file_rss"),
+        shmem_rss: at("shmem_rss"),
+        uid: at("uid"),
+        pgtables: at("pgtables"),
+        oom_score_adj: at("oom_score_adj"),
+        reaper_pid: ABSENT,
+    }
+}
+
+/// The formats of the tracepoints copied raw, by `RAW_*`.
+pub fn raw_formats(tracefs: &Path) -> RawFormats {
+    [
+        (
+            oomtrace_common::RAW_RECLAIM_RETRY_ZONE,
+            "reclaim_retry_zone",
+        ),
+        (oomtrace_common::RAW_COMPACT_RETRY, "compact_retry"),
+    ]
+    .into_iter()
+    .filter_map(|(id, name)| Some((id, (name, tracefs::event_format(tracefs, "oom", name)?))))
+    .collect()
+}
+
+/// What the planner learns from BTF and tracefs, which only a new boot can
+/// change: kept in /run (cleared at boot) so a second start skips parsing
+/// the kernel's 5 MB of BTF.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Learned {
+    /// Which oomtrace build, boot and kernel this is for.
+    key: String,
+    #[serde(with = "pod_bytes")]
+    off: oomtrace_common::KernelOffsets,
+    #[serde(with = "pod_bytes")]
+    mem: MemLayout,
+    mem_names: MemNames,
+    constraints: Vec<(u64, String)>,
+    gfp: GfpTable,
+}
+
+const CACHE_DIR: &str = "/run/oomtrace";
+
+fn cache_key(release: &str) -> String {
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let btf_size = std::fs::metadata(btf::VMLINUX).map_or(0, |m| m.len());
+    // The executable's own size and mtime stand for its build.
+    let exe = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| format!("{}-{:?}", m.len(), m.modified().ok()))
+        .unwrap_or_default();
+    format!(
+        "{}|{}|{release}|{btf_size}|{exe}",
+        env!("CARGO_PKG_VERSION"),
+        boot_id.trim()
+    )
+}
+
+impl Learned {
+    fn path() -> std::path::PathBuf {
+        Path::new(CACHE_DIR).join("plan.json")
+    }
+
+    /// The cached plan, if it is this build's, boot's and kernel's, and
+    /// only we could have written it: the directory and the file are ours
+    /// and writable by nobody else (the offsets in it steer kernel reads).
+    fn load(key: &str) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid never fails.
+        let me = unsafe { libc::geteuid() };
+        let trusted = |p: &Path| {
+            std::fs::symlink_metadata(p)
+                .is_ok_and(|m| m.uid() == me && m.mode() & 0o022 == 0 && !m.is_symlink())
+        };
+        if !trusted(Path::new(CACHE_DIR)) || !trusted(&Self::path()) {
+            return None;
+        }
+        let l: Self = serde_json::from_slice(&std::fs::read(Self::path()).ok()?).ok()?;
+        (l.key == key).then_some(l)
+    }
+
+    /// Best effort: a read-only /run only costs the next start its parse.
+    fn store(&self) {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(CACHE_DIR);
+        let tmp = Path::new(CACHE_DIR).join(format!("plan.json.{}", std::process::id()));
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| {
+                use std::io::Write;
+                f.write_all(&serde_json::to_vec(self).unwrap_or_default())
+            });
+        if written.is_ok() {
+            let _ = std::fs::rename(&tmp, Self::path());
+        } else {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
+    fn from_kernel(key: String, tracefs: &Path, release: &str) -> Result<Self> {
+        let types = KernelTypes::load().map_err(|e| {
+            anyhow::anyhow!(
+                "{e}; oomtrace reads struct layouts from the kernel's BTF \
+                 (CONFIG_DEBUG_INFO_BTF=y, in every major distribution kernel since 2021)"
+            )
+        })?;
+        let page_shift = host::page_shift();
+        let off = types.kernel_offsets(page_shift);
+        let mem = types.mem_layout();
+        Ok(Self {
+            key,
+            off,
+            mem,
+            mem_names: MemNames {
+                node: types.counter_names("node_stat_item"),
+                zone: types.counter_names("zone_stat_item"),
+                migrate: types.migrate_type_names(),
+                page_shift,
+                pmd_shift: host::pmd_shift(page_shift),
+                zones: types.zone_names(),
+                layout: mem,
+            },
+            constraints: types
+                .enum_members("oom_constraint")
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, v)| (v, name))
+                .collect(),
+            gfp: GfpTable::for_kernel(
+                tracefs::print_fmt(tracefs, "kmem", "mm_page_alloc").as_deref(),
+                release,
+            ),
+        })
+    }
+}
+
+/// How the BPF side reaches the nodes' memory state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MemoryVia {
+    /// The memory cgroup path where the kernel has memory cgroups, else kallsyms.
+    Auto,
+    /// The current task's memory cgroup → its per-node lruvec → the node.
+    Memcg,
+    /// `node_data` / `contig_page_data` and the global `vm_node_stat`,
+    /// `vm_zone_stat` at their kallsyms addresses (`CONFIG_KALLSYMS_ALL`).
+    Kallsyms,
+    /// Not in the kernel: /proc/vmstat, zoneinfo and buddyinfo sampled when
+    /// the event is assembled, marked as sampled, with the delay. What `auto`
+    /// falls back to where neither path exists.
+    Proc,
+}
+
+/// Where this boot keeps the nodes: online nodes and, where chosen, data
+/// symbols from kallsyms (only `CONFIG_KALLSYMS_ALL` kernels list them).
+/// Both paths give the same counters: the kernel adds every delta to the
+/// node's array and to the global one. The memcg path costs nothing at
+/// start; kallsyms is a 70 ms read here and seconds in an emulator, so it
+/// is waited for only when it is the way in.
+fn locate_memory(
+    mem: &mut MemLayout,
+    via: MemoryVia,
+    kallsyms: &Symbols,
+    notices: &mut Vec<String>,
+) -> MemAddrs {
+    let mut addrs = MemAddrs::unplanned();
+    let by_memcg = mem.memcg_nodeinfo != ABSENT && mem.lruvec_pgdat != ABSENT;
+    if via == MemoryVia::Kallsyms || (via == MemoryVia::Auto && !by_memcg) {
+        let k = kallsyms.get();
+        let addr = |name: &str| k.address_of(name).unwrap_or(0);
+        addrs.node_data = addr("node_data");
+        addrs.contig_page_data = addr("contig_page_data");
+        addrs.vm_node_stat = addr("vm_node_stat");
+        addrs.vm_zone_stat = addr("vm_zone_stat");
+        if via == MemoryVia::Kallsyms && addrs.node_data == 0 && addrs.contig_page_data == 0 {
+            notices.push(
+                "--memory-via kallsyms: kallsyms lists no node_data or contig_page_data \
+                 (CONFIG_KALLSYMS_ALL is off)"
+                    .into(),
+            );
+        }
+    }
+    if via == MemoryVia::Proc {
+        // No node is read in the kernel.
+        addrs.online_nodes = 0;
+        return addrs;
+    }
+    addrs.online_nodes = host::online_nodes(
+        &std::fs::read_to_string("/sys/devices/system/node/online").unwrap_or_default(),
+    );
+    // Zones are taken apart in userspace: without these, no zone is read.
+    let essential = [
+        mem.pgdat_node_zones,
+        mem.zone_size,
+        mem.zone_present,
+        mem.zone_managed,
+        mem.zone_watermark,
+        mem.zone_lowmem_reserve,
+        mem.zone_vm_stat,
+        mem.zone_free_area,
+        mem.free_area_size,
+    ];
+    if essential.contains(&ABSENT) {
+        notices.push("this kernel's struct zone is not as expected: no zones or free lists".into());
+        mem.nr_zones = 0;
+    }
+    let by_kallsyms = addrs.node_data != 0 || addrs.contig_page_data != 0;
+    if !by_kallsyms && !by_memcg {
+        notices.push(
+            "neither kallsyms data symbols nor memory cgroups lead to the nodes here: \
+             counters, zones and free lists are sampled from /proc after each OOM"
+                .into(),
+        );
+        addrs.online_nodes = 0;
+    }
+    if addrs.online_nodes >> MAX_NODES != 0 {
+        notices.push(format!(
+            "more than {MAX_NODES} NUMA nodes: memory state is read for the first {MAX_NODES}"
+        ));
+    }
+    addrs
+}
+
+/// Everything decided at start-up.
+pub struct Plan {
+    pub release: String,
+    pub tracefs: PathBuf,
+    /// `Kprobe` or `Tracepoint`, never `Auto`.
+    pub mode: Mode,
+    pub hooks: Vec<Hook>,
+    pub config: Config,
+    pub gfp: GfpTable,
+    pub constraints: Vec<(u64, String)>,
+    pub mem_names: MemNames,
+    pub raw_formats: RawFormats,
+    /// Things the user should hear once at start (lost fields, fallbacks).
+    pub notices: Vec<String>,
+}
+
+impl Plan {
+    /// `kallsyms` is waited for only to find data symbols: start it early.
+    pub fn make(requested: Mode, memory_via: MemoryVia, kallsyms: &Symbols) -> Result<Self> {
+        let release = host::kernel_release();
+        let tracefs = tracefs::find_or_mount().map_err(anyhow::Error::msg)?;
+        let kprobes = host::kprobes_supported(Some(&tracefs));
+        let mut notices = Vec::new();
+        let mode = match requested {
+            Mode::Kprobe if !kprobes => bail!(
+                "--mode kprobe: this kernel ({release}) has no kprobes (CONFIG_KPROBES is off); \
+                 use --mode tracepoint, which sees the victim, the trigger and the stack but not {}",
+                hooks::describe_loss(Mode::Tracepoint)
+            ),
+            Mode::Auto if kprobes => Mode::Kprobe,
+            Mode::Auto => {
+                notices.push(format!(
+                    "this kernel has no kprobes: tracepoint mode; not available: {}",
+                    hooks::describe_loss(Mode::Tracepoint)
+                ));
+                Mode::Tracepoint
+            }
+            m => m,
+        };
+        let key = cache_key(&release);
+        let learned = match Learned::load(&key) {
+            Some(l) => l,
+            None => {
+                let l = Learned::from_kernel(key, &tracefs, &release)?;
+                l.store();
+                l
+            }
+        };
+        let absent = btf::absent(learned.off.absent().chain(learned.mem.absent()));
+        if !absent.is_empty() {
+            notices.push(format!(
+                "this kernel's BTF lacks {}: fields read through them are null",
+                absent.join(", ")
+            ));
+        }
+        let mark_victim = tracefs::event_format(&tracefs, "oom", "mark_victim");
+        if mark_victim.is_none() {
+            notices.push("this kernel has no oom:mark_victim tracepoint: no victim from it".into());
+        }
+        let mut mem = learned.mem;
+        let addrs = locate_memory(&mut mem, memory_via, kallsyms, &mut notices);
+        let mut mark_victim_layout = mark_victim_layout(mark_victim.as_ref());
+        // Every reaper tracepoint's record is `int pid` after the common fields.
+        mark_victim_layout.reaper_pid = tracefs::event_format(&tracefs, "oom", "wake_reaper")
+            .and_then(|f| f.get("pid").map(|f| f.offset))
+            .unwrap_or(ABSENT);
+        let config = Config {
+            planned: 1,
+            mark_victim: mark_victim_layout,
+            off: learned.off,
+            mem,
+            addrs,
+            ..Config::unplanned()
+        };
+        let mem_names = MemNames {
+            layout: config.mem,
+            ..learned.mem_names
+        };
+        let hooks = HOOKS.iter().filter(|h| h.in_mode(mode)).copied().collect();
+        Ok(Self {
+            gfp: learned.gfp,
+            constraints: learned.constraints,
+            mem_names,
+            raw_formats: raw_formats(&tracefs),
+            release,
+            tracefs,
+            mode,
+            hooks,
+            config,
+            notices,
+        })
+    }
+}

@@ -1,0 +1,496 @@
+//! The live source: load the BPF object as the planner configured it, attach
+//! the hooks, and hand out the events the records of each OOM assemble into
+//! until a duration, a signal or the pipeline says stop.
+
+use crate::plan::{self, Attach, Hook, Mode, Plan};
+use anyhow::{Context as _, Result, anyhow};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{MapData, PerCpuArray, RingBuf},
+    programs::{KProbe, TracePoint},
+};
+use oomtrace_common::names;
+use oomtrace_core::assemble::{Assembler, Context, realtime_offset_ns};
+use oomtrace_core::pipeline::{Item, Source};
+use oomtrace_core::session::{Header, Trailer};
+use oomtrace_core::symbols::{Kallsyms, Symbols};
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+/// The BPF object, built by aya-build from `oomtrace-ebpf` and embedded.
+pub(crate) static BPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/oomtrace"));
+
+/// How the live source runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub mode: Mode,
+    pub memory_via: plan::MemoryVia,
+    /// Ring buffer KiB; `None`: room for the records of 64 OOMs.
+    pub buffer_kib: Option<u32>,
+    /// `None`: until a signal. Zero: attach, then end at once.
+    pub duration: Option<Duration>,
+    /// Count each program's runs and run time; printed at the end.
+    pub bpf_stats: bool,
+}
+
+/// One hook as it went: attached to `target`, or why not.
+pub struct Attached {
+    pub hook: Hook,
+    pub result: Result<String, String>,
+}
+
+/// OOMs whose records the default ring buffer holds before userspace reads
+/// them: a storm here reaches about 110 kills/s, each read within a millisecond.
+const OOMS_BUFFERED: usize = 64;
+
+/// The records one OOM can write, with one memory state per online node.
+fn bytes_per_oom(nodes: usize) -> usize {
+    use oomtrace_common::*;
+    // Each ring-buffer record carries an 8-byte header of its own.
+    let rec = |n: usize| n + 8;
+    rec(size_of::<OomEnterRecord>())
+        + rec(size_of::<OomKillRecord>())
+        + rec(size_of::<MarkVictimRecord>())
+        + rec(size_of::<OomExitRecord>())
+        + rec(size_of::<ShowFreeAreasRecord>())
+        + nodes * rec(size_of::<MemStateRecord>())
+        + 8 * rec(size_of::<RawTracepointRecord>())
+}
+
+fn default_buffer_kib(plan: &Plan) -> u32 {
+    let nodes = plan.config.addrs.online_nodes.count_ones().max(1) as usize;
+    (bytes_per_oom(nodes.min(oomtrace_common::MAX_NODES)) * OOMS_BUFFERED).div_ceil(1024) as u32
+}
+
+fn ring_bytes(kib: u32) -> u32 {
+    let page = 1u32 << plan::host::page_shift();
+    let want = kib.max(4).saturating_mul(1024).max(page);
+    want.next_power_of_two()
+}
+
+pub fn load(plan: &Plan, buffer_kib: u32) -> Result<Ebpf> {
+    bump_memlock_rlimit();
+    EbpfLoader::new()
+        // No CO-RE in Rust BPF: the planner supplies offsets, so skip aya's BTF parse.
+        .btf(None)
+        .override_global(names::CONFIG_GLOBAL, &plan.config, true)
+        .map_max_entries(names::EVENTS_MAP, ring_bytes(buffer_kib))
+        .load(BPF_OBJECT)
+        .context("loading the BPF object")
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+fn bump_memlock_rlimit() {
+    let rlim = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: valid pointer; failure only matters on old kernels and shows at load.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
+}
+
+pub fn attach(bpf: &mut Ebpf, plan: &Plan) -> Vec<Attached> {
+    let mut kallsyms = None;
+    plan.hooks
+        .iter()
+        .map(|hook| {
+            let result = attach_one(bpf, hook, &mut kallsyms);
+            Attached {
+                hook: *hook,
+                result,
+            }
+        })
+        .collect()
+}
+
+fn attach_one(
+    bpf: &mut Ebpf,
+    hook: &Hook,
+    kallsyms: &mut Option<Kallsyms>,
+) -> Result<String, String> {
+    let prog = bpf
+        .program_mut(hook.program)
+        .ok_or_else(|| format!("program {} missing from the BPF object", hook.program))?;
+    match hook.attach {
+        Attach::Kprobe(names) | Attach::Kretprobe(names) => {
+            let p: &mut KProbe = prog.try_into().map_err(|e| format!("{e}"))?;
+            p.load().map_err(|e| format!("load: {e}"))?;
+            let mut last = String::from("no such function");
+            for name in names {
+                match p.attach(name, 0) {
+                    Ok(_) => return Ok((*name).to_owned()),
+                    Err(e) => last = format!("{name}: {e}"),
+                }
+            }
+            // Exact names failed: try the compiler's clones of them
+            // (`.constprop.N`), which only kallsyms can name.
+            let k = kallsyms.get_or_insert_with(|| Kallsyms::load().unwrap_or_default());
+            let clones = names
+                .iter()
+                .filter_map(|n| k.resolve_function(n))
+                .filter(|c| !names.contains(c));
+            for clone in clones {
+                match p.attach(clone, 0) {
+                    Ok(_) => return Ok(clone.to_owned()),
+                    Err(e) => last = format!("{clone}: {e}"),
+                }
+            }
+            Err(last)
+        }
+        Attach::Tracepoint(category, name) => {
+            let p: &mut TracePoint = prog.try_into().map_err(|e| format!("{e}"))?;
+            p.load().map_err(|e| format!("load: {e}"))?;
+            p.attach(category, name)
+                .map(|_| format!("{category}:{name}"))
+                .map_err(|e| format!("{category}:{name}: {e}"))
+        }
+    }
+}
+
+pub fn lost_records(bpf: &Ebpf) -> u64 {
+    bpf.map(names::LOST_MAP)
+        .and_then(|m| PerCpuArray::<_, u64>::try_from(m).ok())
+        .and_then(|a| a.get(&0, 0).ok())
+        .map_or(0, |v| v.iter().sum())
+}
+
+/// What the source is doing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for records.
+    Running,
+    /// Asked to end: hand out what the kernel already wrote, then the end.
+    Draining,
+    Done,
+}
+
+/// The live OOMs of this machine, as pipeline items: the session header
+/// once attached, each OOM's event followed by its reaper steps, and the
+/// end record with the counts when it stops.
+pub struct BpfSource {
+    rt: tokio::runtime::Runtime,
+    bpf: Option<Ebpf>,
+    ring: Option<AsyncFd<RingBuf<MapData>>>,
+    signals: Vec<Signal>,
+    deadline: Option<tokio::time::Instant>,
+    assembler: Assembler,
+    pending: VecDeque<Item>,
+    state: State,
+    bpf_stats: bool,
+    _stats: Option<std::os::fd::OwnedFd>,
+    said: (u64, u64),
+    /// What is attached, for the caller's own messages.
+    pub mode: Mode,
+    pub release: String,
+}
+
+impl BpfSource {
+    /// Plans, loads, attaches, and says `oomtrace: attached` on stderr.
+    pub fn start(opts: &Options) -> Result<Self> {
+        plan::host::require_privileges()?;
+        // Stacks need kallsyms, and the planner its data symbols when memory
+        // is reached that way: read it in the background, unless nothing will.
+        let symbols = if opts.duration == Some(Duration::ZERO)
+            && opts.memory_via != plan::MemoryVia::Kallsyms
+        {
+            Symbols::from(Kallsyms::default())
+        } else {
+            Symbols::load_in_background()
+        };
+        let plan = Plan::make(opts.mode, opts.memory_via, &symbols)?;
+        let mut bpf = load(
+            &plan,
+            opts.buffer_kib.unwrap_or_else(|| default_buffer_kib(&plan)),
+        )?;
+        let attached = attach(&mut bpf, &plan);
+        for n in &plan.notices {
+            eprintln!("oomtrace: {n}");
+        }
+        for a in &attached {
+            if let Err(e) = &a.result {
+                eprintln!(
+                    "oomtrace: cannot attach {} ({e}); lost: {}",
+                    a.hook.describe(),
+                    oomtrace_core::event::field_names(a.hook.provides)
+                );
+            }
+        }
+        let ok: Vec<Hook> = attached
+            .iter()
+            .filter(|a| a.result.is_ok())
+            .map(|a| a.hook)
+            .collect();
+        let names: Vec<String> = attached
+            .iter()
+            .filter_map(|a| {
+                a.result
+                    .as_ref()
+                    .ok()
+                    .map(|t| format!("{}={t}", a.hook.program))
+            })
+            .collect();
+        let marks = ok.iter().any(|h| h.program == names::PROG_MARK_VICTIM);
+        let kprobes = ok.iter().any(Hook::is_kprobe);
+        if !marks && !kprobes {
+            return Err(anyhow!(
+                "no hook could be attached on this kernel ({}); see `oomtrace check`",
+                plan.release
+            ));
+        }
+        let mut header = Header::new(&plan.release, plan.mode.name(), names.clone());
+        header.arch = plan::host::machine();
+        eprintln!(
+            "oomtrace: attached mode={} probes={}",
+            plan.mode.name(),
+            names.join(",")
+        );
+        // Held while tracing: the kernel counts run time only while someone asks.
+        let stats = if opts.bpf_stats {
+            Some(aya::sys::enable_stats(aya::sys::Stats::RunTime).context(
+                "enabling BPF run-time statistics (BPF_ENABLE_STATS needs CAP_SYS_ADMIN)",
+            )?)
+        } else {
+            None
+        };
+        // What the attached hooks cannot see, said per event where missing.
+        let may_lack = plan::hooks::lacking(ok.iter());
+        let assembler = Assembler::new(Context {
+            symbols,
+            gfp: plan.gfp.clone(),
+            constraints: plan.constraints.clone(),
+            mem_names: plan.mem_names.clone(),
+            raw_formats: plan.raw_formats.clone(),
+            sample_memory: plan.config.addrs.online_nodes == 0,
+            realtime_offset_ns: realtime_offset_ns(),
+            kprobes,
+            may_lack,
+            arch: oomtrace_core::arch::Arch::this(),
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let mut src = Self {
+            rt,
+            bpf: None,
+            ring: None,
+            signals: Vec::new(),
+            deadline: None,
+            assembler,
+            pending: VecDeque::from([Item::Session(header)]),
+            state: State::Running,
+            bpf_stats: opts.bpf_stats,
+            _stats: stats,
+            said: (0, 0),
+            mode: plan.mode,
+            release: plan.release.clone(),
+        };
+        if opts.duration == Some(Duration::ZERO) {
+            release(bpf);
+            src.state = State::Draining;
+            return Ok(src);
+        }
+        let ring = RingBuf::try_from(
+            bpf.take_map(names::EVENTS_MAP)
+                .ok_or_else(|| anyhow!("{} map missing", names::EVENTS_MAP))?,
+        )?;
+        let _guard = src.rt.enter();
+        // SAFETY: the ring buffer owns its fd and lives as long as the registration.
+        src.ring = Some(
+            unsafe { AsyncFd::register(ring) }
+                .map_err(|e| anyhow!("watching the ring buffer: {}", e.into_parts().1))?,
+        );
+        for kind in [
+            SignalKind::interrupt(),
+            SignalKind::terminate(),
+            SignalKind::hangup(),
+        ] {
+            src.signals.push(signal(kind)?);
+        }
+        src.deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
+        drop(_guard);
+        src.bpf = Some(bpf);
+        Ok(src)
+    }
+
+    /// Feeds every record the ring holds now to the assembler; queues what
+    /// it completes, each event followed by its reaper steps.
+    fn drain_ready(&mut self) {
+        let Some(ring) = self.ring.as_mut() else {
+            return;
+        };
+        let rb = ring.get_mut();
+        while let Some(record) = rb.next() {
+            let events = self.assembler.push_bytes(&record);
+            drop(record);
+            let mut reaps = self.assembler.take_reaper_events();
+            for ev in events {
+                let seq = ev.seq;
+                self.pending.push_back(Item::event(ev));
+                // A reaper wake-up inside the same OOM: right after its event.
+                let (now, later): (Vec<_>, Vec<_>) = reaps.into_iter().partition(|r| r.seq == seq);
+                self.pending.extend(now.into_iter().map(Item::Reaper));
+                reaps = later;
+            }
+            self.pending.extend(reaps.into_iter().map(Item::Reaper));
+        }
+        self.say_losses();
+    }
+
+    /// Lost records and incomplete OOMs, said as they happen.
+    fn say_losses(&mut self) {
+        let lost = self.bpf.as_ref().map_or(0, lost_records);
+        if lost > self.said.0 {
+            eprintln!(
+                "oomtrace: {lost} records lost so far (the ring buffer was full); a larger --buffer keeps them"
+            );
+            self.said.0 = lost;
+        }
+        let incomplete = self.assembler.tally.incomplete;
+        if incomplete > self.said.1 {
+            self.said.1 = incomplete;
+            eprintln!("oomtrace: {incomplete} OOMs so far arrived with records missing");
+        }
+    }
+
+    /// Waits for records, a signal or the deadline; true when it is time to end.
+    fn wait(&mut self) -> Result<bool> {
+        let Some(ring) = self.ring.as_mut() else {
+            return Ok(true);
+        };
+        let signals = &mut self.signals;
+        let deadline = self.deadline;
+        self.rt.block_on(async {
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let stop = async {
+                let [a, b, c] = &mut signals[..] else {
+                    return std::future::pending().await;
+                };
+                tokio::select! {
+                    _ = a.recv() => {}
+                    _ = b.recv() => {}
+                    _ = c.recv() => {}
+                }
+            };
+            tokio::select! {
+                guard = ring.readable_mut() => {
+                    guard?.clear_ready();
+                    Ok(false)
+                }
+                _ = stop => Ok(true),
+                _ = sleep => Ok(true),
+            }
+        })
+    }
+
+    /// The end: what is still pending, the counts, the hooks released.
+    fn end(&mut self) {
+        self.drain_ready();
+        for ev in self.assembler.flush() {
+            self.pending.push_back(Item::event(ev));
+        }
+        self.pending.extend(
+            self.assembler
+                .take_reaper_events()
+                .into_iter()
+                .map(Item::Reaper),
+        );
+        let t = &self.assembler.tally;
+        let lost = self.bpf.as_ref().map_or(0, lost_records);
+        self.pending.push_back(Item::End(Trailer::now(
+            t.events,
+            lost,
+            t.incomplete,
+            t.deferred,
+        )));
+        if let Some(bpf) = self.bpf.take() {
+            if self.bpf_stats {
+                print_bpf_stats(&bpf);
+            }
+            drop(self.ring.take());
+            release(bpf);
+        }
+        self.state = State::Done;
+    }
+}
+
+impl Source for BpfSource {
+    fn next(&mut self, wait: bool) -> Result<Option<Item>> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Ok(Some(item));
+            }
+            match self.state {
+                State::Done => return Ok(None),
+                State::Draining => self.end(),
+                State::Running if !wait => self.state = State::Draining,
+                State::Running => {
+                    if self.wait()? {
+                        self.state = State::Draining;
+                    } else {
+                        self.drain_ready();
+                    }
+                }
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        if self.state == State::Running {
+            self.state = State::Draining;
+        }
+    }
+}
+
+/// Detaching a tracepoint waits for an RCU grace period (75 ms on this
+/// machine), and aya drops its links one after another: 7 hooks took half a
+/// second to exit. The perf-event links are closed side by side instead,
+/// then the rest is left to the process's exit (its maps and programs are
+/// freed without waiting). Only called when oomtrace is done with BPF.
+fn release(bpf: Ebpf) {
+    let links: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path()).is_ok_and(|t| {
+                matches!(
+                    t.to_str(),
+                    Some("anon_inode:bpf_link" | "anon_inode:[perf_event]")
+                )
+            })
+        })
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    // Nothing may close these again: `bpf` is never dropped. (Links are
+    // `bpf_link` fds, or perf-event fds on kernels without BPF links.)
+    std::mem::forget(bpf);
+    std::thread::scope(|s| {
+        for fd in links {
+            // SAFETY: a perf-event fd of the forgotten `bpf`, closed once.
+            s.spawn(move || unsafe { libc::close(fd) });
+        }
+    });
+}
+
+/// One line per program: runs, total and mean run time, as the kernel
+/// counted them (`run_cnt`, `run_time_ns`).
+fn print_bpf_stats(bpf: &Ebpf) {
+    for (name, prog) in bpf.programs() {
+        let Ok(info) = prog.info() else { continue };
+        let (runs, ns) = (info.run_count(), info.run_time().as_nanos());
+        let mean = if runs > 0 { ns / runs as u128 } else { 0 };
+        eprintln!(
+            "oomtrace: bpf-stats program={name} runs={runs} run_time_ns={ns} mean_ns={mean} verified_insns={}",
+            info.verified_instruction_count()
+                .map_or_else(|| "?".into(), |n| n.to_string())
+        );
+    }
+}

@@ -1,0 +1,326 @@
+//! `oomtrace import` on every real kernel report the project keeps (and on
+//! the seed's log, copied from a web page): each event's trigger, gfp_mask,
+//! order, victim and zones must equal what the report says. The oracle is
+//! this file's own reading of the log text with plain string matching,
+//! not oomtrace's parser.
+
+use oomtrace_core::event::{OomEvent, Source};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+mod common;
+use common::OOMTRACE;
+
+fn fixtures() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("kernel-reports"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.push(dir.join("seed/000_6eb4e3bd62e25454.txt"));
+    files.sort();
+    files
+}
+
+fn import_json(args: &[&str]) -> (Vec<OomEvent>, String) {
+    let out = Command::new(OOMTRACE)
+        .arg("import")
+        .arg("--json")
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "import {args:?}: {stderr}");
+    let events = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (events, stderr)
+}
+
+/// The report's own words, read simply: web copies get their no-break
+/// spaces and folded runs of spaces undone first.
+fn plain(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| {
+            let l = l.replace("\u{a0} ", " ").replace('\u{a0}', " ");
+            let mut out = String::new();
+            for (i, part) in l.split("                ").enumerate() {
+                let part = if i == 0 { part } else { part.trim_start() };
+                out.push_str(part);
+            }
+            // Drop the timestamp.
+            match out.find("] ") {
+                Some(i) if out.starts_with('[') => out[i + 2..].to_owned(),
+                _ => out,
+            }
+        })
+        .collect()
+}
+
+/// (comm, gfp_mask, order) of each `invoked oom-killer` line.
+fn invoked(lines: &[String]) -> Vec<(String, u32, i32)> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let (comm, rest) = l.split_once(" invoked oom-killer: gfp_mask=0x")?;
+            let hex: String = rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+            let order = rest.split("order=").nth(1)?;
+            let order: String = order
+                .chars()
+                .take_while(|c| *c == '-' || c.is_ascii_digit())
+                .collect();
+            Some((
+                comm.trim().to_owned(),
+                u32::from_str_radix(&hex, 16).ok()?,
+                order.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// (pid, comm, anon-rss kB) of each `Killed process` line.
+fn killed(lines: &[String]) -> Vec<(i32, String, u64)> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let rest = l.split("Killed process ").nth(1)?;
+            let (pid, rest) = rest.split_once(" (")?;
+            let (comm, rest) = rest.rsplit_once(") total-vm:")?;
+            let anon = rest.split("anon-rss:").nth(1)?.split("kB").next()?;
+            Some((pid.parse().ok()?, comm.to_owned(), anon.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The zone names of the report's zone lines (`... DMA32 free:NkB min:...`).
+fn zone_lines(lines: &[String]) -> Vec<(String, u64)> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let (head, rest) = l.split_once(" free:")?;
+            if !rest.contains(" min:") {
+                return None;
+            }
+            let zone = head.split_whitespace().last()?.to_owned();
+            let free = rest.split("kB").next()?.parse().ok()?;
+            Some((zone, free))
+        })
+        .collect()
+}
+
+#[test]
+fn imported_events_say_what_the_reports_say() {
+    let mut checked = 0;
+    for file in fixtures() {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines = plain(&text);
+        let (events, _) = import_json(&[&name]);
+        let kernel_invoked = invoked(&lines);
+        let kernel_killed = killed(&lines);
+        let with_header: Vec<&OomEvent> = events.iter().filter(|e| e.gfp_mask.is_some()).collect();
+        assert_eq!(with_header.len(), kernel_invoked.len(), "{name}: reports");
+        for (ev, (comm, gfp, order)) in with_header.iter().zip(&kernel_invoked) {
+            assert_eq!(ev.source, Source::KernelLog);
+            assert_eq!(ev.trigger.comm.as_deref(), Some(comm.as_str()), "{name}");
+            assert_eq!(ev.gfp_mask, Some(*gfp), "{name}");
+            assert_eq!(ev.order, Some(*order), "{name}");
+            checked += 1;
+        }
+        let victims: Vec<(i32, String, u64)> = events
+            .iter()
+            .filter_map(|e| {
+                let v = e.victim.as_ref()?;
+                Some((v.pid?, v.comm.clone()?, v.anon_rss_kb?))
+            })
+            .collect();
+        assert_eq!(victims, kernel_killed, "{name}: victims");
+        let ours: Vec<(String, u64)> = events
+            .iter()
+            .flat_map(|e| e.zones.iter().flatten())
+            .filter_map(|z| Some((z.zone.clone(), z.free_kb?)))
+            .collect();
+        assert_eq!(ours, zone_lines(&lines), "{name}: zones");
+    }
+    assert!(checked >= 12, "{checked} reports checked");
+}
+
+#[test]
+fn the_seeds_report_imports_with_its_highmem_and_cma_free_lists() {
+    let seed = fixtures()
+        .into_iter()
+        .find(|f| f.ends_with("000_6eb4e3bd62e25454.txt"))
+        .unwrap();
+    let (events, _) = import_json(&[seed.to_str().unwrap()]);
+    assert_eq!(events.len(), 1);
+    let ev = &events[0];
+    assert_eq!((ev.gfp_mask, ev.order), (Some(0x6000c0), Some(-1)));
+    let zones = ev.zones.as_ref().unwrap();
+    let dma = zones.iter().find(|z| z.zone == "DMA").unwrap();
+    // "DMA: 2*4kB (EC) 5*8kB (UEC) ... 160*4096kB (MC) = 665056kB"
+    assert_eq!(dma.free_area, vec![2, 5, 5, 5, 3, 4, 0, 3, 1, 3, 160]);
+    assert_eq!(dma.free_types[0], "EC");
+    assert_eq!(dma.free_area_kb(4), 665056);
+    let high = zones.iter().find(|z| z.zone == "HighMem").unwrap();
+    assert_eq!((high.free_kb, high.min_kb), (Some(1054428), Some(512)));
+    // The ftrace capture of the sysrq-f stack at show_free_areas.
+    let sfa = ev.show_free_areas_stack.as_ref().unwrap();
+    assert_eq!(sfa[0].symbol.as_deref(), Some("show_free_areas"));
+    assert_eq!((sfa[0].offset, sfa[0].size), (Some(8), Some(0x7a8)));
+    assert!(
+        sfa.iter()
+            .any(|f| f.symbol.as_deref() == Some("moom_callback"))
+    );
+}
+
+/// `import -o` writes a session `report` reads; `report` then prints the
+/// kernel's own lines back (the unit test checks every line; here the
+/// command line end to end).
+#[test]
+fn an_imported_session_reports_the_kernels_lines() {
+    let dir = std::env::temp_dir().join(format!("oomtrace-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let session = dir.join("imported.json");
+    let _ = std::fs::remove_file(&session);
+    let fixture = fixtures()
+        .into_iter()
+        .find(|f| f.ends_with("6.12-qemu-sysrq-global-memcg.log"))
+        .unwrap();
+    let out = Command::new(OOMTRACE)
+        .arg("import")
+        .arg(&fixture)
+        .arg("-o")
+        .arg(&session)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = Command::new(OOMTRACE)
+        .arg("report")
+        .arg(&session)
+        .output()
+        .unwrap();
+    assert!(report.status.success());
+    let text = String::from_utf8_lossy(&report.stdout);
+    let kernel = plain(&std::fs::read_to_string(&fixture).unwrap());
+    for needle in [
+        "Killed process",
+        "oom-kill:",
+        " total pagecache pages",
+        "lowmem_reserve[]:",
+    ] {
+        for l in kernel.iter().filter(|l| l.contains(needle)) {
+            assert!(
+                text.contains(l.trim_start()),
+                "report lacks the kernel's line {l:?}"
+            );
+        }
+    }
+    let summary = Command::new(OOMTRACE)
+        .args(["report", "--summary"])
+        .arg(&session)
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&summary.stdout);
+    assert!(
+        summary.contains("sessions: 1 (0 not stopped cleanly)"),
+        "{summary}"
+    );
+    assert!(summary.contains("OOMs: 3 (3 killed a task"), "{summary}");
+    // Two global OOMs (sysrq-f and the hog) and one in /hogs.
+    assert!(summary.contains("       2  (global)"), "{summary}");
+    assert!(summary.contains("       1  /hogs"), "{summary}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// journald, syslog and /dev/kmsg prefixes, a caller id, and other lines
+/// interleaved: the same report comes out of each.
+#[test]
+fn log_prefixes_and_interleaved_lines_are_read_through() {
+    let fixture = fixtures()
+        .into_iter()
+        .find(|f| f.ends_with("6.18-memcg-oom.log"))
+        .unwrap();
+    let text = std::fs::read_to_string(&fixture).unwrap();
+    let (reference, _) = import_json(&[fixture.to_str().unwrap()]);
+    let strip = |l: &str| -> (String, String) {
+        // "[ 1114.251121] text" -> ("1114.251121", "text")
+        let l = l.trim_start_matches('[');
+        let (ts, rest) = l.split_once("] ").unwrap_or(("0", l));
+        (ts.trim().to_owned(), rest.to_owned())
+    };
+    type Rewrite<'a> = Box<dyn Fn(usize, &str) -> String + 'a>;
+    let variants: Vec<(&str, Rewrite)> = vec![
+        (
+            "journalctl -k -o short-iso",
+            Box::new(|_, l| {
+                let (ts, rest) = strip(l);
+                format!("2026-11-27T10:59:01+0000 host kernel: [{ts:>12}] {rest}")
+            }),
+        ),
+        (
+            "syslog with a caller id",
+            Box::new(|_, l| {
+                let (ts, rest) = strip(l);
+                format!("Nov 27 10:59:01 host kernel: [{ts:>12}] [ T15489] {rest}")
+            }),
+        ),
+        (
+            "/dev/kmsg records",
+            Box::new(|i, l| {
+                let (ts, rest) = strip(l);
+                let us = (ts.parse::<f64>().unwrap_or(0.0) * 1e6).round() as u64;
+                format!("4,{i},{us},-;{rest}")
+            }),
+        ),
+        (
+            "interleaved with other CPUs' lines",
+            Box::new(|i, l| format!("{l}\n[ 1114.25{i:04}] e1000e: eth0 NIC Link is Up 1000 Mbps")),
+        ),
+    ];
+    for (what, f) in variants {
+        let dir = std::env::temp_dir().join(format!("oomtrace-prefix-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("log");
+        let body: Vec<String> = text.lines().enumerate().map(|(i, l)| f(i, l)).collect();
+        std::fs::write(&file, body.join("\n")).unwrap();
+        let (events, _) = import_json(&[file.to_str().unwrap()]);
+        assert_eq!(events.len(), 1, "{what}");
+        let (a, b) = (&events[0], &reference[0]);
+        assert_eq!(a.victim, b.victim, "{what}");
+        assert_eq!(
+            (a.gfp_mask, a.order, &a.memcg),
+            (b.gfp_mask, b.order, &b.memcg),
+            "{what}"
+        );
+        assert_eq!(a.stack, b.stack, "{what}");
+        assert_eq!(a.uptime_ns, b.uptime_ns, "{what}");
+        if what.starts_with("journalctl") {
+            assert_eq!(a.time, "2026-11-27T10:59:01.000000Z", "{what}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+/// Any input, however hostile, gives an answer in bounded memory: a line
+/// without end is cut, not held.
+#[test]
+fn an_endless_line_is_cut_not_held() {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 262144; head -c 300000000 /dev/zero | {OOMTRACE} import -"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no OOM report"));
+}
