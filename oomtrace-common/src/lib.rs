@@ -37,8 +37,8 @@ pub enum RecordKind {
     OomEnter = 1,
     /// kprobe `oom_kill_process` entry: the chosen victim, its score, the message.
     OomKill = 2,
-    /// kretprobe `out_of_memory`: the result.
-    OomExit = 3,
+    // 3 was the return of `out_of_memory`: no return probe is used, since
+    // its trampoline replaced the caller's frame in the kernel's own report.
     /// tracepoint `oom:mark_victim`: the victim as the kernel marked it, the current
     /// task and the kernel stack (the whole path through `__oom_kill_process`).
     MarkVictim = 4,
@@ -58,7 +58,6 @@ impl RecordKind {
         Some(match v {
             1 => Self::OomEnter,
             2 => Self::OomKill,
-            3 => Self::OomExit,
             4 => Self::MarkVictim,
             5 => Self::Reaper,
             6 => Self::MemState,
@@ -182,14 +181,6 @@ pub struct OomKillRecord {
     pub chosen_points: i64,
     pub message: [u8; MESSAGE_LEN],
     pub victim: TaskInfo,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct OomExitRecord {
-    pub hdr: Header,
-    /// `out_of_memory`'s return value: true when it made progress.
-    pub result: u64,
 }
 
 #[repr(C)]
@@ -608,7 +599,6 @@ pub mod names {
     pub const LOST_MAP: &str = "LOST";
     pub const PROG_OOM_ENTER: &str = "oom_enter";
     pub const PROG_OOM_KILL: &str = "oom_kill";
-    pub const PROG_OOM_EXIT: &str = "oom_exit";
     pub const PROG_SHOW_FREE_AREAS: &str = "show_free_areas";
     pub const PROG_MARK_VICTIM: &str = "mark_victim";
     pub const PROG_WAKE_REAPER: &str = "wake_reaper";

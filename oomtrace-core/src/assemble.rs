@@ -22,7 +22,6 @@ use std::collections::HashMap;
 pub enum Record {
     Enter(Box<OomEnterRecord>),
     Kill(Box<OomKillRecord>),
-    Exit(OomExitRecord),
     MarkVictim(Box<MarkVictimRecord>),
     Reaper(ReaperRecord),
     ShowFreeAreas(Box<ShowFreeAreasRecord>),
@@ -63,7 +62,6 @@ pub fn parse(bytes: &[u8]) -> Result<Record, DecodeError> {
     Ok(match k {
         RecordKind::OomEnter => Record::Enter(Box::new(copy(bytes, kind)?)),
         RecordKind::OomKill => Record::Kill(Box::new(copy(bytes, kind)?)),
-        RecordKind::OomExit => Record::Exit(copy(bytes, kind)?),
         RecordKind::MarkVictim => Record::MarkVictim(Box::new(copy(bytes, kind)?)),
         RecordKind::Reaper => Record::Reaper(copy(bytes, kind)?),
         RecordKind::ShowFreeAreas => Record::ShowFreeAreas(Box::new(copy(bytes, kind)?)),
@@ -105,6 +103,8 @@ struct Pending {
     mem: Vec<MemStateRecord>,
     /// `wake_reaper` inside the OOM, before the event has its number.
     reaper_wakes: Vec<ReaperRecord>,
+    /// The newest record's time (CLOCK_MONOTONIC ns).
+    last_ns: u64,
 }
 
 /// Retries kept per thread, and for how long before its OOM they count.
@@ -118,8 +118,8 @@ const REMEMBERED: usize = 4096;
 pub struct Tally {
     /// Events emitted.
     pub events: u64,
-    /// `out_of_memory` calls that made progress without killing (a victim was
-    /// already on its way out): counted, not reported.
+    /// `out_of_memory` calls that killed nothing (a victim was already on its
+    /// way out, or nothing was killable): counted, not reported.
     pub deferred: u64,
     /// OOMs whose records arrived incomplete (some were lost).
     pub incomplete: u64,
@@ -251,28 +251,35 @@ impl Assembler {
         let mut out = Vec::new();
         match record {
             Record::Enter(r) => {
+                // OOMs run one at a time (`oom_lock`): whatever OOM is still
+                // pending has ended when the next one begins.
+                out.extend(self.end_all());
                 let tid = r.hdr.pid_tgid as u32;
-                // A new OOM on this thread: the previous one lost its return.
-                if let Some(prev) = self.pending.remove(&tid) {
-                    self.tally.incomplete += 1;
-                    out.extend(self.finish(prev, None));
-                }
+                let last_ns = r.hdr.ktime_ns;
                 self.pending.insert(
                     tid,
                     Pending {
                         enter: Some(r),
+                        last_ns,
                         ..Pending::default()
                     },
                 );
             }
             Record::Kill(r) => {
                 let tid = r.hdr.pid_tgid as u32;
-                self.pending.entry(tid).or_default().kill = Some(r);
+                let p = self.pending.entry(tid).or_default();
+                p.last_ns = r.hdr.ktime_ns;
+                p.kill = Some(r);
             }
             Record::MarkVictim(r) => {
                 let tid = r.hdr.pid_tgid as u32;
                 match self.pending.get_mut(&tid) {
-                    Some(p) if p.enter.is_some() => p.marks.push(*r),
+                    // Kprobe mode: the OOM's kill; more victims of a
+                    // memory.oom.group kill may follow (see `settle`).
+                    Some(p) if p.enter.is_some() => {
+                        p.last_ns = r.hdr.ktime_ns;
+                        p.marks.push(*r);
+                    }
                     // Tracepoint mode (or a lost entry): the mark is the event,
                     // with the memory state read just before it.
                     _ => {
@@ -281,24 +288,24 @@ impl Assembler {
                         }
                         let mut p = self.pending.remove(&tid).unwrap_or_default();
                         p.marks.push(*r);
-                        out.extend(self.finish(p, None));
+                        out.extend(self.finish(p));
                     }
                 }
             }
             Record::MemState(r) => {
                 let tid = r.hdr.pid_tgid as u32;
-                self.pending.entry(tid).or_default().mem.push(*r);
+                let p = self.pending.entry(tid).or_default();
+                p.last_ns = r.hdr.ktime_ns;
+                // Bounded whatever arrives: one reading per node, twice at most.
+                if p.mem.len() < 2 * MAX_NODES {
+                    p.mem.push(*r);
+                }
             }
             Record::ShowFreeAreas(r) => {
                 let tid = r.hdr.pid_tgid as u32;
                 if let Some(p) = self.pending.get_mut(&tid) {
+                    p.last_ns = r.hdr.ktime_ns;
                     p.show_free_areas = Some(r);
-                }
-            }
-            Record::Exit(r) => {
-                let tid = r.hdr.pid_tgid as u32;
-                if let Some(p) = self.pending.remove(&tid) {
-                    out.extend(self.finish(p, Some(r)));
                 }
             }
             Record::Reaper(r) => {
@@ -306,11 +313,54 @@ impl Assembler {
                 let woken_in_oom =
                     r.step == ReaperStep::WakeReaper as u32 && !self.victims.contains_key(&r.pid);
                 match self.pending.get_mut(&tid) {
-                    Some(p) if woken_in_oom => p.reaper_wakes.push(r),
+                    Some(p) if woken_in_oom && p.reaper_wakes.len() < 64 => p.reaper_wakes.push(r),
                     _ => self.reaper_step(&r),
                 }
             }
             Record::Raw(r) => self.retry(&r),
+        }
+        if self.pending.len() > REMEMBERED {
+            out.extend(self.end_all());
+        }
+        out
+    }
+
+    /// Whether an OOM that killed is waiting to be ended (`settle`).
+    pub fn has_unsettled(&self) -> bool {
+        self.pending.values().any(|p| !p.marks.is_empty())
+    }
+
+    /// Ends the OOMs that killed and have been quiet for `quiet_ns` at
+    /// `now_ns` (CLOCK_MONOTONIC): a memory.oom.group kill marks its victims
+    /// within microseconds, so a quiet OOM has marked them all.
+    pub fn settle(&mut self, now_ns: u64, quiet_ns: u64) -> Vec<OomEvent> {
+        let done: Vec<u32> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| !p.marks.is_empty() && p.last_ns.saturating_add(quiet_ns) <= now_ns)
+            .map(|(tid, _)| *tid)
+            .collect();
+        let mut out = Vec::new();
+        for tid in done {
+            if let Some(p) = self.pending.remove(&tid) {
+                out.extend(self.finish(p));
+            }
+        }
+        out
+    }
+
+    /// Ends every pending OOM: one that killed is an event, one that did not
+    /// is counted (`deferred`), records of no OOM are dropped.
+    fn end_all(&mut self) -> Vec<OomEvent> {
+        let mut pending: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
+        pending.sort_by_key(|p| p.enter.as_ref().map_or(p.last_ns, |e| e.hdr.ktime_ns));
+        let mut out = Vec::new();
+        for p in pending {
+            if !p.marks.is_empty() || p.kill.is_some() {
+                out.extend(self.finish(p));
+            } else if p.enter.is_some() {
+                self.tally.deferred += 1;
+            }
         }
         out
     }
@@ -368,16 +418,9 @@ impl Assembler {
         kept.push_back(step);
     }
 
-    /// Emits what is still pending (at shutdown): OOMs whose return never came.
+    /// Ends what is still pending (at shutdown).
     pub fn flush(&mut self) -> Vec<OomEvent> {
-        let pending: Vec<_> = self.pending.drain().map(|(_, p)| p).collect();
-        let mut out = Vec::new();
-        for p in pending {
-            if p.enter.is_some() || !p.marks.is_empty() {
-                out.extend(self.finish(p, None));
-            }
-        }
-        out
+        self.end_all()
     }
 
     fn constraint_name(&self, v: u32) -> String {
@@ -388,14 +431,8 @@ impl Assembler {
             .map_or_else(|| format!("CONSTRAINT_{v}"), |(_, s)| s.clone())
     }
 
-    fn finish(&mut self, p: Pending, exit: Option<OomExitRecord>) -> Option<OomEvent> {
+    fn finish(&mut self, p: Pending) -> Option<OomEvent> {
         let killed = !p.marks.is_empty();
-        // out_of_memory() returned true without killing: an earlier victim is
-        // still exiting and the kernel waits for it. Not an OOM report.
-        if exit.is_some_and(|e| e.result != 0) && !killed && p.kill.is_none() {
-            self.tally.deferred += 1;
-            return None;
-        }
         let first_mark = p.marks.first();
         let hdr = p
             .enter
@@ -436,8 +473,9 @@ impl Assembler {
                 });
             }
             ev.stack = self.ctx.symbols.frames(&e.stack);
-            if let Some(x) = exit {
-                ev.duration_ns = Some(x.hdr.ktime_ns.saturating_sub(e.hdr.ktime_ns));
+            // From out_of_memory's entry to its (last) kill.
+            if let Some(m) = p.marks.last() {
+                ev.duration_ns = Some(m.hdr.ktime_ns.saturating_sub(e.hdr.ktime_ns));
             }
         } else if let Some(m) = first_mark {
             ev.trigger = task(&m.trigger, cpu);
@@ -566,7 +604,7 @@ impl Assembler {
 }
 
 /// CLOCK_MONOTONIC now, the clock of the kernel's timestamps.
-fn monotonic_ns() -> u64 {
+pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -913,13 +951,29 @@ ffffffff81000d00 T end_of_text
             )))
             .is_empty()
         );
-        let mut exit: OomExitRecord = zeroed();
-        exit.hdr = hdr(RecordKind::OomExit, 90, 3000);
-        exit.result = 1;
-        let evs = a.push(Record::Exit(exit));
+        // A second victim of the same OOM (memory.oom.group), then quiet.
+        assert!(
+            a.push(Record::MarkVictim(mark_victim(
+                90,
+                91,
+                "hog-child",
+                1700,
+                &[]
+            )))
+            .is_empty()
+        );
+        assert!(a.has_unsettled());
+        assert!(
+            a.settle(1700 + 999, 1000).is_empty(),
+            "not quiet long enough"
+        );
+        let evs = a.settle(1700 + 1000, 1000);
         assert_eq!(evs.len(), 1);
+        assert!(!a.has_unsettled());
         let e = &evs[0];
         assert_eq!(e.source, Source::Kprobe);
+        assert_eq!(e.also_killed.len(), 1);
+        assert_eq!(e.also_killed[0].pid, Some(91));
         assert_eq!(
             e.gfp_flags.as_deref(),
             Some("GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP")
@@ -927,7 +981,11 @@ ffffffff81000d00 T end_of_text
         assert_eq!(e.nodemask.as_deref(), Some("(null)"));
         assert_eq!(e.memcg, None);
         assert_eq!(e.constraint.as_deref(), Some("CONSTRAINT_NONE"));
-        assert_eq!(e.duration_ns, Some(2000));
+        assert_eq!(
+            e.duration_ns,
+            Some(700),
+            "from out_of_memory to the last kill"
+        );
         let v = e.victim.as_ref().unwrap();
         assert_eq!(
             (v.pid, v.points, v.pgtables_kb, v.anon_rss_kb),
@@ -1000,18 +1058,34 @@ ffffffff81000d00 T end_of_text
         assert!(a.pending.is_empty());
     }
 
-    #[test]
-    fn progress_without_a_kill_is_counted_not_reported() {
-        let mut a = Assembler::new(ctx(true));
+    fn enter(tid: u32, t: u64) -> Record {
         let mut enter: Box<OomEnterRecord> = Box::new(zeroed());
-        enter.hdr = hdr(RecordKind::OomEnter, 7, 1);
-        a.push(Record::Enter(enter));
-        let mut exit: OomExitRecord = zeroed();
-        exit.hdr = hdr(RecordKind::OomExit, 7, 2);
-        exit.result = 1;
-        assert!(a.push(Record::Exit(exit)).is_empty());
-        assert_eq!(a.tally.deferred, 1);
-        assert_eq!(a.tally.events, 0);
+        enter.hdr = hdr(RecordKind::OomEnter, tid, t);
+        enter.valid = OC_GFP_MASK | OC_ORDER;
+        Record::Enter(enter)
+    }
+
+    /// No return probe: an OOM that killed nothing is counted when the next
+    /// OOM begins (OOMs run one at a time), one that killed is reported then
+    /// at the latest, whichever thread runs the next.
+    #[test]
+    fn the_next_oom_ends_the_previous_one() {
+        let mut a = Assembler::new(ctx(true));
+        assert!(a.push(enter(7, 1)).is_empty());
+        assert!(a.push(enter(8, 2)).is_empty());
+        assert_eq!((a.tally.deferred, a.tally.events), (1, 0));
+        assert!(
+            a.push(Record::MarkVictim(mark_victim(8, 8, "hog", 3, &[])))
+                .is_empty()
+        );
+        let evs = a.push(enter(9, 4));
+        assert_eq!(evs.len(), 1, "thread 9's OOM ends thread 8's");
+        assert_eq!(evs[0].duration_ns, Some(1));
+        assert_eq!(a.flush().len(), 0);
+        assert_eq!(
+            (a.tally.deferred, a.tally.events, a.tally.incomplete),
+            (2, 1, 0)
+        );
     }
 
     #[test]

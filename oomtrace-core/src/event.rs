@@ -74,6 +74,7 @@ pub struct OomEvent {
     pub totalpages: Option<u64>,
     pub message: Option<String>,
     pub killed: Option<bool>,
+    /// From `out_of_memory`'s entry to its (last) kill (kprobe mode).
     pub duration_ns: Option<u64>,
     pub victim: Option<Victim>,
     /// Innermost frame first.

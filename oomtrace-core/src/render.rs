@@ -88,7 +88,7 @@ pub fn text_with(ev: &OomEvent, opts: Options) -> String {
     };
     let duration = ev
         .duration_ns
-        .map(|d| format!(", handled in {} µs", d / 1000))
+        .map(|d| format!(", killed {} µs after out_of_memory began", d / 1000))
         .unwrap_or_default();
     let at = if ev.time.is_empty() {
         String::new()

@@ -11,17 +11,19 @@ use aya_ebpf::{
         bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_smp_processor_id, bpf_get_stack,
         bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_str,
     },
-    macros::{kprobe, kretprobe, map, tracepoint},
+    macros::{kprobe, map, tracepoint},
     maps::{LruHashMap, PerCpuArray, RingBuf},
-    programs::{ProbeContext, RetProbeContext, TracePointContext},
+    programs::{ProbeContext, TracePointContext},
 };
 use core::ffi::c_void;
 use core::ptr::{addr_of, addr_of_mut, read_volatile};
 use oomtrace_common::*;
 
 /// Ring-buffer wake-ups cost an interrupt (a self-IPI, and a VM exit in a
-/// guest): one per OOM, on its last record (`out_of_memory`'s return in
-/// kprobe mode, `mark_victim` in tracepoint mode); the others ride along.
+/// guest): one per OOM, on its kill (`mark_victim`); the others ride along.
+/// There is no probe on `out_of_memory`'s return: a return probe puts its
+/// trampoline where the caller's frame is, and the kernel's own report then
+/// names the trampoline instead of the caller.
 const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 
@@ -43,9 +45,10 @@ static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static CHOSEN: LruHashMap<u32, u64> = LruHashMap::with_max_entries(1024, 0);
 
-/// Threads inside `out_of_memory` (kprobe mode): `IN_OOM`, or `MEM_READ` once
-/// `show_free_areas` read the memory state at the moment the kernel prints
-/// it, so `mark_victim` need not read it again.
+/// Threads inside `out_of_memory` (kprobe mode), from its entry to their
+/// first kill: `IN_OOM`, or `MEM_READ` once `show_free_areas` read the
+/// memory state at the moment the kernel prints it, so `mark_victim` need
+/// not read it again.
 #[map]
 static OOM_THREADS: LruHashMap<u32, u8> = LruHashMap::with_max_entries(1024, 0);
 const IN_OOM: u8 = 0;
@@ -533,19 +536,6 @@ pub fn oom_kill(ctx: ProbeContext) -> u32 {
     0
 }
 
-#[kretprobe]
-pub fn oom_exit(ctx: RetProbeContext) -> u32 {
-    let result: u64 = ctx.ret();
-    let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
-    let _ = OOM_THREADS.remove(tid);
-    let Some(mut entry) = reserve::<OomExitRecord>(RecordKind::OomExit) else {
-        return 0;
-    };
-    unsafe { (*entry.as_mut_ptr()).result = result & 0xff };
-    entry.submit(BPF_RB_FORCE_WAKEUP);
-    0
-}
-
 /// Reads a field of the raw tracepoint record at a planner-given offset.
 #[inline(always)]
 fn tp_field<T: Copy>(ctx: &TracePointContext, off: u32) -> Option<T> {
@@ -560,15 +550,15 @@ fn tp_field<T: Copy>(ctx: &TracePointContext, off: u32) -> Option<T> {
 #[tracepoint]
 pub fn mark_victim(ctx: TracePointContext) -> u32 {
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
-    let in_kprobe_oom = unsafe { OOM_THREADS.get(tid) };
-    if in_kprobe_oom != Some(&MEM_READ) {
+    let in_kprobe_oom = unsafe { OOM_THREADS.get(tid) }.copied();
+    if in_kprobe_oom != Some(MEM_READ) {
         emit_mem_state(RecordKind::MarkVictim);
     }
-    let wakeup = if in_kprobe_oom.is_some() {
-        BPF_RB_NO_WAKEUP
-    } else {
-        BPF_RB_FORCE_WAKEUP
-    };
+    // The OOM's kill: it ends here for the kernel side (further members of
+    // a memory.oom.group kill read their memory state again).
+    if in_kprobe_oom.is_some() {
+        let _ = OOM_THREADS.remove(tid);
+    }
     let Some(mut entry) = reserve::<MarkVictimRecord>(RecordKind::MarkVictim) else {
         return 0;
     };
@@ -639,7 +629,7 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
             BPF_F_USER_STACK,
         )
     } as i32;
-    entry.submit(wakeup);
+    entry.submit(BPF_RB_FORCE_WAKEUP);
     0
 }
 

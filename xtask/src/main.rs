@@ -250,7 +250,7 @@ fn main() -> ExitCode {
                  \x20 build  build oomtrace (the BPF object is embedded)\n\
                  \x20 run    build, then run: cargo xtask run -- trace --json\n\
                  \x20 lint   rustfmt and clippy, the eBPF crate with its own target\n\
-                 \x20 vm-test boot Debian's 6.1 and 6.12 kernels in QEMU, check kprobe mode against their reports\n\
+                 \x20 vm-test boot Debian's 5.10, 6.1 and 6.12 kernels in QEMU, check oomtrace against their reports\n\
                  \x20 test   lint, vm-test, unit tests and the integration tests on this kernel (root)\n\
                  \x20 fuzz [SECONDS]  fuzz the session reader (cargo fuzz), 60 s by default\n\
                  \x20 bench  measure start-up, in-kernel cost, idle cost, report throughput, latency: bench/RESULTS.md"
@@ -278,10 +278,15 @@ mod vm {
     use std::fs;
 
     const VM_PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static", "cpio"];
-    /// Meta-packages whose dependency is the newest kernel of a series.
-    const KERNEL_SERIES: &[(&str, &str)] = &[
-        ("6.1", "linux-image-cloud-amd64"),
-        ("6.12", "linux-image-6.12-cloud-amd64"),
+    /// Each kernel series the VM tests boot: the meta-package whose
+    /// dependency is its newest kernel, and the Debian release that has it
+    /// when it is not this machine's (read through a private apt
+    /// configuration under .cache/, never the machine's own).
+    const KERNEL_SERIES: &[(&str, &str, Option<&str>)] = &[
+        // Debian 11's kernel; also the base of Android 12 GKI and Amazon Linux 2's.
+        ("5.10", "linux-image-cloud-amd64", Some("bullseye")),
+        ("6.1", "linux-image-cloud-amd64", None),
+        ("6.12", "linux-image-6.12-cloud-amd64", None),
     ];
     const BOOT_TIMEOUT_SECS: u64 = 300;
 
@@ -289,9 +294,46 @@ mod vm {
         workspace_root().join(".cache/vm")
     }
 
+    /// apt's options for a Debian release other than this machine's: its own
+    /// sources, lists and cache under .cache/apt-RELEASE.
+    fn apt_options(release: Option<&str>) -> Result<Vec<String>> {
+        let Some(release) = release else {
+            return Ok(Vec::new());
+        };
+        let dir = workspace_root().join(format!(".cache/apt-{release}"));
+        fs::create_dir_all(dir.join("lists/partial"))?;
+        fs::create_dir_all(dir.join("cache/archives/partial"))?;
+        let sources = dir.join("sources.list");
+        fs::write(
+            &sources,
+            format!(
+                "deb http://deb.debian.org/debian {release} main\n\
+                 deb http://deb.debian.org/debian-security {release}-security main\n"
+            ),
+        )?;
+        let opts = vec![
+            format!("-oDir::Etc::SourceList={}", sources.display()),
+            "-oDir::Etc::SourceParts=/dev/null".to_owned(),
+            format!("-oDir::State::Lists={}", dir.join("lists").display()),
+            format!("-oDir::Cache={}", dir.join("cache").display()),
+        ];
+        let fresh = fs::read_dir(dir.join("lists"))?
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().ends_with("_Packages"));
+        if !fresh {
+            run(Command::new("apt-get").args(&opts).args(["update", "-qq"]))?;
+        }
+        Ok(opts)
+    }
+
     /// The newest kernel package of a series, as apt resolves the meta-package.
-    fn resolve(meta: &str) -> Result<String> {
-        let deps = output(Command::new("apt-cache").args(["depends", "--important", meta]))
+    fn resolve(meta: &str, apt: &[String]) -> Result<String> {
+        let deps =
+            output(
+                Command::new("apt-cache")
+                    .args(apt)
+                    .args(["depends", "--important", meta]),
+            )
             .with_context(|| format!("apt-cache depends {meta}"))?;
         deps.lines()
             .filter_map(|l| l.trim().strip_prefix("Depends: "))
@@ -301,11 +343,12 @@ mod vm {
     }
 
     /// Downloads and unpacks a kernel package once; returns its vmlinuz.
-    fn kernel(meta: &str) -> Result<PathBuf> {
-        let mut pkg = resolve(meta);
+    fn kernel(meta: &str, release: Option<&str>) -> Result<PathBuf> {
+        let apt = apt_options(release)?;
+        let mut pkg = resolve(meta, &apt);
         if pkg.is_err() {
-            run(Command::new("apt-get").args(["update", "-qq"]))?;
-            pkg = resolve(meta);
+            run(Command::new("apt-get").args(&apt).args(["update", "-qq"]))?;
+            pkg = resolve(meta, &apt);
         }
         let pkg = pkg?;
         let dir = cache().join(&pkg);
@@ -325,6 +368,7 @@ mod vm {
         fs::create_dir_all(&debs)?;
         eprintln!("xtask: downloading {pkg}");
         run(Command::new("apt-get")
+            .args(&apt)
             .args(["download", &pkg])
             .current_dir(&debs))?;
         let deb = fs::read_dir(&debs)?
@@ -427,6 +471,7 @@ mod vm {
 
     pub fn test() -> Result<()> {
         let logs = boot_all()?;
+        let series: Vec<&str> = KERNEL_SERIES.iter().map(|(s, _, _)| *s).collect();
         // The oracle check is a Rust test of the oomtrace crate.
         let list = logs
             .iter()
@@ -445,7 +490,8 @@ mod vm {
                 "--ignored",
                 "--nocapture",
             ])
-            .env("OOMTRACE_VM_LOGS", list))
+            .env("OOMTRACE_VM_LOGS", list)
+            .env("OOMTRACE_VM_SERIES", series.join(",")))
     }
 
     /// Boots every kernel series with the scenarios; returns the serial logs.
@@ -456,8 +502,8 @@ mod vm {
         let results = workspace_root().join("target/vm");
         fs::create_dir_all(&results)?;
         let mut logs = Vec::new();
-        for (series, meta) in KERNEL_SERIES {
-            let k = kernel(meta)?;
+        for (series, meta, release) in KERNEL_SERIES {
+            let k = kernel(meta, *release)?;
             let log = results.join(format!("{series}.log"));
             let t = Instant::now();
             boot(&k, &initrd, &log)?;

@@ -44,6 +44,8 @@ pub struct Report {
     /// where it can (derived from the hook table).
     pub unavailable_in_this_mode: Vec<&'static str>,
     pub inferred_in_this_mode: Vec<&'static str>,
+    /// How the end of an OOM is known (no return probe).
+    pub end_of_oom: &'static str,
     pub ready: bool,
 }
 
@@ -84,7 +86,7 @@ pub fn gather() -> Report {
         .iter()
         .map(|h| {
             let resolved = match h.attach {
-                Attach::Kprobe(names) | Attach::Kretprobe(names) => names
+                Attach::Kprobe(names) => names
                     .iter()
                     .find_map(|n| kallsyms.resolve_function(n))
                     .map(str::to_owned),
@@ -148,6 +150,7 @@ pub fn gather() -> Report {
         mode,
         unavailable_in_this_mode: hooks::mode_loses(mode).0.iter().map(|f| f.name()).collect(),
         inferred_in_this_mode: hooks::mode_loses(mode).1.iter().map(|f| f.name()).collect(),
+        end_of_oom: hooks::END_OF_OOM,
         ready,
     }
 }
@@ -239,6 +242,7 @@ pub fn text(r: &Report) -> String {
         ));
     }
     let mut row = |k: &str, v: String| s.push_str(&format!("{k:<14}{v}\n"));
+    row("end of OOM", r.end_of_oom.into());
     row(
         "mode",
         format!("{} (what `trace --mode auto` uses)", r.mode.name()),

@@ -26,13 +26,20 @@ impl Mode {
     }
 }
 
+/// Where a program attaches. There is no return probe: a kretprobe's
+/// trampoline takes the place of the caller's frame, and the kernel's own
+/// OOM report would name the trampoline (`trace_clock_x86_tsc+0x20/0x20`,
+/// `elfcorehdr_read+0x40/0x40` on 5.10) instead of `out_of_memory`'s caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attach {
-    /// Entry of the first of these functions the kernel has.
+    /// Entry of the first of these functions the kernel has (a probe at the
+    /// entry changes no frame the kernel prints).
     Kprobe(&'static [&'static str]),
-    Kretprobe(&'static [&'static str]),
     Tracepoint(&'static str, &'static str),
 }
+
+/// How oomtrace knows an OOM has ended, for `check` and the README.
+pub const END_OF_OOM: &str = "no return probe on out_of_memory (it would change the kernel's own report): an OOM ends at its kill, after 10 ms without more victims, or when the next OOM begins (OOMs run one at a time)";
 
 /// One BPF program and where it goes.
 #[derive(Clone, Copy, Debug)]
@@ -67,6 +74,8 @@ pub const HOOKS: &[Hook] = &[
             Field::Memcg,
             Field::MemcgMemory,
             Field::Trigger,
+            // From out_of_memory's entry to its kill (`mark_victim`).
+            Field::DurationNs,
         ],
         infers: &[],
     },
@@ -80,12 +89,6 @@ pub const HOOKS: &[Hook] = &[
             Field::Message,
             Field::VictimCgroup,
         ],
-        infers: &[],
-    },
-    Hook {
-        program: names::PROG_OOM_EXIT,
-        attach: Attach::Kretprobe(&["out_of_memory"]),
-        provides: &[Field::DurationNs],
         infers: &[],
     },
     Hook {
@@ -130,7 +133,6 @@ impl Hook {
     pub fn describe(&self) -> String {
         match self.attach {
             Attach::Kprobe(f) => format!("kprobe:{}", f.join("|")),
-            Attach::Kretprobe(f) => format!("kretprobe:{}", f.join("|")),
             Attach::Tracepoint(c, n) => format!("tracepoint:{c}:{n}"),
         }
     }
@@ -197,5 +199,26 @@ mod tests {
         assert!(!lost.contains(&Field::Stack));
         assert!(inferred.contains(&Field::Memcg) && !lost.contains(&Field::Memcg));
         assert_eq!(mode_loses(Mode::Kprobe), (vec![], vec![]));
+    }
+
+    /// Do no harm: no hook may rewrite return addresses the kernel prints.
+    #[test]
+    fn no_hook_is_a_return_probe() {
+        for h in HOOKS {
+            if let Attach::Kprobe(names) = h.attach {
+                assert!(
+                    names.iter().all(|n| !n.is_empty()),
+                    "{}: a kprobe names its function",
+                    h.program
+                );
+            }
+        }
+        // The BPF object has no kretprobe section either.
+        let file = crate::source::bpf::BPF_OBJECT;
+        let text = String::from_utf8_lossy(file);
+        assert!(
+            !text.contains("kretprobe"),
+            "a kretprobe program is in the BPF object"
+        );
     }
 }

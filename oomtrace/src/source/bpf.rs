@@ -42,6 +42,10 @@ pub struct Attached {
     pub result: Result<String, String>,
 }
 
+/// How long an OOM that killed stays open for more victims of the same
+/// kill (memory.oom.group marks them within microseconds of each other).
+const SETTLE: Duration = Duration::from_millis(10);
+
 /// OOMs whose records the default ring buffer holds before userspace reads
 /// them: a storm here reaches about 110 kills/s, each read within a millisecond.
 const OOMS_BUFFERED: usize = 64;
@@ -54,7 +58,6 @@ fn bytes_per_oom(nodes: usize) -> usize {
     rec(size_of::<OomEnterRecord>())
         + rec(size_of::<OomKillRecord>())
         + rec(size_of::<MarkVictimRecord>())
-        + rec(size_of::<OomExitRecord>())
         + rec(size_of::<ShowFreeAreasRecord>())
         + nodes * rec(size_of::<MemStateRecord>())
         + 8 * rec(size_of::<RawTracepointRecord>())
@@ -115,7 +118,7 @@ fn attach_one(
         .program_mut(hook.program)
         .ok_or_else(|| format!("program {} missing from the BPF object", hook.program))?;
     match hook.attach {
-        Attach::Kprobe(names) | Attach::Kretprobe(names) => {
+        Attach::Kprobe(names) => {
             let p: &mut KProbe = prog.try_into().map_err(|e| format!("{e}"))?;
             p.load().map_err(|e| format!("load: {e}"))?;
             let mut last = String::from("no such function");
@@ -322,20 +325,12 @@ impl BpfSource {
             return;
         };
         let rb = ring.get_mut();
+        let mut events = Vec::new();
         while let Some(record) = rb.next() {
-            let events = self.assembler.push_bytes(&record);
-            drop(record);
-            let mut reaps = self.assembler.take_reaper_events();
-            for ev in events {
-                let seq = ev.seq;
-                self.pending.push_back(Item::event(ev));
-                // A reaper wake-up inside the same OOM: right after its event.
-                let (now, later): (Vec<_>, Vec<_>) = reaps.into_iter().partition(|r| r.seq == seq);
-                self.pending.extend(now.into_iter().map(Item::Reaper));
-                reaps = later;
-            }
-            self.pending.extend(reaps.into_iter().map(Item::Reaper));
+            events.extend(self.assembler.push_bytes(&record));
         }
+        self.queue(events);
+        self.settle();
         self.say_losses();
     }
 
@@ -355,14 +350,46 @@ impl BpfSource {
         }
     }
 
-    /// Waits for records, a signal or the deadline; true when it is time to end.
+    /// Ends the OOMs that killed and have been quiet for `SETTLE`.
+    fn settle(&mut self) {
+        let events = self.assembler.settle(
+            oomtrace_core::assemble::monotonic_ns(),
+            SETTLE.as_nanos() as u64,
+        );
+        self.queue(events);
+    }
+
+    /// Queues events, each followed by its reaper steps.
+    fn queue(&mut self, events: Vec<oomtrace_core::event::OomEvent>) {
+        let mut reaps = self.assembler.take_reaper_events();
+        for ev in events {
+            let seq = ev.seq;
+            self.pending.push_back(Item::event(ev));
+            // A reaper wake-up inside the same OOM: right after its event.
+            let (now, later): (Vec<_>, Vec<_>) = reaps.into_iter().partition(|r| r.seq == seq);
+            self.pending.extend(now.into_iter().map(Item::Reaper));
+            reaps = later;
+        }
+        self.pending.extend(reaps.into_iter().map(Item::Reaper));
+    }
+
+    /// Waits for records, a signal, the deadline, or (with an OOM waiting to
+    /// end) `SETTLE`; true when it is time to end.
     fn wait(&mut self) -> Result<bool> {
         let Some(ring) = self.ring.as_mut() else {
             return Ok(true);
         };
         let signals = &mut self.signals;
         let deadline = self.deadline;
+        let settle = self.assembler.has_unsettled();
         self.rt.block_on(async {
+            let settled = async {
+                if settle {
+                    tokio::time::sleep(SETTLE).await
+                } else {
+                    std::future::pending().await
+                }
+            };
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d).await,
@@ -384,6 +411,7 @@ impl BpfSource {
                     guard?.clear_ready();
                     Ok(false)
                 }
+                _ = settled => Ok(false),
                 _ = stop => Ok(true),
                 _ = sleep => Ok(true),
             }
@@ -393,15 +421,8 @@ impl BpfSource {
     /// The end: what is still pending, the counts, the hooks released.
     fn end(&mut self) {
         self.drain_ready();
-        for ev in self.assembler.flush() {
-            self.pending.push_back(Item::event(ev));
-        }
-        self.pending.extend(
-            self.assembler
-                .take_reaper_events()
-                .into_iter()
-                .map(Item::Reaper),
-        );
+        let events = self.assembler.flush();
+        self.queue(events);
         let t = &self.assembler.tally;
         let lost = self.bpf.as_ref().map_or(0, lost_records);
         self.pending.push_back(Item::End(Trailer::now(
