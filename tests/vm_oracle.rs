@@ -181,17 +181,11 @@ fn assert_agrees(kernel: &str, scenario: &str, ev: &OomEvent, r: &KernelReport) 
     same!(v.comm.clone(), k.comm.clone(), "victim comm");
     same!(v.uid, k.uid, "victim uid");
     same!(v.total_vm_kb, k.total_vm_kb, "total-vm");
-    // Before 6.2 (SPLIT_RSS_COUNTING) rss counters move while the kernel
-    // prints them: SIGKILL goes out before the `Killed process` line and
-    // the waking victim's deltas land in between. Seen: 33 pages on 6.1 for a
-    // sleeping victim that is not the trigger. Allowed there: 64 pages
-    // (TASK_RSS_EVENTS_THRESH); everywhere else the figures must be equal.
-    let split_rss = oomtrace_core::gfp::parse_release(kernel).is_some_and(|v| v < (6, 2));
-    let slack = if split_rss && v.pid != ev.trigger.pid {
-        256
-    } else {
-        0
-    };
+    // Before 6.2 (SPLIT_RSS_COUNTING) each thread caches its rss deltas; a
+    // victim woken by SIGKILL flushes them before the kernel prints its
+    // `Killed process` line, the thread running the OOM does not: oomtrace
+    // reads them that way, so the figures must be equal on every kernel.
+    let slack = 0;
     for (what, ours, theirs) in [
         ("anon-rss", v.anon_rss_kb, k.anon_rss_kb),
         ("file-rss", v.file_rss_kb, k.file_rss_kb),
@@ -345,7 +339,12 @@ fn assert_memory_agrees(ctx: &str, ev: &OomEvent, r: &KernelReport) {
                 f("reserved_highatomic"),
             ),
         ] {
-            assert_eq!(ours, theirs, "{ctx}: zone {} {what}", zl.zone);
+            // What the kernel printed must be there and equal (a null fails);
+            // a field this kernel does not print (`boost:` before 5.11) is
+            // not compared.
+            if theirs.is_some() || what != "boost" {
+                assert_eq!(ours, theirs, "{ctx}: zone {} {what}", zl.zone);
+            }
         }
         assert_eq!(
             Some(&z.lowmem_reserve),

@@ -372,18 +372,21 @@ fn emit_node(nid: u32, at: u32, first: u32) -> u32 {
 }
 
 /// One rss counter of `task`'s mm in pages, as the kernel's `Killed process`
-/// line will print it: the mm's count plus, before 6.2, the thread's own
-/// unflushed deltas, which the victim's exit (racing with that line, since
-/// SIGKILL is sent first) adds in. Clamped at zero as `get_mm_counter` does.
+/// line will print it. Before 6.2 each thread caches its rss deltas
+/// (`task->rss_stat`) until 64 faults or its exit: a victim woken by SIGKILL
+/// (sent before `mark_victim`) flushes them on its way out, before that line
+/// is printed, so they are folded in (`fold`). The task running the OOM
+/// itself flushes nothing before its own report: not folded. Clamped at
+/// zero as `get_mm_counter` does.
 #[inline(always)]
-fn mm_counter(task: u64, mm: u64, index: u32) -> Option<u64> {
+fn mm_counter(task: u64, mm: u64, index: u32, fold: bool) -> Option<u64> {
     let (base, stride, count) = (off!(mm_rss_stat), off!(mm_rss_stride), off!(mm_rss_count));
     if index == ABSENT || base == ABSENT || stride == ABSENT || count == ABSENT || index >= 8 {
         return None;
     }
     let shared = read::<i64>(mm, base + index * stride + count)?;
     let cache = off!(task_rss_cache);
-    let own = if cache == ABSENT {
+    let own = if cache == ABSENT || !fold {
         0
     } else {
         read::<i32>(task, cache + index * 4).unwrap_or(0) as i64
@@ -425,10 +428,11 @@ fn fill_task(task: u64, out: *mut TaskInfo) {
         out.total_vm_kb = total_vm << kb;
         valid |= TASK_TOTAL_VM;
     }
+    let fold = task != current_task();
     if let (Some(file), Some(anon), Some(shmem)) = (
-        mm_counter(task, mm, off!(mm_filepages)),
-        mm_counter(task, mm, off!(mm_anonpages)),
-        mm_counter(task, mm, off!(mm_shmempages)),
+        mm_counter(task, mm, off!(mm_filepages), fold),
+        mm_counter(task, mm, off!(mm_anonpages), fold),
+        mm_counter(task, mm, off!(mm_shmempages), fold),
     ) {
         out.file_rss_kb = file << kb;
         out.anon_rss_kb = anon << kb;
@@ -591,7 +595,13 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
         v.total_vm_kb = kb;
         valid |= TASK_TOTAL_VM;
     }
-    if let (Some(anon), Some(file), Some(shmem)) = (
+    // The tracepoint's rss (where the kernel has it, 5.10 and 6.1 by
+    // Debian's backport too) is the mm's count at this moment, without the
+    // deltas a victim flushes before the kernel prints it: the task's own
+    // reading, which folds them in, wins.
+    let rss_from_task = from_task && valid & TASK_RSS != 0;
+    if let (false, Some(anon), Some(file), Some(shmem)) = (
+        rss_from_task,
         tp_field::<u64>(&ctx, layout!(anon_rss)),
         tp_field::<u64>(&ctx, layout!(file_rss)),
         tp_field::<u64>(&ctx, layout!(shmem_rss)),
