@@ -40,6 +40,15 @@ fn parse_vm_log(text: &str) -> VmRun {
             markers.push(marker.split('[').next().unwrap_or(marker).to_owned());
         }
     }
+    // Markers written to a file in the VM (the console interleaves the
+    // kernel's lines with the shell's).
+    if let Some(m) = sections.get("markers.txt") {
+        markers.extend(
+            m.lines()
+                .filter_map(|l| l.strip_prefix("VMTEST "))
+                .map(str::to_owned),
+        );
+    }
     let reports = kreport::parse_log(sections.get("dmesg").map_or("", String::as_str));
     let kernel = markers
         .iter()
@@ -304,13 +313,22 @@ fn assert_memory_agrees(ctx: &str, ev: &OomEvent, r: &KernelReport) {
             .flatten()
             .find(|n| n.node == *node)
             .unwrap_or_else(|| panic!("{ctx}: no node {node}"));
+        // Before 5.13 the THP counters count huge pages (512 pages each
+        // here) and the kernel prints them multiplied.
+        let kernel = ctx.split_whitespace().next().unwrap_or("");
+        let old_thp = oomtrace_core::gfp::parse_release(kernel).is_some_and(|v| v < (5, 13));
         for (label, name) in oomtrace_core::render::NODE_LINE {
             if let Some(theirs) = pairs.get(*label) {
                 let v = n.counters[*name].max(0) as u64;
+                let unit = if old_thp && (name.contains("THPS") || name.contains("PMDMAPPED")) {
+                    512
+                } else {
+                    1
+                };
                 let kb = if name.ends_with("_KB") {
                     v
                 } else {
-                    v * read.page_kb
+                    v * unit * read.page_kb
                 };
                 close(
                     &format!("node {node} {label}"),

@@ -837,11 +837,12 @@ fn memory(r: &KernelReport, ev: &mut OomEvent) {
         return;
     }
     let page_kb = page_kb(r);
+    let kernel = r.kernel.as_deref().and_then(crate::gfp::parse_release);
     let pages = |name: &str, kb: u64| -> i64 {
         if name.ends_with("_KB") {
             kb as i64
         } else {
-            (kb / page_kb) as i64
+            (kb / page_kb / crate::render::pages_per_unit(name, kernel, page_kb)) as i64
         }
     };
     let mut counters = Counters::default();

@@ -318,10 +318,32 @@ pub const ZONE_LINE_TAIL: &[(&str, &str)] = &[
     ("bounce", "NR_BOUNCE"),
 ];
 
+/// The counters kernels before 5.13 kept in huge pages, not pages, and
+/// printed multiplied by `HPAGE_PMD_NR`.
+const THP_COUNTERS: [&str; 5] = [
+    "NR_ANON_THPS",
+    "NR_SHMEM_THPS",
+    "NR_SHMEM_PMDMAPPED",
+    "NR_FILE_THPS",
+    "NR_FILE_PMDMAPPED",
+];
+
+/// How many pages one unit of counter `name` is on `kernel` (release; the
+/// newest when unknown) with pages of `page_kb`: a huge page's worth for
+/// the THP counters before 5.13, else one.
+pub fn pages_per_unit(name: &str, kernel: Option<(u32, u32)>, page_kb: u64) -> u64 {
+    if THP_COUNTERS.contains(&name) && kernel.is_some_and(|k| k < (5, 13)) {
+        let page_shift = (page_kb.max(1) * 1024).trailing_zeros();
+        1 << (crate::arch::pmd_shift(page_shift) - page_shift)
+    } else {
+        1
+    }
+}
+
 /// `label:value` pairs of a report line, for the counters this kernel has
 /// (counters come and go between kernels: a missing one is left out).
 fn pairs(counters: &CounterMap, items: &[(&str, &str)], to_kb: Option<u64>, sep: &str) -> String {
-    pairs_spaced(counters, items, to_kb, sep, &[])
+    pairs_spaced(counters, items, to_kb, sep, &[], None)
 }
 
 /// The same, with `label: value` for the labels in `spaced`.
@@ -331,6 +353,7 @@ fn pairs_spaced(
     to_kb: Option<u64>,
     sep: &str,
     spaced: &[&str],
+    kernel: Option<(u32, u32)>,
 ) -> String {
     items
         .iter()
@@ -340,7 +363,10 @@ fn pairs_spaced(
             Some(match to_kb {
                 // Counters named *_KB already are.
                 Some(_) if name.ends_with("_KB") => format!("{label}{colon}{v}kB"),
-                Some(k) => format!("{label}{colon}{}kB", v.max(0) as u64 * k),
+                Some(k) => format!(
+                    "{label}{colon}{}kB",
+                    v.max(0) as u64 * pages_per_unit(name, kernel, k) * k
+                ),
                 None => format!("{label}{colon}{v}"),
             })
         })
@@ -409,7 +435,14 @@ fn memory_lines(ev: &OomEvent, opts: &Options) -> Vec<String> {
         out.push(format!(
             "Node {} {}{unreclaimable}{}{after}",
             n.node,
-            pairs_spaced(&n.counters, NODE_LINE, Some(page_kb), " ", spaced),
+            pairs_spaced(
+                &n.counters,
+                NODE_LINE,
+                Some(page_kb),
+                " ",
+                spaced,
+                opts.kernel
+            ),
             if after.is_empty() { "" } else { " " },
         ));
     }

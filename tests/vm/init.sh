@@ -51,7 +51,7 @@ start_tracer sysrq --mode kprobe --count 1
 sleep 1000 &
 VICTIM=$!
 echo 1000 > /proc/$VICTIM/oom_score_adj
-echo "VMTEST sysrq victim $VICTIM"
+echo "VMTEST sysrq victim $VICTIM" >> /out/markers.txt
 echo f > /proc/sysrq-trigger
 finish_tracer
 
@@ -75,7 +75,7 @@ in_cgroup /sys/fs/cgroup/steer oomtrace __hog --mib 16 --adj 0
 A=$!
 in_cgroup /sys/fs/cgroup/steer oomtrace __hog --mib 16 --adj 500
 B=$!
-echo "VMTEST steer a=$A b=$B"
+echo "VMTEST steer a=$A b=$B" >> /out/markers.txt
 sleep 2
 in_cgroup /sys/fs/cgroup/steer oomtrace __hog --adj 0
 C=$!
