@@ -103,6 +103,71 @@ fn a_memcg_oom_is_traced_live_and_agrees_with_the_kernels_report() {
     assert_eq!((m.usage_kb, m.limit_kb, m.failcnt), (usage, limit, failcnt));
     assert_eq!(ev.memcg, v.cgroup, "the hog's own cgroup is the OOM domain");
     assert_memory_state_is_this_machines(&ev);
+
+    // The OOM's own oom_control, without kprobes where this kernel has none
+    // (found on the OOM task's stack): what the kernel's report says of it.
+    assert_eq!(ev.gfp_mask, Some(k.gfp_mask), "gfp_mask");
+    assert_eq!(ev.gfp_flags.as_deref(), Some(k.gfp_flags.as_str()));
+    assert_eq!(ev.order, Some(k.order), "order");
+    assert_eq!(
+        ev.nodemask.as_deref(),
+        Some(k.summary["nodemask"].as_str()),
+        "nodemask"
+    );
+    // A memcg OOM's totalpages is the memcg's limit, in pages.
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    assert_eq!(ev.totalpages, Some(limit * 1024 / page), "totalpages");
+    // The badness: rss + swap entries + page tables in pages, as the
+    // kernel's own task dump lists them (oom_score_adj 0 adds nothing).
+    let (rss, swapents, pgtables_bytes) = dumped_task(pid);
+    assert_eq!(
+        v.points,
+        Some((rss + swapents + pgtables_bytes / page) as i64),
+        "points"
+    );
+    assert!(
+        !ev.unavailable
+            .iter()
+            .any(|f| f == "gfp_mask" || f == "order"),
+        "{:?}",
+        ev.unavailable
+    );
+}
+
+/// (rss, swapents, pgtables_bytes) of `pid` in the kernel's task dump
+/// (`Tasks state (memory values in pages):`), by its header's column names.
+fn dumped_task(pid: i32) -> (u64, u64, u64) {
+    let log = Command::new("dmesg").output().unwrap();
+    let log = String::from_utf8_lossy(&log.stdout).into_owned();
+    let lines: Vec<&str> = log.lines().collect();
+    let header_at = lines
+        .iter()
+        .rposition(|l| l.contains("[  pid  ]"))
+        .expect("no task dump in the kernel log");
+    let columns: Vec<&str> = lines[header_at]
+        .split_once("[  pid  ]")
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let row = lines[header_at..]
+        .iter()
+        .find_map(|l| {
+            let rest = l
+                .split("] [")
+                .nth(1)
+                .or_else(|| l.split_once("]  [").map(|x| x.1))?;
+            let (p, values) = rest.split_once(']')?;
+            (p.trim().parse::<i32>().ok()? == pid).then_some(values)
+        })
+        .unwrap_or_else(|| panic!("pid {pid} not in the task dump"));
+    let values: Vec<&str> = row.split_whitespace().collect();
+    let col = |name: &str| -> u64 {
+        let i = columns.iter().position(|c| *c == name).unwrap();
+        values[i].parse().unwrap()
+    };
+    (col("rss"), col("swapents"), col("pgtables_bytes"))
 }
 
 /// `/proc/zoneinfo`'s `Node N, zone NAME` blocks: `key value` lines, pages.

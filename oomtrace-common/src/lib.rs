@@ -51,6 +51,10 @@ pub enum RecordKind {
     /// A tracepoint's raw record, decoded in userspace from its tracefs
     /// format (`oom:reclaim_retry_zone`, `oom:compact_retry`).
     RawTracepoint = 8,
+    /// raw tracepoint `mark_victim` (tracepoint mode): the victim's task
+    /// pointer and the top of the OOM task's kernel stack, where the
+    /// `struct oom_control` of the OOM lives.
+    OomStack = 9,
 }
 
 impl RecordKind {
@@ -63,6 +67,7 @@ impl RecordKind {
             6 => Self::MemState,
             7 => Self::ShowFreeAreas,
             8 => Self::RawTracepoint,
+            9 => Self::OomStack,
             _ => return None,
         })
     }
@@ -305,6 +310,24 @@ pub struct RawTracepointRecord {
     pub data: [u8; RAW_TP_LEN],
 }
 
+/// Bytes of the OOM task's kernel stack copied, from its top: the whole
+/// stack on x86_64 and arm64 (16 KiB), more than all on 32-bit ARM.
+pub const STACK_COPY: usize = 16384;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct OomStackRecord {
+    pub hdr: Header,
+    /// The victim's `struct task_struct *`: `oc->chosen` of the OOM.
+    pub victim_task: u64,
+    /// The address one past the copied bytes (the stack's top).
+    pub stack_top: u64,
+    /// Bytes copied into `stack` (0: none), ending at `stack_top`.
+    pub len: u32,
+    pub _pad: u32,
+    pub stack: [u8; STACK_COPY],
+}
+
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct ShowFreeAreasRecord {
@@ -451,6 +474,8 @@ kernel_facts! {
             mm_pgtables_bytes: "mm_struct" ["pgtables_bytes"],
             /// `struct mem_cgroup`'s `css`.
             memcg_css: "mem_cgroup" ["css"],
+            /// The task's kernel stack (its lowest address).
+            task_stack: "task_struct" ["stack"],
         }
         derived {
             /// `memory_cgrp_id` in `enum cgroup_subsys_id`.
@@ -471,6 +496,9 @@ kernel_facts! {
             mm_shmempages = 3,
             /// log2 of the page size, to report pages in kB.
             page_shift = 12,
+            /// `THREAD_SIZE`: the kernel stack's size (not in BTF: the
+            /// architecture's, from oomtrace_core::arch).
+            thread_size = 16384,
         }
     }
 }
@@ -601,6 +629,7 @@ pub mod names {
     pub const PROG_OOM_KILL: &str = "oom_kill";
     pub const PROG_SHOW_FREE_AREAS: &str = "show_free_areas";
     pub const PROG_MARK_VICTIM: &str = "mark_victim";
+    pub const PROG_MARK_VICTIM_STACK: &str = "mark_victim_stack";
     pub const PROG_WAKE_REAPER: &str = "wake_reaper";
     pub const PROG_START_TASK_REAPING: &str = "start_task_reaping";
     pub const PROG_FINISH_TASK_REAPING: &str = "finish_task_reaping";

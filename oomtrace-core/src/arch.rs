@@ -20,6 +20,8 @@ pub struct Arch {
     /// Bits of the address that pointer authentication may use on arm64
     /// return addresses, masked off before symbolizing (0: none).
     pub pac_mask: u64,
+    /// `THREAD_SIZE`, a task's kernel stack (without KASAN's doubling).
+    pub thread_size: u32,
 }
 
 pub const X86_64: Arch = Arch {
@@ -29,6 +31,7 @@ pub const X86_64: Arch = Arch {
     stack_header: "Call Trace:",
     pointer_bits: 64,
     pac_mask: 0,
+    thread_size: 16384,
 };
 
 pub const AARCH64: Arch = Arch {
@@ -38,6 +41,7 @@ pub const AARCH64: Arch = Arch {
     stack_header: "Call trace:",
     pointer_bits: 64,
     pac_mask: 0xffff_0000_0000_0000 & !(1 << 55),
+    thread_size: 16384,
 };
 
 pub const ARM: Arch = Arch {
@@ -47,6 +51,7 @@ pub const ARM: Arch = Arch {
     stack_header: "Call trace:",
     pointer_bits: 32,
     pac_mask: 0,
+    thread_size: 8192,
 };
 
 const ALL: [Arch; 3] = [X86_64, AARCH64, ARM];
@@ -71,6 +76,15 @@ impl Arch {
         return ARM;
         #[cfg(not(any(target_arch = "aarch64", target_arch = "arm")))]
         return X86_64;
+    }
+
+    /// Whether `addr` can be a kernel pointer on this architecture.
+    pub fn is_kernel_address(&self, addr: u64) -> bool {
+        if self.pointer_bits == 32 {
+            (0xc000_0000..=0xffff_ffff).contains(&addr)
+        } else {
+            addr >> 48 == 0xffff
+        }
     }
 
     /// Whether `addr` can be a user address; PAC bits masked first.

@@ -27,6 +27,7 @@ pub enum Record {
     ShowFreeAreas(Box<ShowFreeAreasRecord>),
     MemState(Box<MemStateRecord>),
     Raw(Box<RawTracepointRecord>),
+    Stack(Box<OomStackRecord>),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -67,6 +68,7 @@ pub fn parse(bytes: &[u8]) -> Result<Record, DecodeError> {
         RecordKind::ShowFreeAreas => Record::ShowFreeAreas(Box::new(copy(bytes, kind)?)),
         RecordKind::MemState => Record::MemState(Box::new(copy(bytes, kind)?)),
         RecordKind::RawTracepoint => Record::Raw(Box::new(copy(bytes, kind)?)),
+        RecordKind::OomStack => Record::Stack(Box::new(copy(bytes, kind)?)),
     })
 }
 
@@ -89,6 +91,11 @@ pub struct Context {
     /// it is missing (from the planner's hook table).
     pub may_lack: Vec<Field>,
     pub arch: Arch,
+    /// The kernel's struct offsets (`oom_control` for the stack search).
+    pub offsets: KernelOffsets,
+    /// Tracepoint mode with the stack copy attached: a kill waits for its
+    /// `OomStack` record.
+    pub expect_stack: bool,
 }
 
 /// The formats of the tracepoints copied raw (`RAW_*` → name, fields).
@@ -105,6 +112,8 @@ struct Pending {
     reaper_wakes: Vec<ReaperRecord>,
     /// The newest record's time (CLOCK_MONOTONIC ns).
     last_ns: u64,
+    /// The OOM task's stack at `mark_victim` (tracepoint mode).
+    stack: Option<Box<OomStackRecord>>,
 }
 
 /// Retries kept per thread, and for how long before its OOM they count.
@@ -281,14 +290,20 @@ impl Assembler {
                         p.marks.push(*r);
                     }
                     // Tracepoint mode (or a lost entry): the mark is the event,
-                    // with the memory state read just before it.
+                    // with the memory state read just before it, and the
+                    // stack copy when it is attached (before or after it).
                     _ => {
                         if self.ctx.kprobes {
                             self.tally.incomplete += 1;
                         }
                         let mut p = self.pending.remove(&tid).unwrap_or_default();
+                        p.last_ns = r.hdr.ktime_ns;
                         p.marks.push(*r);
-                        out.extend(self.finish(p));
+                        if self.ctx.expect_stack && p.stack.is_none() && !self.ctx.kprobes {
+                            self.pending.insert(tid, p);
+                        } else {
+                            out.extend(self.finish(p));
+                        }
                     }
                 }
             }
@@ -318,6 +333,18 @@ impl Assembler {
                 }
             }
             Record::Raw(r) => self.retry(&r),
+            Record::Stack(r) => {
+                let tid = r.hdr.pid_tgid as u32;
+                let p = self.pending.entry(tid).or_default();
+                p.last_ns = r.hdr.ktime_ns;
+                p.stack = Some(r);
+                if p.enter.is_none()
+                    && !p.marks.is_empty()
+                    && let Some(p) = self.pending.remove(&tid)
+                {
+                    out.extend(self.finish(p));
+                }
+            }
         }
         if self.pending.len() > REMEMBERED {
             out.extend(self.end_all());
@@ -511,7 +538,7 @@ impl Assembler {
         ev.also_killed = victims.collect();
         // mark_victim's stack runs through __oom_kill_process: the deepest we have.
         if let Some(m) = first_mark {
-            ev.stack = self.ctx.symbols.frames(&m.stack);
+            ev.stack = without_tracing_frames(self.ctx.symbols.frames(&m.stack));
         }
         if let Some(s) = &p.show_free_areas {
             ev.show_free_areas_stack = Some(self.ctx.symbols.frames(&s.stack));
@@ -542,6 +569,16 @@ impl Assembler {
             && let Some(m) = first_mark
         {
             self.infer_from_stack(&mut ev, m);
+            if let Some(st) = &p.stack {
+                self.apply_oom_control(&mut ev, st);
+            }
+            ev.unavailable = self
+                .ctx
+                .may_lack
+                .iter()
+                .filter(|f| f.is_missing(&ev))
+                .map(|f| f.name().to_owned())
+                .collect();
         }
         if let Some(kept) = self.retries.remove(&(hdr.pid_tgid as u32)) {
             ev.allocator_retries = kept
@@ -593,13 +630,35 @@ impl Assembler {
         if on_stack("moom_callback") {
             ev.order = Some(-1);
         }
-        ev.unavailable = self
-            .ctx
-            .may_lack
-            .iter()
-            .filter(|f| f.is_missing(ev))
-            .map(|f| f.name().to_owned())
-            .collect();
+    }
+
+    /// Tracepoint mode: the OOM's `struct oom_control`, found on the OOM
+    /// task's stack by its `chosen`, fills what kprobe mode reads directly.
+    fn apply_oom_control(&self, ev: &mut OomEvent, st: &OomStackRecord) {
+        match find_oom_control(st, &self.ctx.offsets, &self.ctx.arch) {
+            Ok(oc) => {
+                ev.gfp_mask = Some(oc.gfp_mask);
+                ev.gfp_flags = Some(self.ctx.gfp.format(oc.gfp_mask as u64));
+                ev.order = Some(oc.order);
+                ev.totalpages = Some(oc.totalpages);
+                ev.constraint = Some(self.constraint_name(oc.constraint));
+                if let Some(n) = oc.nodemask {
+                    ev.nodemask = Some(n);
+                }
+                if let Some(v) = ev.victim.as_mut() {
+                    v.points = Some(oc.chosen_points);
+                }
+                if oc.memcg == 0 {
+                    // A global OOM: nothing to infer a domain for.
+                    ev.memcg = None;
+                    ev.memcg_memory = None;
+                    ev.inferred.retain(|f| f != "memcg");
+                }
+            }
+            Err(why) => ev
+                .notes
+                .push(format!("oom_control not found on the stack: {why}")),
+        }
     }
 }
 
@@ -619,6 +678,145 @@ fn ancestor(path: &str, levels: usize) -> String {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     let keep = parts.len().saturating_sub(levels);
     format!("/{}", parts[..keep].join("/"))
+}
+
+/// A stack without the innermost frames that belong to the tracing itself:
+/// with several programs on one tracepoint the kernel calls them through
+/// `__traceiter_<name>`, and BPF's stack walk starts there.
+fn without_tracing_frames(mut frames: Vec<crate::event::Frame>) -> Vec<crate::event::Frame> {
+    let tracing = |f: &crate::event::Frame| {
+        f.symbol.as_deref().is_some_and(|s| {
+            s.starts_with("__traceiter_")
+                || s.starts_with("__bpf_trace_")
+                || s.starts_with("perf_trace_")
+        })
+    };
+    let n = frames.iter().take_while(|f| tracing(f)).count();
+    frames.drain(..n);
+    frames
+}
+
+/// The fields of a `struct oom_control` found on a stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OomControl {
+    pub gfp_mask: u32,
+    pub order: i32,
+    pub totalpages: u64,
+    pub chosen_points: i64,
+    pub constraint: u32,
+    pub memcg: u64,
+    /// `nodemask=` as the report prints it, where it can be told.
+    pub nodemask: Option<String>,
+}
+
+/// Finds the OOM's `struct oom_control` in a copy of the OOM task's kernel
+/// stack: a word equal to the victim's task is its `chosen`; the other
+/// fields must be what an OOM's are (order -1 to 10, a known constraint,
+/// totalpages above zero, gfp bits below 2^28, pointers kernel or NULL).
+/// Exactly one such place, or the reason there is none.
+pub fn find_oom_control(
+    st: &OomStackRecord,
+    off: &KernelOffsets,
+    arch: &Arch,
+) -> Result<OomControl, String> {
+    let fields = [
+        off.oc_zonelist,
+        off.oc_nodemask,
+        off.oc_memcg,
+        off.oc_gfp_mask,
+        off.oc_order,
+        off.oc_totalpages,
+        off.oc_chosen,
+        off.oc_chosen_points,
+        off.oc_constraint,
+    ];
+    if fields.contains(&ABSENT) {
+        return Err("this kernel's BTF lacks oom_control's fields".into());
+    }
+    let len = (st.len as usize).min(STACK_COPY);
+    let bytes = &st.stack[..len];
+    let word = (arch.pointer_bits / 8) as usize;
+    let ptr = |at: usize| -> Option<u64> {
+        let b = bytes.get(at..at + word)?;
+        Some(if word == 4 {
+            u32::from_le_bytes(b.try_into().ok()?) as u64
+        } else {
+            u64::from_le_bytes(b.try_into().ok()?)
+        })
+    };
+    let u32_at = |at: usize| Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+    let kernel_or_null = |v: u64| v == 0 || arch.is_kernel_address(v);
+    if st.victim_task == 0 || st.len == 0 {
+        return Err("no stack was copied".into());
+    }
+    let mut found: Vec<OomControl> = Vec::new();
+    let mut candidates = 0;
+    let chosen = off.oc_chosen as usize;
+    for at in (chosen..len).step_by(word) {
+        if ptr(at) != Some(st.victim_task) {
+            continue;
+        }
+        candidates += 1;
+        let base = at - chosen;
+        let f = |o: u32| base + o as usize;
+        let (Some(zonelist), Some(nodemask), Some(memcg), Some(gfp), Some(order)) = (
+            ptr(f(off.oc_zonelist)),
+            ptr(f(off.oc_nodemask)),
+            ptr(f(off.oc_memcg)),
+            u32_at(f(off.oc_gfp_mask)),
+            u32_at(f(off.oc_order)).map(|o| o as i32),
+        ) else {
+            continue;
+        };
+        let (Some(totalpages), Some(points), Some(constraint)) = (
+            ptr(f(off.oc_totalpages)),
+            ptr(f(off.oc_chosen_points)).map(|p| p as i64),
+            u32_at(f(off.oc_constraint)),
+        ) else {
+            continue;
+        };
+        let plausible = (-1..=10).contains(&order)
+            && constraint <= 3
+            && totalpages > 0
+            && totalpages < 1 << 40
+            && gfp < 1 << 28
+            && points > 0
+            && kernel_or_null(zonelist)
+            && kernel_or_null(nodemask)
+            && kernel_or_null(memcg);
+        if !plausible {
+            continue;
+        }
+        // A nodemask on the same stack (a mempolicy's copy) can be read.
+        let top = st.stack_top;
+        let start = top - len as u64;
+        let nodemask = if nodemask == 0 {
+            Some("(null)".to_owned())
+        } else if (start..top.saturating_sub(8)).contains(&nodemask) {
+            ptr((nodemask - start) as usize).map(nodelist)
+        } else {
+            None
+        };
+        let oc = OomControl {
+            gfp_mask: gfp,
+            order,
+            totalpages,
+            chosen_points: points,
+            constraint,
+            memcg,
+            nodemask,
+        };
+        if !found.contains(&oc) {
+            found.push(oc);
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(format!(
+            "{candidates} words point at the victim, none in an oom_control (an OOM task that was itself exiting has none)"
+        )),
+        n => Err(format!("{n} places look like it; none is trusted")),
+    }
 }
 
 /// The trigger's user stack, as far as it holds user addresses: without
@@ -757,6 +955,8 @@ ffffffff81000d00 T end_of_text
                 Field::Order,
             ],
             arch: crate::arch::X86_64,
+            offsets: test_offsets(),
+            expect_stack: false,
         }
     }
 
@@ -1056,6 +1256,107 @@ ffffffff81000d00 T end_of_text
             )
         );
         assert!(a.pending.is_empty());
+    }
+
+    /// `struct oom_control` as 6.x lays it out.
+    fn test_offsets() -> KernelOffsets {
+        KernelOffsets {
+            oc_zonelist: 0,
+            oc_nodemask: 8,
+            oc_memcg: 16,
+            oc_gfp_mask: 24,
+            oc_order: 28,
+            oc_totalpages: 32,
+            oc_chosen: 40,
+            oc_chosen_points: 48,
+            oc_constraint: 56,
+            ..KernelOffsets::unplanned()
+        }
+    }
+
+    const VICTIM: u64 = 0xffff_8880_0123_4500;
+
+    /// A stack with the victim's task pointer in three places: a saved
+    /// register, a callee's argument, and the `chosen` of an oom_control.
+    fn stack_with_oom_control(tid: u32, t: u64) -> Box<OomStackRecord> {
+        let mut st: Box<OomStackRecord> = Box::new(zeroed());
+        st.hdr = hdr(RecordKind::OomStack, tid, t);
+        st.victim_task = VICTIM;
+        st.stack_top = 0xffff_c900_0040_4000;
+        st.len = STACK_COPY as u32;
+        let mut put = |at: usize, v: &[u8]| st.stack[at..at + v.len()].copy_from_slice(v);
+        put(800, &VICTIM.to_le_bytes());
+        put(808, &0xdead_beefu64.to_le_bytes());
+        put(2000, &VICTIM.to_le_bytes());
+        let oc = 9000;
+        put(oc, &0xffff_8880_0fff_0000u64.to_le_bytes()); // zonelist
+        put(oc + 8, &0u64.to_le_bytes()); // nodemask
+        put(oc + 16, &0xffff_8880_0aaa_0000u64.to_le_bytes()); // memcg
+        put(oc + 24, &0xcc0u32.to_le_bytes());
+        put(oc + 28, &0i32.to_le_bytes());
+        put(oc + 32, &8192u64.to_le_bytes());
+        put(oc + 40, &VICTIM.to_le_bytes());
+        put(oc + 48, &8896i64.to_le_bytes());
+        put(oc + 56, &3u32.to_le_bytes());
+        st
+    }
+
+    #[test]
+    fn finds_the_oom_control_whose_chosen_is_the_victim() {
+        let st = stack_with_oom_control(7, 1);
+        let oc = find_oom_control(&st, &test_offsets(), &crate::arch::X86_64).unwrap();
+        assert_eq!(
+            oc,
+            OomControl {
+                gfp_mask: 0xcc0,
+                order: 0,
+                totalpages: 8192,
+                chosen_points: 8896,
+                constraint: 3,
+                memcg: 0xffff_8880_0aaa_0000,
+                nodemask: Some("(null)".into()),
+            }
+        );
+        // Without the oom_control (an exiting OOM task marks itself), no guess.
+        let mut bare = st.clone();
+        bare.stack[9000..9064].fill(0);
+        let e = find_oom_control(&bare, &test_offsets(), &crate::arch::X86_64).unwrap_err();
+        assert!(e.contains("2 words point at the victim"), "{e}");
+    }
+
+    /// Tracepoint mode: the kill waits for its stack copy, whichever comes
+    /// first, and the event then has what kprobe mode reads.
+    #[test]
+    fn tracepoint_events_get_the_oom_control_from_the_stack() {
+        for stack_first in [false, true] {
+            let mut ctx = ctx(false);
+            ctx.expect_stack = true;
+            let mut a = Assembler::new(ctx);
+            let mut mark = mark_victim(7, 7, "hog", 10, &[0xffffffff81000b20]);
+            mark.victim.tgid = 7;
+            let stack = stack_with_oom_control(7, 11);
+            let evs = if stack_first {
+                assert!(a.push(Record::Stack(stack)).is_empty());
+                a.push(Record::MarkVictim(mark))
+            } else {
+                assert!(a.push(Record::MarkVictim(mark)).is_empty());
+                a.push(Record::Stack(stack))
+            };
+            assert_eq!(evs.len(), 1);
+            let e = &evs[0];
+            assert_eq!(
+                (e.gfp_mask, e.gfp_flags.as_deref(), e.order, e.totalpages),
+                (Some(0xcc0), Some("GFP_KERNEL"), Some(0), Some(8192))
+            );
+            assert_eq!(e.constraint.as_deref(), Some("CONSTRAINT_MEMCG"));
+            assert_eq!(e.victim.as_ref().unwrap().points, Some(8896));
+            assert_eq!(e.nodemask.as_deref(), Some("(null)"));
+            assert!(
+                !e.unavailable.contains(&"gfp_mask".to_owned()),
+                "{:?}",
+                e.unavailable
+            );
+        }
     }
 
     fn enter(tid: u32, t: u64) -> Record {

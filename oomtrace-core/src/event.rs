@@ -110,6 +110,9 @@ pub struct OomEvent {
     /// Fields this event cannot have in its mode, said once per event.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unavailable: Vec<String>,
+    /// What oomtrace could not work out for this event, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -126,6 +126,9 @@ pub fn text_with(ev: &OomEvent, opts: Options) -> String {
         };
         line(format!("({why}: {})", ev.unavailable.join(", ")));
     }
+    for note in &ev.notes {
+        line(format!("(oomtrace: {note})"));
+    }
     if !ev.stack.is_empty() {
         line(opts.arch.stack_header.to_owned());
         for f in &ev.stack {

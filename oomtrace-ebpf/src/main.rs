@@ -11,9 +11,9 @@ use aya_ebpf::{
         bpf_get_current_pid_tgid, bpf_get_current_task, bpf_get_smp_processor_id, bpf_get_stack,
         bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_str,
     },
-    macros::{kprobe, map, tracepoint},
+    macros::{kprobe, map, raw_tracepoint, tracepoint},
     maps::{LruHashMap, PerCpuArray, RingBuf},
-    programs::{ProbeContext, TracePointContext},
+    programs::{ProbeContext, RawTracePointContext, TracePointContext},
 };
 use core::ffi::c_void;
 use core::ptr::{addr_of, addr_of_mut, read_volatile};
@@ -644,6 +644,46 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
 }
 
 const BPF_F_USER_STACK: u64 = 1 << 8;
+
+/// raw tracepoint `mark_victim` (tracepoint mode, kernels whose tracepoint
+/// passes the victim's task): copies the top of the OOM task's kernel
+/// stack, where the OOM's `struct oom_control` is a local variable;
+/// userspace finds it by its `chosen`, the victim. One copy, no loop.
+#[raw_tracepoint(tracepoint = "mark_victim")]
+pub fn mark_victim_stack(ctx: RawTracePointContext) -> u32 {
+    let victim: u64 = ctx.arg(0);
+    let base = read::<u64>(current_task(), off!(task_stack)).unwrap_or(0);
+    let size = off!(thread_size) as u64;
+    if base == 0 || size == 0 || size == ABSENT as u64 {
+        return 0;
+    }
+    let Some(mut entry) = reserve::<OomStackRecord>(RecordKind::OomStack) else {
+        return 0;
+    };
+    let rec = unsafe { &mut *entry.as_mut_ptr() };
+    rec.victim_task = victim;
+    rec.stack_top = base + size;
+    let len = if size < STACK_COPY as u64 {
+        size
+    } else {
+        STACK_COPY as u64
+    };
+    rec.len = 0;
+    if len > 0
+        && len <= STACK_COPY as u64
+        && unsafe {
+            bpf_probe_read_kernel(
+                addr_of_mut!(rec.stack).cast(),
+                len as u32,
+                (rec.stack_top - len) as *const c_void,
+            )
+        } == 0
+    {
+        rec.len = len as u32;
+    }
+    entry.submit(BPF_RB_NO_WAKEUP);
+    0
+}
 
 /// The `memory` counters of `memcg` and its ancestors, leaf first.
 #[inline(always)]

@@ -21,10 +21,10 @@ fn every_name_the_loader_uses_is_in_the_object() {
     for hook in HOOKS {
         let section = symbol_in(hook.program)
             .unwrap_or_else(|| panic!("program {} is not in the BPF object", hook.program));
-        let kind = if hook.is_kprobe() {
-            "probe"
-        } else {
-            "tracepoint"
+        let kind = match hook.attach {
+            crate::plan::Attach::Kprobe(_) => "kprobe",
+            crate::plan::Attach::Tracepoint(..) => "tracepoint",
+            crate::plan::Attach::RawTracepoint(_) => "raw_tp",
         };
         assert!(
             section.contains(kind),

@@ -90,6 +90,10 @@ pub fn gather() -> Report {
                     .iter()
                     .find_map(|n| kallsyms.resolve_function(n))
                     .map(str::to_owned),
+                Attach::RawTracepoint(n) => tracefs_root
+                    .as_deref()
+                    .filter(|r| r.join("events/oom").join(n).is_dir())
+                    .map(|_| format!("raw:{n}")),
                 Attach::Tracepoint(c, n) => tracefs_root
                     .as_deref()
                     .filter(|r| r.join("events").join(c).join(n).is_dir())
@@ -98,7 +102,7 @@ pub fn gather() -> Report {
             HookReport {
                 program: h.program,
                 hook: h.describe(),
-                used: resolved.is_some() && (kprobes || !h.is_kprobe()),
+                used: resolved.is_some() && h.in_mode(mode),
                 resolved,
                 provides: oomtrace_core::event::field_names(h.provides),
             }

@@ -36,6 +36,8 @@ pub enum Attach {
     /// entry changes no frame the kernel prints).
     Kprobe(&'static [&'static str]),
     Tracepoint(&'static str, &'static str),
+    /// A raw tracepoint: the tracepoint's own arguments (`TP_PROTO`).
+    RawTracepoint(&'static str),
 }
 
 /// How oomtrace knows an OOM has ended, for `check` and the README.
@@ -47,6 +49,8 @@ pub struct Hook {
     /// The program's name in the BPF object.
     pub program: &'static str,
     pub attach: Attach,
+    /// Only without kprobes (what it finds, kprobe mode reads directly).
+    pub tracepoint_mode_only: bool,
     /// The event fields it fills whenever it runs.
     pub provides: &'static [Field],
     /// Fields it fills only when the stack proves them (tracepoint mode's
@@ -58,6 +62,7 @@ const fn tracepoint(program: &'static str, provides: &'static [Field]) -> Hook {
     Hook {
         program,
         attach: Attach::Tracepoint("oom", program),
+        tracepoint_mode_only: false,
         provides,
         infers: &[],
     }
@@ -67,6 +72,7 @@ pub const HOOKS: &[Hook] = &[
     Hook {
         program: names::PROG_OOM_ENTER,
         attach: Attach::Kprobe(&["out_of_memory"]),
+        tracepoint_mode_only: false,
         provides: &[
             Field::GfpMask,
             Field::Order,
@@ -82,6 +88,7 @@ pub const HOOKS: &[Hook] = &[
     Hook {
         program: names::PROG_OOM_KILL,
         attach: Attach::Kprobe(&["oom_kill_process"]),
+        tracepoint_mode_only: false,
         provides: &[
             Field::Constraint,
             Field::Totalpages,
@@ -95,12 +102,14 @@ pub const HOOKS: &[Hook] = &[
         program: names::PROG_SHOW_FREE_AREAS,
         // A global until 6.0, `__show_free_areas` in 6.1–6.4, static again from 6.5.
         attach: Attach::Kprobe(&["__show_free_areas", "show_free_areas"]),
+        tracepoint_mode_only: false,
         provides: &[Field::ShowFreeAreasStack],
         infers: &[],
     },
     Hook {
         program: names::PROG_MARK_VICTIM,
         attach: Attach::Tracepoint("oom", "mark_victim"),
+        tracepoint_mode_only: false,
         provides: &[
             Field::Victim,
             Field::Trigger,
@@ -117,6 +126,24 @@ pub const HOOKS: &[Hook] = &[
             Field::VictimCgroup,
         ],
     },
+    Hook {
+        program: names::PROG_MARK_VICTIM_STACK,
+        // Its first argument is the victim's task on kernels whose
+        // tracepoint carries the victim's memory (6.8, and backports).
+        attach: Attach::RawTracepoint("mark_victim"),
+        tracepoint_mode_only: true,
+        provides: &[],
+        // The OOM's `struct oom_control`, found on the OOM task's stack by
+        // its `chosen` (not when the OOM task was itself exiting).
+        infers: &[
+            Field::GfpMask,
+            Field::Order,
+            Field::Nodemask,
+            Field::Totalpages,
+            Field::Points,
+            Field::Constraint,
+        ],
+    },
     tracepoint(names::PROG_WAKE_REAPER, &[Field::Reaper]),
     tracepoint(names::PROG_START_TASK_REAPING, &[Field::Reaper]),
     tracepoint(names::PROG_FINISH_TASK_REAPING, &[Field::Reaper]),
@@ -127,19 +154,23 @@ pub const HOOKS: &[Hook] = &[
 
 impl Hook {
     pub fn is_kprobe(&self) -> bool {
-        !matches!(self.attach, Attach::Tracepoint(..))
+        matches!(self.attach, Attach::Kprobe(..))
     }
 
     pub fn describe(&self) -> String {
         match self.attach {
             Attach::Kprobe(f) => format!("kprobe:{}", f.join("|")),
             Attach::Tracepoint(c, n) => format!("tracepoint:{c}:{n}"),
+            Attach::RawTracepoint(n) => format!("raw_tracepoint:{n}"),
         }
     }
 
     /// Whether `mode` (never `Auto`) uses this hook.
     pub fn in_mode(&self, mode: Mode) -> bool {
-        mode == Mode::Kprobe || !self.is_kprobe()
+        match mode {
+            Mode::Kprobe => !self.tracepoint_mode_only,
+            _ => !self.is_kprobe(),
+        }
     }
 }
 
@@ -194,10 +225,18 @@ mod tests {
     #[test]
     fn tracepoint_mode_loses_what_only_kprobes_provide() {
         let (lost, inferred) = mode_loses(Mode::Tracepoint);
-        assert!(lost.contains(&Field::GfpMask));
         assert!(lost.contains(&Field::DurationNs));
+        assert!(lost.contains(&Field::ShowFreeAreasStack));
         assert!(!lost.contains(&Field::Stack));
-        assert!(inferred.contains(&Field::Memcg) && !lost.contains(&Field::Memcg));
+        // Found where the stack allows: the oom_control, the memcg domain.
+        for f in [
+            Field::GfpMask,
+            Field::Order,
+            Field::Totalpages,
+            Field::Memcg,
+        ] {
+            assert!(inferred.contains(&f) && !lost.contains(&f), "{f:?}");
+        }
         assert_eq!(mode_loses(Mode::Kprobe), (vec![], vec![]));
     }
 

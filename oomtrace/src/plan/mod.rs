@@ -321,10 +321,12 @@ impl Plan {
         mark_victim_layout.reaper_pid = tracefs::event_format(&tracefs, "oom", "wake_reaper")
             .and_then(|f| f.get("pid").map(|f| f.offset))
             .unwrap_or(ABSENT);
+        let mut off = learned.off;
+        off.thread_size = oomtrace_core::arch::Arch::this().thread_size;
         let config = Config {
             planned: 1,
             mark_victim: mark_victim_layout,
-            off: learned.off,
+            off,
             mem,
             addrs,
             ..Config::unplanned()
@@ -333,7 +335,23 @@ impl Plan {
             layout: config.mem,
             ..learned.mem_names
         };
-        let hooks = HOOKS.iter().filter(|h| h.in_mode(mode)).copied().collect();
+        // The raw mark_victim tracepoint's first argument is the victim's
+        // task only where the tracepoint carries its memory too (the same
+        // change): elsewhere it is a pid, and oom_control cannot be found.
+        let task_arg = mark_victim_layout.comm != ABSENT && learned.off.task_stack != ABSENT;
+        let hooks: Vec<Hook> = HOOKS
+            .iter()
+            .filter(|h| h.in_mode(mode))
+            .filter(|h| task_arg || !matches!(h.attach, Attach::RawTracepoint(_)))
+            .copied()
+            .collect();
+        if mode == Mode::Tracepoint && !task_arg {
+            notices.push(
+                "this kernel's oom:mark_victim passes the victim's pid only: without kprobes \
+                 the OOM's oom_control (gfp_mask, order, totalpages, points) cannot be found"
+                    .into(),
+            );
+        }
         Ok(Self {
             gfp: learned.gfp,
             constraints: learned.constraints,

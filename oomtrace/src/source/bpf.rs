@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result, anyhow};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::{KProbe, TracePoint},
+    programs::{KProbe, RawTracePoint, TracePoint},
 };
 use oomtrace_common::names;
 use oomtrace_core::assemble::{Assembler, Context, realtime_offset_ns};
@@ -61,6 +61,7 @@ fn bytes_per_oom(nodes: usize) -> usize {
         + rec(size_of::<ShowFreeAreasRecord>())
         + nodes * rec(size_of::<MemStateRecord>())
         + 8 * rec(size_of::<RawTracepointRecord>())
+        + rec(size_of::<OomStackRecord>())
 }
 
 fn default_buffer_kib(plan: &Plan) -> u32 {
@@ -142,6 +143,13 @@ fn attach_one(
                 }
             }
             Err(last)
+        }
+        Attach::RawTracepoint(name) => {
+            let p: &mut RawTracePoint = prog.try_into().map_err(|e| format!("{e}"))?;
+            p.load().map_err(|e| format!("load: {e}"))?;
+            p.attach(name)
+                .map(|_| format!("raw:{name}"))
+                .map_err(|e| format!("raw tracepoint {name}: {e}"))
         }
         Attach::Tracepoint(category, name) => {
             let p: &mut TracePoint = prog.try_into().map_err(|e| format!("{e}"))?;
@@ -271,6 +279,10 @@ impl BpfSource {
             kprobes,
             may_lack,
             arch: oomtrace_core::arch::Arch::this(),
+            offsets: plan.config.off,
+            expect_stack: ok
+                .iter()
+                .any(|h| h.program == names::PROG_MARK_VICTIM_STACK),
         });
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
