@@ -92,3 +92,66 @@ fn a_storm_of_1000_memcg_oom_kills_is_recorded_without_loss() {
     // pass, so that tests comparing with the kernel's report get whole ones.
     std::thread::sleep(Duration::from_secs(6));
 }
+
+/// A ring buffer far too small for a storm: the loss is reported live, the
+/// kernel side's own messages say which records the full buffer refused
+/// (aya-log, `--verbose`), and no event is wrong for it: what was lost is
+/// null, never another OOM's value.
+#[test]
+fn a_ring_buffer_loss_is_reported_and_no_event_is_wrong() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut tracer = Tracer::start(&["trace", "--json", "--buffer", "4", "--verbose"]);
+    let out = std::process::Command::new(OOMTRACE)
+        .args([
+            "trigger",
+            "storm",
+            "--kills",
+            "30",
+            "--parallel",
+            "2",
+            "--limit",
+            "8M",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let said = tracer.stderr_lines().join("\n");
+    assert!(said.contains("records lost so far"), "{said}");
+    assert!(
+        said.contains("kernel side: ring buffer full: a record of kind"),
+        "{said}"
+    );
+    let stdout = tracer.interrupt(Duration::from_secs(30));
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["type"] == "oom")
+        .collect();
+    assert!(!events.is_empty(), "the small records still fit");
+    for ev in &events {
+        let (trigger, victim) = (&ev["trigger"], &ev["victim"]);
+        assert_eq!(victim["comm"], "oomtrace-hog", "{ev}");
+        assert_eq!(
+            victim["pid"], trigger["pid"],
+            "a storm child kills itself: {ev}"
+        );
+        if !ev["memcg"].is_null() {
+            assert!(
+                ev["memcg"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("/oomtrace-storm-"),
+                "{ev}"
+            );
+        }
+        if !ev["gfp_mask"].is_null() {
+            assert_eq!(ev["gfp_mask"], 0xcc0, "{ev}");
+        }
+    }
+}

@@ -571,6 +571,10 @@ pub struct Trailer {
     pub lost: u64,
     pub incomplete: u64,
     pub deferred: u64,
+    /// Failures the kernel side reported (aya-log): a read that faulted, a
+    /// record the full ring buffer refused.
+    #[serde(default)]
+    pub kernel_errors: u64,
 }
 
 fn read_trim(path: &str) -> String {
@@ -607,6 +611,7 @@ impl Trailer {
             lost,
             incomplete,
             deferred,
+            kernel_errors: 0,
         }
     }
 }

@@ -15,6 +15,7 @@ use aya_ebpf::{
     maps::{LruHashMap, PerCpuArray, RingBuf},
     programs::{ProbeContext, RawTracePointContext, TracePointContext},
 };
+use aya_log_ebpf::error;
 use core::ffi::c_void;
 use core::ptr::{addr_of, addr_of_mut, read_volatile};
 use oomtrace_common::*;
@@ -142,6 +143,11 @@ fn count_lost() {
 fn reserve<T: 'static>(kind: RecordKind) -> Option<aya_ebpf::maps::ring_buf::RingBufEntry<T>> {
     let Some(mut entry) = EVENTS.reserve::<T>(0) else {
         count_lost();
+        // The error path only: said through aya-log (`--verbose`), counted.
+        error!(
+            &(),
+            "ring buffer full: a record of kind {} was lost", kind as u32
+        );
         return None;
     };
     let hdr = entry.as_mut_ptr().cast::<Header>();
@@ -466,6 +472,11 @@ pub fn oom_enter(ctx: ProbeContext) -> u32 {
     if let Some(gfp) = read::<u32>(oc, off!(oc_gfp_mask)) {
         rec.gfp_mask = gfp;
         valid |= OC_GFP_MASK;
+    } else if off!(oc_gfp_mask) != ABSENT {
+        error!(
+            &(),
+            "out_of_memory: its oom_control at {:x} could not be read", oc
+        );
     }
     if let Some(order) = read::<i32>(oc, off!(oc_order)) {
         rec.order = order;
@@ -533,6 +544,12 @@ pub fn oom_kill(ctx: ProbeContext) -> u32 {
     }
     rec.valid = valid;
     let victim = read::<u64>(oc, off!(oc_chosen)).unwrap_or(0);
+    if victim == 0 {
+        error!(
+            &(),
+            "oom_kill_process: no victim could be read from oom_control"
+        );
+    }
     fill_task(victim, addr_of_mut!(rec.victim));
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
     let _ = CHOSEN.insert(tid, victim, 0);
@@ -680,6 +697,8 @@ pub fn mark_victim_stack(ctx: RawTracePointContext) -> u32 {
         } == 0
     {
         rec.len = len as u32;
+    } else {
+        error!(&(), "mark_victim: the OOM task's stack could not be copied");
     }
     entry.submit(BPF_RB_NO_WAKEUP);
     0

@@ -41,6 +41,10 @@ pub struct TraceArgs {
     /// default room for the records of 64 OOMs not yet read.
     #[arg(long, value_name = "KIB")]
     pub buffer: Option<u32>,
+    /// Show the kernel side's own error messages (a read that faulted, a
+    /// record the full ring buffer refused); they are counted either way.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 impl TraceArgs {
@@ -58,6 +62,7 @@ impl TraceArgs {
             buffer_kib: self.buffer,
             duration: self.duration,
             bpf_stats: self.bpf_stats,
+            verbose: self.verbose,
         }
     }
 
@@ -102,8 +107,8 @@ pub fn trace(args: &TraceArgs) -> Result<()> {
     if args.duration != Some(Duration::ZERO) || io::stderr().is_terminal() {
         let t = outcome.end.unwrap_or_default();
         eprintln!(
-            "oomtrace: {} events, {} lost records, {} incomplete, {} deferred (OOMs that waited for an earlier victim)",
-            t.events, t.lost, t.incomplete, t.deferred
+            "oomtrace: {} events, {} lost records, {} incomplete, {} deferred (OOMs that killed nothing), {} kernel-side errors",
+            t.events, t.lost, t.incomplete, t.deferred, t.kernel_errors
         );
     }
     Ok(())

@@ -34,6 +34,33 @@ pub struct Options {
     pub duration: Option<Duration>,
     /// Count each program's runs and run time; printed at the end.
     pub bpf_stats: bool,
+    /// Show the kernel side's error messages (they are counted either way).
+    pub verbose: bool,
+}
+
+/// The kernel side's error messages (aya-log records): counted, and shown
+/// with `--verbose`.
+struct KernelLog {
+    verbose: bool,
+    errors: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl log::Log for KernelLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if record.level() <= log::Level::Warn {
+            self.errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if self.verbose {
+            eprintln!("oomtrace: kernel side: {}", record.args());
+        }
+    }
+
+    fn flush(&self) {}
 }
 
 /// One hook as it went: attached to `target`, or why not.
@@ -186,6 +213,8 @@ pub struct BpfSource {
     bpf: Option<Ebpf>,
     ring: Option<AsyncFd<RingBuf<MapData>>>,
     signals: Vec<Signal>,
+    logger: Option<AsyncFd<aya_log::EbpfLogger<KernelLog>>>,
+    kernel_errors: std::sync::Arc<std::sync::atomic::AtomicU64>,
     deadline: Option<tokio::time::Instant>,
     assembler: Assembler,
     pending: VecDeque<Item>,
@@ -292,6 +321,8 @@ impl BpfSource {
             bpf: None,
             ring: None,
             signals: Vec::new(),
+            logger: None,
+            kernel_errors: Default::default(),
             deadline: None,
             assembler,
             pending: VecDeque::from([Item::Session(header)]),
@@ -311,7 +342,20 @@ impl BpfSource {
             bpf.take_map(names::EVENTS_MAP)
                 .ok_or_else(|| anyhow!("{} map missing", names::EVENTS_MAP))?,
         )?;
+        let logger = aya_log::EbpfLogger::init_with_logger(
+            &mut bpf,
+            KernelLog {
+                verbose: opts.verbose,
+                errors: src.kernel_errors.clone(),
+            },
+        );
         let _guard = src.rt.enter();
+        match logger {
+            // SAFETY: the logger owns its ring buffer's fd and lives as long
+            // as the registration.
+            Ok(l) => src.logger = unsafe { AsyncFd::register(l) }.ok(),
+            Err(e) => eprintln!("oomtrace: the kernel side's messages cannot be read ({e})"),
+        }
         // SAFETY: the ring buffer owns its fd and lives as long as the registration.
         src.ring = Some(
             unsafe { AsyncFd::register(ring) }
@@ -392,9 +436,21 @@ impl BpfSource {
             return Ok(true);
         };
         let signals = &mut self.signals;
+        let logger = &mut self.logger;
         let deadline = self.deadline;
         let settle = self.assembler.has_unsettled();
         self.rt.block_on(async {
+            let messages = async {
+                match logger.as_mut() {
+                    Some(l) => {
+                        if let Ok(mut g) = l.readable_mut().await {
+                            g.get_inner_mut().flush();
+                            g.clear_ready();
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             let settled = async {
                 if settle {
                     tokio::time::sleep(SETTLE).await
@@ -424,6 +480,7 @@ impl BpfSource {
                     Ok(false)
                 }
                 _ = settled => Ok(false),
+                _ = messages => Ok(false),
                 _ = stop => Ok(true),
                 _ = sleep => Ok(true),
             }
@@ -435,14 +492,16 @@ impl BpfSource {
         self.drain_ready();
         let events = self.assembler.flush();
         self.queue(events);
+        if let Some(l) = self.logger.as_mut() {
+            l.get_mut().flush();
+        }
         let t = &self.assembler.tally;
         let lost = self.bpf.as_ref().map_or(0, lost_records);
-        self.pending.push_back(Item::End(Trailer::now(
-            t.events,
-            lost,
-            t.incomplete,
-            t.deferred,
-        )));
+        let mut end = Trailer::now(t.events, lost, t.incomplete, t.deferred);
+        end.kernel_errors = self
+            .kernel_errors
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.pending.push_back(Item::End(end));
         if let Some(bpf) = self.bpf.take() {
             if self.bpf_stats {
                 print_bpf_stats(&bpf);
