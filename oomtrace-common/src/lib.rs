@@ -55,6 +55,12 @@ pub enum RecordKind {
     /// pointer and the top of the OOM task's kernel stack, where the
     /// `struct oom_control` of the OOM lives.
     OomStack = 9,
+    /// kprobe `mem_cgroup_print_oom_meminfo`: the memcg's counter read as
+    /// the kernel prints its `memory: usage` line.
+    MemcgPrint = 10,
+    /// kprobe `printk` after a kill (kprobe mode): the victim's rss as the
+    /// kernel formats its `Killed process` line.
+    PrintRss = 11,
 }
 
 impl RecordKind {
@@ -68,6 +74,8 @@ impl RecordKind {
             7 => Self::ShowFreeAreas,
             8 => Self::RawTracepoint,
             9 => Self::OomStack,
+            10 => Self::MemcgPrint,
+            11 => Self::PrintRss,
             _ => return None,
         })
     }
@@ -308,6 +316,25 @@ pub struct RawTracepointRecord {
     pub event: u32,
     pub _pad: u32,
     pub data: [u8; RAW_TP_LEN],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PrintRssRecord {
+    pub hdr: Header,
+    /// The victim's tgid, to match its event.
+    pub pid: i32,
+    pub _pad: u32,
+    pub file_rss_kb: u64,
+    pub anon_rss_kb: u64,
+    pub shmem_rss_kb: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MemcgPrintRecord {
+    pub hdr: Header,
+    pub counters: MemcgCounters,
 }
 
 /// Bytes of the OOM task's kernel stack copied, from its top: the whole
@@ -628,6 +655,8 @@ pub mod names {
     pub const PROG_OOM_ENTER: &str = "oom_enter";
     pub const PROG_OOM_KILL: &str = "oom_kill";
     pub const PROG_SHOW_FREE_AREAS: &str = "show_free_areas";
+    pub const PROG_MEMCG_PRINT: &str = "memcg_print";
+    pub const PROG_PRINT_RSS: &str = "print_rss";
     pub const PROG_MARK_VICTIM: &str = "mark_victim";
     pub const PROG_MARK_VICTIM_STACK: &str = "mark_victim_stack";
     pub const PROG_WAKE_REAPER: &str = "wake_reaper";

@@ -28,6 +28,8 @@ pub enum Record {
     MemState(Box<MemStateRecord>),
     Raw(Box<RawTracepointRecord>),
     Stack(Box<OomStackRecord>),
+    MemcgPrint(MemcgPrintRecord),
+    PrintRss(PrintRssRecord),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -69,6 +71,8 @@ pub fn parse(bytes: &[u8]) -> Result<Record, DecodeError> {
         RecordKind::MemState => Record::MemState(Box::new(copy(bytes, kind)?)),
         RecordKind::RawTracepoint => Record::Raw(Box::new(copy(bytes, kind)?)),
         RecordKind::OomStack => Record::Stack(Box::new(copy(bytes, kind)?)),
+        RecordKind::MemcgPrint => Record::MemcgPrint(copy(bytes, kind)?),
+        RecordKind::PrintRss => Record::PrintRss(copy(bytes, kind)?),
     })
 }
 
@@ -114,6 +118,10 @@ struct Pending {
     last_ns: u64,
     /// The OOM task's stack at `mark_victim` (tracepoint mode).
     stack: Option<Box<OomStackRecord>>,
+    /// The memcg's counter as the kernel printed it.
+    memcg_print: Option<MemcgPrintRecord>,
+    /// The victims' rss as their `Killed process` lines printed it.
+    print_rss: Vec<PrintRssRecord>,
 }
 
 /// Retries kept per thread, and for how long before its OOM they count.
@@ -333,6 +341,22 @@ impl Assembler {
                 }
             }
             Record::Raw(r) => self.retry(&r),
+            Record::PrintRss(r) => {
+                let tid = r.hdr.pid_tgid as u32;
+                if let Some(p) = self.pending.get_mut(&tid)
+                    && p.print_rss.len() < 64
+                {
+                    p.last_ns = r.hdr.ktime_ns;
+                    p.print_rss.push(r);
+                }
+            }
+            Record::MemcgPrint(r) => {
+                let tid = r.hdr.pid_tgid as u32;
+                if let Some(p) = self.pending.get_mut(&tid) {
+                    p.last_ns = r.hdr.ktime_ns;
+                    p.memcg_print = Some(r);
+                }
+            }
             Record::Stack(r) => {
                 let tid = r.hdr.pid_tgid as u32;
                 let p = self.pending.entry(tid).or_default();
@@ -536,6 +560,16 @@ impl Assembler {
             (None, chosen) => chosen,
         };
         ev.also_killed = victims.collect();
+        // The rss each `Killed process` line printed, where it was read then.
+        for r in &p.print_rss {
+            for v in ev.victim.iter_mut().chain(ev.also_killed.iter_mut()) {
+                if v.pid == Some(r.pid) {
+                    v.file_rss_kb = Some(r.file_rss_kb);
+                    v.anon_rss_kb = Some(r.anon_rss_kb);
+                    v.shmem_rss_kb = Some(r.shmem_rss_kb);
+                }
+            }
+        }
         // mark_victim's stack runs through __oom_kill_process: the deepest we have.
         if let Some(m) = first_mark {
             ev.stack = without_tracing_frames(self.ctx.symbols.frames(&m.stack));
@@ -559,7 +593,9 @@ impl Assembler {
         if let Some(e) = p.enter.as_ref().filter(|e| e.flags & ENTER_MEMCG != 0)
             && has(e.valid, OC_MEMCG_COUNTERS)
         {
-            ev.memcg_memory = Some(crate::memstate::memcg_memory(&e.memcg_counters, page_shift));
+            // As printed when the kernel printed it; else as read at entry.
+            let counters = p.memcg_print.map_or(e.memcg_counters, |m| m.counters);
+            ev.memcg_memory = Some(crate::memstate::memcg_memory(&counters, page_shift));
         }
         if let Some(m) = first_mark {
             ev.user_stack = Some(user_frames(m, &self.ctx.arch));

@@ -54,6 +54,8 @@ static CHOSEN: LruHashMap<u32, u64> = LruHashMap::with_max_entries(1024, 0);
 static OOM_THREADS: LruHashMap<u32, u8> = LruHashMap::with_max_entries(1024, 0);
 const IN_OOM: u8 = 0;
 const MEM_READ: u8 = 1;
+/// Killed: its `Killed process` line is the thread's next printk.
+const AWAIT_PRINT: u8 = 2;
 
 /// One field of the planner's kernel offsets. `read_volatile` keeps the
 /// compiler from folding the placeholder values into the code.
@@ -575,10 +577,11 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
     if in_kprobe_oom != Some(MEM_READ) {
         emit_mem_state(RecordKind::MarkVictim);
     }
-    // The OOM's kill: it ends here for the kernel side (further members of
-    // a memory.oom.group kill read their memory state again).
+    // The OOM's kill: its memory state is read (further members of a
+    // memory.oom.group kill read it again); what is left is the victim's
+    // rss as the `Killed process` line prints it, at the next printk.
     if in_kprobe_oom.is_some() {
-        let _ = OOM_THREADS.remove(tid);
+        let _ = OOM_THREADS.insert(tid, AWAIT_PRINT, 0);
     }
     let Some(mut entry) = reserve::<MarkVictimRecord>(RecordKind::MarkVictim) else {
         return 0;
@@ -595,7 +598,6 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
     if from_task {
         fill_task(chosen, v);
         valid = v.valid & !TASK_PID;
-        let _ = CHOSEN.remove(tid);
     }
     if let Some(pid) = pid {
         v.pid = pid;
@@ -778,6 +780,63 @@ pub fn reclaim_retry_zone(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn compact_retry(ctx: TracePointContext) -> u32 {
     raw_tracepoint(&ctx, RAW_COMPACT_RETRY)
+}
+
+/// `printk` (`_printk` since 5.15), armed only between a kill's
+/// `mark_victim` and its thread's next printk — the `Killed process` line,
+/// whose arguments the kernel has just read: the victim's mm counters read
+/// now are the ones printed. (Before 6.2 a woken victim may or may not have
+/// flushed its cached rss deltas by then; the kernel prints what is there.)
+#[kprobe]
+pub fn print_rss(_ctx: ProbeContext) -> u32 {
+    let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
+    if unsafe { OOM_THREADS.get(tid) }.copied() != Some(AWAIT_PRINT) {
+        return 0;
+    }
+    let _ = OOM_THREADS.remove(tid);
+    let victim = unsafe { CHOSEN.get(tid) }.copied().unwrap_or(0);
+    let _ = CHOSEN.remove(tid);
+    let mm = read::<u64>(victim, off!(task_mm)).unwrap_or(0);
+    let (Some(file), Some(anon), Some(shmem), Some(pid)) = (
+        mm_counter(victim, mm, off!(mm_filepages), false),
+        mm_counter(victim, mm, off!(mm_anonpages), false),
+        mm_counter(victim, mm, off!(mm_shmempages), false),
+        read::<i32>(victim, off!(task_tgid)),
+    ) else {
+        return 0;
+    };
+    let Some(mut entry) = reserve::<PrintRssRecord>(RecordKind::PrintRss) else {
+        return 0;
+    };
+    let kb = off!(page_shift).saturating_sub(10);
+    let rec = unsafe { &mut *entry.as_mut_ptr() };
+    rec.pid = pid;
+    rec.file_rss_kb = file << kb;
+    rec.anon_rss_kb = anon << kb;
+    rec.shmem_rss_kb = shmem << kb;
+    entry.submit(BPF_RB_NO_WAKEUP);
+    0
+}
+
+/// `mem_cgroup_print_oom_meminfo(memcg)`: a memcg OOM's `memory: usage`
+/// line is printed right after this entry; its counter read here is the one
+/// the kernel prints (others may charge in the microseconds between).
+#[kprobe]
+pub fn memcg_print(ctx: ProbeContext) -> u32 {
+    let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
+    if unsafe { OOM_THREADS.get(tid) }.is_none() {
+        return 0;
+    }
+    let memcg: u64 = ctx.arg(0).unwrap_or(0);
+    let Some(c) = read_page_counter(memcg_page_counter(memcg)) else {
+        return 0;
+    };
+    let Some(mut entry) = reserve::<MemcgPrintRecord>(RecordKind::MemcgPrint) else {
+        return 0;
+    };
+    unsafe { (*entry.as_mut_ptr()).counters = c };
+    entry.submit(BPF_RB_NO_WAKEUP);
+    0
 }
 
 /// `show_free_areas` / `__show_free_areas`: the stack at the point the

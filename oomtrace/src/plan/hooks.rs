@@ -99,6 +99,23 @@ pub const HOOKS: &[Hook] = &[
         infers: &[],
     },
     Hook {
+        program: names::PROG_PRINT_RSS,
+        // The victim's rss as its `Killed process` line prints it (armed
+        // only between a kill and its thread's next printk).
+        attach: Attach::Kprobe(&["_printk", "printk"]),
+        tracepoint_mode_only: false,
+        provides: &[],
+        infers: &[],
+    },
+    Hook {
+        program: names::PROG_MEMCG_PRINT,
+        // Its `memory: usage` line, read as the kernel prints it.
+        attach: Attach::Kprobe(&["mem_cgroup_print_oom_meminfo"]),
+        tracepoint_mode_only: false,
+        provides: &[Field::MemcgMemory],
+        infers: &[],
+    },
+    Hook {
         program: names::PROG_SHOW_FREE_AREAS,
         // A global until 6.0, `__show_free_areas` in 6.1–6.4, static again from 6.5.
         attach: Attach::Kprobe(&["__show_free_areas", "show_free_areas"]),

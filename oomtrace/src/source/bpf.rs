@@ -89,6 +89,8 @@ fn bytes_per_oom(nodes: usize) -> usize {
         + nodes * rec(size_of::<MemStateRecord>())
         + 8 * rec(size_of::<RawTracepointRecord>())
         + rec(size_of::<OomStackRecord>())
+        + rec(size_of::<MemcgPrintRecord>())
+        + rec(size_of::<PrintRssRecord>())
 }
 
 fn default_buffer_kib(plan: &Plan) -> u32 {
