@@ -39,10 +39,13 @@ fn a_memcg_oom_is_traced_live_and_agrees_with_the_kernels_report() {
     require_root();
     let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let tracer = Tracer::start(&["trace", "--json", "--count", "1"]);
+    let before = vmstat();
     let pid = trigger_memcg();
+    let after = vmstat();
     let stdout = tracer.finish(Duration::from_secs(30));
     let line = stdout.lines().next().expect("no event printed");
     let ev: OomEvent = serde_json::from_str(line).unwrap();
+    assert_counters_between(&ev, &before, &after);
 
     let v = ev.victim.as_ref().expect("event has no victim");
     assert_eq!(v.pid, Some(pid));
@@ -168,6 +171,60 @@ fn dumped_task(pid: i32) -> (u64, u64, u64) {
         values[i].parse().unwrap()
     };
     (col("rss"), col("swapents"), col("pgtables_bytes"))
+}
+
+/// /proc/vmstat now.
+fn vmstat() -> std::collections::BTreeMap<String, i64> {
+    std::fs::read_to_string("/proc/vmstat")
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_owned(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Global counters read in the kernel at the OOM against /proc/vmstat read
+/// just before the OOM began and just after it ended: each must lie between
+/// the two readings, give or take what the hog itself moves (its 32 MiB,
+/// 8192 pages, come and go in between) and 2 % for the rest of the machine.
+/// The names are /proc/vmstat's, from this test's own table.
+fn assert_counters_between(
+    ev: &OomEvent,
+    before: &std::collections::BTreeMap<String, i64>,
+    after: &std::collections::BTreeMap<String, i64>,
+) {
+    const VMSTAT: &[(&str, &str)] = &[
+        ("NR_FREE_PAGES", "nr_free_pages"),
+        ("NR_MLOCK", "nr_mlock"),
+        ("NR_INACTIVE_ANON", "nr_inactive_anon"),
+        ("NR_UNEVICTABLE", "nr_unevictable"),
+        ("NR_SLAB_UNRECLAIMABLE_B", "nr_slab_unreclaimable"),
+        ("NR_ANON_MAPPED", "nr_anon_pages"),
+        ("NR_FILE_PAGES", "nr_file_pages"),
+        ("NR_SHMEM", "nr_shmem"),
+        ("NR_KERNEL_STACK_KB", "nr_kernel_stack"),
+        ("NR_PAGETABLE", "nr_page_table_pages"),
+    ];
+    let c = ev.counters.as_ref().expect("no counters");
+    let mut compared = 0;
+    for (ours_name, proc_name) in VMSTAT {
+        let ours = c.node.get(*ours_name).or(c.zone.get(*ours_name));
+        let (Some(&ours), Some(&a), Some(&b)) =
+            (ours, before.get(*proc_name), after.get(*proc_name))
+        else {
+            continue;
+        };
+        let (lo, hi) = (a.min(b), a.max(b));
+        let slack = 8192 + hi / 50;
+        assert!(
+            ours >= lo - slack && ours <= hi + slack,
+            "{ours_name}: ours {ours}, /proc/vmstat {proc_name} {a} before and {b} after (allowed {slack})"
+        );
+        compared += 1;
+    }
+    assert!(compared >= 8, "only {compared} counters compared");
 }
 
 /// `/proc/zoneinfo`'s `Node N, zone NAME` blocks: `key value` lines, pages.
