@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::OOMTRACE;
+use common::*;
 
 fn fixtures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
@@ -23,15 +23,9 @@ fn fixtures() -> Vec<PathBuf> {
 }
 
 fn import_json(args: &[&str]) -> (Vec<OomEvent>, String) {
-    let out = Command::new(OOMTRACE)
-        .arg("import")
-        .arg("--json")
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "import {args:?}: {stderr}");
-    let events = String::from_utf8_lossy(&out.stdout)
+    let all: Vec<&str> = ["import", "--json"].iter().chain(args).copied().collect();
+    let (stdout, stderr) = oomtrace_ok(&all);
+    let events = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
@@ -148,10 +142,7 @@ fn imported_events_say_what_the_reports_say() {
 
 #[test]
 fn the_seeds_report_imports_with_its_highmem_and_cma_free_lists() {
-    let seed = fixtures()
-        .into_iter()
-        .find(|f| f.ends_with("000_6eb4e3bd62e25454.txt"))
-        .unwrap();
+    let seed = fixture("seed/000_6eb4e3bd62e25454.txt");
     let (events, _) = import_json(&[seed.to_str().unwrap()]);
     assert_eq!(events.len(), 1);
     let ev = &events[0];
@@ -183,29 +174,10 @@ fn an_imported_session_reports_the_kernels_lines() {
     std::fs::create_dir_all(&dir).unwrap();
     let session = dir.join("imported.json");
     let _ = std::fs::remove_file(&session);
-    let fixture = fixtures()
-        .into_iter()
-        .find(|f| f.ends_with("6.12-qemu-sysrq-global-memcg.log"))
-        .unwrap();
-    let out = Command::new(OOMTRACE)
-        .arg("import")
-        .arg(&fixture)
-        .arg("-o")
-        .arg(&session)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = Command::new(OOMTRACE)
-        .arg("report")
-        .arg(&session)
-        .output()
-        .unwrap();
-    assert!(report.status.success());
-    let text = String::from_utf8_lossy(&report.stdout);
+    let fixture = fixture("kernel-reports/6.12-qemu-sysrq-global-memcg.log");
+    let session = session.to_str().unwrap();
+    oomtrace_ok(&["import", fixture.to_str().unwrap(), "-o", session]);
+    let (text, _) = oomtrace_ok(&["report", session]);
     let kernel = plain(&std::fs::read_to_string(&fixture).unwrap());
     for needle in [
         "Killed process",
@@ -220,12 +192,7 @@ fn an_imported_session_reports_the_kernels_lines() {
             );
         }
     }
-    let summary = Command::new(OOMTRACE)
-        .args(["report", "--summary"])
-        .arg(&session)
-        .output()
-        .unwrap();
-    let summary = String::from_utf8_lossy(&summary.stdout);
+    let (summary, _) = oomtrace_ok(&["report", "--summary", session]);
     assert!(
         summary.contains("sessions: 1 (0 not stopped cleanly)"),
         "{summary}"
@@ -241,10 +208,7 @@ fn an_imported_session_reports_the_kernels_lines() {
 /// interleaved: the same report comes out of each.
 #[test]
 fn log_prefixes_and_interleaved_lines_are_read_through() {
-    let fixture = fixtures()
-        .into_iter()
-        .find(|f| f.ends_with("6.18-memcg-oom.log"))
-        .unwrap();
+    let fixture = fixture("kernel-reports/6.18-memcg-oom.log");
     let text = std::fs::read_to_string(&fixture).unwrap();
     let (reference, _) = import_json(&[fixture.to_str().unwrap()]);
     let strip = |l: &str| -> (String, String) {

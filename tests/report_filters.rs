@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 mod common;
-use common::OOMTRACE;
+use common::*;
 
 /// (seq, time, trigger pid, trigger comm, victim pid, victim comm, cgroup, constraint)
 type Row = (
@@ -101,20 +101,15 @@ fn session_file() -> PathBuf {
 /// The seqs `report --format json` returns with `args`, and its reaper lines' seqs.
 fn seqs(args: &[&str]) -> (Vec<u64>, Vec<u64>) {
     let file = session_file();
-    let out = Command::new(OOMTRACE)
-        .arg("report")
-        .arg(&file)
-        .args(["--format", "json"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let file = file.to_str().unwrap();
+    let all: Vec<&str> = ["report", file, "--format", "json"]
+        .iter()
+        .chain(args)
+        .copied()
+        .collect();
+    let (stdout, _) = oomtrace_ok(&all);
     let (mut events, mut reapers) = (Vec::new(), Vec::new());
-    for l in String::from_utf8_lossy(&out.stdout).lines() {
+    for l in stdout.lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         let seq = v["seq"].as_u64().unwrap();
         match v["type"].as_str() {

@@ -102,24 +102,16 @@ fn a_ring_buffer_loss_is_reported_and_no_event_is_wrong() {
     require_root();
     let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut tracer = Tracer::start(&["trace", "--json", "--buffer", "4", "--verbose"]);
-    let out = std::process::Command::new(OOMTRACE)
-        .args([
-            "trigger",
-            "storm",
-            "--kills",
-            "30",
-            "--parallel",
-            "2",
-            "--limit",
-            "8M",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    oomtrace_ok(&[
+        "trigger",
+        "storm",
+        "--kills",
+        "30",
+        "--parallel",
+        "2",
+        "--limit",
+        "8M",
+    ]);
     std::thread::sleep(Duration::from_secs(1));
     let said = tracer.stderr_lines().join("\n");
     assert!(said.contains("records lost so far"), "{said}");

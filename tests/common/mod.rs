@@ -129,3 +129,20 @@ pub fn trigger_memcg() -> i32 {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no child pid in {stdout:?}"))
 }
+
+/// Runs oomtrace with `args`; it must succeed (its stderr says why not).
+/// Returns (stdout, stderr).
+pub fn oomtrace_ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (String, String) {
+    let out = Command::new(OOMTRACE).args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let names: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+    assert!(out.status.success(), "oomtrace {names:?}: {stderr}");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+}
+
+/// A fixture of tests/fixtures (`kernel-reports/NAME` or `seed/NAME`).
+pub fn fixture(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(path)
+}
