@@ -165,7 +165,7 @@ pub struct OomEnterRecord {
     pub memcg: CgroupPath,
     /// Its `memory` counter (with `OC_MEMCG_COUNTERS`).
     pub memcg_counters: MemcgCounters,
-    pub stack: Stack,
+    // No stack: `mark_victim`'s (the kill's) is the one reported, walked once.
 }
 
 /// `oc->memcg` is set: a memory-cgroup OOM.

@@ -523,7 +523,6 @@ impl Assembler {
                     "(null)".to_owned()
                 });
             }
-            ev.stack = self.ctx.symbols.frames(&e.stack);
             // From out_of_memory's entry to its (last) kill.
             if let Some(m) = p.marks.last() {
                 ev.duration_ns = Some(m.hdr.ktime_ns.saturating_sub(e.hdr.ktime_ns));

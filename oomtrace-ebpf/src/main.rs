@@ -514,7 +514,6 @@ pub fn oom_enter(ctx: ProbeContext) -> u32 {
     rec.valid = valid;
     rec.flags = flags;
     fill_task(current_task(), addr_of_mut!(rec.trigger));
-    fill_stack(&ctx, addr_of_mut!(rec.stack));
     entry.submit(BPF_RB_NO_WAKEUP);
     0
 }
