@@ -192,7 +192,7 @@ fn syslog_time(prefix: &str) -> Option<String> {
     let first = prefix.split_whitespace().next()?;
     if first.len() >= 19 && first.as_bytes()[4] == b'-' && first.as_bytes()[10] == b'T' {
         let t = humantime::parse_rfc3339_weak(first)
-            .or_else(|_| humantime::parse_rfc3339_weak(&first[..19]))
+            .or_else(|_| humantime::parse_rfc3339_weak(first.get(..19).unwrap_or(first)))
             .ok()?;
         return Some(humantime::format_rfc3339_micros(t).to_string());
     }
@@ -1151,5 +1151,15 @@ mod tests {
             files >= 6 && checked > 150,
             "{files} files, {checked} lines"
         );
+    }
+
+    /// A date-like prefix with a multi-byte character at byte 19 (found by
+    /// reading, before the fuzzer could): no panic, no time.
+    #[test]
+    fn a_broken_syslog_date_is_no_time_and_no_panic() {
+        let l = split_line("2026-11-27T10:59:0\u{e4} host kernel: [ 1.5] text");
+        assert_eq!(l.text, "text");
+        assert_eq!(l.wallclock, None);
+        assert_eq!(l.timestamp, Some(1.5));
     }
 }

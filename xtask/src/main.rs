@@ -191,12 +191,16 @@ fn test() -> Result<()> {
     fuzz(FUZZ_SECONDS)
 }
 
-/// How long `cargo xtask test` fuzzes the session reader.
-const FUZZ_SECONDS: u64 = 60;
+/// How long `cargo xtask test` fuzzes each reader.
+const FUZZ_SECONDS: u64 = 45;
 
-/// libFuzzer on the session reader (fuzz/), for a bounded time, from the
-/// seeds in fuzz/corpus/session_reader. A crash fails with its input saved
-/// under fuzz/artifacts/.
+/// The readers of outside text, each a cargo-fuzz target in fuzz/ with its
+/// seeds in fuzz/corpus/<target>.
+const FUZZ_TARGETS: &[&str] = &["session_reader", "kernel_log", "tracefs_format"];
+
+/// libFuzzer on every reader of outside text (fuzz/), each for a bounded
+/// time, from its seeds. A crash fails with its input saved under
+/// fuzz/artifacts/.
 fn fuzz(seconds: u64) -> Result<()> {
     ensure_rust_src()?;
     let have = Command::new("cargo")
@@ -207,18 +211,16 @@ fn fuzz(seconds: u64) -> Result<()> {
         eprintln!("xtask: installing cargo-fuzz");
         run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
     }
-    run(Command::new("rustup")
-        .args([
-            "run",
-            EBPF_TOOLCHAIN,
-            "cargo",
-            "fuzz",
-            "run",
-            "session_reader",
-        ])
-        .args(["--fuzz-dir", "fuzz", "--"])
-        .arg(format!("-max_total_time={seconds}"))
-        .current_dir(workspace_root()))
+    for target in FUZZ_TARGETS {
+        run(Command::new("rustup")
+            .args(["run", EBPF_TOOLCHAIN, "cargo", "fuzz", "run", target])
+            .args(["--fuzz-dir", "fuzz", "--"])
+            .arg(format!("-max_total_time={seconds}"))
+            // Inputs of up to 64 KiB: several log lines, whole format files.
+            .arg("-max_len=65536")
+            .current_dir(workspace_root()))?;
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -252,7 +254,7 @@ fn main() -> ExitCode {
                  \x20 lint   rustfmt and clippy, the eBPF crate with its own target\n\
                  \x20 vm-test boot Debian's 5.10, 6.1 and 6.12 kernels in QEMU, check oomtrace against their reports\n\
                  \x20 test   lint, vm-test, unit tests and the integration tests on this kernel (root)\n\
-                 \x20 fuzz [SECONDS]  fuzz the session reader (cargo fuzz), 60 s by default\n\
+                 \x20 fuzz [SECONDS]  fuzz each reader of outside text (cargo fuzz), 45 s each by default\n\
                  \x20 bench  measure start-up, in-kernel cost, idle cost, report throughput, latency: bench/RESULTS.md"
             );
             return if cmd == "help" {
