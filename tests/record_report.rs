@@ -251,3 +251,27 @@ fn record_to_stdout_force_and_append() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("sessions: 2 (0 not stopped cleanly)"), "{out}");
 }
+
+/// A recorder survives the OOM it watches: its memory is locked (a
+/// thrashing machine cannot page it out) and its oom_score_adj is -1000 —
+/// or it says in one sentence which capability that needs.
+#[test]
+fn a_recorder_locks_its_memory_and_keeps_out_of_the_oom_killers_way() {
+    require_root();
+    let file = scratch("protected.oomtrace");
+    let mut rec = Tracer::start(&["record", "-o", file.to_str().unwrap()]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", rec.child_pid)).unwrap();
+    let locked_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    assert!(locked_kb > 1024, "VmLck {locked_kb} kB");
+    let adj = std::fs::read_to_string(format!("/proc/{}/oom_score_adj", rec.child_pid)).unwrap();
+    let said = rec.stderr_lines().join("\n");
+    assert!(
+        adj.trim() == "-1000" || said.contains("lowering it needs CAP_SYS_RESOURCE"),
+        "oom_score_adj {adj}; stderr: {said}"
+    );
+    rec.interrupt(Duration::from_secs(30));
+}

@@ -45,6 +45,10 @@ pub struct TraceArgs {
     /// record the full ring buffer refused); they are counted either way.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Survive the OOMs being traced: lock oomtrace's memory and set its
+    /// oom_score_adj to -1000 (`record` always does).
+    #[arg(long)]
+    pub protect: bool,
 }
 
 impl TraceArgs {
@@ -67,7 +71,12 @@ impl TraceArgs {
     }
 
     /// The live source through the pipeline into `sink`.
-    fn run(&self, sink: &mut dyn Sink) -> Result<Outcome> {
+    fn run(&self, sink: &mut dyn Sink, protect: bool) -> Result<Outcome> {
+        if protect && self.duration != Some(Duration::ZERO) {
+            for why in plan::host::protect() {
+                eprintln!("oomtrace: {why}");
+            }
+        }
         let mut source = BpfSource::start(&self.options())?;
         pipeline::run(
             &mut source,
@@ -100,9 +109,12 @@ pub struct RecordArgs {
 pub fn trace(args: &TraceArgs) -> Result<()> {
     let stdout = io::stdout();
     let outcome = if args.json {
-        args.run(&mut Json::live(stdout.lock()))?
+        args.run(&mut Json::live(stdout.lock()), args.protect)?
     } else {
-        args.run(&mut Text(stdout.lock(), args.render_options()))?
+        args.run(
+            &mut Text(stdout.lock(), args.render_options()),
+            args.protect,
+        )?
     };
     if args.duration != Some(Duration::ZERO) || io::stderr().is_terminal() {
         let t = outcome.end.unwrap_or_default();
@@ -123,7 +135,9 @@ pub fn record(a: &RecordArgs) -> Result<()> {
     let out = session::create(&a.output, existing)?;
     let live = (!a.quiet && a.output != "-").then(|| Text(io::stderr(), a.trace.render_options()));
     let mut tee = Tee(session::Writer::new(out), live);
-    let outcome = a.trace.run(&mut tee)?;
+    // A recorder is what is left when the machine is in trouble: always
+    // protected.
+    let outcome = a.trace.run(&mut tee, true)?;
     if a.trace.duration != Some(Duration::ZERO) {
         let t = outcome.end.unwrap_or_default();
         eprintln!(

@@ -114,3 +114,25 @@ pub fn online_nodes(list: &str) -> u64 {
     }
     if mask == 0 { 1 } else { mask }
 }
+
+/// Keeps this process alive and resident through the OOM it watches: all
+/// its memory locked (present and future: a thrashing machine must not page
+/// out the tracer; locked as touched, so reserved but unused space costs
+/// nothing), and `oom_score_adj` -1000 (the OOM killer never picks
+/// it). Returns what could not be done, one sentence each, for the user.
+pub fn protect() -> Vec<String> {
+    let mut said = Vec::new();
+    // SAFETY: plain syscall.
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE | libc::MCL_ONFAULT) } != 0 {
+        said.push(format!(
+            "cannot lock oomtrace's memory ({}): it needs CAP_IPC_LOCK or a RLIMIT_MEMLOCK above its size, and may be paged out on a thrashing machine",
+            std::io::Error::last_os_error()
+        ));
+    }
+    if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "-1000") {
+        said.push(format!(
+            "cannot set oomtrace's oom_score_adj to -1000 ({e}): lowering it needs CAP_SYS_RESOURCE, and the OOM killer may pick oomtrace"
+        ));
+    }
+    said
+}

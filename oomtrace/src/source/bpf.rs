@@ -284,7 +284,8 @@ impl BpfSource {
         }
         let mut header = Header::new(&plan.release, plan.mode.name(), names.clone());
         header.arch = plan::host::machine();
-        eprintln!(
+        // Said last, once signals are ours: a script may stop us right after.
+        let attached_line = format!(
             "oomtrace: attached mode={} probes={}",
             plan.mode.name(),
             names.join(",")
@@ -338,6 +339,7 @@ impl BpfSource {
         if opts.duration == Some(Duration::ZERO) {
             release(bpf);
             src.state = State::Draining;
+            eprintln!("{attached_line}");
             return Ok(src);
         }
         let ring = RingBuf::try_from(
@@ -373,6 +375,7 @@ impl BpfSource {
         src.deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
         drop(_guard);
         src.bpf = Some(bpf);
+        eprintln!("{attached_line}");
         Ok(src)
     }
 
