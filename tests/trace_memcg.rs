@@ -463,3 +463,70 @@ fn memory_state_sampled_from_proc_is_marked_as_such() {
         );
     }
 }
+
+/// The trigger's user stack names the function that allocated: a hog built
+/// with frame pointers and debug info, killed in a memory cgroup, must show
+/// `allocate_until_killed` (and its file and line) in its first frames.
+#[test]
+fn a_frame_pointer_hogs_allocating_function_is_named() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("oomtrace-fphog-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("hog.c");
+    std::fs::write(
+        &src,
+        "#include <stdlib.h>\n\
+         __attribute__((noinline)) void allocate_until_killed(void) {\n\
+             for (;;) {\n\
+                 volatile char *p = malloc(1 << 20);\n\
+                 if (!p) continue;\n\
+                 for (int i = 0; i < (1 << 20); i += 4096) p[i] = 1;\n\
+             }\n\
+         }\n\
+         int main(void) { allocate_until_killed(); return 0; }\n",
+    )
+    .unwrap();
+    let hog = dir.join("hog");
+    let cc = Command::new("cc")
+        .args(["-O0", "-g", "-fno-omit-frame-pointer", "-o"])
+        .arg(&hog)
+        .arg(&src)
+        .output()
+        .expect("a C compiler (cc)");
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let tracer = Tracer::start(&["trace", "--json", "--count", "1"]);
+    oomtrace_ok(&[
+        "trigger",
+        "memcg",
+        "--limit",
+        "16M",
+        "--",
+        hog.to_str().unwrap(),
+    ]);
+    let stdout = tracer.finish(Duration::from_secs(30));
+    let ev: OomEvent = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    let frames = ev.user_stack.expect("no user stack");
+    let named: Vec<&str> = frames.iter().filter_map(|f| f.symbol.as_deref()).collect();
+    assert!(named.contains(&"allocate_until_killed"), "{frames:?}");
+    let f = frames
+        .iter()
+        .find(|f| f.symbol.as_deref() == Some("allocate_until_killed"))
+        .unwrap();
+    assert_eq!(f.reliable, Some(true), "{f:?}");
+    assert!(
+        f.file.as_deref().is_some_and(|p| p.ends_with("hog.c")),
+        "{f:?}"
+    );
+    assert!(f.line.is_some_and(|l| (2..=8).contains(&l)), "{f:?}");
+    assert!(
+        f.mapping.as_deref().is_some_and(|m| m.ends_with("/hog")),
+        "{f:?}"
+    );
+    assert!(f.build_id.is_some() && f.offset.is_some(), "{f:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -868,8 +868,7 @@ fn user_frames(m: &MarkVictimRecord, arch: &Arch) -> Vec<crate::event::UserFrame
         .take_while(|&&addr| arch.is_user_address(addr))
         .map(|&addr| crate::event::UserFrame {
             addr: format!("{:#x}", addr & !arch.pac_mask),
-            mapping: None,
-            offset: None,
+            ..Default::default()
         })
         .collect()
 }

@@ -297,10 +297,27 @@ pub struct MemoryRead {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserFrame {
     pub addr: String,
-    /// The file mapped there (from `/proc/PID/maps` when the event was decoded).
+    /// The file mapped there, found while the process lived.
     pub mapping: Option<String>,
-    /// Offset into that file.
+    /// Offset into that file (with `build_id`, enough to symbolize later).
     pub offset: Option<u64>,
+    /// The ELF build id of that file, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+    /// The function, demangled, and the offset into it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol_offset: Option<u64>,
+    /// Source file and line, where the file has debug info.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// False from the first frame that resolves to no function on: without
+    /// frame pointers the kernel's walk runs into garbage there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reliable: Option<bool>,
 }
 
 /// What filters and summaries look at, and all they may look at: a session

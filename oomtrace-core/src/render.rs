@@ -135,6 +135,26 @@ pub fn text_with(ev: &OomEvent, opts: Options) -> String {
             line(format!(" => {}", frame(f)));
         }
     }
+    if let Some(frames) = ev.user_stack.as_ref().filter(|f| !f.is_empty()) {
+        line("User stack:".to_owned());
+        for f in frames {
+            let mut s = match (&f.symbol, f.symbol_offset) {
+                (Some(sym), Some(off)) => format!(" => {sym}+{off:#x}"),
+                _ => format!(" => {}", f.addr),
+            };
+            if let (Some(file), Some(l)) = (&f.file, f.line) {
+                let name = file.rsplit('/').next().unwrap_or(file);
+                let _ = write!(s, " ({name}:{l})");
+            }
+            if let (Some(m), Some(off)) = (&f.mapping, f.offset) {
+                let _ = write!(s, " [{m}+{off:#x}]");
+            }
+            if f.reliable == Some(false) {
+                s.push_str(" (unreliable)");
+            }
+            line(s);
+        }
+    }
     if let Some(stack) = &ev.show_free_areas_stack {
         line(format!(
             "{} at show_free_areas:",

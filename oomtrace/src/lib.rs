@@ -9,6 +9,7 @@
 //! - [`cmd`]: one module per command; each runs `oomtrace_core::pipeline`.
 
 pub mod cmd;
+pub mod enrich;
 #[cfg(test)]
 mod loop_shape;
 #[cfg(test)]

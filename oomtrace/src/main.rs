@@ -57,6 +57,10 @@ enum Trigger {
         /// The cgroup's memory limit (e.g. 32M).
         #[arg(long, default_value = "32M", value_parser = parse_size)]
         limit: u64,
+        /// Run this program as the child instead of oomtrace's own hog
+        /// (after `--`): it must allocate past the limit.
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
     },
     /// Many memory-cgroup OOMs at once, killing only oomtrace's own children.
     Storm {
@@ -107,10 +111,10 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(&args).map(|()| true),
         Command::Import(args) => import::run(&args).map(|()| true),
         Command::Trigger { what } => match what {
-            Trigger::Memcg { limit } => trigger::memcg(limit).map(|o| {
+            Trigger::Memcg { limit, command } => trigger::memcg(limit, &command).map(|o| {
                 if o.killed_by_oom {
                     println!(
-                        "oomtrace: child {} (oomtrace-hog) was killed by the OOM killer in memory cgroup {} ({:?}) after {} ms",
+                        "oomtrace: child {} was killed by the OOM killer in memory cgroup {} ({:?}) after {} ms",
                         o.pid,
                         o.cgroup,
                         o.version,

@@ -1,10 +1,10 @@
 //! `oomtrace trace` and `oomtrace record`: the live source into the text or
 //! JSON sink, or into a session file (with the text on stderr).
 
+use crate::enrich::UserStacks;
 use crate::plan::{self, Mode};
 use crate::source::bpf::{BpfSource, Options};
 use anyhow::Result;
-use oomtrace_core::enrich::UserMappings;
 use oomtrace_core::pipeline::{self, Outcome};
 use oomtrace_core::sink::{Json, Sink, Tee, Text};
 use oomtrace_core::{render, session};
@@ -80,7 +80,7 @@ impl TraceArgs {
         let mut source = BpfSource::start(&self.options())?;
         pipeline::run(
             &mut source,
-            &mut [&mut UserMappings],
+            &mut [&mut UserStacks::new()],
             &self.filter.filter(),
             sink,
             self.count,

@@ -193,21 +193,34 @@ pub struct MemcgOutcome {
     pub elapsed: Duration,
 }
 
-pub fn memcg(limit: u64) -> Result<MemcgOutcome> {
+/// A memory-cgroup OOM of `command` (oomtrace's own hog when empty), in a
+/// fresh cgroup of `limit` bytes with an address-space limit.
+pub fn memcg(limit: u64, command: &[String]) -> Result<MemcgOutcome> {
     crate::plan::host::require_privileges()?;
     if !((4 << 20)..=MAX_LIMIT).contains(&limit) {
         bail!("--limit must be between 4 MiB and 1 GiB");
     }
     let name = format!("oomtrace-trigger-{}", std::process::id());
     let sandbox = MemcgSandbox::create(&name, limit)?;
-    let exe = std::env::current_exe().context("finding oomtrace's own executable")?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("__hog");
+    let mut cmd = match command.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args);
+            c
+        }
+        None => {
+            let exe = std::env::current_exe().context("finding oomtrace's own executable")?;
+            let mut c = Command::new(exe);
+            c.arg("__hog");
+            c
+        }
+    };
     let start = Instant::now();
     let mut child = sandbox.spawn(&mut cmd, limit * 4 + (256 << 20))?;
     let pid = child.id();
     eprintln!(
-        "oomtrace: child {pid} (oomtrace-hog) allocating in memory cgroup {} ({:?}, limit {} MiB)",
+        "oomtrace: child {pid} ({}) allocating in memory cgroup {} ({:?}, limit {} MiB)",
+        command.first().map_or("oomtrace-hog", String::as_str),
         sandbox.kernel_path,
         sandbox.version,
         limit >> 20
