@@ -465,7 +465,7 @@ fn memory_state_sampled_from_proc_is_marked_as_such() {
 }
 
 /// The trigger's user stack names the function that allocated: a hog built
-/// with frame pointers and debug info, killed in a memory cgroup, must show
+/// with frame pointers and debug info, OOMing in a memory cgroup, must show
 /// `allocate_until_killed` (and its file and line) in its first frames.
 #[test]
 fn a_frame_pointer_hogs_allocating_function_is_named() {
@@ -499,14 +499,16 @@ fn a_frame_pointer_hogs_allocating_function_is_named() {
         "{}",
         String::from_utf8_lossy(&cc.stderr)
     );
+    // Five sleepers with oom_score_adj 1000 in the hog's cgroup die first,
+    // one OOM each: the hog (the trigger) lives through those reports, and
+    // its files are there to read while the first event is enriched.
+    let script = format!(
+        "for i in 1 2 3 4 5; do sleep 100 & echo 1000 > /proc/$!/oom_score_adj; done; exec {}",
+        hog.display()
+    );
     let tracer = Tracer::start(&["trace", "--json", "--count", "1"]);
     oomtrace_ok(&[
-        "trigger",
-        "memcg",
-        "--limit",
-        "16M",
-        "--",
-        hog.to_str().unwrap(),
+        "trigger", "memcg", "--limit", "16M", "--", "sh", "-c", &script,
     ]);
     let stdout = tracer.finish(Duration::from_secs(30));
     let ev: OomEvent = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
