@@ -38,6 +38,7 @@ fn kernel_report_for(pid: i32) -> KernelReport {
 fn a_memcg_oom_is_traced_live_and_agrees_with_the_kernels_report() {
     require_root();
     let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    await_whole_kernel_report();
     let tracer = Tracer::start(&["trace", "--json", "--count", "1"]);
     let before = vmstat();
     let pid = trigger_memcg();
@@ -345,6 +346,7 @@ fn assert_memory_state_is_this_machines(ev: &OomEvent) {
 fn text_output_reads_like_the_kernels_report() {
     require_root();
     let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    await_whole_kernel_report();
     let tracer = Tracer::start(&["trace", "--count", "1"]);
     let pid = trigger_memcg();
     let stdout = tracer.finish(Duration::from_secs(30));

@@ -146,3 +146,39 @@ pub fn fixture(path: &str) -> std::path::PathBuf {
         .join("../tests/fixtures")
         .join(path)
 }
+
+/// The kernel prints at most 10 OOM reports per 5 s (`oom_rs` in
+/// mm/oom_kill.c; each kill takes one, whether its report is printed or
+/// not). A test whose oracle is the kernel's report waits until the last
+/// kill in the log is older than that window: the next report is then
+/// printed whole, whatever OOMs the tests before it caused.
+pub fn await_whole_kernel_report() {
+    const WINDOW: f64 = 6.0; // the kernel's 5 s interval, and a margin
+    // "Now" on the log's own clock: a line of our own, read back.
+    let marker = format!("oomtrace-tests: clock {}", std::process::id());
+    let stamped = std::fs::write("/dev/kmsg", format!("{marker}\n")).is_ok();
+    let log = Command::new("dmesg").output().expect("dmesg");
+    let log = String::from_utf8_lossy(&log.stdout);
+    let stamp = |line: &str| -> Option<f64> {
+        let rest = line.trim_start().strip_prefix('[')?;
+        rest[..rest.find(']')?].trim().parse().ok()
+    };
+    let now = log
+        .lines()
+        .rev()
+        .find(|l| l.contains(&marker))
+        .and_then(stamp);
+    let last_kill = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("Killed process") || l.contains("invoked oom-killer"))
+        .and_then(stamp);
+    let wait = match (stamped, now, last_kill) {
+        (true, Some(now), Some(last)) => WINDOW - (now - last),
+        (true, Some(_), None) => 0.0,
+        _ => WINDOW, // no clock to read: wait the whole window
+    };
+    if wait > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(wait));
+    }
+}
