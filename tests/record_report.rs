@@ -33,14 +33,19 @@ fn report(args: &[&str]) -> (i32, String, String) {
 
 /// What depends on when each tracer's program ran (the two run one after
 /// the other, microseconds apart, on a live machine): the clock fields, the
-/// memory counters and free lists, and which files a user stack fell in
+/// memory counters and free lists, and what a user stack resolved to
 /// (read from /proc while the process still lived). Zones keep their names.
 fn without_time(mut ev: OomEvent) -> OomEvent {
     ev.time.clear();
     ev.uptime_ns = 0;
+    // Each tracer resolves the user stack itself, racing the victim's exit:
+    // one may find its mappings and the other not. The addresses are the
+    // kernel side's copy and must be equal.
     for f in ev.user_stack.iter_mut().flatten() {
-        f.mapping = None;
-        f.offset = None;
+        *f = oomtrace_core::event::UserFrame {
+            addr: std::mem::take(&mut f.addr),
+            ..Default::default()
+        };
     }
     assert!(
         ev.counters.is_some() && ev.nodes.is_some(),
