@@ -73,10 +73,15 @@ const EVENTS: [Row; 5] = [
     ),
 ];
 
+/// A session file of its own for each caller: the tests run in parallel,
+/// and one writing a shared file while another reads it gave the reader an
+/// empty session (seen once on a clean clone).
 fn session_file() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("oomtrace-filters-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("session.json");
+    let path = dir.join(format!("session-{n}.json"));
     let mut s = String::from(
         r#"{"type":"session","format":1,"oomtrace":"0","kernel":"6.18","hostname":"h","boot_id":"b","start":"2026-11-27T09:00:00Z","mode":"tracepoint","hooks":[]}"#,
     );
