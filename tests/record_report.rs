@@ -194,17 +194,8 @@ fn record_to_stdout_force_and_append() {
     require_root();
     let quick = ["--duration", "1s", "--quiet"];
     // To stdout.
-    let out = Command::new(OOMTRACE)
-        .args(["record", "-o", "-"])
-        .args(quick)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+    let (stdout, _) = oomtrace_ok(&[&["record", "-o", "-"][..], &quick].concat());
+    let lines: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -227,31 +218,13 @@ fn record_to_stdout_force_and_append() {
         "an existing file is never overwritten silently"
     );
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
-    let forced = Command::new(OOMTRACE)
-        .args(["record", "-o", f, "--force"])
-        .args(quick)
-        .output()
-        .unwrap();
-    assert!(
-        forced.status.success(),
-        "{}",
-        String::from_utf8_lossy(&forced.stderr)
-    );
+    oomtrace_ok(&[&["record", "-o", f, "--force"][..], &quick].concat());
     let (code, out, err) = report(&["--summary", f]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("sessions: 1 (0 not stopped cleanly)"), "{out}");
 
     // --append: a second session in the same file.
-    let appended = Command::new(OOMTRACE)
-        .args(["record", "-o", f, "--append"])
-        .args(quick)
-        .output()
-        .unwrap();
-    assert!(
-        appended.status.success(),
-        "{}",
-        String::from_utf8_lossy(&appended.stderr)
-    );
+    oomtrace_ok(&[&["record", "-o", f, "--append"][..], &quick].concat());
     let (code, out, err) = report(&["--summary", f]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("sessions: 2 (0 not stopped cleanly)"), "{out}");
