@@ -47,6 +47,10 @@ enum Command {
         mib: Option<u64>,
         #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
         adj: i16,
+        /// Freeze a process sharing this one's memory in this cgroup v1
+        /// freezer group before allocating: the memory outlives the kill.
+        #[arg(long)]
+        frozen_sharer: Option<std::path::PathBuf>,
     },
 }
 
@@ -57,6 +61,12 @@ enum Trigger {
         /// The cgroup's memory limit (e.g. 32M).
         #[arg(long, default_value = "32M", value_parser = parse_size)]
         limit: u64,
+        /// Keep the victim's memory alive for 4 s after the kill (a process
+        /// sharing it, frozen by the cgroup v1 freezer), so the OOM reaper,
+        /// which acts on victims whose memory outlives the kill by 2 s,
+        /// frees it: shows the reaper's steps.
+        #[arg(long, conflicts_with = "command")]
+        reaper: bool,
         /// Run this program as the child instead of oomtrace's own hog
         /// (after `--`): it must allocate past the limit.
         #[arg(last = true, value_name = "COMMAND")]
@@ -104,14 +114,22 @@ fn parse_size(s: &str) -> Result<u64, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<bool> = match cli.command {
-        Command::Hog { mib, adj } => trigger::hog(mib, adj),
+        Command::Hog {
+            mib,
+            adj,
+            frozen_sharer,
+        } => trigger::hog(mib, adj, frozen_sharer.as_deref()),
         Command::Check { json } => check::run(json),
         Command::Trace(args) => trace::trace(&args).map(|()| true),
         Command::Record(args) => trace::record(&args).map(|()| true),
         Command::Report(args) => report::run(&args).map(|()| true),
         Command::Import(args) => import::run(&args).map(|()| true),
         Command::Trigger { what } => match what {
-            Trigger::Memcg { limit, command } => trigger::memcg(limit, &command).map(|o| {
+            Trigger::Memcg {
+                limit,
+                reaper,
+                command,
+            } => trigger::memcg(limit, reaper, &command).map(|o| {
                 if o.killed_by_oom {
                     println!(
                         "oomtrace: child {} was killed by the OOM killer in memory cgroup {} ({:?}) after {} ms",

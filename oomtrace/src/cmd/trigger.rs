@@ -157,16 +157,136 @@ impl Drop for MemcgSandbox {
     }
 }
 
+/// How long `trigger memcg --reaper` keeps its victim from exiting after
+/// the kill: the kernel's OOM_REAPER_DELAY (2 s, since 5.18; before, the
+/// reaper starts at once), and time for the reaper to run.
+const REAPER_HOLD: Duration = Duration::from_secs(4);
+
+/// A cgroup v1 freezer group holding a process that shares the victim's
+/// memory, so the memory outlives the victim: SIGKILL does not wake a
+/// frozen task, and the OOM killer thaws only the victim's own threads
+/// (6.18: `thaw_process`; before, only the task it marks). Thawed and
+/// removed on drop.
+pub struct FreezerGroup {
+    pub dir: PathBuf,
+}
+
+/// A cgroup v1 hierarchy with the freezer controller.
+fn freezer_root() -> Option<PathBuf> {
+    let mounts = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mounts.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        let mut post = post.split_whitespace();
+        let (fstype, options) = (post.next()?, post.nth(1)?);
+        (fstype == "cgroup" && options.split(',').any(|o| o == "freezer"))
+            .then(|| PathBuf::from(pre.split_whitespace().nth(4).unwrap_or("/")))
+    })
+}
+
+impl FreezerGroup {
+    pub fn create(name: &str) -> Result<Self> {
+        let root = freezer_root().context(
+            "--reaper holds the victim with the cgroup v1 freezer, and none is mounted \
+             (mount -t cgroup -o freezer none DIR)",
+        )?;
+        let dir = root.join(name);
+        fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Self { dir })
+    }
+
+    pub fn thaw(&self) {
+        let _ = fs::write(self.dir.join("freezer.state"), "THAWED");
+    }
+}
+
+impl Drop for FreezerGroup {
+    fn drop(&mut self) {
+        self.thaw();
+        for _ in 0..250 {
+            if fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("oomtrace: could not remove {}", self.dir.display());
+    }
+}
+
+/// Starts a process that shares this one's memory and freezes it in the
+/// freezer group `dir`. It is a vfork child (CLONE_VM | CLONE_VFORK, of a
+/// thread of its own, so this one goes on allocating): the OOM killer never
+/// picks one (`in_vfork` in `oom_badness`), so this process is the victim
+/// and the frozen child keeps its memory after it died.
+fn park_frozen_sharer(dir: &Path) -> Result<()> {
+    use std::sync::atomic::{AtomicI32, Ordering};
+    static SHARER: AtomicI32 = AtomicI32::new(0);
+    extern "C" fn sharer(_: *mut libc::c_void) -> libc::c_int {
+        // Runs on this process's memory, on a stack of its own: raw system
+        // calls only (its parent thread, whose TLS it has, is blocked).
+        // SAFETY: plain system calls; ppoll of no descriptors and no
+        // timeout sleeps until a signal.
+        unsafe {
+            SHARER.store(libc::syscall(libc::SYS_getpid) as i32, Ordering::SeqCst);
+            loop {
+                libc::syscall(libc::SYS_ppoll, 0usize, 0usize, 0usize, 0usize, 0usize);
+            }
+        }
+    }
+    std::thread::spawn(|| {
+        // 16-byte aligned, as every ABI wants its stack.
+        let mut stack = vec![0u128; 4096];
+        let top = stack.as_mut_ptr_range().end;
+        // SAFETY: `sharer` only makes system calls on its own stack, which
+        // lives until clone returns (when the sharer has exited).
+        unsafe {
+            libc::clone(
+                sharer,
+                top.cast(),
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                std::ptr::null_mut(),
+            )
+        };
+        drop(stack);
+    });
+    let start = Instant::now();
+    let pid = loop {
+        match SHARER.load(Ordering::SeqCst) {
+            0 if start.elapsed() > Duration::from_secs(10) => {
+                bail!("the process to freeze did not start")
+            }
+            0 => std::thread::sleep(Duration::from_millis(1)),
+            pid => break pid,
+        }
+    };
+    let procs = dir.join("cgroup.procs");
+    fs::write(&procs, pid.to_string())
+        .with_context(|| format!("moving {pid} into {}", procs.display()))?;
+    let state = dir.join("freezer.state");
+    fs::write(&state, "FROZEN").with_context(|| format!("writing {}", state.display()))?;
+    while fs::read_to_string(&state)?.trim() != "FROZEN" {
+        if start.elapsed() > Duration::from_secs(10) {
+            bail!("{} did not reach FROZEN within 10 s", state.display());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
 /// The child of `trigger memcg`: allocates and touches memory, 1 MiB at a
 /// time, until killed; or up to `stop_after_mib`, then sleeps (to be a
 /// bystander of someone else's OOM). It sets its own `oom_score_adj`, so it
-/// does not inherit a protected parent's.
-pub fn hog(stop_after_mib: Option<u64>, oom_score_adj: i16) -> ! {
+/// does not inherit a protected parent's. With `frozen_sharer`, a process
+/// sharing its memory is frozen there first (`trigger memcg --reaper`).
+pub fn hog(stop_after_mib: Option<u64>, oom_score_adj: i16, frozen_sharer: Option<&Path>) -> ! {
     let name = CString::new("oomtrace-hog").unwrap();
     // SAFETY: PR_SET_NAME with a NUL-terminated string of < 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
     if let Err(e) = fs::write("/proc/self/oom_score_adj", oom_score_adj.to_string()) {
         eprintln!("oomtrace-hog: cannot set oom_score_adj {oom_score_adj}: {e}");
+        std::process::exit(2);
+    }
+    if let Some(Err(e)) = frozen_sharer.map(park_frozen_sharer) {
+        eprintln!("oomtrace-hog: {e:#}");
         std::process::exit(2);
     }
     let mut held: Vec<Vec<u8>> = Vec::new();
@@ -194,14 +314,17 @@ pub struct MemcgOutcome {
 }
 
 /// A memory-cgroup OOM of `command` (oomtrace's own hog when empty), in a
-/// fresh cgroup of `limit` bytes with an address-space limit.
-pub fn memcg(limit: u64, command: &[String]) -> Result<MemcgOutcome> {
+/// fresh cgroup of `limit` bytes with an address-space limit. With
+/// `reaper`, the victim is held alive for [`REAPER_HOLD`] after the kill.
+pub fn memcg(limit: u64, reaper: bool, command: &[String]) -> Result<MemcgOutcome> {
     crate::plan::host::require_privileges()?;
     if !((4 << 20)..=MAX_LIMIT).contains(&limit) {
         bail!("--limit must be between 4 MiB and 1 GiB");
     }
     let name = format!("oomtrace-trigger-{}", std::process::id());
     let sandbox = MemcgSandbox::create(&name, limit)?;
+    // Declared after the sandbox: dropped (thawed) before it kills what is left.
+    let freezer = reaper.then(|| FreezerGroup::create(&name)).transpose()?;
     let mut cmd = match command.split_first() {
         Some((program, args)) => {
             let mut c = Command::new(program);
@@ -212,10 +335,14 @@ pub fn memcg(limit: u64, command: &[String]) -> Result<MemcgOutcome> {
             let exe = std::env::current_exe().context("finding oomtrace's own executable")?;
             let mut c = Command::new(exe);
             c.arg("__hog");
+            if let Some(f) = &freezer {
+                c.arg("--frozen-sharer").arg(&f.dir);
+            }
             c
         }
     };
     let start = Instant::now();
+    let mut killed_at: Option<Instant> = None;
     let mut child = sandbox.spawn(&mut cmd, limit * 4 + (256 << 20))?;
     let pid = child.id();
     eprintln!(
@@ -229,12 +356,24 @@ pub fn memcg(limit: u64, command: &[String]) -> Result<MemcgOutcome> {
         if let Some(s) = child.try_wait()? {
             break s;
         }
+        if let Some(f) = &freezer {
+            match killed_at {
+                None if sandbox.oom_kills() > 0 => killed_at = Some(Instant::now()),
+                Some(t) if t.elapsed() >= REAPER_HOLD => f.thaw(),
+                _ => {}
+            }
+        }
         if start.elapsed() > Duration::from_secs(60) {
             let _ = child.kill();
             bail!("the child was not killed within 60 s; is the memory limit in force?");
         }
         std::thread::sleep(Duration::from_millis(5));
     };
+    // The victim is gone, its memory is not: hold it for the reaper.
+    if freezer.is_some() && sandbox.oom_kills() > 0 {
+        let t = killed_at.unwrap_or_else(Instant::now);
+        std::thread::sleep(REAPER_HOLD.saturating_sub(t.elapsed()));
+    }
     let killed_by_oom = status.signal() == Some(libc::SIGKILL) && sandbox.oom_kills() > 0;
     Ok(MemcgOutcome {
         pid,
