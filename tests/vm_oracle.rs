@@ -64,9 +64,18 @@ fn parse_vm_log(text: &str) -> VmRun {
 }
 
 impl VmRun {
-    /// The first event of a scenario's recorded session, after checking the
-    /// file itself: one session of this kernel, ended cleanly, nothing lost.
+    /// The first event of a scenario's recorded session.
     fn event(&self, scenario: &str) -> OomEvent {
+        self.session(scenario)
+            .events
+            .first()
+            .cloned()
+            .unwrap_or_else(|| panic!("{}/{scenario}.json: no event recorded", self.kernel))
+    }
+
+    /// A scenario's recorded session, after checking the file itself: one
+    /// session of this kernel, ended cleanly, nothing lost.
+    fn session(&self, scenario: &str) -> oomtrace_core::session::Session {
         let file = self
             .sections
             .get(&format!("{scenario}.json"))
@@ -101,10 +110,7 @@ impl VmRun {
             s.events.len() as u64,
             "{name}: the end record's count"
         );
-        s.events
-            .first()
-            .cloned()
-            .unwrap_or_else(|| panic!("{name}: no event recorded"))
+        sessions.into_iter().next().unwrap()
     }
 
     fn report_for(&self, ev: &OomEvent) -> &KernelReport {
@@ -450,10 +456,19 @@ fn caller_of_out_of_memory(stack: &[(String, u64, u64)]) -> Option<&str> {
     stack.get(i + 1).map(|(n, _, _)| n.as_str())
 }
 
+/// The kind of OOM a scenario causes: `tp-` ones are the same in
+/// tracepoint mode; all others are memory-cgroup OOMs.
+fn kind(scenario: &str) -> &str {
+    match scenario.strip_prefix("tp-").unwrap_or(scenario) {
+        k @ ("sysrq" | "global") => k,
+        _ => "memcg",
+    }
+}
+
 /// Who calls `out_of_memory` in each scenario, as the kernel's own source
 /// has it since 4.x: the caller the kernel's Call Trace must name.
 fn expected_caller(scenario: &str, caller: &str) -> bool {
-    match scenario {
+    match kind(scenario) {
         "sysrq" => caller == "moom_callback",
         "global" => {
             caller.starts_with("__alloc_pages_slowpath") || caller == "__alloc_pages_may_oom"
@@ -486,7 +501,7 @@ fn assert_kernel_report_unchanged(run: &VmRun, scenario: &str, r: &KernelReport)
     ));
     if let Ok(text) = std::fs::read_to_string(&reference) {
         let refs = kreport::parse_log(&text);
-        let index = match scenario {
+        let index = match kind(scenario) {
             "sysrq" => 0,
             "global" => 1,
             _ => 2,
@@ -533,10 +548,19 @@ fn check_kernel(run: &VmRun) {
             assert!(!text.contains(bad), "{kernel} {name}: {bad}: {text}");
         }
     }
-    for scenario in ["sysrq", "global", "memcg", "steer", "tracepoint"] {
+    for scenario in [
+        "sysrq",
+        "global",
+        "memcg",
+        "steer",
+        "tracepoint",
+        "tp-sysrq",
+        "tp-global",
+        "reaper",
+    ] {
         let ev = run.event(scenario);
         assert_kernel_report_unchanged(run, scenario, run.report_for(&ev));
-        let entry: &[&str] = match scenario {
+        let entry: &[&str] = match kind(scenario) {
             "sysrq" => &["moom_callback"],
             "global" => &["asm_exc_page_fault", "exc_page_fault"],
             _ => &["try_charge_memcg", "mem_cgroup_out_of_memory"],
@@ -678,6 +702,62 @@ fn check_kernel(run: &VmRun) {
     println!(
         "{kernel}: tracepoint mode loses {}",
         tp.unavailable.join(", ")
+    );
+
+    // sysrq-f and a global OOM in tracepoint mode: the oom_control found on
+    // the OOM task's stack (a kworker's for sysrq-f) fills the same fields.
+    let tp_sysrq = run.event("tp-sysrq");
+    assert_eq!(tp_sysrq.source.name(), "tracepoint", "{kernel}");
+    assert_eq!(tp_sysrq.order, Some(-1), "{kernel}: sysrq-f is order -1");
+    assert_eq!(
+        tp_sysrq.victim.as_ref().unwrap().pid,
+        run.marker("tp-sysrq victim ").trim().parse().ok(),
+        "{kernel}: the sacrificial process dies"
+    );
+    assert_agrees(kernel, "tp-sysrq", &tp_sysrq, run.report_for(&tp_sysrq));
+    let tp_global = run.event("tp-global");
+    assert_eq!(tp_global.source.name(), "tracepoint", "{kernel}");
+    assert_eq!(
+        tp_global.constraint.as_deref(),
+        Some("CONSTRAINT_NONE"),
+        "{kernel}"
+    );
+    assert_agrees(kernel, "tp-global", &tp_global, run.report_for(&tp_global));
+    assert!(
+        tp_global.show_free_areas_stack.is_none()
+            && tp_global
+                .unavailable
+                .iter()
+                .any(|f| f == "show_free_areas_stack"),
+        "{kernel}: the show_free_areas moment needs kprobes, and the event says so"
+    );
+
+    // The reaper: a victim whose memory outlives it is reaped, each step
+    // recorded after its OOM, as the kernel's `oom_reaper:` line says.
+    let reaper = run.session("reaper");
+    let victim = reaper.events[0].victim.as_ref().unwrap().pid.unwrap();
+    assert_agrees(
+        kernel,
+        "reaper",
+        &reaper.events[0],
+        run.report_for(&reaper.events[0]),
+    );
+    let steps: Vec<&str> = reaper
+        .reapers
+        .iter()
+        .filter(|r| r.pid == victim && r.seq == reaper.events[0].seq)
+        .map(|r| r.step.describe())
+        .collect();
+    assert_eq!(
+        steps,
+        ["queued", "started reaping", "reaped"],
+        "{kernel}: the reaper's steps for {victim}: {:?}",
+        reaper.reapers
+    );
+    let reaped = format!("oom_reaper: reaped process {victim} (oomtrace-hog)");
+    assert!(
+        run.sections["dmesg"].contains(&reaped),
+        "{kernel}: the kernel log lacks {reaped:?}"
     );
 }
 

@@ -352,6 +352,11 @@ pub struct OomStackRecord {
     /// Bytes copied into `stack` (0: none), ending at `stack_top`.
     pub len: u32,
     pub _pad: u32,
+    /// The victim as read from its task, as kprobe mode reads it: its
+    /// memory cgroup (`task_memcg=`), and its rss with the per-thread
+    /// deltas folded in as the kernel's `Killed process` line has them
+    /// (the tracepoint's own rss, before 6.2, lacks them).
+    pub victim: TaskInfo,
     pub stack: [u8; STACK_COPY],
 }
 

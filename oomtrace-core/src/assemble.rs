@@ -100,6 +100,9 @@ pub struct Context {
     /// Tracepoint mode with the stack copy attached: a kill waits for its
     /// `OomStack` record.
     pub expect_stack: bool,
+    /// The sysctl `vm.oom_kill_allocating_task`: a global OOM may kill the
+    /// allocating task without choosing, with a message of its own.
+    pub kill_allocating_task: bool,
 }
 
 /// The formats of the tracepoints copied raw (`RAW_*` → name, fields).
@@ -605,6 +608,16 @@ impl Assembler {
         {
             self.infer_from_stack(&mut ev, m);
             if let Some(st) = &p.stack {
+                let task = victim(&st.victim);
+                if let Some(v) = ev.victim.as_mut().filter(|v| v.pid == task.pid) {
+                    // As kprobe mode: the task's own rss reading wins.
+                    if task.anon_rss_kb.is_some() {
+                        v.anon_rss_kb = task.anon_rss_kb;
+                        v.file_rss_kb = task.file_rss_kb;
+                        v.shmem_rss_kb = task.shmem_rss_kb;
+                    }
+                    *v = merge_victim(v.clone(), task);
+                }
                 self.apply_oom_control(&mut ev, st);
             }
             ev.unavailable = self
@@ -688,6 +701,14 @@ impl Assembler {
                     ev.memcg = None;
                     ev.memcg_memory = None;
                     ev.inferred.retain(|f| f != "memcg");
+                    // out_of_memory's message, unless the sysctl
+                    // vm.oom_kill_allocating_task may have made the
+                    // allocating task the victim (then it says so).
+                    let allocating = ev.victim.as_ref().and_then(|v| v.pid).is_some()
+                        && ev.victim.as_ref().and_then(|v| v.pid) == ev.trigger.pid;
+                    if !(self.ctx.kill_allocating_task && allocating) {
+                        ev.message = Some("Out of memory".to_owned());
+                    }
                 }
             }
             Err(why) => ev
@@ -991,6 +1012,7 @@ ffffffff81000d00 T end_of_text
             arch: crate::arch::X86_64,
             offsets: test_offsets(),
             expect_stack: false,
+            kill_allocating_task: false,
         }
     }
 

@@ -301,6 +301,11 @@ pub struct UserFrame {
     pub mapping: Option<String>,
     /// Offset into that file (with `build_id`, enough to symbolize later).
     pub offset: Option<u64>,
+    /// The same place as an address of the file's own ELF image (through
+    /// its program headers): what `addr2line -e` takes, and how a separate
+    /// debug file, whose segments hold no bytes, is addressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vaddr: Option<u64>,
     /// The ELF build id of that file, hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_id: Option<String>,
@@ -447,12 +452,17 @@ impl Field {
     /// event (reaper steps, retries) are never said missing per event.
     pub fn is_missing(self, ev: &OomEvent) -> bool {
         let v = ev.victim.as_ref();
+        let memcg_oom_or_unknown = ev
+            .constraint
+            .as_deref()
+            .is_none_or(|c| c == "CONSTRAINT_MEMCG");
         match self {
             Field::GfpMask => ev.gfp_mask.is_none(),
             Field::Order => ev.order.is_none(),
             Field::Constraint => ev.constraint.is_none(),
             Field::Nodemask => ev.nodemask.is_none(),
-            Field::Memcg => ev.memcg.is_none(),
+            // None is the answer for an OOM known not to be a memcg's.
+            Field::Memcg => ev.memcg.is_none() && memcg_oom_or_unknown,
             Field::Totalpages => ev.totalpages.is_none(),
             Field::Message => ev.message.is_none(),
             Field::Points => v.is_none_or(|v| v.points.is_none()),
@@ -461,11 +471,15 @@ impl Field {
             Field::Victim => v.is_none(),
             Field::Trigger => ev.trigger.pid.is_none() && ev.trigger.comm.is_none(),
             Field::Stack => ev.stack.is_empty(),
-            Field::MemcgMemory => ev.memcg_memory.is_none(),
+            Field::MemcgMemory => ev.memcg_memory.is_none() && memcg_oom_or_unknown,
             Field::Memory => ev.counters.is_none(),
             Field::UserStack => ev.user_stack.is_none(),
-            // Only global OOMs have one; the mode's notice says it.
-            Field::ShowFreeAreasStack | Field::Reaper | Field::AllocatorRetries => false,
+            // Only OOMs that are not a memcg's print the free areas.
+            Field::ShowFreeAreasStack => {
+                ev.show_free_areas_stack.is_none() && !memcg_oom_or_unknown
+            }
+            // Said by the mode's notice, never per event.
+            Field::Reaper | Field::AllocatorRetries => false,
         }
     }
 }

@@ -681,6 +681,7 @@ pub fn mark_victim_stack(ctx: RawTracePointContext) -> u32 {
     let rec = unsafe { &mut *entry.as_mut_ptr() };
     rec.victim_task = victim;
     rec.stack_top = base + size;
+    fill_task(victim, addr_of_mut!(rec.victim));
     let len = if size < STACK_COPY as u64 {
         size
     } else {

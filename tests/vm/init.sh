@@ -89,6 +89,29 @@ start_tracer tracepoint --mode tracepoint --count 1
 oomtrace trigger memcg --limit 32M
 finish_tracer
 
+# Tracepoint mode on the other two kinds of OOM: the oom_control is found
+# on the OOM task's stack there too (a kworker's for sysrq-f).
+start_tracer tp-sysrq --mode tracepoint --count 1
+sleep 1000 &
+VICTIM=$!
+echo 1000 > /proc/$VICTIM/oom_score_adj
+echo "VMTEST tp-sysrq victim $VICTIM" >> /out/markers.txt
+echo f > /proc/sysrq-trigger
+finish_tracer
+
+start_tracer tp-global --mode tracepoint --count 1
+oomtrace __hog &
+wait $!
+finish_tracer
+
+# A victim whose memory outlives the kill (a frozen process shares it,
+# cgroup v1 freezer): the OOM reaper frees it, and says so in the log.
+mkdir -p /freezer
+mount -t cgroup -o freezer none /freezer
+start_tracer reaper --mode kprobe
+oomtrace trigger memcg --limit 32M --reaper
+stop_tracer
+
 # In-kernel cost in kprobe mode (read by `cargo xtask bench`, not a check):
 # each program's run count and time over a small storm of memcg OOMs.
 start_tracer cost --mode kprobe --bpf-stats

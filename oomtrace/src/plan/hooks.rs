@@ -149,7 +149,8 @@ pub const HOOKS: &[Hook] = &[
         // tracepoint carries the victim's memory (6.8, and backports).
         attach: Attach::RawTracepoint("mark_victim"),
         tracepoint_mode_only: true,
-        provides: &[],
+        // And the victim's own memory cgroup, from its task.
+        provides: &[Field::VictimCgroup],
         // The OOM's `struct oom_control`, found on the OOM task's stack by
         // its `chosen` (not when the OOM task was itself exiting).
         infers: &[
@@ -159,6 +160,8 @@ pub const HOOKS: &[Hook] = &[
             Field::Totalpages,
             Field::Points,
             Field::Constraint,
+            // A global OOM's (a memcg OOM's comes from the stack's path).
+            Field::Message,
         ],
     },
     tracepoint(names::PROG_WAKE_REAPER, &[Field::Reaper]),

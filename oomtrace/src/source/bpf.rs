@@ -315,6 +315,8 @@ impl BpfSource {
             expect_stack: ok
                 .iter()
                 .any(|h| h.program == names::PROG_MARK_VICTIM_STACK),
+            kill_allocating_task: std::fs::read_to_string("/proc/sys/vm/oom_kill_allocating_task")
+                .is_ok_and(|v| v.trim() != "0"),
         });
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
