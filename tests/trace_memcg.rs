@@ -475,32 +475,64 @@ fn memory_state_sampled_from_proc_is_marked_as_such() {
     }
 }
 
-/// The trigger's user stack names the function that allocated: a hog built
-/// with frame pointers and debug info, OOMing in a memory cgroup, must show
-/// `allocate_until_killed` (and its file and line) in its first frames.
-#[test]
-fn a_frame_pointer_hogs_allocating_function_is_named() {
-    require_root();
-    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = std::env::temp_dir().join(format!("oomtrace-fphog-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// The frame-pointer hog's source. Its first OOM kills a child holding
+/// 4 MiB (oom_score_adj 1000), which lets the hog finish its chunk, see the
+/// child gone and wait 2 s before it allocates on to its own kill: its
+/// files are there while that first OOM's event is enriched, whatever the
+/// machine's load.
+const FP_HOG_C: &str = r#"#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+__attribute__((noinline)) void allocate_until_killed(void) {
+    int waited = 0;
+    for (;;) {
+        volatile char *p = malloc(1 << 20);
+        if (!p) continue;
+        for (int i = 0; i < (1 << 20); i += 4096) p[i] = 1;
+        if (!waited && waitpid(-1, 0, WNOHANG) > 0) { waited = 1; sleep(2); }
+    }
+}
+int main(void) {
+    if (fork() == 0) {
+        FILE *adj = fopen("/proc/self/oom_score_adj", "w");
+        fputs("1000", adj);
+        fclose(adj);
+        memset(malloc(4 << 20), 1, 4 << 20);
+        for (;;) pause();
+    }
+    allocate_until_killed();
+    return 0;
+}
+"#;
+
+/// The lines of `allocate_until_killed` in [`FP_HOG_C`], 1-based.
+fn allocating_lines() -> std::ops::RangeInclusive<u32> {
+    let lines: Vec<&str> = FP_HOG_C.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.contains("void allocate_until_killed"))
+        .unwrap();
+    let end = start + lines[start..].iter().position(|l| *l == "}").unwrap();
+    (start as u32 + 1)..=(end as u32 + 1)
+}
+
+/// The hog of [`FP_HOG_C`] built in `dir` with frame pointers, debug info
+/// and a build id. Returns its path.
+fn build_frame_pointer_hog(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
     let src = dir.join("hog.c");
-    std::fs::write(
-        &src,
-        "#include <stdlib.h>\n\
-         __attribute__((noinline)) void allocate_until_killed(void) {\n\
-             for (;;) {\n\
-                 volatile char *p = malloc(1 << 20);\n\
-                 if (!p) continue;\n\
-                 for (int i = 0; i < (1 << 20); i += 4096) p[i] = 1;\n\
-             }\n\
-         }\n\
-         int main(void) { allocate_until_killed(); return 0; }\n",
-    )
-    .unwrap();
+    std::fs::write(&src, FP_HOG_C).unwrap();
     let hog = dir.join("hog");
     let cc = Command::new("cc")
-        .args(["-O0", "-g", "-fno-omit-frame-pointer", "-o"])
+        .args([
+            "-O0",
+            "-g",
+            "-fno-omit-frame-pointer",
+            "-Wl,--build-id",
+            "-o",
+        ])
         .arg(&hog)
         .arg(&src)
         .output()
@@ -510,17 +542,32 @@ fn a_frame_pointer_hogs_allocating_function_is_named() {
         "{}",
         String::from_utf8_lossy(&cc.stderr)
     );
-    // Five sleepers with oom_score_adj 1000 in the hog's cgroup die first,
-    // one OOM each: the hog (the trigger) lives through those reports, and
-    // its files are there to read while the first event is enriched.
-    let script = format!(
-        "for i in 1 2 3 4 5; do sleep 100 & echo 1000 > /proc/$!/oom_score_adj; done; exec {}",
-        hog.display()
-    );
-    let tracer = Tracer::start(&["trace", "--json", "--count", "1"]);
+    hog
+}
+
+/// Runs `hog` as the trigger of a memory-cgroup OOM.
+fn oom_triggered_by(hog: &std::path::Path) {
     oomtrace_ok(&[
-        "trigger", "memcg", "--limit", "16M", "--", "sh", "-c", &script,
+        "trigger".as_ref(),
+        "memcg".as_ref(),
+        "--limit".as_ref(),
+        "16M".as_ref(),
+        "--".as_ref(),
+        hog.as_os_str(),
     ]);
+}
+
+/// The trigger's user stack names the function that allocated: a hog built
+/// with frame pointers and debug info, OOMing in a memory cgroup, must show
+/// `allocate_until_killed` (and its file and line) in its first frames.
+#[test]
+fn a_frame_pointer_hogs_allocating_function_is_named() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("oomtrace-fphog-{}", std::process::id()));
+    let hog = build_frame_pointer_hog(&dir);
+    let tracer = Tracer::start(&["trace", "--json", "--count", "1"]);
+    oom_triggered_by(&hog);
     let stdout = tracer.finish(Duration::from_secs(30));
     let ev: OomEvent = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
     let frames = ev.user_stack.expect("no user stack");
@@ -535,11 +582,166 @@ fn a_frame_pointer_hogs_allocating_function_is_named() {
         f.file.as_deref().is_some_and(|p| p.ends_with("hog.c")),
         "{f:?}"
     );
-    assert!(f.line.is_some_and(|l| (2..=8).contains(&l)), "{f:?}");
+    assert!(
+        f.line.is_some_and(|l| allocating_lines().contains(&l)),
+        "{f:?}"
+    );
     assert!(
         f.mapping.as_deref().is_some_and(|m| m.ends_with("/hog")),
         "{f:?}"
     );
     assert!(f.build_id.is_some() && f.offset.is_some(), "{f:?}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A stripped binary's frames cannot be named when recorded; its debug
+/// file, installed later where Debian's `-dbgsym` packages put them
+/// (`.build-id/xx/rest.debug`), names them in `report`, by the build id
+/// kept with each frame, even once the binary itself is gone.
+#[test]
+fn report_names_recorded_frames_from_debug_files_found_later() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("oomtrace-dbghog-{}", std::process::id()));
+    let hog = build_frame_pointer_hog(&dir);
+    let debug = dir.join("hog.debug");
+    for (tool, args) in [
+        (
+            "objcopy",
+            vec![
+                "--only-keep-debug".as_ref(),
+                hog.as_os_str(),
+                debug.as_os_str(),
+            ],
+        ),
+        ("strip", vec!["--strip-all".as_ref(), hog.as_os_str()]),
+    ] {
+        let out = Command::new(tool).args(args).output().expect("binutils");
+        assert!(
+            out.status.success(),
+            "{tool}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The oracle for the build id: binutils, not oomtrace.
+    let notes = Command::new("readelf")
+        .arg("-n")
+        .arg(&hog)
+        .output()
+        .unwrap();
+    let notes = String::from_utf8_lossy(&notes.stdout);
+    let build_id = notes
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: "))
+        .unwrap_or_else(|| panic!("no build id in {notes}"))
+        .trim()
+        .to_owned();
+
+    let session = dir.join("session.json");
+    let session_arg = session.to_str().unwrap();
+    let tracer = Tracer::start(&["record", "--quiet", "-o", session_arg, "--count", "1"]);
+    oom_triggered_by(&hog);
+    tracer.finish(Duration::from_secs(30));
+    let recorded = std::fs::read_to_string(&session).unwrap();
+    assert!(
+        recorded.contains(&build_id) && !recorded.contains("allocate_until_killed"),
+        "the stripped hog's frames are recorded by build id, unnamed: {recorded}"
+    );
+
+    // The binary is gone; its debug file is installed under a debug directory.
+    std::fs::remove_file(&hog).unwrap();
+    let store = dir.join("debug");
+    let (first, rest) = build_id.split_at(2);
+    let installed = store
+        .join(".build-id")
+        .join(first)
+        .join(format!("{rest}.debug"));
+    std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
+    std::fs::rename(&debug, &installed).unwrap();
+    let store_arg = store.to_str().unwrap();
+    let (text, _) = oomtrace_ok(&["report", session_arg, "--debug-dir", store_arg]);
+    let frame = text
+        .lines()
+        .find(|l| l.contains("allocate_until_killed"))
+        .unwrap_or_else(|| panic!("report did not name the frame: {text}"));
+    assert!(frame.contains("(hog.c:"), "{frame}");
+    let (json, _) = oomtrace_ok(&[
+        "report",
+        session_arg,
+        "--format",
+        "json",
+        "--debug-dir",
+        store_arg,
+    ]);
+    let ev: OomEvent = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert!(
+        ev.user_stack
+            .unwrap()
+            .iter()
+            .any(|f| f.symbol.as_deref() == Some("allocate_until_killed")),
+        "{json}"
+    );
+    // Without the debug directory nothing names it: no guessing.
+    let (text, _) = oomtrace_ok(&["report", session_arg]);
+    assert!(!text.contains("allocate_until_killed"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A victim whose memory outlives the kill (`trigger memcg --reaper`: a
+/// frozen process shares it) is left to the OOM reaper. Each of its steps
+/// is reported after the kill, and the oracle is the kernel's own
+/// `oom_reaper: reaped process` line.
+#[test]
+fn the_oom_reapers_steps_are_reported_as_the_kernel_logs_them() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tracer = Tracer::start(&["trace", "--json"]);
+    let (stdout, _) = oomtrace_ok(&["trigger", "memcg", "--limit", "32M", "--reaper"]);
+    let pid: i32 = stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "child")
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no child pid in {stdout:?}"));
+    let out = tracer.interrupt(Duration::from_secs(30));
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let event = lines
+        .iter()
+        .find(|l| l["type"] == "oom" && l["victim"]["pid"] == pid)
+        .unwrap_or_else(|| panic!("no OOM event for {pid}: {out}"));
+    let steps: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "reaper" && l["pid"] == pid)
+        .collect();
+    let names: Vec<&str> = steps.iter().filter_map(|s| s["step"].as_str()).collect();
+    assert_eq!(names, ["wake", "start", "finish"], "{out}");
+    for s in &steps {
+        assert_eq!(s["seq"], event["seq"], "a step names its OOM: {s}");
+    }
+    // Since 5.18 the reaper waits OOM_REAPER_DELAY (2 s, in jiffies) for
+    // the victim to exit by itself; before, it starts at once.
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    if oomtrace_core::gfp::parse_release(&kernel).is_some_and(|v| v >= (5, 18)) {
+        let since = steps[0]["since_kill_ns"].as_u64().expect("since_kill_ns");
+        assert!(
+            (1_990_000_000..6_000_000_000).contains(&since),
+            "queued {since} ns after the kill"
+        );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let reaped = format!("oom_reaper: reaped process {pid} (oomtrace-hog)");
+    loop {
+        let log = Command::new("dmesg").output().unwrap();
+        if String::from_utf8_lossy(&log.stdout).contains(&reaped) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the kernel log lacks {reaped:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

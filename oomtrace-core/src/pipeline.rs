@@ -142,6 +142,8 @@ pub fn run(
                         e.enrich(full);
                     }
                     ev.brief = full.brief();
+                    // The line as recorded may no longer say all it has.
+                    ev.line = None;
                 }
                 if !filter.accepts(&ev.brief) {
                     continue;

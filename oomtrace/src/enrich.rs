@@ -2,11 +2,14 @@
 //! is filtered and shown, while what it names still exists.
 
 use blazesym::Pid;
+use blazesym::helper::read_elf_build_id;
 use blazesym::normalize::{Normalizer, UserMeta};
 use blazesym::symbolize::source::{Elf, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer};
-use oomtrace_core::event::OomEvent;
+use oomtrace_core::event::{OomEvent, UserFrame};
 use oomtrace_core::pipeline::Enricher;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// The trigger's user stack, resolved while the process lives (blazesym):
 /// each frame's file, file offset and build id (enough to symbolize it
@@ -60,42 +63,225 @@ impl Enricher for UserStacks {
         else {
             return;
         };
+        let mut segments: HashMap<&Path, Vec<Segment>> = HashMap::new();
         for (f, (offset, meta)) in frames.iter_mut().zip(&out.outputs) {
             if let Some(UserMeta::Elf(elf)) = out.meta.get(*meta) {
                 f.mapping = Some(elf.path.display().to_string());
                 f.offset = Some(*offset);
                 f.build_id = elf.build_id.as_deref().map(hex);
+                f.vaddr = segments
+                    .entry(&elf.path)
+                    .or_insert_with(|| load_segments(&elf.path))
+                    .iter()
+                    .find_map(|s| s.vaddr(*offset));
             }
         }
         // Functions from the files themselves: the process (often the
         // victim) may be gone by now.
-        let mut reliable = true;
-        for f in frames.iter_mut() {
-            let (Some(path), Some(offset)) = (f.mapping.as_deref(), f.offset) else {
-                reliable = false;
-                f.reliable = Some(false);
-                continue;
-            };
-            let src = Source::Elf(Elf::new(path));
-            let sym = self
-                .symbolizer
-                .symbolize_single(&src, Input::FileOffset(offset));
-            match sym {
-                Ok(Symbolized::Sym(sym)) => {
-                    f.symbol = Some(sym.name.to_string());
-                    f.symbol_offset = Some(sym.offset as u64);
-                    if let Some(ci) = &sym.code_info {
-                        let file = std::path::Path::new(&ci.file);
-                        f.file = Some(match &ci.dir {
-                            Some(dir) => dir.join(file).display().to_string(),
-                            None => file.display().to_string(),
-                        });
-                        f.line = ci.line;
-                    }
-                }
-                _ => reliable = false,
+        name_frames(&self.symbolizer, frames, |f| {
+            Some((f.mapping.as_deref()?.into(), Input::FileOffset(f.offset?)))
+        });
+    }
+}
+
+/// A `PT_LOAD` segment: file bytes `[offset, offset + size)` at `vaddr`.
+struct Segment {
+    offset: u64,
+    size: u64,
+    vaddr: u64,
+}
+
+impl Segment {
+    fn vaddr(&self, offset: u64) -> Option<u64> {
+        (self.offset..self.offset.saturating_add(self.size))
+            .contains(&offset)
+            .then(|| self.vaddr.wrapping_add(offset - self.offset))
+    }
+}
+
+/// The loadable segments of the ELF file at `path` (none if it is not one):
+/// only its headers are read.
+fn load_segments(path: &Path) -> Vec<Segment> {
+    use object::elf::{FileHeader32, FileHeader64};
+    use object::read::elf::{FileHeader, ProgramHeader};
+    type Data = object::ReadCache<std::fs::File>;
+    fn of<H: FileHeader<Endian = object::Endianness>>(data: &Data) -> Vec<Segment> {
+        let Ok(h) = H::parse(data) else {
+            return Vec::new();
+        };
+        let (Ok(e), Ok(phdrs)) = (
+            h.endian(),
+            h.endian().and_then(|e| h.program_headers(e, data)),
+        ) else {
+            return Vec::new();
+        };
+        phdrs
+            .iter()
+            .filter(|p| p.p_type(e) == object::elf::PT_LOAD)
+            .map(|p| Segment {
+                offset: p.p_offset(e).into(),
+                size: p.p_filesz(e).into(),
+                vaddr: p.p_vaddr(e).into(),
+            })
+            .collect()
+    }
+    let Ok(file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let data = object::ReadCache::new(file);
+    match object::FileKind::parse(&data) {
+        Ok(object::FileKind::Elf32) => of::<FileHeader32<object::Endianness>>(&data),
+        Ok(object::FileKind::Elf64) => of::<FileHeader64<object::Endianness>>(&data),
+        _ => Vec::new(),
+    }
+}
+
+/// Names each frame not yet named from the file and place `file_of` gives
+/// for it (the offset into the mapped file, or the address in a separate
+/// debug file). A frame
+/// after one that names no function is unreliable: without frame pointers
+/// the kernel's walk runs into garbage there.
+fn name_frames(
+    symbolizer: &Symbolizer,
+    frames: &mut [UserFrame],
+    mut file_of: impl FnMut(&UserFrame) -> Option<(PathBuf, Input<u64>)>,
+) {
+    let mut reliable = true;
+    for f in frames.iter_mut() {
+        if f.symbol.is_none()
+            && let Some((path, at)) = file_of(f)
+            && let Ok(Symbolized::Sym(sym)) =
+                symbolizer.symbolize_single(&Source::Elf(Elf::new(path)), at)
+        {
+            f.symbol = Some(sym.name.to_string());
+            f.symbol_offset = Some(sym.offset as u64);
+            if let Some(ci) = &sym.code_info {
+                let file = Path::new(&ci.file);
+                f.file = Some(match &ci.dir {
+                    Some(dir) => dir.join(file).display().to_string(),
+                    None => file.display().to_string(),
+                });
+                f.line = ci.line;
             }
-            f.reliable = Some(reliable);
         }
+        reliable &= f.symbol.is_some();
+        f.reliable = Some(reliable);
+    }
+}
+
+/// Recorded user frames that were not named when recorded (a stripped
+/// binary; its debug symbols installed since), named by `report` from the
+/// build id kept with each frame: the mapped file itself if it is still
+/// there with that build id, else `DIR/.build-id/xx/rest.debug` in a debug
+/// directory (where Debian's `-dbgsym` packages put them). Never a file
+/// whose build id differs: a rebuilt binary would name the wrong function.
+pub struct StoredUserFrames {
+    symbolizer: Symbolizer,
+    debug_dirs: Vec<PathBuf>,
+    /// The file found for each (build id, mapping) so far: a session's
+    /// frames name the same few files again and again.
+    found: HashMap<(String, Option<String>), Option<Found>>,
+}
+
+/// A file with a frame's build id.
+#[derive(Clone)]
+enum Found {
+    /// The file that was mapped, still there: addressed by file offset.
+    Mapped(PathBuf),
+    /// A separate debug file: addressed by ELF address.
+    Debug(PathBuf),
+}
+
+/// At most this many files remembered (then forgotten all at once): bounded
+/// memory whatever the session holds.
+const FOUND_MAX: usize = 4096;
+
+/// Where distributions install separate debug files.
+pub const DEFAULT_DEBUG_DIRS: &[&str] = &["/usr/lib/debug", "/lib/debug"];
+
+impl StoredUserFrames {
+    /// `extra` debug directories are searched before the default ones.
+    pub fn new(extra: &[PathBuf]) -> Self {
+        let debug_dirs: Vec<PathBuf> = extra
+            .iter()
+            .cloned()
+            .chain(DEFAULT_DEBUG_DIRS.iter().map(PathBuf::from))
+            .collect();
+        Self {
+            symbolizer: Symbolizer::builder()
+                .set_debug_dirs(Some(&debug_dirs))
+                .build(),
+            debug_dirs,
+            found: HashMap::new(),
+        }
+    }
+
+    /// The file to name `f` from: one with the build id it was recorded with.
+    fn file_of(
+        debug_dirs: &[PathBuf],
+        found: &mut HashMap<(String, Option<String>), Option<Found>>,
+        f: &UserFrame,
+    ) -> Option<(PathBuf, Input<u64>)> {
+        let key = (f.build_id.clone()?, f.mapping.clone());
+        let file = match found.get(&key) {
+            Some(file) => file.clone(),
+            None => {
+                if found.len() >= FOUND_MAX {
+                    found.clear();
+                }
+                let file = Self::search(debug_dirs, f);
+                found.insert(key, file.clone());
+                file
+            }
+        };
+        match file? {
+            Found::Mapped(p) => Some((p, Input::FileOffset(f.offset?))),
+            Found::Debug(p) => Some((p, Input::VirtOffset(f.vaddr?))),
+        }
+    }
+
+    fn search(debug_dirs: &[PathBuf], f: &UserFrame) -> Option<Found> {
+        let want = f.build_id.as_deref()?;
+        let same = |p: &Path| {
+            read_elf_build_id(&p)
+                .ok()
+                .flatten()
+                .is_some_and(|id| hex(&id) == want)
+        };
+        if let Some(m) = f.mapping.as_deref().map(Path::new)
+            && same(m)
+        {
+            return Some(Found::Mapped(m.to_owned()));
+        }
+        if want.len() < 4 || !want.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let (first, rest) = want.split_at(2);
+        debug_dirs
+            .iter()
+            .map(|d| {
+                d.join(".build-id")
+                    .join(first)
+                    .join(format!("{rest}.debug"))
+            })
+            .find(|p| same(p))
+            .map(Found::Debug)
+    }
+}
+
+impl Enricher for StoredUserFrames {
+    fn enrich(&mut self, ev: &mut OomEvent) {
+        let Some(frames) = ev.user_stack.as_mut() else {
+            return;
+        };
+        if frames.iter().all(|f| f.symbol.is_some()) {
+            return;
+        }
+        let Self {
+            symbolizer,
+            debug_dirs,
+            found,
+        } = self;
+        name_frames(symbolizer, frames, |f| Self::file_of(debug_dirs, found, f));
     }
 }

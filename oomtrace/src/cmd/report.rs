@@ -2,6 +2,7 @@
 //! and sinks as live tracing, or into the summary.
 
 use super::{FilterArgs, TimeArgs};
+use crate::enrich::StoredUserFrames;
 use crate::source::session::SessionFiles;
 use anyhow::Result;
 use oomtrace_core::pipeline;
@@ -38,6 +39,12 @@ pub struct ReportArgs {
     /// Go on past lines that do not parse (each is named on stderr).
     #[arg(long)]
     pub skip_bad: bool,
+    /// A directory of separate debug files (`.build-id/xx/rest.debug`), searched
+    /// before /usr/lib/debug for user frames not named when recorded. Text
+    /// output names them always; JSON, which is passed on as recorded, only
+    /// when this is given.
+    #[arg(long, value_name = "DIR")]
+    pub debug_dir: Vec<PathBuf>,
 }
 
 pub fn run(args: &ReportArgs) -> Result<()> {
@@ -45,7 +52,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     // JSON and the summary need only what the filters look at: JSON lines
     // are passed through as recorded.
-    let depth = if args.summary || args.format == Format::Json {
+    let depth = if args.summary || (args.format == Format::Json && args.debug_dir.is_empty()) {
         Depth::Brief
     } else {
         Depth::Full
@@ -65,9 +72,10 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         }
     };
     let mut source = SessionFiles::new(args.files.clone(), args.skip_bad, depth);
+    let mut names = StoredUserFrames::new(&args.debug_dir);
     pipeline::run(
         &mut source,
-        &mut [],
+        &mut [&mut names],
         &args.filter.filter_in(&args.time),
         sink.as_mut(),
         None,
