@@ -551,7 +551,14 @@ pub fn oom_kill(ctx: ProbeContext) -> u32 {
             "oom_kill_process: no victim could be read from oom_control"
         );
     }
-    fill_task(victim, addr_of_mut!(rec.victim));
+    // A victim that is the OOM's own task (the usual memcg OOM) is read
+    // by `mark_victim` as the trigger already.
+    if victim == current_task() {
+        rec.victim.valid = 0;
+        rec.victim.cgroup.ok = 0;
+    } else {
+        fill_task(victim, addr_of_mut!(rec.victim));
+    }
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
     let _ = CHOSEN.insert(tid, victim, 0);
     entry.submit(BPF_RB_NO_WAKEUP);
@@ -681,7 +688,14 @@ pub fn mark_victim_stack(ctx: RawTracePointContext) -> u32 {
     let rec = unsafe { &mut *entry.as_mut_ptr() };
     rec.victim_task = victim;
     rec.stack_top = base + size;
-    fill_task(victim, addr_of_mut!(rec.victim));
+    // A victim that is the OOM's own task (the usual memcg OOM) is read
+    // by `mark_victim` as the trigger already.
+    if victim == current_task() {
+        rec.victim.valid = 0;
+        rec.victim.cgroup.ok = 0;
+    } else {
+        fill_task(victim, addr_of_mut!(rec.victim));
+    }
     let len = if size < STACK_COPY as u64 {
         size
     } else {
