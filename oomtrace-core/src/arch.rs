@@ -17,6 +17,9 @@ pub struct Arch {
     pub stack_header: &'static str,
     /// Bits of a kernel pointer.
     pub pointer_bits: u32,
+    /// The lowest kernel address of any layout the architecture has: the
+    /// largest virtual address space puts the kernel's lowest.
+    pub kernel_start: u64,
     /// Bits of the address that pointer authentication may use on arm64
     /// return addresses, masked off before symbolizing (0: none).
     pub pac_mask: u64,
@@ -30,6 +33,8 @@ pub const X86_64: Arch = Arch {
     user_top: 0x0100_0000_0000_0000,
     stack_header: "Call Trace:",
     pointer_bits: 64,
+    // 5-level paging's kernel half (4-level: 0xffff_8000_0000_0000).
+    kernel_start: 0xff00_0000_0000_0000,
     pac_mask: 0,
     thread_size: 16384,
 };
@@ -40,6 +45,9 @@ pub const AARCH64: Arch = Arch {
     user_top: 1 << 52,
     stack_header: "Call trace:",
     pointer_bits: 64,
+    // 52-bit virtual addresses (Debian's 6.12 arm64 kernels): the linear
+    // map starts here; 48-bit at 0xffff_0000_0000_0000.
+    kernel_start: 0xfff0_0000_0000_0000,
     pac_mask: 0xffff_0000_0000_0000 & !(1 << 55),
     thread_size: 16384,
 };
@@ -50,6 +58,8 @@ pub const ARM: Arch = Arch {
     user_top: 0xc000_0000,
     stack_header: "Call trace:",
     pointer_bits: 32,
+    // The 3G/1G split; the rarer 2G/2G and 1G/3G splits start lower.
+    kernel_start: 0xc000_0000,
     pac_mask: 0,
     thread_size: 8192,
 };
@@ -80,11 +90,12 @@ impl Arch {
 
     /// Whether `addr` can be a kernel pointer on this architecture.
     pub fn is_kernel_address(&self, addr: u64) -> bool {
-        if self.pointer_bits == 32 {
-            (0xc000_0000..=0xffff_ffff).contains(&addr)
+        let top = if self.pointer_bits == 32 {
+            0xffff_ffff
         } else {
-            addr >> 48 == 0xffff
-        }
+            u64::MAX
+        };
+        (self.kernel_start..=top).contains(&addr)
     }
 
     /// Whether `addr` can be a user address; PAC bits masked first.
@@ -120,5 +131,21 @@ mod tests {
         // A PAC-signed arm64 return address is a user address once masked.
         assert!(AARCH64.is_user_address(0x003f_0000_aaaa_0000 | 0x00aa_bbcc));
         assert!(!X86_64.is_user_address(0xffff_ffff_8100_0000));
+    }
+
+    #[test]
+    fn kernel_addresses_of_every_layout() {
+        // arm64 with 52-bit VAs (Debian's 6.12 config): the linear map,
+        // where slab objects such as a memcg live, and the kernel image.
+        assert!(AARCH64.is_kernel_address(0xfff0_0000_1234_5678));
+        assert!(AARCH64.is_kernel_address(0xffff_a5b8_dcd2_036c));
+        assert!(!AARCH64.is_kernel_address(0x0000_ffff_8000_0000));
+        // x86_64 with 4- and 5-level paging.
+        assert!(X86_64.is_kernel_address(0xffff_8880_0000_0000));
+        assert!(X86_64.is_kernel_address(0xff11_0000_0000_0000));
+        assert!(!X86_64.is_kernel_address(0x00ff_ffff_ffff_f000));
+        assert!(ARM.is_kernel_address(0xc123_4567));
+        assert!(!ARM.is_kernel_address(0xbeff_f000));
+        assert!(!ARM.is_kernel_address(0x1_c000_0000));
     }
 }

@@ -749,6 +749,12 @@ fn without_tracing_frames(mut frames: Vec<crate::event::Frame>) -> Vec<crate::ev
     };
     let n = frames.iter().take_while(|f| tracing(f)).count();
     frames.drain(..n);
+    // arm64's walk from a tracepoint's registers gives the innermost
+    // address twice (the pc, then the same place as the first frame
+    // record's return address): once is what the kernel's Call trace says.
+    if frames.len() >= 2 && frames[0].addr == frames[1].addr {
+        frames.remove(0);
+    }
     frames
 }
 
@@ -1459,5 +1465,32 @@ ffffffff81000d00 T end_of_text
     fn nodelists_read_like_the_kernels() {
         assert_eq!(nodelist(0b1), "0");
         assert_eq!(nodelist(0b1011), "0-1,3");
+    }
+
+    #[test]
+    fn the_innermost_frame_is_said_once() {
+        let frame = |addr: &str, symbol: &str| crate::event::Frame {
+            addr: addr.to_owned(),
+            symbol: Some(symbol.to_owned()),
+            offset: Some(0x12c),
+            size: Some(0x200),
+        };
+        // As arm64 gave it for a memcg OOM on 6.12.
+        let stack = vec![
+            frame("0xffff800080123456", "__traceiter_mark_victim"),
+            frame("0xffff8000802a012c", "mark_oom_victim"),
+            frame("0xffff8000802a012c", "mark_oom_victim"),
+            frame("0xffff8000802a0d50", "__oom_kill_process"),
+        ];
+        let names: Vec<_> = without_tracing_frames(stack)
+            .into_iter()
+            .filter_map(|f| f.symbol)
+            .collect();
+        assert_eq!(names, ["mark_oom_victim", "__oom_kill_process"]);
+        // Two different places in one function are two frames.
+        let mut other = frame("0xffff8000802a0130", "mark_oom_victim");
+        other.offset = Some(0x130);
+        let stack = vec![frame("0xffff8000802a012c", "mark_oom_victim"), other];
+        assert_eq!(without_tracing_frames(stack).len(), 2);
     }
 }

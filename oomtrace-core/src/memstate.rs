@@ -465,4 +465,71 @@ mod tests {
         let s: String = names.iter().map(|n| migrate_letter(n)).collect();
         assert_eq!(s, "UMEH");
     }
+
+    /// The number of buddy orders is the kernel's (`NR_PAGE_ORDERS`, the
+    /// length of `zone.free_area[]` in BTF): 11 with 4K pages, 12 or 14 on
+    /// arm64 kernels with 16K or 64K pages. A zone copied raw decodes into
+    /// exactly that many orders, each with its own count and migrate types.
+    #[test]
+    fn buddy_orders_are_as_many_as_btf_says() {
+        for (page_shift, orders) in [(12u32, 11u32), (14, 12), (16, 14)] {
+            let mut layout = MemLayout::unplanned();
+            let free_area_size = 16 * 4 + 8; // four list heads, nr_free
+            layout.zone_present = 0;
+            layout.zone_vm_stat = 8;
+            layout.zone_free_area = 64;
+            layout.free_area_size = free_area_size;
+            layout.free_area_nr_free = 64;
+            layout.nr_orders = orders;
+            layout.zone_size = 64 + orders * free_area_size;
+            layout.nr_zones = 1;
+            let names = MemNames {
+                node: Vec::new(),
+                zone: vec!["NR_FREE_PAGES".into()],
+                migrate: [
+                    "MIGRATE_UNMOVABLE",
+                    "MIGRATE_MOVABLE",
+                    "MIGRATE_RECLAIMABLE",
+                    "MIGRATE_HIGHATOMIC",
+                ]
+                .map(String::from)
+                .to_vec(),
+                page_shift,
+                pmd_shift: page_shift + 9,
+                zones: vec!["Normal".into()],
+                layout,
+            };
+            // SAFETY: a record is plain data; all zeroes is a valid one.
+            let mut r: Box<MemStateRecord> = Box::new(unsafe { std::mem::zeroed() });
+            r.zones_addr = 0xffff_0000_1000_0000;
+            r.zones_len = layout.zone_size;
+            let put = |r: &mut MemStateRecord, at: u32, v: u64| {
+                r.zones_raw[at as usize..at as usize + 8].copy_from_slice(&v.to_le_bytes());
+            };
+            put(&mut r, 0, 1 << 18); // present pages
+            for order in 0..orders {
+                let area = 64 + order * free_area_size;
+                for t in 0..4u32 {
+                    // An empty list points at itself; order N has blocks of
+                    // type N % 4 only.
+                    let head = r.zones_addr + (area + 16 * t) as u64;
+                    let next = if t == order % 4 { head + 0x1000 } else { head };
+                    put(&mut r, area + 16 * t, next);
+                }
+                put(&mut r, area + 64, u64::from(order) + 1);
+            }
+            let z = zone(0, 0, &r, &names).expect("a populated zone");
+            assert_eq!(z.free_area.len(), orders as usize, "{page_shift}");
+            assert_eq!(
+                z.free_area,
+                (1..=u64::from(orders)).collect::<Vec<_>>(),
+                "{page_shift}"
+            );
+            let letters = ["U", "M", "E", "H"];
+            for (order, types) in z.free_types.iter().enumerate() {
+                assert_eq!(types, letters[order % 4], "order {order}");
+            }
+            assert_eq!(z.present_kb, Some((1 << 18) << (page_shift - 10)));
+        }
+    }
 }

@@ -13,6 +13,9 @@ mkdir -p /out
 # The tracer and this script must survive every OOM; the hogs set their own adj.
 echo -1000 > /proc/self/oom_score_adj
 echo "VMTEST kernel $(uname -r)"
+# Whether kallsyms lists data (CONFIG_KALLSYMS_ALL): the global scenario's
+# memory path depends on it.
+echo "VMTEST kallsyms-data $(grep -c -w -e node_data -e contig_page_data /proc/kallsyms)" >> /out/markers.txt
 
 start_tracer() { # name, then trace arguments
     name=$1; shift
@@ -41,6 +44,19 @@ finish_tracer() {
     stop_tracer
 }
 
+# A sacrificial sleeper for sysrq-f, with the highest adj, once it runs
+# `sleep` (killed mid-exec, its memory is a half-built mm that the kernel's
+# report and oomtrace read moments apart).
+sacrificial_sleeper() {
+    sleep 1000 &
+    VICTIM=$!
+    for i in $(seq 1 100); do
+        [ "$(cat /proc/$VICTIM/comm)" = sleep ] && break
+        sleep 0.05
+    done
+    echo 1000 > /proc/$VICTIM/oom_score_adj
+}
+
 in_cgroup() { # cgroup dir, then the command
     dir=$1; shift
     sh -c "echo \$\$ > $dir/cgroup.procs && exec $*" &
@@ -48,9 +64,7 @@ in_cgroup() { # cgroup dir, then the command
 
 # sysrq-f: the manual OOM; a sacrificial sleeper with the highest adj dies.
 start_tracer sysrq --mode kprobe --count 1
-sleep 1000 &
-VICTIM=$!
-echo 1000 > /proc/$VICTIM/oom_score_adj
+sacrificial_sleeper
 echo "VMTEST sysrq victim $VICTIM" >> /out/markers.txt
 echo f > /proc/sysrq-trigger
 finish_tracer
@@ -77,7 +91,9 @@ in_cgroup /sys/fs/cgroup/steer oomtrace __hog --mib 16 --adj 500
 B=$!
 echo "VMTEST steer a=$A b=$B" >> /out/markers.txt
 sleep 2
-in_cgroup /sys/fs/cgroup/steer oomtrace __hog --adj 0
+# The trigger stops at 40 MiB, after the kill freed room: it lives on,
+# and its user stack is resolved from its own files.
+in_cgroup /sys/fs/cgroup/steer oomtrace __hog --mib 40 --adj 0
 C=$!
 wait $TRACER
 kill -9 $A $B $C 2>/dev/null
@@ -89,12 +105,22 @@ start_tracer tracepoint --mode tracepoint --count 1
 oomtrace trigger memcg --limit 32M
 finish_tracer
 
+# A kernel without its own BTF plans from a detached one, made by pahole
+# from its -dbg package (`cargo xtask btf`): the memcg OOM again, planned
+# from that file.
+BTF=/btf/$(uname -r).btf
+if [ -f $BTF ]; then
+    echo "VMTEST btf $BTF" >> /out/markers.txt
+    oomtrace check --btf $BTF > /out/btf-check.txt 2>&1
+    start_tracer btf --mode kprobe --count 1 --btf $BTF
+    oomtrace trigger memcg --limit 32M
+    finish_tracer
+fi
+
 # Tracepoint mode on the other two kinds of OOM: the oom_control is found
 # on the OOM task's stack there too (a kworker's for sysrq-f).
 start_tracer tp-sysrq --mode tracepoint --count 1
-sleep 1000 &
-VICTIM=$!
-echo 1000 > /proc/$VICTIM/oom_score_adj
+sacrificial_sleeper
 echo "VMTEST tp-sysrq victim $VICTIM" >> /out/markers.txt
 echo f > /proc/sysrq-trigger
 finish_tracer
