@@ -189,6 +189,7 @@ fn test() -> Result<()> {
         "oomtrace-ebpf",
     ]))?;
     vm::test()?;
+    dist::test()?;
     fuzz(FUZZ_SECONDS)
 }
 
@@ -235,6 +236,15 @@ fn main() -> ExitCode {
         "build" => build().map(|p| eprintln!("xtask: built {}", p.display())),
         "lint" => lint(),
         "vm-test" => deps().and_then(|()| vm::test()),
+        "dist" => dist::run().map(|_| ()),
+        "btf" => match rest {
+            [flag, package] if flag == "--kernel-package" => deps()
+                .and_then(|()| vm::btf(package))
+                .map(|p| eprintln!("xtask: {}", p.display())),
+            _ => Err(anyhow::anyhow!(
+                "usage: cargo xtask btf --kernel-package linux-image-<release>-dbg"
+            )),
+        },
         "test" => test(),
         "bench" => deps().and_then(|()| bench::run()),
         "fuzz" => fuzz(
@@ -248,12 +258,14 @@ fn main() -> ExitCode {
         }),
         _ => {
             eprintln!(
-                "usage: cargo xtask <deps|build|run|lint|test>\n\
+                "usage: cargo xtask <deps|build|run|lint|vm-test|test|dist|fuzz|bench>\n\
                  \x20 deps   install what is missing (Debian packages, rust-src, bpf-linker)\n\
                  \x20 build  build oomtrace (the BPF object is embedded)\n\
                  \x20 run    build, then run: cargo xtask run -- trace --json\n\
                  \x20 lint   rustfmt and clippy, the eBPF crate with its own target\n\
-                 \x20 vm-test boot Debian's 5.10, 6.1 and 6.12 kernels in QEMU, check oomtrace against their reports\n\
+                 \x20 vm-test boot Debian's x86_64 5.10, 6.1, 6.12 and arm64 6.1, 6.12 kernels in QEMU, check oomtrace against their reports\n\
+                 \x20 dist   static binaries for x86_64 and aarch64, SHA256SUMS and .deb packages in target/dist/\n\
+                 \x20 btf --kernel-package NAME  a BTF file for a kernel without its own, by pahole from NAME (a -dbg package)\n\
                  \x20 test   lint, vm-test, unit tests and the integration tests on this kernel (root)\n\
                  \x20 fuzz [SECONDS]  fuzz each reader of outside text (cargo fuzz), 45 s each by default\n\
                  \x20 bench  measure start-up, in-kernel cost, idle cost, report throughput, latency: bench/RESULTS.md"
@@ -281,15 +293,104 @@ mod vm {
     use std::fs;
 
     const VM_PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static", "cpio"];
-    /// Each kernel series the VM tests boot: the meta-package whose
-    /// dependency is its newest kernel, and the Debian release that has it
-    /// when it is not this machine's (read through a private apt
-    /// configuration under .cache/, never the machine's own).
-    const KERNEL_SERIES: &[(&str, &str, Option<&str>)] = &[
+
+    /// A machine the VM tests emulate: Debian's architecture name, the
+    /// Rust target oomtrace is built for (static), and how QEMU boots it.
+    pub struct Machine {
+        pub debian_arch: &'static str,
+        /// `uname -m`, and the architecture in release file names.
+        pub uname_machine: &'static str,
+        rust_target: &'static str,
+        /// `CARGO_TARGET_<T>_LINKER` for a cross build, and its package.
+        linker: Option<(&'static str, &'static str, &'static str)>,
+        /// Debian packages QEMU and the cross build need.
+        packages: &'static [&'static str],
+        qemu: &'static str,
+        qemu_args: &'static [&'static str],
+        console: &'static str,
+    }
+
+    pub const X86_64: Machine = Machine {
+        debian_arch: "amd64",
+        uname_machine: "x86_64",
+        rust_target: "x86_64-unknown-linux-gnu",
+        linker: None,
+        packages: &[],
+        qemu: "qemu-system-x86_64",
+        qemu_args: &[],
+        console: "ttyS0",
+    };
+
+    pub const ARM64: Machine = Machine {
+        debian_arch: "arm64",
+        uname_machine: "aarch64",
+        rust_target: "aarch64-unknown-linux-musl",
+        linker: Some((
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER",
+            "aarch64-linux-gnu-gcc",
+            "gcc-aarch64-linux-gnu",
+        )),
+        packages: &["qemu-system-arm", "gcc-aarch64-linux-gnu"],
+        qemu: "qemu-system-aarch64",
+        // pauth-impdef: QEMU's own pointer-authentication algorithm, many
+        // times faster to emulate than the architected one.
+        qemu_args: &["-M", "virt", "-cpu", "max,pauth-impdef=on"],
+        console: "ttyAMA0",
+    };
+
+    /// One kernel the VM tests boot.
+    pub struct Kernel {
+        pub machine: &'static Machine,
+        /// The series the oracle must see run, by name.
+        pub series: &'static str,
+        /// The meta-package whose dependency is the series' newest kernel.
+        meta: &'static str,
+        /// The Debian release that has it when it is not this machine's
+        /// (read through a private apt configuration under .cache/, never
+        /// the machine's own).
+        release: Option<&'static str>,
+        /// Also traced with a detached BTF made by pahole from its `-dbg`
+        /// package (`--btf`), as a kernel without its own BTF is.
+        pub detached_btf: bool,
+    }
+
+    pub const KERNELS: &[Kernel] = &[
         // Debian 11's kernel; also the base of Android 12 GKI and Amazon Linux 2's.
-        ("5.10", "linux-image-cloud-amd64", Some("bullseye")),
-        ("6.1", "linux-image-cloud-amd64", None),
-        ("6.12", "linux-image-6.12-cloud-amd64", None),
+        Kernel {
+            machine: &X86_64,
+            series: "5.10",
+            meta: "linux-image-cloud-amd64",
+            release: Some("bullseye"),
+            detached_btf: false,
+        },
+        Kernel {
+            machine: &X86_64,
+            series: "6.1",
+            meta: "linux-image-cloud-amd64",
+            release: None,
+            detached_btf: true,
+        },
+        Kernel {
+            machine: &X86_64,
+            series: "6.12",
+            meta: "linux-image-6.12-cloud-amd64",
+            release: None,
+            detached_btf: false,
+        },
+        Kernel {
+            machine: &ARM64,
+            series: "6.1",
+            meta: "linux-image-cloud-arm64",
+            release: Some("bookworm"),
+            detached_btf: false,
+        },
+        Kernel {
+            machine: &ARM64,
+            series: "6.12",
+            meta: "linux-image-6.12-cloud-arm64",
+            release: Some("bookworm"),
+            detached_btf: false,
+        },
     ];
     const BOOT_TIMEOUT_SECS: u64 = 300;
 
@@ -297,13 +398,19 @@ mod vm {
         workspace_root().join(".cache/vm")
     }
 
-    /// apt's options for a Debian release other than this machine's: its own
-    /// sources, lists and cache under .cache/apt-RELEASE.
-    fn apt_options(release: Option<&str>) -> Result<Vec<String>> {
+    /// apt's options for a Debian release or architecture other than this
+    /// machine's: its own sources, lists and cache under
+    /// .cache/apt-RELEASE[-ARCH] (the machine's dpkg architectures untouched).
+    fn apt_options(release: Option<&str>, arch: &str) -> Result<Vec<String>> {
+        let foreign = arch != X86_64.debian_arch;
         let Some(release) = release else {
             return Ok(Vec::new());
         };
-        let dir = workspace_root().join(format!(".cache/apt-{release}"));
+        let dir = workspace_root().join(if foreign {
+            format!(".cache/apt-{release}-{arch}")
+        } else {
+            format!(".cache/apt-{release}")
+        });
         fs::create_dir_all(dir.join("lists/partial"))?;
         fs::create_dir_all(dir.join("cache/archives/partial"))?;
         let sources = dir.join("sources.list");
@@ -314,12 +421,20 @@ mod vm {
                  deb http://deb.debian.org/debian-security {release}-security main\n"
             ),
         )?;
-        let opts = vec![
+        let mut opts = vec![
             format!("-oDir::Etc::SourceList={}", sources.display()),
             "-oDir::Etc::SourceParts=/dev/null".to_owned(),
             format!("-oDir::State::Lists={}", dir.join("lists").display()),
             format!("-oDir::Cache={}", dir.join("cache").display()),
         ];
+        if foreign {
+            opts.extend([
+                format!("-oAPT::Architecture={arch}"),
+                format!("-oAPT::Architectures::={arch}"),
+                // This machine's installed packages are not the VM's.
+                "-oDir::State::status=/dev/null".to_owned(),
+            ]);
+        }
         let fresh = fs::read_dir(dir.join("lists"))?
             .filter_map(|e| e.ok())
             .any(|e| e.file_name().to_string_lossy().ends_with("_Packages"));
@@ -346,8 +461,9 @@ mod vm {
     }
 
     /// Downloads and unpacks a kernel package once; returns its vmlinuz.
-    fn kernel(meta: &str, release: Option<&str>) -> Result<PathBuf> {
-        let apt = apt_options(release)?;
+    fn kernel(k: &Kernel) -> Result<PathBuf> {
+        let (meta, release) = (k.meta, k.release);
+        let apt = apt_options(release, k.machine.debian_arch)?;
         let mut pkg = resolve(meta, &apt);
         if pkg.is_err() {
             run(Command::new("apt-get").args(&apt).args(["update", "-qq"]))?;
@@ -367,50 +483,91 @@ mod vm {
         if let Some(k) = find(&dir) {
             return Ok(k);
         }
-        let debs = cache().join("debs");
-        fs::create_dir_all(&debs)?;
-        eprintln!("xtask: downloading {pkg}");
-        run(Command::new("apt-get")
-            .args(&apt)
-            .args(["download", &pkg])
-            .current_dir(&debs))?;
-        let deb = fs::read_dir(&debs)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{pkg}_")))
-            })
-            .with_context(|| format!("apt-get download {pkg} left no .deb"))?;
-        run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir))?;
+        unpack(&apt, &pkg, &dir)?;
         find(&dir).with_context(|| format!("{pkg} has no boot/vmlinuz-*"))
     }
 
-    /// oomtrace built as a static executable: the VM has no shared libraries.
-    fn static_oomtrace() -> Result<PathBuf> {
-        run(cargo()
-            .args([
-                "build",
-                "--release",
-                "--package",
-                "oomtrace",
-                "--target",
-                "x86_64-unknown-linux-gnu",
-            ])
-            .env("RUSTFLAGS", "-C target-feature=+crt-static"))?;
-        Ok(workspace_root().join("target/x86_64-unknown-linux-gnu/release/oomtrace"))
+    /// Downloads a package (once, into .cache/vm/debs) and unpacks it into `dir`.
+    fn unpack(apt: &[String], pkg: &str, dir: &Path) -> Result<()> {
+        let debs = cache().join("debs");
+        fs::create_dir_all(&debs)?;
+        let name = pkg.split(':').next().unwrap_or(pkg);
+        let arch = pkg.split(':').nth(1);
+        let downloaded = || -> Option<PathBuf> {
+            fs::read_dir(&debs)
+                .ok()?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .find(|p| {
+                    p.file_name().is_some_and(|n| {
+                        let n = n.to_string_lossy();
+                        n.starts_with(&format!("{name}_"))
+                            && arch.is_none_or(|a| n.ends_with(&format!("_{a}.deb")))
+                    })
+                })
+        };
+        if downloaded().is_none() {
+            eprintln!("xtask: downloading {pkg}");
+            run(Command::new("apt-get")
+                .args(apt)
+                .args(["download", pkg])
+                .current_dir(&debs))?;
+        }
+        let deb = downloaded().with_context(|| format!("apt-get download {pkg} left no .deb"))?;
+        run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(dir))
     }
 
-    fn initramfs(oomtrace: &Path) -> Result<PathBuf> {
-        let root = cache().join("initramfs");
+    /// A static busybox for the machine: this one's own, or Debian's
+    /// busybox-static of that architecture.
+    fn busybox(m: &Machine) -> Result<PathBuf> {
+        if m.debian_arch == X86_64.debian_arch {
+            return Ok(PathBuf::from("/bin/busybox"));
+        }
+        let dir = cache().join(format!("busybox-{}", m.debian_arch));
+        let exe = dir.join("bin/busybox");
+        if !exe.exists() {
+            let apt = apt_options(Some("bookworm"), m.debian_arch)?;
+            unpack(&apt, &format!("busybox-static:{}", m.debian_arch), &dir)?;
+        }
+        Ok(exe)
+    }
+
+    /// oomtrace built as a static executable for the machine (the VM has
+    /// no shared libraries), its BPF object built for that architecture.
+    pub fn static_oomtrace(m: &Machine) -> Result<PathBuf> {
+        install_debian_packages(m.packages)?;
+        let installed = output(Command::new("rustup").args(["target", "list", "--installed"]));
+        if !installed.is_some_and(|t| t.lines().any(|l| l.trim() == m.rust_target)) {
+            run(Command::new("rustup").args(["target", "add", m.rust_target]))?;
+        }
+        let mut build = cargo();
+        build
+            .args(["build", "--release", "--package", "oomtrace", "--target"])
+            .arg(m.rust_target)
+            .env("RUSTFLAGS", "-C target-feature=+crt-static");
+        if let Some((var, linker, _)) = m.linker {
+            build.env(var, linker);
+        }
+        run(&mut build)?;
+        Ok(workspace_root().join(format!("target/{}/release/oomtrace", m.rust_target)))
+    }
+
+    /// `btfs`: detached BTF files, put in /btf/ under their own names
+    /// (`<kernel release>.btf`: init.sh uses the running kernel's).
+    fn initramfs(m: &Machine, oomtrace: &Path, btfs: &[PathBuf]) -> Result<PathBuf> {
+        let root = cache().join(format!("initramfs-{}", m.debian_arch));
         let _ = fs::remove_dir_all(&root);
         for d in ["bin", "proc", "sys", "dev", "tmp"] {
             fs::create_dir_all(root.join(d))?;
         }
-        fs::copy("/bin/busybox", root.join("bin/busybox")).context("busybox-static")?;
+        fs::copy(busybox(m)?, root.join("bin/busybox")).context("busybox-static")?;
         fs::copy(oomtrace, root.join("bin/oomtrace"))?;
+        fs::create_dir_all(root.join("btf"))?;
+        for b in btfs {
+            fs::copy(b, root.join("btf").join(b.file_name().unwrap()))?;
+        }
         fs::copy(workspace_root().join("tests/vm/init.sh"), root.join("init"))?;
         run(Command::new("chmod").arg("+x").arg(root.join("init")))?;
-        let image = cache().join("initramfs.cpio.gz");
+        let image = cache().join(format!("initramfs-{}.cpio.gz", m.debian_arch));
         run(Command::new("sh")
             .arg("-c")
             .arg(format!(
@@ -421,11 +578,12 @@ mod vm {
         Ok(image)
     }
 
-    fn boot(kernel: &Path, initrd: &Path, log: &Path) -> Result<()> {
+    fn boot(m: &Machine, kernel: &Path, initrd: &Path, log: &Path) -> Result<()> {
         let out = fs::File::create(log)?;
         let status = Command::new("timeout")
             .arg(BOOT_TIMEOUT_SECS.to_string())
-            .arg("qemu-system-x86_64")
+            .arg(m.qemu)
+            .args(m.qemu_args)
             .args([
                 "-accel",
                 "tcg",
@@ -442,10 +600,11 @@ mod vm {
             .arg(kernel)
             .arg("-initrd")
             .arg(initrd)
-            .args([
-                "-append",
-                "console=ttyS0 loglevel=1 panic=-1 oops=panic softlockup_panic=1 log_buf_len=4M",
-            ])
+            .arg("-append")
+            .arg(format!(
+                "console={} loglevel=1 panic=-1 oops=panic softlockup_panic=1 log_buf_len=4M",
+                m.console
+            ))
             .stdout(out.try_clone()?)
             .stderr(out)
             .status()?;
@@ -474,7 +633,11 @@ mod vm {
 
     pub fn test() -> Result<()> {
         let logs = boot_all()?;
-        let series: Vec<&str> = KERNEL_SERIES.iter().map(|(s, _, _)| *s).collect();
+        // Each kernel that must run, by series and architecture ("6.1@arm64").
+        let series: Vec<String> = KERNELS
+            .iter()
+            .map(|k| format!("{}@{}", k.series, k.machine.debian_arch))
+            .collect();
         // The oracle check is a Rust test of the oomtrace crate.
         let list = logs
             .iter()
@@ -494,25 +657,129 @@ mod vm {
                 "--nocapture",
             ])
             .env("OOMTRACE_VM_LOGS", list)
+            .env(
+                "OOMTRACE_VM_DETACHED_BTF",
+                KERNELS
+                    .iter()
+                    .filter(|k| k.detached_btf)
+                    .map(|k| format!("{}@{}", k.series, k.machine.debian_arch))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
             .env("OOMTRACE_VM_SERIES", series.join(",")))
     }
 
-    /// Boots every kernel series with the scenarios; returns the serial logs.
+    /// `cargo xtask btf --kernel-package NAME`: a detached BTF file for a
+    /// kernel, made with pahole from the vmlinux of its Debian `-dbg`
+    /// package (downloaded once into .cache/vm/debs; the architecture is
+    /// the flavour's, through a private apt configuration when foreign).
+    /// Returns `.cache/btf/<kernel release>.btf`.
+    pub fn btf(package: &str) -> Result<PathBuf> {
+        install_debian_packages(&["dwarves", "xz-utils"])?;
+        let pkg = package.strip_suffix("-dbg").unwrap_or(package);
+        let release = pkg
+            .strip_prefix("linux-image-")
+            .with_context(|| format!("{package}: not a linux-image-*-dbg package"))?;
+        let arch = if release.ends_with("-arm64") {
+            "arm64"
+        } else if release.contains("-armmp") {
+            "armhf"
+        } else {
+            "amd64"
+        };
+        let out = workspace_root().join(format!(".cache/btf/{release}.btf"));
+        if out.exists() {
+            return Ok(out);
+        }
+        let apt = if arch == X86_64.debian_arch {
+            Vec::new()
+        } else {
+            apt_options(Some("bookworm"), arch)?
+        };
+        // Only the kernel's own vmlinux, out of the package's 1.7 GB.
+        let dir = cache().join(format!("dbg-{release}"));
+        let vmlinux = dir.join(format!("usr/lib/debug/boot/vmlinux-{release}"));
+        if !vmlinux.exists() {
+            let debs = cache().join("debs");
+            fs::create_dir_all(&debs)?;
+            let dbg = format!("{pkg}-dbg");
+            let find = || {
+                fs::read_dir(&debs).ok().and_then(|d| {
+                    d.filter_map(|e| e.ok().map(|e| e.path())).find(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{dbg}_")))
+                    })
+                })
+            };
+            if find().is_none() {
+                eprintln!("xtask: downloading {dbg} (some 300-600 MB, once)");
+                run(Command::new("apt-get")
+                    .args(&apt)
+                    .args(["download", &dbg])
+                    .current_dir(&debs))?;
+            }
+            let deb = find().with_context(|| format!("apt-get download {dbg} left no .deb"))?;
+            fs::create_dir_all(&dir)?;
+            run(Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "dpkg-deb --fsys-tarfile '{}' | tar -x -C '{}' './usr/lib/debug/boot/vmlinux-{release}'",
+                    deb.display(),
+                    dir.display()
+                )))?;
+        }
+        fs::create_dir_all(out.parent().unwrap())?;
+        run(Command::new("pahole")
+            .arg(format!("--btf_encode_detached={}", out.display()))
+            .arg(&vmlinux))?;
+        Ok(out)
+    }
+
+    /// Boots every kernel with the scenarios; returns the serial logs.
     pub fn boot_all() -> Result<Vec<PathBuf>> {
         install_debian_packages(VM_PACKAGES)?;
-        let exe = static_oomtrace()?;
-        let initrd = initramfs(&exe)?;
         let results = workspace_root().join("target/vm");
         fs::create_dir_all(&results)?;
         let mut logs = Vec::new();
-        for (series, meta, release) in KERNEL_SERIES {
-            let k = kernel(meta, *release)?;
-            let log = results.join(format!("{series}.log"));
+        let mut initrds: Vec<(&str, PathBuf)> = Vec::new();
+        // Every kernel first: the detached BTFs go into the initramfs.
+        let mut kernels = Vec::new();
+        let mut btfs: Vec<(&str, PathBuf)> = Vec::new();
+        for k in KERNELS {
+            let vmlinuz = kernel(k)?;
+            if k.detached_btf {
+                let name = vmlinuz.file_name().unwrap().to_string_lossy().into_owned();
+                let release = name.trim_start_matches("vmlinuz-");
+                btfs.push((
+                    k.machine.debian_arch,
+                    btf(&format!("linux-image-{release}-dbg"))?,
+                ));
+            }
+            kernels.push((k, vmlinuz));
+        }
+        for (k, vmlinuz) in kernels {
+            let m = k.machine;
+            let initrd = match initrds.iter().find(|(a, _)| *a == m.debian_arch) {
+                Some((_, i)) => i.clone(),
+                None => {
+                    let mine: Vec<PathBuf> = btfs
+                        .iter()
+                        .filter(|(a, _)| *a == m.debian_arch)
+                        .map(|(_, b)| b.clone())
+                        .collect();
+                    let i = initramfs(m, &static_oomtrace(m)?, &mine)?;
+                    initrds.push((m.debian_arch, i.clone()));
+                    i
+                }
+            };
+            let log = results.join(format!("{}-{}.log", k.series, m.debian_arch));
             let t = Instant::now();
-            boot(&k, &initrd, &log)?;
+            boot(m, &vmlinuz, &initrd, &log)?;
             eprintln!(
-                "xtask: {series}: {} booted, scenarios ran in {:.1} s",
-                k.display(),
+                "xtask: {} {}: {} booted, scenarios ran in {:.1} s",
+                k.series,
+                m.debian_arch,
+                vmlinuz.display(),
                 t.elapsed().as_secs_f64()
             );
             logs.push(log);
@@ -522,3 +789,4 @@ mod vm {
 }
 
 mod bench;
+mod dist;

@@ -26,6 +26,10 @@ pub struct HookReport {
 pub struct Report {
     pub kernel: String,
     pub btf: bool,
+    /// The BTF read: the kernel's own, or the `--btf` file.
+    pub btf_file: Option<String>,
+    /// Why there is none.
+    pub btf_error: Option<String>,
     pub btf_missing_fields: Vec<String>,
     pub tracefs: Option<String>,
     pub kprobes: bool,
@@ -49,7 +53,7 @@ pub struct Report {
     pub ready: bool,
 }
 
-pub fn gather() -> Report {
+pub fn gather(btf_file: Option<&Path>) -> Report {
     let release = kernel_release();
     let tracefs_root = if privileges().root {
         tracefs::find_or_mount().ok()
@@ -58,7 +62,14 @@ pub fn gather() -> Report {
     };
     let kprobes = kprobes_supported(tracefs_root.as_deref());
     let kallsyms = Kallsyms::load().unwrap_or_default();
-    let types = KernelTypes::load().ok();
+    let btf_path = btf::source(btf_file);
+    let (types, btf_error) = match &btf_path {
+        Ok(p) => match KernelTypes::load_from(p) {
+            Ok(t) => (Some(t), None),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        },
+        Err(e) => (None, Some(format!("{e:#}"))),
+    };
     let missing = types
         .as_ref()
         .map(|t| {
@@ -131,7 +142,9 @@ pub fn gather() -> Report {
         && hooks.iter().any(|h| h.used);
     Report {
         kernel: release.clone(),
-        btf: Path::new(VMLINUX).exists(),
+        btf: types.is_some(),
+        btf_file: btf_path.ok().map(|p| p.display().to_string()),
+        btf_error,
         btf_missing_fields: missing,
         tracefs: tracefs_root.as_ref().map(|p| p.display().to_string()),
         kprobes,
@@ -169,14 +182,21 @@ pub fn text(r: &Report) -> String {
     row("kernel", r.kernel.clone());
     row(
         "btf",
-        if r.btf {
-            if r.btf_missing_fields.is_empty() {
-                format!("{VMLINUX}, every field oomtrace reads is there")
-            } else {
-                format!("{VMLINUX}, lacks {}", r.btf_missing_fields.join(", "))
+        match (&r.btf_file, &r.btf_error) {
+            (Some(file), None) => {
+                let from = if file == VMLINUX {
+                    file.clone()
+                } else {
+                    format!("{file} (--btf)")
+                };
+                if r.btf_missing_fields.is_empty() {
+                    format!("{from}, every field oomtrace reads is there")
+                } else {
+                    format!("{from}, lacks {}", r.btf_missing_fields.join(", "))
+                }
             }
-        } else {
-            format!("{VMLINUX} missing: the kernel needs CONFIG_DEBUG_INFO_BTF=y")
+            (_, Some(e)) => e.clone(),
+            (None, None) => "none".to_owned(),
         },
     );
     row(
@@ -270,8 +290,9 @@ pub fn text(r: &Report) -> String {
     s
 }
 
-pub fn run(json: bool) -> Result<bool> {
-    let r = gather();
+pub fn run(json: bool, btf_file: Option<&Path>) -> Result<bool> {
+    crate::plan::host::require_own_architecture()?;
+    let r = gather(btf_file);
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {

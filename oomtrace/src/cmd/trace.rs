@@ -49,6 +49,11 @@ pub struct TraceArgs {
     /// oom_score_adj to -1000 (`record` always does).
     #[arg(long)]
     pub protect: bool,
+    /// The kernel's types from this BTF file, for a kernel built without
+    /// its own (no /sys/kernel/btf/vmlinux): made once from its debug
+    /// vmlinux with pahole (`cargo xtask btf`).
+    #[arg(long, value_name = "FILE")]
+    pub btf: Option<std::path::PathBuf>,
 }
 
 impl TraceArgs {
@@ -67,6 +72,7 @@ impl TraceArgs {
             duration: self.duration,
             bpf_stats: self.bpf_stats,
             verbose: self.verbose,
+            btf: self.btf.clone(),
         }
     }
 

@@ -12,6 +12,23 @@ pub struct KernelTypes {
     btf: Btf,
 }
 
+/// Where the kernel's types come from: the kernel's own BTF, or a detached
+/// BTF file given with `--btf` (made once with pahole from the kernel's
+/// debug vmlinux, for kernels built without CONFIG_DEBUG_INFO_BTF).
+pub fn source(explicit: Option<&Path>) -> Result<std::path::PathBuf> {
+    match explicit {
+        Some(p) if p.exists() => Ok(p.to_owned()),
+        Some(p) => anyhow::bail!("--btf {}: no such file", p.display()),
+        None if Path::new(VMLINUX).exists() => Ok(VMLINUX.into()),
+        None => anyhow::bail!(
+            "this kernel has no BTF ({VMLINUX}; CONFIG_DEBUG_INFO_BTF is off): make a BTF file \
+             once from its debug vmlinux (`cargo xtask btf --kernel-package \
+             linux-image-$(uname -r)-dbg`, or `pahole --btf_encode_detached=FILE vmlinux`) \
+             and pass it with --btf FILE"
+        ),
+    }
+}
+
 impl KernelTypes {
     pub fn load() -> Result<Self> {
         Self::load_from(Path::new(VMLINUX))

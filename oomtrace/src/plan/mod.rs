@@ -73,18 +73,19 @@ struct Learned {
 
 const CACHE_DIR: &str = "/run/oomtrace";
 
-fn cache_key(release: &str) -> String {
+fn cache_key(release: &str, btf: &Path) -> String {
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    let btf_size = std::fs::metadata(btf::VMLINUX).map_or(0, |m| m.len());
+    let btf_size = std::fs::metadata(btf).map_or(0, |m| m.len());
     // The executable's own size and mtime stand for its build.
     let exe = std::env::current_exe()
         .and_then(std::fs::metadata)
         .map(|m| format!("{}-{:?}", m.len(), m.modified().ok()))
         .unwrap_or_default();
     format!(
-        "{}|{}|{release}|{btf_size}|{exe}",
+        "{}|{}|{release}|{}|{btf_size}|{exe}",
         env!("CARGO_PKG_VERSION"),
-        boot_id.trim()
+        boot_id.trim(),
+        btf.display()
     )
 }
 
@@ -132,8 +133,8 @@ impl Learned {
         }
     }
 
-    fn from_kernel(key: String, tracefs: &Path, release: &str) -> Result<Self> {
-        let types = KernelTypes::load().map_err(|e| {
+    fn from_kernel(key: String, tracefs: &Path, release: &str, btf: &Path) -> Result<Self> {
+        let types = KernelTypes::load_from(btf).map_err(|e| {
             anyhow::anyhow!(
                 "{e}; oomtrace reads struct layouts from the kernel's BTF \
                  (CONFIG_DEBUG_INFO_BTF=y, in every major distribution kernel since 2021)"
@@ -273,7 +274,14 @@ pub struct Plan {
 
 impl Plan {
     /// `kallsyms` is waited for only to find data symbols: start it early.
-    pub fn make(requested: Mode, memory_via: MemoryVia, kallsyms: &Symbols) -> Result<Self> {
+    pub fn make(
+        requested: Mode,
+        memory_via: MemoryVia,
+        kallsyms: &Symbols,
+        btf_file: Option<&Path>,
+    ) -> Result<Self> {
+        host::require_own_architecture()?;
+        let btf_path = btf::source(btf_file)?;
         let release = host::kernel_release();
         let tracefs = tracefs::find_or_mount().map_err(anyhow::Error::msg)?;
         let kprobes = host::kprobes_supported(Some(&tracefs));
@@ -294,11 +302,11 @@ impl Plan {
             }
             m => m,
         };
-        let key = cache_key(&release);
+        let key = cache_key(&release, &btf_path);
         let learned = match Learned::load(&key) {
             Some(l) => l,
             None => {
-                let l = Learned::from_kernel(key, &tracefs, &release)?;
+                let l = Learned::from_kernel(key, &tracefs, &release, &btf_path)?;
                 l.store();
                 l
             }

@@ -36,6 +36,8 @@ pub struct Options {
     pub bpf_stats: bool,
     /// Show the kernel side's error messages (they are counted either way).
     pub verbose: bool,
+    /// A detached BTF file for a kernel without its own.
+    pub btf: Option<std::path::PathBuf>,
 }
 
 /// The kernel side's error messages (aya-log records): counted, and shown
@@ -242,7 +244,7 @@ impl BpfSource {
         } else {
             Symbols::load_in_background()
         };
-        let plan = Plan::make(opts.mode, opts.memory_via, &symbols)?;
+        let plan = Plan::make(opts.mode, opts.memory_via, &symbols, opts.btf.as_deref())?;
         let mut bpf = load(
             &plan,
             opts.buffer_kib.unwrap_or_else(|| default_buffer_kib(&plan)),
