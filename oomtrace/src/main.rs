@@ -33,12 +33,19 @@ enum Command {
     Check {
         #[arg(long)]
         json: bool,
+        /// The kernel's types from this BTF file (see `trace --btf`).
+        #[arg(long, value_name = "FILE")]
+        btf: Option<std::path::PathBuf>,
     },
     /// Cause an OOM on purpose, to check oomtrace end to end.
     Trigger {
         #[command(subcommand)]
         what: Trigger,
     },
+    /// Man pages and shell completions from these definitions, into DIR
+    /// (`man/`, `completions/`): what `cargo xtask dist` packages.
+    #[command(name = "__generate", hide = true)]
+    Generate { dir: std::path::PathBuf },
     /// The child of `trigger memcg`.
     #[command(name = "__hog", hide = true)]
     Hog {
@@ -111,6 +118,27 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .map_err(|e| format!("{s:?}: {e}"))
 }
 
+/// `oomtrace.1` and one page per subcommand, and completions for bash, zsh
+/// and fish, all from the clap definitions above.
+fn generate(dir: &std::path::Path) -> Result<()> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    let (man, completions) = (dir.join("man"), dir.join("completions"));
+    for d in [&man, &completions] {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    clap_mangen::generate_to(Cli::command(), &man).context("writing the man pages")?;
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        clap_complete::generate_to(shell, &mut Cli::command(), "oomtrace", &completions)
+            .with_context(|| format!("writing the {shell} completions"))?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<bool> = match cli.command {
@@ -119,7 +147,8 @@ fn main() -> ExitCode {
             adj,
             frozen_sharer,
         } => trigger::hog(mib, adj, frozen_sharer.as_deref()),
-        Command::Check { json } => check::run(json),
+        Command::Check { json, btf } => check::run(json, btf.as_deref()),
+        Command::Generate { dir } => generate(&dir).map(|()| true),
         Command::Trace(args) => trace::trace(&args).map(|()| true),
         Command::Record(args) => trace::record(&args).map(|()| true),
         Command::Report(args) => report::run(&args).map(|()| true),

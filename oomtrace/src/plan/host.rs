@@ -56,6 +56,42 @@ pub fn require_privileges() -> Result<()> {
     )
 }
 
+/// The running kernel's architecture: /proc/sys/kernel/arch (6.0+, which
+/// user-mode emulators pass through), else `uname -m` (which qemu-user
+/// answers with the emulated machine).
+pub fn kernel_machine() -> Option<String> {
+    if let Ok(arch) = std::fs::read_to_string("/proc/sys/kernel/arch") {
+        return Some(arch.trim().to_owned());
+    }
+    // SAFETY: uname fills the struct it is given.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return None;
+    }
+    // SAFETY: the kernel NUL-terminates each field.
+    let m = unsafe { std::ffi::CStr::from_ptr(u.machine.as_ptr()) };
+    Some(m.to_string_lossy().into_owned())
+}
+
+/// Refuses a kernel of another architecture than this binary's (a binary
+/// run under emulation, qemu-user or a translator): its BPF programs read
+/// the probed functions' arguments from this architecture's registers.
+pub fn require_own_architecture() -> Result<()> {
+    let ours = oomtrace_core::arch::Arch::this();
+    let Some(machine) = kernel_machine() else {
+        return Ok(());
+    };
+    match oomtrace_core::arch::Arch::from_machine(&machine) {
+        Some(kernel) if kernel.machine == ours.machine => Ok(()),
+        _ => bail!(
+            "this oomtrace is built for {}, but the kernel runs on {machine}: its BPF programs \
+             read {} registers. Use the build for {machine} (oomtrace-<version>-{machine}-linux)",
+            ours.machine,
+            ours.machine
+        ),
+    }
+}
+
 pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
