@@ -476,10 +476,11 @@ fn memory_state_sampled_from_proc_is_marked_as_such() {
 }
 
 /// The frame-pointer hog's source. Its first OOM kills a child holding
-/// 4 MiB (oom_score_adj 1000), which lets the hog finish its chunk, see the
-/// child gone and wait 2 s before it allocates on to its own kill: its
-/// files are there while that first OOM's event is enriched, whatever the
-/// machine's load.
+/// 4 MiB (oom_score_adj 1000, both set before the hog allocates: a clean
+/// clone once saw the hog OOM first and die), which lets the hog finish its
+/// chunk, see the child gone and wait 2 s before it allocates on to its own
+/// kill: its files are there while that first OOM's event is enriched,
+/// whatever the machine's load.
 const FP_HOG_C: &str = r#"#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -495,13 +496,19 @@ __attribute__((noinline)) void allocate_until_killed(void) {
     }
 }
 int main(void) {
+    int ready[2];
+    char c;
+    if (pipe(ready) != 0) return 1;
     if (fork() == 0) {
         FILE *adj = fopen("/proc/self/oom_score_adj", "w");
         fputs("1000", adj);
         fclose(adj);
         memset(malloc(4 << 20), 1, 4 << 20);
+        write(ready[1], "r", 1);
         for (;;) pause();
     }
+    /* The child is the OOM killer's choice before the first OOM. */
+    if (read(ready[0], &c, 1) != 1) return 1;
     allocate_until_killed();
     return 0;
 }
