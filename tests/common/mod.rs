@@ -31,8 +31,14 @@ pub struct Tracer {
 
 impl Tracer {
     pub fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(OOMTRACE)
-            .args(args)
+        let mut cmd = Command::new(OOMTRACE);
+        cmd.args(args);
+        Self::start_command(cmd)
+    }
+
+    /// Starts `cmd` (oomtrace, perhaps under another user) as [`Tracer::start`] does.
+    pub fn start_command(mut cmd: Command) -> Self {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

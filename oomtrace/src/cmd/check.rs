@@ -23,6 +23,13 @@ pub struct HookReport {
 }
 
 #[derive(Serialize)]
+pub struct CapabilityReport {
+    #[serde(flatten)]
+    pub capability: &'static crate::plan::host::Capability,
+    pub held: bool,
+}
+
+#[derive(Serialize)]
 pub struct Report {
     pub kernel: String,
     pub btf: bool,
@@ -35,6 +42,8 @@ pub struct Report {
     pub kprobes: bool,
     pub root: bool,
     pub missing_capabilities: Vec<&'static str>,
+    /// Every capability oomtrace uses, what for, and whether it is held.
+    pub capabilities: Vec<CapabilityReport>,
     pub kallsyms_symbols: usize,
     pub kallsyms_addresses_visible: bool,
     pub kallsyms_data_symbols: bool,
@@ -150,6 +159,13 @@ pub fn gather(btf_file: Option<&Path>) -> Report {
         kprobes,
         root: p.root,
         missing_capabilities: p.missing,
+        capabilities: crate::plan::host::CAPABILITIES
+            .iter()
+            .map(|c| CapabilityReport {
+                capability: c,
+                held: p.root || p.held.contains(&c.name),
+            })
+            .collect(),
         kallsyms_symbols: kallsyms.len(),
         kallsyms_addresses_visible: kallsyms.has_addresses(),
         kallsyms_data_symbols: kallsyms.has_data_symbols(),
@@ -201,9 +217,10 @@ pub fn text(r: &Report) -> String {
     );
     row(
         "tracefs",
-        r.tracefs
-            .clone()
-            .unwrap_or_else(|| "not mounted: mount -t tracefs nodev /sys/kernel/tracing".into()),
+        r.tracefs.clone().unwrap_or_else(|| {
+            tracefs::unreadable()
+                .unwrap_or_else(|| "not mounted: mount -t tracefs nodev /sys/kernel/tracing".into())
+        }),
     );
     row(
         "kprobes",
@@ -217,12 +234,22 @@ pub fn text(r: &Report) -> String {
         "privileges",
         if r.root {
             "root".into()
-        } else if r.missing_capabilities.is_empty() {
-            "CAP_BPF and CAP_PERFMON".into()
         } else {
-            format!("not root; missing {}", r.missing_capabilities.join(", "))
+            let held: Vec<&str> = r
+                .capabilities
+                .iter()
+                .filter(|c| c.held)
+                .map(|c| c.capability.name)
+                .collect();
+            format!("not root; holds {}", held.join(", "))
         },
     );
+    for c in r.capabilities.iter().filter(|c| !c.held) {
+        row(
+            "  missing",
+            format!("{}, needed {}", c.capability.name, c.capability.for_what),
+        );
+    }
     row(
         "kallsyms",
         format!(

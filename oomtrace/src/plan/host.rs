@@ -4,39 +4,161 @@
 use anyhow::{Result, bail};
 use std::path::Path;
 
+/// What a capability is needed for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Need {
+    /// Without it nothing attaches.
+    Attach,
+    /// Without it kernel stack frames have no names.
+    Names,
+    /// Without it `record` (and `trace --protect`) cannot protect itself.
+    Protect,
+}
+
+/// A capability oomtrace uses, and what for.
+#[derive(Debug, serde::Serialize)]
+pub struct Capability {
+    pub name: &'static str,
+    #[serde(skip)]
+    pub bit: u32,
+    #[serde(rename = "for")]
+    pub for_what: &'static str,
+    pub need: Need,
+}
+
+/// The capabilities oomtrace uses as a non-root user, each with what it
+/// is for: the one table the error messages, `check`, the README's setcap
+/// line and the systemd unit follow (a test holds them to it).
+pub const CAPABILITIES: &[Capability] = &[
+    Capability {
+        name: "CAP_BPF",
+        bit: 39,
+        for_what: "to load the BPF programs and create their maps",
+        need: Need::Attach,
+    },
+    Capability {
+        name: "CAP_PERFMON",
+        bit: 38,
+        for_what: "to attach them to the OOM killer's tracepoints and kprobes and read kernel memory",
+        need: Need::Attach,
+    },
+    Capability {
+        name: "CAP_DAC_READ_SEARCH",
+        bit: 2,
+        for_what: "to read tracefs, root's alone: the tracepoints' layouts and the kernel's GFP flag names",
+        need: Need::Attach,
+    },
+    Capability {
+        name: "CAP_SYSLOG",
+        bit: 34,
+        for_what: "to read the kernel's addresses in /proc/kallsyms, hidden from other users: without them kernel stack frames have no names",
+        need: Need::Names,
+    },
+    Capability {
+        name: "CAP_IPC_LOCK",
+        bit: 14,
+        for_what: "to lock oomtrace's memory, so that a thrashing machine cannot page it out",
+        need: Need::Protect,
+    },
+    Capability {
+        name: "CAP_SYS_RESOURCE",
+        bit: 24,
+        for_what: "to set oomtrace's oom_score_adj to -1000, so that the OOM killer passes it over",
+        need: Need::Protect,
+    },
+];
+
+/// `CAP_SYS_ADMIN`: BPF and perf events before CAP_BPF and CAP_PERFMON (5.8).
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// The capability named `name` in [`CAPABILITIES`].
+pub fn capability(name: &str) -> &'static Capability {
+    CAPABILITIES
+        .iter()
+        .find(|c| c.name == name)
+        .expect("a capability of the table")
+}
+
+/// `cap_bpf,cap_perfmon,...`: the setcap list of the whole table.
+pub fn setcap_list() -> String {
+    CAPABILITIES
+        .iter()
+        .map(|c| c.name.to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Who we are, in the terms the kernel checks.
 pub struct Privileges {
     pub root: bool,
-    /// Capabilities needed and not held (empty for root).
+    /// Capabilities needed to attach and not held (empty for root).
     pub missing: Vec<&'static str>,
+    /// Every capability of the table this process holds.
+    pub held: Vec<&'static str>,
 }
 
-const CAP_SYS_ADMIN: u32 = 21;
-const CAP_PERFMON: u32 = 38;
-const CAP_BPF: u32 = 39;
-
-pub fn privileges() -> Privileges {
-    // SAFETY: geteuid never fails.
-    let root = unsafe { libc::geteuid() } == 0;
-    let effective = std::fs::read_to_string("/proc/self/status")
+fn effective_capabilities() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
                 .find_map(|l| l.strip_prefix("CapEff:"))
                 .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         })
-        .unwrap_or(0);
-    let held = |cap: u32| effective & (1 << cap) != 0;
-    let missing = if held(CAP_SYS_ADMIN) || (held(CAP_BPF) && held(CAP_PERFMON)) {
+        .unwrap_or(0)
+}
+
+pub fn privileges() -> Privileges {
+    // SAFETY: geteuid never fails.
+    let root = unsafe { libc::geteuid() } == 0;
+    let effective = effective_capabilities();
+    let has = |bit: u32| effective & (1 << bit) != 0;
+    let held: Vec<&'static str> = CAPABILITIES
+        .iter()
+        .filter(|c| has(c.bit))
+        .map(|c| c.name)
+        .collect();
+    // BPF and PERFMON, or SYS_ADMIN for both: what loading and attaching
+    // need. Reading tracefs is checked where it is read (it may be open to
+    // all).
+    let missing = if has(CAP_SYS_ADMIN) {
         Vec::new()
     } else {
-        [("CAP_BPF", CAP_BPF), ("CAP_PERFMON", CAP_PERFMON)]
+        ["CAP_BPF", "CAP_PERFMON"]
             .into_iter()
-            .filter(|(_, c)| !held(*c))
-            .map(|(n, _)| n)
+            .filter(|n| !has(capability(n).bit))
             .collect()
     };
-    Privileges { root, missing }
+    Privileges {
+        root,
+        missing,
+        held,
+    }
+}
+
+/// "missing CAP_BPF, needed to load ..., and CAP_PERFMON, needed to attach ...".
+pub fn describe(names: &[&str]) -> String {
+    let each: Vec<String> = names
+        .iter()
+        .map(|n| format!("{n}, needed {}", capability(n).for_what))
+        .collect();
+    format!("missing {}", each.join(", and "))
+}
+
+/// Whether /proc/kallsyms shows this process the kernel's addresses (it
+/// shows zeros to those without CAP_SYSLOG, unless perf is open to all).
+pub fn kallsyms_addresses_visible() -> bool {
+    use std::io::BufRead;
+    std::fs::File::open("/proc/kallsyms")
+        .ok()
+        .and_then(|f| std::io::BufReader::new(f).lines().next()?.ok())
+        .and_then(|l| {
+            l.split_whitespace()
+                .next()
+                .map(|a| a.trim_start_matches('0').len())
+        })
+        .is_some_and(|digits| digits > 0)
 }
 
 /// Refuses to go on without the capabilities to load and attach BPF programs.
@@ -46,10 +168,9 @@ pub fn require_privileges() -> Result<()> {
         return Ok(());
     }
     bail!(
-        "oomtrace needs root, or the capabilities CAP_BPF and CAP_PERFMON to load \
-         BPF programs and attach them to the OOM killer (missing: {}). Run it with \
-         sudo, or grant them once: sudo setcap cap_bpf,cap_perfmon,cap_sys_resource+ep {}",
-        p.missing.join(", "),
+        "{} (run it as root, or grant what it uses once: sudo setcap {}+ep {})",
+        describe(&p.missing),
+        setcap_list(),
         std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "oomtrace".into())
@@ -161,13 +282,15 @@ pub fn protect() -> Vec<String> {
     // SAFETY: plain syscall.
     if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE | libc::MCL_ONFAULT) } != 0 {
         said.push(format!(
-            "cannot lock oomtrace's memory ({}): it needs CAP_IPC_LOCK or a RLIMIT_MEMLOCK above its size, and may be paged out on a thrashing machine",
-            std::io::Error::last_os_error()
+            "cannot lock oomtrace's memory ({}): {} (or a RLIMIT_MEMLOCK above its size)",
+            std::io::Error::last_os_error(),
+            describe(&["CAP_IPC_LOCK"])
         ));
     }
     if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "-1000") {
         said.push(format!(
-            "cannot set oomtrace's oom_score_adj to -1000 ({e}): lowering it needs CAP_SYS_RESOURCE, and the OOM killer may pick oomtrace"
+            "cannot set oomtrace's oom_score_adj ({e}): {}",
+            describe(&["CAP_SYS_RESOURCE"])
         ));
     }
     said

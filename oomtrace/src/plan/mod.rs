@@ -302,6 +302,9 @@ impl Plan {
             }
             m => m,
         };
+        if !host::kallsyms_addresses_visible() {
+            notices.push(host::describe(&["CAP_SYSLOG"]));
+        }
         let key = cache_key(&release, &btf_path);
         let learned = match Learned::load(&key) {
             Some(l) => l,

@@ -19,11 +19,28 @@ pub fn find() -> Option<PathBuf> {
         .find(|p| p.join("events").is_dir())
 }
 
+/// Why tracefs, mounted, is not readable by this process (root's alone,
+/// mode 0700: not ours to mount again either).
+pub fn unreadable() -> Option<String> {
+    let p = CANDIDATES.iter().map(PathBuf::from).find(|p| {
+        fs::metadata(p.join("events"))
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+    })?;
+    Some(format!(
+        "cannot read tracefs at {}: {}",
+        p.display(),
+        super::host::describe(&["CAP_DAC_READ_SEARCH"])
+    ))
+}
+
 /// Finds tracefs, mounting it at `/sys/kernel/tracing` when it is not mounted
 /// (as `perf` and `bpftrace` do). The error says how to mount it by hand.
 pub fn find_or_mount() -> Result<PathBuf, String> {
     if let Some(p) = find() {
         return Ok(p);
+    }
+    if let Some(why) = unreadable() {
+        return Err(why);
     }
     let target = Path::new(CANDIDATES[0]);
     let how = format!(

@@ -1,0 +1,233 @@
+//! Least privilege, proven: oomtrace run as an unprivileged user (nobody)
+//! with exactly the file capabilities `oomtrace check` lists, then with
+//! each removed in turn. With all of them it attaches and names the kernel
+//! frames of a real memcg OOM; without one it says, in one sentence, which
+//! is missing and what it is for. The README's setcap line and the systemd
+//! unit name the same set.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+mod common;
+use common::*;
+
+/// (name, what for, need) of each capability, from `oomtrace check --json`.
+fn table() -> Vec<(String, String, String)> {
+    let (out, _) = oomtrace_ok(&["check", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["capabilities"]
+        .as_array()
+        .expect("check --json lists the capabilities")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["for"].as_str().unwrap().to_owned(),
+                c["need"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The capability numbers the kernel knows them by (linux/capability.h).
+fn number(name: &str) -> u32 {
+    match name {
+        "CAP_DAC_READ_SEARCH" => 2,
+        "CAP_IPC_LOCK" => 14,
+        "CAP_SYS_RESOURCE" => 24,
+        "CAP_SYSLOG" => 34,
+        "CAP_PERFMON" => 38,
+        "CAP_BPF" => 39,
+        other => panic!("a capability this test does not know: {other}"),
+    }
+}
+
+/// This process's bounding set: a file capability outside it makes the
+/// kernel refuse to run the file.
+fn bounding() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap()
+}
+
+/// A copy of oomtrace that nobody may run, with exactly `caps` (+ep).
+fn with_caps(dir: &Path, caps: &[&str]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let name = if caps.is_empty() {
+        "none".to_owned()
+    } else {
+        caps.join("-").to_ascii_lowercase()
+    };
+    let sub = dir.join(name);
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = sub.join("oomtrace");
+    std::fs::copy(OOMTRACE, &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if !caps.is_empty() {
+        let list = format!("{}+ep", caps.join(",").to_ascii_lowercase());
+        let out = Command::new("setcap")
+            .arg(&list)
+            .arg(&bin)
+            .output()
+            .expect("setcap (libcap2-bin)");
+        assert!(out.status.success(), "setcap {list}: {out:?}");
+    }
+    bin
+}
+
+fn as_nobody(bin: &Path) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin);
+    cmd
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn with_the_listed_capabilities_nobody_traces_and_without_one_hears_which() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let table = table();
+    let bnd = bounding();
+    // What this machine can grant at all (its bounding set may lack some).
+    let grantable: Vec<&str> = table
+        .iter()
+        .map(|(n, _, _)| n.as_str())
+        .filter(|n| bnd & (1 << number(n)) != 0)
+        .collect();
+    let dir = std::env::temp_dir().join(format!("oomtrace-caps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    // All of them: a real OOM, traced by nobody, with named kernel frames.
+    let all = with_caps(&dir, &grantable);
+    let mut cmd = as_nobody(&all);
+    cmd.args(["trace", "--json", "--count", "1"]);
+    let tracer = Tracer::start_command(cmd);
+    let pid = trigger_memcg();
+    let out = tracer.finish(Duration::from_secs(30));
+    let ev: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(ev["victim"]["pid"], pid, "{out}");
+    let frames: Vec<&str> = ev["stack"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["symbol"].as_str())
+        .collect();
+    assert!(frames.contains(&"out_of_memory"), "{frames:?}");
+    let check = as_nobody(&all).arg("check").output().unwrap();
+    let text = String::from_utf8_lossy(&check.stdout);
+    for (name, _, _) in &table {
+        let missing = text
+            .lines()
+            .any(|l| l.contains("missing") && l.contains(name.as_str()));
+        assert_eq!(
+            missing,
+            !grantable.contains(&name.as_str()),
+            "check as nobody with {grantable:?}: {text}"
+        );
+    }
+
+    // Each removed in turn.
+    for (name, what_for, need) in table
+        .iter()
+        .filter(|(n, _, _)| grantable.contains(&n.as_str()))
+    {
+        let fewer: Vec<&str> = grantable.iter().copied().filter(|c| c != name).collect();
+        let bin = with_caps(&dir, &fewer);
+        let sentence = format!("missing {name}, needed {what_for}");
+        match need.as_str() {
+            "attach" => {
+                let out = as_nobody(&bin)
+                    .args(["trace", "--duration", "0"])
+                    .output()
+                    .unwrap();
+                let err = stderr(&out);
+                assert_eq!(out.status.code(), Some(1), "without {name}: {err}");
+                assert_eq!(
+                    err.trim().lines().count(),
+                    1,
+                    "one sentence without {name}: {err}"
+                );
+                assert!(err.contains(&sentence), "without {name}: {err}");
+            }
+            "names" => {
+                let out = as_nobody(&bin)
+                    .args(["trace", "--duration", "0"])
+                    .output()
+                    .unwrap();
+                let err = stderr(&out);
+                assert!(out.status.success(), "without {name}: {err}");
+                assert!(err.contains(&sentence), "without {name}: {err}");
+            }
+            _ => {
+                // A directory of nobody's own for the session.
+                let home = dir.join(format!("home-{name}"));
+                std::fs::create_dir_all(&home).unwrap();
+                std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
+                let file = home.join("session.jsonl");
+                // A user's usual RLIMIT_MEMLOCK (8 MiB, Debian's default),
+                // not this harness's: above it mlockall needs CAP_IPC_LOCK.
+                let mut cmd = as_nobody(&bin);
+                // SAFETY: setrlimit between fork and exec is async-signal-safe.
+                unsafe {
+                    std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                        let rl = libc::rlimit {
+                            rlim_cur: 8 << 20,
+                            rlim_max: 8 << 20,
+                        };
+                        if libc::setrlimit(libc::RLIMIT_MEMLOCK, &rl) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+                let out = cmd
+                    .args(["record", "--duration", "1s", "-o"])
+                    .arg(&file)
+                    .output()
+                    .unwrap();
+                let err = stderr(&out);
+                assert!(out.status.success(), "without {name}: {err}");
+                assert!(err.contains(&sentence), "without {name}: {err}");
+            }
+        }
+        let check = as_nobody(&bin).arg("check").output().unwrap();
+        let text = String::from_utf8_lossy(&check.stdout);
+        assert!(
+            text.lines()
+                .any(|l| l.contains("missing") && l.contains(&format!("{name}, needed"))),
+            "check without {name}: {text}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn readme_and_unit_name_the_same_set() {
+    require_root();
+    let names: Vec<String> = table().into_iter().map(|(n, _, _)| n).collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let setcap = format!("setcap {}+ep", names.join(",").to_ascii_lowercase());
+    assert!(readme.contains(&setcap), "README lacks `{setcap}`");
+    let unit = std::fs::read_to_string(root.join("contrib/oomtrace.service")).unwrap();
+    let mut bounded: Vec<&str> = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .expect("the unit bounds its capabilities")
+        .split_whitespace()
+        .collect();
+    bounded.sort();
+    let mut want: Vec<&str> = names.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(bounded, want, "the unit's CapabilityBoundingSet");
+}
