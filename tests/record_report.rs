@@ -248,7 +248,8 @@ fn a_recorder_locks_its_memory_and_keeps_out_of_the_oom_killers_way() {
     let adj = std::fs::read_to_string(format!("/proc/{}/oom_score_adj", rec.child_pid)).unwrap();
     let said = rec.stderr_lines().join("\n");
     assert!(
-        adj.trim() == "-1000" || said.contains("lowering it needs CAP_SYS_RESOURCE"),
+        adj.trim() == "-1000"
+            || said.contains("missing CAP_SYS_RESOURCE, needed to set oomtrace's oom_score_adj"),
         "oom_score_adj {adj}; stderr: {said}"
     );
     rec.interrupt(Duration::from_secs(30));
