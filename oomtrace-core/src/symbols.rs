@@ -4,14 +4,6 @@
 use std::sync::{Arc, OnceLock};
 use std::{fs, io, path::Path};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Symbol {
-    pub addr: u64,
-    pub name: String,
-    /// `t`/`T` for text; data symbols appear only with `CONFIG_KALLSYMS_ALL`.
-    pub kind: char,
-}
-
 /// A symbolized address, as the kernel's `%pS` prints it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resolved<'a> {
@@ -20,10 +12,24 @@ pub struct Resolved<'a> {
     pub size: u64,
 }
 
+/// One symbol: 16 bytes, its name in the table's one string (a kernel
+/// has some 120 000 symbols: a `String` each cost 9 MiB of a tracer
+/// that should stay small).
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    addr: u64,
+    /// Where the name starts in `names`.
+    name: u32,
+    name_len: u16,
+    /// `t`/`T` for text; data symbols appear only with `CONFIG_KALLSYMS_ALL`.
+    kind: u8,
+}
+
 #[derive(Default)]
 pub struct Kallsyms {
     /// Sorted by address.
-    symbols: Vec<Symbol>,
+    symbols: Vec<Entry>,
+    names: String,
 }
 
 impl Kallsyms {
@@ -31,28 +37,60 @@ impl Kallsyms {
         Self::load_from(Path::new("/proc/kallsyms"))
     }
 
+    /// Read line by line: the file's 5 MB of text are never held at once.
     pub fn load_from(path: &Path) -> io::Result<Self> {
-        let text = fs::read_to_string(path)?;
-        Ok(Self::parse(&text))
+        use io::BufRead;
+        let mut k = Self::default();
+        let mut line = String::new();
+        let mut reader = io::BufReader::new(fs::File::open(path)?);
+        while reader.read_line(&mut line)? > 0 {
+            k.push(&line);
+            line.clear();
+        }
+        k.finish();
+        Ok(k)
     }
 
     pub fn parse(text: &str) -> Self {
-        let mut symbols: Vec<Symbol> = text
-            .lines()
-            .filter_map(|line| {
-                let mut it = line.split_ascii_whitespace();
-                let addr = u64::from_str_radix(it.next()?, 16).ok()?;
-                let kind = it.next()?.chars().next()?;
-                let name = it.next()?;
-                Some(Symbol {
-                    addr,
-                    name: name.to_owned(),
-                    kind,
-                })
-            })
-            .collect();
-        symbols.sort_by_key(|s| s.addr);
-        Self { symbols }
+        let mut k = Self::default();
+        for line in text.lines() {
+            k.push(line);
+        }
+        k.finish();
+        k
+    }
+
+    fn push(&mut self, line: &str) {
+        let mut it = line.split_ascii_whitespace();
+        let (Some(addr), Some(kind), Some(name)) = (it.next(), it.next(), it.next()) else {
+            return;
+        };
+        let (Ok(addr), Some(&kind), Ok(name_len), Ok(start)) = (
+            u64::from_str_radix(addr, 16),
+            kind.as_bytes().first(),
+            u16::try_from(name.len()),
+            u32::try_from(self.names.len()),
+        ) else {
+            return;
+        };
+        self.names.push_str(name);
+        self.symbols.push(Entry {
+            addr,
+            name: start,
+            name_len,
+            kind,
+        });
+    }
+
+    fn finish(&mut self) {
+        self.symbols.sort_by_key(|s| s.addr);
+        self.symbols.shrink_to_fit();
+        self.names.shrink_to_fit();
+    }
+
+    fn name(&self, e: &Entry) -> &str {
+        let start = e.name as usize;
+        &self.names[start..start + e.name_len as usize]
     }
 
     pub fn is_empty(&self) -> bool {
@@ -72,11 +110,14 @@ impl Kallsyms {
     pub fn has_data_symbols(&self) -> bool {
         self.symbols
             .iter()
-            .any(|s| matches!(s.kind, 'd' | 'D' | 'b' | 'B') && s.name == "vm_node_stat")
+            .any(|s| matches!(s.kind, b'd' | b'D' | b'b' | b'B') && self.name(s) == "vm_node_stat")
     }
 
     pub fn address_of(&self, name: &str) -> Option<u64> {
-        self.symbols.iter().find(|s| s.name == name).map(|s| s.addr)
+        self.symbols
+            .iter()
+            .find(|s| self.name(s) == name)
+            .map(|s| s.addr)
     }
 
     /// The text symbol a kprobe for `base` must use: `base` itself, or the
@@ -86,8 +127,8 @@ impl Kallsyms {
         resolve_function_name(
             self.symbols
                 .iter()
-                .filter(|s| matches!(s.kind, 't' | 'T'))
-                .map(|s| s.name.as_str()),
+                .filter(|s| matches!(s.kind, b't' | b'T'))
+                .map(|s| self.name(s)),
             base,
         )
     }
@@ -109,7 +150,7 @@ impl Kallsyms {
             .find(|s| s.addr > sym.addr)
             .map(|s| s.addr)?;
         Some(Resolved {
-            name: &sym.name,
+            name: self.name(sym),
             offset: addr - sym.addr,
             size: next - sym.addr,
         })
