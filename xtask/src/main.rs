@@ -198,7 +198,12 @@ const FUZZ_SECONDS: u64 = 45;
 
 /// The readers of outside text, each a cargo-fuzz target in fuzz/ with its
 /// seeds in fuzz/corpus/<target>.
-const FUZZ_TARGETS: &[&str] = &["session_reader", "kernel_log", "tracefs_format"];
+const FUZZ_TARGETS: &[&str] = &[
+    "session_reader",
+    "kernel_log",
+    "tracefs_format",
+    "gfp_print_fmt",
+];
 
 /// libFuzzer on every reader of outside text (fuzz/), each for a bounded
 /// time, from its seeds. A crash fails with its input saved under
