@@ -426,6 +426,27 @@ fn idle(exe: &str, md: &mut String) -> Result<()> {
     let before: Vec<_> = tracers.iter().map(|c| sample(c.id())).collect();
     std::thread::sleep(Duration::from_secs(IDLE_SECS));
     let after: Vec<_> = tracers.iter().map(|c| sample(c.id())).collect();
+    // Resident memory, and how much of it is the ring buffer's mapping
+    // (kernel memory, there whether mapped or not; sized by --buffer).
+    let resident: Vec<(f64, f64)> = tracers
+        .iter()
+        .map(|c| {
+            let smaps = fs::read_to_string(format!("/proc/{}/smaps", c.id())).unwrap_or_default();
+            let (mut all, mut ring, mut in_ring) = (0u64, 0u64, false);
+            for l in smaps.lines() {
+                if l.split_whitespace().next().is_some_and(|f| f.contains('-')) {
+                    in_ring = l.ends_with("anon_inode:bpf-map");
+                } else if let Some(kb) = l.strip_prefix("Rss:") {
+                    let kb: u64 = kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+                    all += kb;
+                    if in_ring {
+                        ring += kb;
+                    }
+                }
+            }
+            (all as f64 / 1024.0, ring as f64 / 1024.0)
+        })
+        .collect();
     for c in &mut tracers {
         // SAFETY: plain syscall on our child.
         unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
@@ -450,6 +471,17 @@ fn idle(exe: &str, md: &mut String) -> Result<()> {
          their threads (/proc/PID/task/*/status): CPU {}, wake-ups {}.\n",
         spread(&cpu_ms, "ms", 0),
         spread(&wakeups, "", 0)
+    );
+    let all: Vec<f64> = resident.iter().map(|r| r.0).collect();
+    let ring: Vec<f64> = resident.iter().map(|r| r.1).collect();
+    let own: Vec<f64> = resident.iter().map(|r| r.0 - r.1).collect();
+    let _ = writeln!(
+        md,
+        "Resident memory then, with kallsyms loaded (/proc/PID/smaps): {} in all, of which the \
+         ring buffer's mapping (kernel memory, sized by `--buffer`) {}: oomtrace's own {}.\n",
+        spread(&all, "MiB", 1),
+        spread(&ring, "MiB", 1),
+        spread(&own, "MiB", 1)
     );
     Ok(())
 }
