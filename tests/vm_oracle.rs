@@ -261,6 +261,17 @@ fn assert_agrees(kernel: &str, scenario: &str, ev: &OomEvent, r: &KernelReport) 
     let split_rss = oomtrace_core::gfp::parse_release(kernel).is_some_and(|v| v < (6, 2));
     let other_task = v.pid != ev.trigger.pid;
     let racy = ev.source.name() == "tracepoint" && split_rss && other_task;
+    // And in any mode before 6.2, the reaper scenario's victim has a second
+    // thread (the one whose vfork child holds the memory), killed with it:
+    // exiting, it flushes its own cached counts (a page event each, up to
+    // TASK_RSS_EVENTS_THRESH = 64) into the mm, which can land between the
+    // kernel evaluating the `Killed process` line's arguments and the print
+    // probe's read (seen: 6.1 arm64, ours 32536 kB, the kernel's 32528 kB).
+    let other_thread_kb = if split_rss && scenario == "reaper" {
+        64 * ev.memory_read.as_ref().map_or(4, |r| r.page_kb)
+    } else {
+        0
+    };
     for (what, ours, theirs) in [
         ("anon-rss", v.anon_rss_kb, k.anon_rss_kb),
         ("file-rss", v.file_rss_kb, k.file_rss_kb),
@@ -273,7 +284,10 @@ fn assert_agrees(kernel: &str, scenario: &str, ev: &OomEvent, r: &KernelReport) 
                 "{ctx}: {what} kB, ours {ours} and the kernel's {theirs}"
             );
         } else {
-            assert_eq!(ours, theirs, "{ctx}: {what} kB, ours and the kernel's");
+            assert!(
+                ours >= theirs && ours - theirs <= other_thread_kb,
+                "{ctx}: {what} kB, ours {ours} and the kernel's {theirs} (allowed above it: {other_thread_kb})"
+            );
         }
     }
     assert_memory_agrees(&ctx, ev, r);
