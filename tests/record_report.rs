@@ -254,3 +254,81 @@ fn a_recorder_locks_its_memory_and_keeps_out_of_the_oom_killers_way() {
     );
     rec.interrupt(Duration::from_secs(30));
 }
+
+/// Ten gigabytes of session through a FIFO (a stream with no size and no
+/// end until the writer closes it): `report` streams it in flat memory and
+/// counts every event. The writer is this test, so the oracle is what it
+/// wrote.
+#[test]
+fn ten_gigabytes_through_a_fifo_in_flat_memory() {
+    const TOTAL: u64 = 10 << 30;
+    let fifo = scratch("ten-gigabytes.fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let header = "{\"type\":\"session\",\"format\":1,\"oomtrace\":\"0\",\"kernel\":\"k\",\"hostname\":\"h\",\"boot_id\":\"b\",\"start\":\"s\",\"mode\":\"tracepoint\",\"hooks\":[]}\n";
+    // An event the size of a real one (6.5 kB): its stack padded with frames.
+    let frames = vec![
+        r#"{"addr":"0xffffffff81597ef4","symbol":"out_of_memory","offset":532,"size":1280}"#;
+        80
+    ]
+    .join(",");
+    let event = format!(
+        "{{\"type\":\"oom\",\"seq\":1,\"time\":\"2026-11-29T00:00:00Z\",\"uptime_ns\":1,\"source\":\"tracepoint\",\"trigger\":{{\"pid\":2,\"tid\":2,\"comm\":\"hog\"}},\"killed\":true,\"victim\":{{\"pid\":3,\"comm\":\"hog\"}},\"stack\":[{frames}]}}\n"
+    );
+    let events = (TOTAL - header.len() as u64) / event.len() as u64;
+    let writer = {
+        let fifo = fifo.clone();
+        let event = event.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = std::io::BufWriter::with_capacity(
+                1 << 20,
+                std::fs::OpenOptions::new().write(true).open(&fifo).unwrap(),
+            );
+            f.write_all(header.as_bytes()).unwrap();
+            for _ in 0..events {
+                f.write_all(event.as_bytes()).unwrap();
+            }
+        })
+    };
+    // Reaped below by wait4, for its peak resident memory.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(OOMTRACE)
+        .args(["report", "--summary"])
+        .arg(&fifo)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let out = child.stdout.map(|mut s| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut s, &mut text).unwrap();
+        text
+    });
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 on our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    writer.join().unwrap();
+    let out = out.unwrap_or_default();
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("OOMs: {events} ({events} killed a task")),
+        "{events} events written: {out}"
+    );
+    // ru_maxrss is in KiB: the 10 GiB went through in a few MiB.
+    assert!(
+        usage.ru_maxrss < 16 << 10,
+        "peak RSS {} KiB",
+        usage.ru_maxrss
+    );
+    println!(
+        "{events} events ({} GiB) through a FIFO, peak RSS {} KiB",
+        TOTAL >> 30,
+        usage.ru_maxrss
+    );
+}
