@@ -90,11 +90,14 @@ A=$!
 in_cgroup /sys/fs/cgroup/steer oomtrace __hog --mib 16 --adj 500
 B=$!
 echo "VMTEST steer a=$A b=$B" >> /out/markers.txt
-sleep 2
-# The trigger stops at 40 MiB, after the kill freed room: it lives on,
-# and its user stack is resolved from its own files.
-in_cgroup /sys/fs/cgroup/steer oomtrace __hog --mib 40 --adj 0
+# Both hold their 16 MiB before the third starts: it is the trigger.
+for i in $(seq 1 300); do
+    [ "$(cat /sys/fs/cgroup/steer/memory.current)" -ge 33554432 ] && break
+    sleep 0.1
+done
+in_cgroup /sys/fs/cgroup/steer oomtrace __hog --adj 0
 C=$!
+echo "VMTEST steer-trigger c=$C" >> /out/markers.txt
 wait $TRACER
 kill -9 $A $B $C 2>/dev/null
 wait
