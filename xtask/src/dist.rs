@@ -65,19 +65,7 @@ pub fn run() -> Result<Vec<PathBuf>> {
 pub fn test() -> Result<()> {
     run()?;
     install_debian_packages(&["qemu-user-static"])?;
-    run_cmd(
-        cargo()
-            .args([
-                "test",
-                "--release",
-                "--package",
-                "oomtrace",
-                "--test",
-                "dist",
-            ])
-            .args(["--", "--ignored"])
-            .env("OOMTRACE_DIST", workspace_root().join("target/dist")),
-    )
+    run_cmd(ignored_test("dist").env("OOMTRACE_DIST", workspace_root().join("target/dist")))
 }
 
 fn run_cmd(cmd: &mut Command) -> Result<()> {

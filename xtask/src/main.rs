@@ -230,6 +230,15 @@ fn fuzz(seconds: u64) -> Result<()> {
     Ok(())
 }
 
+/// `cargo test` of one of the oomtrace crate's ignored tests, which check
+/// what xtask made (VM logs, release artifacts); the caller adds its input.
+fn ignored_test(name: &str) -> Command {
+    let mut cmd = cargo();
+    cmd.args(["test", "--release", "--package", "oomtrace", "--test", name])
+        .args(["--", "--ignored"]);
+    cmd
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let (cmd, rest) = match args.split_first() {
@@ -494,6 +503,13 @@ mod vm {
 
     /// Downloads a package (once, into .cache/vm/debs) and unpacks it into `dir`.
     fn unpack(apt: &[String], pkg: &str, dir: &Path) -> Result<()> {
+        let deb = download(apt, pkg)?;
+        run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(dir))
+    }
+
+    /// A package's .deb, downloaded once into .cache/vm/debs (`NAME:ARCH`
+    /// picks that architecture's).
+    fn download(apt: &[String], pkg: &str) -> Result<PathBuf> {
         let debs = cache().join("debs");
         fs::create_dir_all(&debs)?;
         let name = pkg.split(':').next().unwrap_or(pkg);
@@ -517,8 +533,7 @@ mod vm {
                 .args(["download", pkg])
                 .current_dir(&debs))?;
         }
-        let deb = downloaded().with_context(|| format!("apt-get download {pkg} left no .deb"))?;
-        run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(dir))
+        downloaded().with_context(|| format!("apt-get download {pkg} left no .deb"))
     }
 
     /// A static busybox for the machine: this one's own, or Debian's
@@ -649,18 +664,8 @@ mod vm {
             .map(|l| l.display().to_string())
             .collect::<Vec<_>>()
             .join(":");
-        run(cargo()
-            .args([
-                "test",
-                "--release",
-                "--package",
-                "oomtrace",
-                "--test",
-                "vm_oracle",
-                "--",
-                "--ignored",
-                "--nocapture",
-            ])
+        run(ignored_test("vm_oracle")
+            .arg("--nocapture")
             .env("OOMTRACE_VM_LOGS", list)
             .env(
                 "OOMTRACE_VM_DETACHED_BTF",
@@ -705,25 +710,8 @@ mod vm {
         let dir = cache().join(format!("dbg-{release}"));
         let vmlinux = dir.join(format!("usr/lib/debug/boot/vmlinux-{release}"));
         if !vmlinux.exists() {
-            let debs = cache().join("debs");
-            fs::create_dir_all(&debs)?;
-            let dbg = format!("{pkg}-dbg");
-            let find = || {
-                fs::read_dir(&debs).ok().and_then(|d| {
-                    d.filter_map(|e| e.ok().map(|e| e.path())).find(|p| {
-                        p.file_name()
-                            .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{dbg}_")))
-                    })
-                })
-            };
-            if find().is_none() {
-                eprintln!("xtask: downloading {dbg} (some 300-600 MB, once)");
-                run(Command::new("apt-get")
-                    .args(&apt)
-                    .args(["download", &dbg])
-                    .current_dir(&debs))?;
-            }
-            let deb = find().with_context(|| format!("apt-get download {dbg} left no .deb"))?;
+            // Some 300-600 MB, once.
+            let deb = download(&apt, &format!("{pkg}-dbg"))?;
             fs::create_dir_all(&dir)?;
             run(Command::new("sh")
                 .arg("-c")
