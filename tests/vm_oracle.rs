@@ -137,6 +137,15 @@ impl VmRun {
             .unwrap_or_else(|| panic!("{}: no marker {prefix:?}", self.kernel))
     }
 
+    /// The pid `KEY=PID` in the marker that begins with `prefix`.
+    fn marker_pid(&self, prefix: &str, key: &str) -> i32 {
+        self.marker(prefix)
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{}: no {key}= in marker {prefix:?}", self.kernel))
+    }
+
     fn attached(&self, scenario: &str) -> String {
         self.sections
             .get(&format!("{scenario}.err"))
@@ -755,12 +764,7 @@ fn check_kernel(run: &VmRun) {
     assert_agrees(kernel, "memcg", &memcg, run.report_for(&memcg));
 
     let steer = run.event("steer");
-    let b: i32 = run
-        .marker("steer ")
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("b="))
-        .and_then(|p| p.parse().ok())
-        .unwrap();
+    let b = run.marker_pid("steer ", "b");
     assert_eq!(
         steer.victim.as_ref().unwrap().pid,
         Some(b),
@@ -773,12 +777,7 @@ fn check_kernel(run: &VmRun) {
     );
     assert_eq!(steer.memcg.as_deref(), Some("/steer"), "{kernel}");
     // The third hog triggers (the other two hold their 16 MiB first).
-    let c: i32 = run
-        .marker("steer-trigger ")
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("c="))
-        .and_then(|p| p.parse().ok())
-        .unwrap();
+    let c = run.marker_pid("steer-trigger ", "c");
     assert_eq!(
         steer.trigger.pid,
         Some(c),
