@@ -288,3 +288,22 @@ fn an_endless_line_is_cut_not_held() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("no OOM report"));
 }
+
+/// `--btf` may name anything: /dev/zero is refused in bounded memory, in
+/// one sentence naming the file.
+#[test]
+fn a_btf_file_without_end_is_refused() {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 524288; {OOMTRACE} check --btf /dev/zero"
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("/dev/zero: more than 64 MiB, which no kernel's BTF is"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

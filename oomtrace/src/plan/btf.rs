@@ -35,7 +35,22 @@ impl KernelTypes {
     }
 
     pub fn load_from(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        // A kernel's BTF is some 5 MB; `--btf` may name anything (a FIFO,
+        // /dev/zero): read at most this much.
+        const MAX_BTF: u64 = 64 << 20;
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| {
+                std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_BTF + 1), &mut bytes)
+            })
+            .with_context(|| format!("reading {}", path.display()))?;
+        if bytes.len() as u64 > MAX_BTF {
+            anyhow::bail!(
+                "{}: more than {} MiB, which no kernel's BTF is",
+                path.display(),
+                MAX_BTF >> 20
+            );
+        }
         let btf = Btf::from_bytes(&bytes)
             .map_err(|e| anyhow::anyhow!("{}: not valid BTF: {e}", path.display()))?;
         Ok(Self { btf })
