@@ -38,7 +38,7 @@ pub struct TraceArgs {
     #[arg(long)]
     pub counters: bool,
     /// Ring buffer size in KiB (rounded up to a power of two pages); by
-    /// default room for the records of 64 OOMs not yet read.
+    /// default sized for the records of some dozens of OOMs not yet read.
     #[arg(long, value_name = "KIB")]
     pub buffer: Option<u32>,
     /// Show the kernel side's own error messages (a read that faulted, a
@@ -73,17 +73,16 @@ impl TraceArgs {
             bpf_stats: self.bpf_stats,
             verbose: self.verbose,
             btf: self.btf.clone(),
+            protect: self.protect,
         }
     }
 
     /// The live source through the pipeline into `sink`.
     fn run(&self, sink: &mut dyn Sink, protect: bool) -> Result<Outcome> {
-        if protect && self.duration != Some(Duration::ZERO) {
-            for why in plan::host::protect() {
-                eprintln!("oomtrace: {why}");
-            }
-        }
-        let mut source = BpfSource::start(&self.options())?;
+        let mut source = BpfSource::start(&Options {
+            protect,
+            ..self.options()
+        })?;
         pipeline::run(
             &mut source,
             &mut [&mut UserStacks::new()],

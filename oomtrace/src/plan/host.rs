@@ -272,26 +272,28 @@ pub fn online_nodes(list: &str) -> u64 {
     if mask == 0 { 1 } else { mask }
 }
 
-/// Keeps this process alive and resident through the OOM it watches: all
-/// its memory locked (present and future: a thrashing machine must not page
-/// out the tracer; locked as touched, so reserved but unused space costs
-/// nothing), and `oom_score_adj` -1000 (the OOM killer never picks
-/// it). Returns what could not be done, one sentence each, for the user.
-pub fn protect() -> Vec<String> {
-    let mut said = Vec::new();
+/// Keeps this process out of the OOM killer's choice: `oom_score_adj`
+/// -1000. Returns, if that could not be done, one sentence for the user.
+pub fn keep_out_of_oom_killer() -> Option<String> {
+    let e = std::fs::write("/proc/self/oom_score_adj", "-1000").err()?;
+    Some(format!(
+        "cannot set oomtrace's oom_score_adj ({e}): {}",
+        describe(&["CAP_SYS_RESOURCE"])
+    ))
+}
+
+/// Keeps this process resident through the OOM it watches: all its memory
+/// locked, present and future (a thrashing machine must not page out the
+/// tracer; locked as touched, so reserved but unused space costs nothing).
+/// Returns, if that could not be done, one sentence for the user.
+pub fn lock_memory() -> Option<String> {
     // SAFETY: plain syscall.
-    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE | libc::MCL_ONFAULT) } != 0 {
-        said.push(format!(
-            "cannot lock oomtrace's memory ({}): {} (or a RLIMIT_MEMLOCK above its size)",
-            std::io::Error::last_os_error(),
-            describe(&["CAP_IPC_LOCK"])
-        ));
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE | libc::MCL_ONFAULT) } == 0 {
+        return None;
     }
-    if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "-1000") {
-        said.push(format!(
-            "cannot set oomtrace's oom_score_adj ({e}): {}",
-            describe(&["CAP_SYS_RESOURCE"])
-        ));
-    }
-    said
+    Some(format!(
+        "cannot lock oomtrace's memory ({}): {} (or a RLIMIT_MEMLOCK above its size)",
+        std::io::Error::last_os_error(),
+        describe(&["CAP_IPC_LOCK"])
+    ))
 }

@@ -28,7 +28,7 @@ pub(crate) static BPF_OBJECT: &[u8] =
 pub struct Options {
     pub mode: Mode,
     pub memory_via: plan::MemoryVia,
-    /// Ring buffer KiB; `None`: room for the records of 64 OOMs.
+    /// Ring buffer KiB; `None`: room for the records of [`OOMS_BUFFERED`] OOMs.
     pub buffer_kib: Option<u32>,
     /// `None`: until a signal. Zero: attach, then end at once.
     pub duration: Option<Duration>,
@@ -38,6 +38,9 @@ pub struct Options {
     pub verbose: bool,
     /// A detached BTF file for a kernel without its own.
     pub btf: Option<std::path::PathBuf>,
+    /// Survive the OOM being watched: see [`plan::host::keep_out_of_oom_killer`]
+    /// and [`plan::host::lock_memory`].
+    pub protect: bool,
 }
 
 /// The kernel side's error messages (aya-log records): counted, and shown
@@ -76,8 +79,11 @@ pub struct Attached {
 const SETTLE: Duration = Duration::from_millis(10);
 
 /// OOMs whose records the default ring buffer holds before userspace reads
-/// them: a storm here reaches about 110 kills/s, each read within a millisecond.
-const OOMS_BUFFERED: usize = 64;
+/// them: a storm here reaches about 115 kills/s, each read within a
+/// millisecond, so 24 are 200 ms of a stalled reader. The mapping counts
+/// twice in the tracer's resident set (the kernel maps the data pages twice
+/// for wrap-around): 24 OOMs of one node are 1 MiB, 2 MiB resident; 64 were 8.
+const OOMS_BUFFERED: usize = 24;
 
 /// The records one OOM can write, with one memory state per online node.
 fn bytes_per_oom(nodes: usize) -> usize {
@@ -235,6 +241,10 @@ impl BpfSource {
     /// Plans, loads, attaches, and says `oomtrace: attached` on stderr.
     pub fn start(opts: &Options) -> Result<Self> {
         plan::host::require_privileges()?;
+        let protect = opts.protect && opts.duration != Some(Duration::ZERO);
+        if protect && let Some(why) = plan::host::keep_out_of_oom_killer() {
+            eprintln!("oomtrace: {why}");
+        }
         // Stacks need kallsyms, and the planner its data symbols when memory
         // is reached that way: read it in the background, unless nothing will.
         let symbols = if opts.duration == Some(Duration::ZERO)
@@ -250,6 +260,16 @@ impl BpfSource {
             opts.buffer_kib.unwrap_or_else(|| default_buffer_kib(&plan)),
         )?;
         let attached = attach(&mut bpf, &plan);
+        // Planning from BTF parsed megabytes now freed; locked memory could
+        // not give them back, so lock only the steady state: after the
+        // kallsyms table is built (the first stack waits for it anyway).
+        oomtrace_core::symbols::release_freed_memory();
+        if protect {
+            symbols.get();
+            if let Some(why) = plan::host::lock_memory() {
+                eprintln!("oomtrace: {why}");
+            }
+        }
         for n in &plan.notices {
             eprintln!("oomtrace: {n}");
         }
