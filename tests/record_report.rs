@@ -298,6 +298,58 @@ fn an_idle_tracer_with_kallsyms_stays_within_15_mib() {
     }
 }
 
+/// A session header of no recorder in particular.
+const HEADER: &str = "{\"type\":\"session\",\"format\":1,\"oomtrace\":\"0\",\"kernel\":\"k\",\"hostname\":\"h\",\"boot_id\":\"b\",\"start\":\"s\",\"mode\":\"tracepoint\",\"hooks\":[]}\n";
+
+/// An event line the size of a real one (6.5 kB): its stack padded with frames.
+fn big_event() -> String {
+    let frames = vec![
+        r#"{"addr":"0xffffffff81597ef4","symbol":"out_of_memory","offset":532,"size":1280}"#;
+        80
+    ]
+    .join(",");
+    format!(
+        "{{\"type\":\"oom\",\"seq\":1,\"time\":\"2026-11-29T00:00:00Z\",\"uptime_ns\":1,\"source\":\"tracepoint\",\"trigger\":{{\"pid\":2,\"tid\":2,\"comm\":\"hog\"}},\"killed\":true,\"victim\":{{\"pid\":3,\"comm\":\"hog\"}},\"stack\":[{frames}]}}\n"
+    )
+}
+
+/// `oomtrace ARGS`, waited for with wait4: exit status, stdout, stderr and
+/// peak resident memory in KiB.
+fn oomtrace_rusage(args: &[&std::ffi::OsStr]) -> (i32, String, String, i64) {
+    use std::io::Read;
+    use std::process::Stdio;
+    // Reaped below by wait4, for its peak resident memory.
+    #[allow(clippy::zombie_processes)]
+    let mut child = Command::new(OOMTRACE)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let err = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = e.read_to_string(&mut text);
+            text
+        })
+    });
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 on our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let err = err.map(|t| t.join().unwrap()).unwrap_or_default();
+    assert!(libc::WIFEXITED(status), "{err}");
+    (libc::WEXITSTATUS(status), out, err, usage.ru_maxrss)
+}
+
 /// Ten gigabytes of session through a FIFO (a stream with no size and no
 /// end until the writer closes it): `report` streams it in flat memory and
 /// counts every event. The writer is this test, so the oracle is what it
@@ -309,69 +361,123 @@ fn ten_gigabytes_through_a_fifo_in_flat_memory() {
     let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
-    let header = "{\"type\":\"session\",\"format\":1,\"oomtrace\":\"0\",\"kernel\":\"k\",\"hostname\":\"h\",\"boot_id\":\"b\",\"start\":\"s\",\"mode\":\"tracepoint\",\"hooks\":[]}\n";
-    // An event the size of a real one (6.5 kB): its stack padded with frames.
-    let frames = vec![
-        r#"{"addr":"0xffffffff81597ef4","symbol":"out_of_memory","offset":532,"size":1280}"#;
-        80
-    ]
-    .join(",");
-    let event = format!(
-        "{{\"type\":\"oom\",\"seq\":1,\"time\":\"2026-11-29T00:00:00Z\",\"uptime_ns\":1,\"source\":\"tracepoint\",\"trigger\":{{\"pid\":2,\"tid\":2,\"comm\":\"hog\"}},\"killed\":true,\"victim\":{{\"pid\":3,\"comm\":\"hog\"}},\"stack\":[{frames}]}}\n"
-    );
-    let events = (TOTAL - header.len() as u64) / event.len() as u64;
+    let event = big_event();
+    let events = (TOTAL - HEADER.len() as u64) / event.len() as u64;
     let writer = {
         let fifo = fifo.clone();
-        let event = event.clone();
         std::thread::spawn(move || {
             use std::io::Write;
             let mut f = std::io::BufWriter::with_capacity(
                 1 << 20,
                 std::fs::OpenOptions::new().write(true).open(&fifo).unwrap(),
             );
-            f.write_all(header.as_bytes()).unwrap();
+            f.write_all(HEADER.as_bytes()).unwrap();
             for _ in 0..events {
                 f.write_all(event.as_bytes()).unwrap();
             }
         })
     };
-    // Reaped below by wait4, for its peak resident memory.
-    #[allow(clippy::zombie_processes)]
-    let child = Command::new(OOMTRACE)
-        .args(["report", "--summary"])
-        .arg(&fifo)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    let out = child.stdout.map(|mut s| {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut s, &mut text).unwrap();
-        text
-    });
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 on our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let (code, out, err, peak_kib) =
+        oomtrace_rusage(&["report".as_ref(), "--summary".as_ref(), fifo.as_ref()]);
     writer.join().unwrap();
-    let out = out.unwrap_or_default();
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{out}"
-    );
+    assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains(&format!("OOMs: {events} ({events} killed a task")),
         "{events} events written: {out}"
     );
-    // ru_maxrss is in KiB: the 10 GiB went through in a few MiB.
-    assert!(
-        usage.ru_maxrss < 16 << 10,
-        "peak RSS {} KiB",
-        usage.ru_maxrss
-    );
+    // The 10 GiB went through in a few MiB.
+    assert!(peak_kib < 16 << 10, "peak RSS {peak_kib} KiB");
     println!(
-        "{events} events ({} GiB) through a FIFO, peak RSS {} KiB",
-        TOTAL >> 30,
-        usage.ru_maxrss
+        "{events} events ({} GiB) through a FIFO, peak RSS {peak_kib} KiB",
+        TOTAL >> 30
     );
+}
+
+/// A session file that grows while `report` reads it, as a recorder's
+/// does: `report` reads to the end it finds (every event written before it
+/// started, none after it ended) in flat memory. And a file growing by a
+/// line without end, as an attacker's would: one sentence naming the file
+/// and the line, in flat memory, while the writer goes on.
+#[test]
+fn a_file_growing_while_read_is_read_in_flat_memory() {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let event = big_event();
+    for endless in [false, true] {
+        let path = scratch(if endless {
+            "endless.oomtrace"
+        } else {
+            "growing.oomtrace"
+        });
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+        f.write_all(HEADER.as_bytes()).unwrap();
+        // 130 MB before the reader starts, so that it reads while the file grows.
+        const BEFORE: u64 = 20_000;
+        for _ in 0..BEFORE {
+            f.write_all(event.as_bytes()).unwrap();
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(AtomicU64::new(BEFORE));
+        let writer = {
+            let (stop, written, event) = (stop.clone(), written.clone(), event.clone());
+            std::thread::spawn(move || {
+                let junk = vec![b'x'; 1 << 20];
+                // At most 4 GiB more, should the reader never end.
+                for _ in 0..4096 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if endless {
+                        f.write_all(&junk).unwrap();
+                    } else {
+                        // One write per event (O_APPEND), 1 MiB's worth at a time.
+                        for _ in 0..160 {
+                            f.write_all(event.as_bytes()).unwrap();
+                            written.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        };
+        let (code, out, err, peak_kib) =
+            oomtrace_rusage(&["report".as_ref(), "--summary".as_ref(), path.as_ref()]);
+        let after = written.load(Ordering::Relaxed);
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        assert!(
+            peak_kib < 16 << 10,
+            "endless {endless}: peak RSS {peak_kib} KiB"
+        );
+        if endless {
+            assert_eq!(code, 1, "{out}{err}");
+            let said = format!(
+                "oomtrace: {}:{}: a line longer than",
+                path.display(),
+                BEFORE + 2
+            );
+            assert!(err.starts_with(&said), "{err}");
+            continue;
+        }
+        assert_eq!(code, 0, "{out}{err}");
+        let seen: u64 = out
+            .lines()
+            .find_map(|l| l.strip_prefix("OOMs: "))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no OOM count: {out}"));
+        assert!(
+            (BEFORE..=after).contains(&seen),
+            "read {seen}, written {BEFORE} before and {after} after: {out}"
+        );
+        println!(
+            "growing file: read {seen} events, {BEFORE} written before and {after} after, peak RSS {peak_kib} KiB"
+        );
+    }
 }
