@@ -255,6 +255,57 @@ fn a_recorder_locks_its_memory_and_keeps_out_of_the_oom_killers_way() {
     rec.interrupt(Duration::from_secs(30));
 }
 
+/// The end record says how far behind the kernel the recorder was, from
+/// each kill (the kernel's timestamp) to its event: never more than a
+/// reader of the session, which this test is, sees itself.
+#[test]
+fn the_end_record_says_how_far_behind_the_kernel_it_was() {
+    use std::io::BufRead;
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let monotonic_ns = || {
+        // SAFETY: timespec is plain data; CLOCK_MONOTONIC always exists.
+        let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    };
+    let mut cmd = Command::new(OOMTRACE);
+    cmd.args(["record", "-o", "-", "--count", "1"]);
+    let mut rec = Tracer::start_command(cmd);
+    let lines = std::thread::spawn({
+        let stdout = rec.take_stdout();
+        move || {
+            std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .map(|l| (monotonic_ns(), l))
+                .collect::<Vec<_>>()
+        }
+    });
+    let victim = trigger_memcg();
+    rec.finish(Duration::from_secs(30));
+    let lines = lines.join().unwrap();
+    let (seen_at, ev): (u64, OomEvent) = lines
+        .iter()
+        .find(|(_, l)| l.starts_with(r#"{"type":"oom""#))
+        .map(|(t, l)| (*t, serde_json::from_str(l).unwrap()))
+        .expect("no event");
+    assert_eq!(ev.victim.as_ref().and_then(|v| v.pid), Some(victim));
+    let end: oomtrace_core::event::Trailer = lines
+        .iter()
+        .find(|(_, l)| l.starts_with(r#"{"type":"end""#))
+        .map(|(_, l)| serde_json::from_str(l).unwrap())
+        .expect("no end record");
+    let l = end.latency.expect("no latency in the end record");
+    let ours_ms = (seen_at - ev.uptime_ns) as f64 / 1e6;
+    assert_eq!(l.events, 1);
+    assert!(
+        l.max_ms > 0.0 && l.max_ms <= ours_ms,
+        "{l:?}; this reader saw it {ours_ms} ms after the kill"
+    );
+    assert!(l.median_ms <= l.max_ms && l.p99_ms <= l.max_ms, "{l:?}");
+}
+
 /// The resident set of an idle tracer, once its kallsyms table is loaded
 /// (the loader thread has ended): `trace`, `trace` planning from BTF as on
 /// the first start after boot (no plan cache: megabytes parsed and freed),

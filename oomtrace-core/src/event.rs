@@ -606,6 +606,9 @@ pub struct Trailer {
     /// record the full ring buffer refused.
     #[serde(default)]
     pub kernel_errors: u64,
+    /// From each kill to its event, in a live session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<crate::latency::Latency>,
 }
 
 fn read_trim(path: &str) -> String {
@@ -643,6 +646,7 @@ impl Trailer {
             incomplete,
             deferred,
             kernel_errors: 0,
+            latency: None,
         }
     }
 }

@@ -13,6 +13,7 @@
 //!   [`pipeline::Enricher`]s, a [`pipeline::Filter`], a [`sink::Sink`].
 //! - [`sink`], [`render`], [`session`], [`summary`]: where events go.
 //! - [`gfp`], [`arch`], [`tracepoint_format`]: facts, each in one place.
+//! - [`latency`]: how far behind the kernel a live session was.
 
 pub mod arch;
 pub mod assemble;
@@ -20,6 +21,7 @@ pub mod event;
 pub mod gfp;
 pub mod item;
 pub mod kernel_log;
+pub mod latency;
 pub mod memstate;
 pub mod pipeline;
 pub mod render;

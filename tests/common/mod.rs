@@ -106,13 +106,15 @@ impl Tracer {
             self.stderr_seen
         );
         let mut out = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            stdout.read_to_string(&mut out).unwrap();
+        }
         out
+    }
+
+    /// Its stdout, to read live (then [`Tracer::finish`] returns nothing).
+    pub fn take_stdout(&mut self) -> std::process::ChildStdout {
+        self.child.stdout.take().expect("stdout already taken")
     }
 }
 

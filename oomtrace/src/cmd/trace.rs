@@ -124,8 +124,13 @@ pub fn trace(args: &TraceArgs) -> Result<()> {
     if args.duration != Some(Duration::ZERO) || io::stderr().is_terminal() {
         let t = outcome.end.unwrap_or_default();
         eprintln!(
-            "oomtrace: {} events, {} lost records, {} incomplete, {} deferred (OOMs that killed nothing), {} kernel-side errors",
-            t.events, t.lost, t.incomplete, t.deferred, t.kernel_errors
+            "oomtrace: {} events, {} lost records, {} incomplete, {} deferred (OOMs that killed nothing), {} kernel-side errors{}",
+            t.events,
+            t.lost,
+            t.incomplete,
+            t.deferred,
+            t.kernel_errors,
+            latency(&t)
         );
     }
     Ok(())
@@ -146,9 +151,23 @@ pub fn record(a: &RecordArgs) -> Result<()> {
     if a.trace.duration != Some(Duration::ZERO) {
         let t = outcome.end.unwrap_or_default();
         eprintln!(
-            "oomtrace: recorded {} events to {}, {} lost records, {} incomplete",
-            t.events, a.output, t.lost, t.incomplete
+            "oomtrace: recorded {} events to {}, {} lost records, {} incomplete{}",
+            t.events,
+            a.output,
+            t.lost,
+            t.incomplete,
+            latency(&t)
         );
     }
     Ok(())
+}
+
+/// The end line's words on how far behind the kernel the session was.
+fn latency(t: &oomtrace_core::event::Trailer) -> String {
+    t.latency.as_ref().map_or_else(String::new, |l| {
+        format!(
+            "; kill to event: median {:.1} ms, 99th percentile {:.1} ms, max {:.1} ms",
+            l.median_ms, l.p99_ms, l.max_ms
+        )
+    })
 }

@@ -225,6 +225,8 @@ pub struct BpfSource {
     signals: Vec<Signal>,
     logger: Option<AsyncFd<aya_log::EbpfLogger<KernelLog>>>,
     kernel_errors: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// From each kill to its event leaving this source.
+    latency: oomtrace_core::latency::Histogram,
     deadline: Option<tokio::time::Instant>,
     assembler: Assembler,
     pending: VecDeque<Item>,
@@ -350,6 +352,7 @@ impl BpfSource {
             signals: Vec::new(),
             logger: None,
             kernel_errors: Default::default(),
+            latency: Default::default(),
             deadline: None,
             assembler,
             pending: VecDeque::from([Item::Session(header)]),
@@ -447,8 +450,12 @@ impl BpfSource {
     /// Queues events, each followed by its reaper steps.
     fn queue(&mut self, events: Vec<oomtrace_core::event::OomEvent>) {
         let mut reaps = self.assembler.take_reaper_events();
+        let now = oomtrace_core::assemble::monotonic_ns();
         for ev in events {
             let seq = ev.seq;
+            if ev.killed == Some(true) && ev.uptime_ns > 0 {
+                self.latency.add(now.saturating_sub(ev.uptime_ns));
+            }
             self.pending.push_back(Item::event(ev));
             // A reaper wake-up inside the same OOM: right after its event.
             let (now, later): (Vec<_>, Vec<_>) = reaps.into_iter().partition(|r| r.seq == seq);
@@ -530,6 +537,7 @@ impl BpfSource {
         end.kernel_errors = self
             .kernel_errors
             .load(std::sync::atomic::Ordering::Relaxed);
+        end.latency = self.latency.summary();
         self.pending.push_back(Item::End(end));
         if let Some(bpf) = self.bpf.take() {
             if self.bpf_stats {
