@@ -150,15 +150,19 @@ pub fn describe(names: &[&str]) -> String {
 /// shows zeros to those without CAP_SYSLOG, unless perf is open to all).
 pub fn kallsyms_addresses_visible() -> bool {
     use std::io::BufRead;
-    std::fs::File::open("/proc/kallsyms")
-        .ok()
-        .and_then(|f| std::io::BufReader::new(f).lines().next()?.ok())
-        .and_then(|l| {
-            l.split_whitespace()
-                .next()
-                .map(|a| a.trim_start_matches('0').len())
-        })
-        .is_some_and(|digits| digits > 0)
+    // The first text symbol: x86's list begins with per-CPU symbols, which
+    // are offsets (0000000000000000 A fixed_percpu_data) whoever reads them.
+    std::fs::File::open("/proc/kallsyms").is_ok_and(|f| {
+        std::io::BufReader::new(f)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                let (addr, kind) = (w.next()?, w.next()?);
+                matches!(kind, "t" | "T").then(|| addr.trim_start_matches('0').len() > 0)
+            })
+            .unwrap_or(false)
+    })
 }
 
 /// Refuses to go on without the capabilities to load and attach BPF programs.
