@@ -141,6 +141,32 @@ start_tracer reaper --mode kprobe
 oomtrace trigger memcg --limit 32M --reaper
 stop_tracer
 
+# Survive the OOM it watches: global OOMs while the page cache thrashes (a
+# reader pulls a 256 MiB file from disk through it again and again while
+# three hogs in turn take the rest), `record` running throughout: every OOM
+# recorded, the recorder alive at the end, its kill-to-event latency in its
+# end record. Everything here but the hogs inherits this script's -1000.
+mkdir -p /mnt
+if mount -t ext4 -o ro /dev/nvme0n1 /mnt 2> /out/thrash-mount.txt; then
+    start_tracer thrash
+    sh -c 'while :; do cat /mnt/big > /dev/null; done' &
+    READER=$!
+    sleep 2
+    HOGS=""
+    for i in 1 2 3; do
+        oomtrace __hog &
+        HOGS="$HOGS,$!"
+        wait $!
+    done
+    kill -0 $TRACER && ALIVE=$TRACER
+    echo "VMTEST thrash recorder=$TRACER alive=$ALIVE hogs=${HOGS#,} $(grep VmLck /proc/$TRACER/status | tr -d '\t ')" >> /out/markers.txt
+    kill $READER
+    killall cat
+    wait $READER
+    stop_tracer
+    umount /mnt
+fi
+
 # In-kernel cost in kprobe mode (read by `cargo xtask bench`, not a check):
 # each program's run count and time over a small storm of memcg OOMs.
 start_tracer cost --mode kprobe --bpf-stats

@@ -306,7 +306,7 @@ mod vm {
     use super::*;
     use std::fs;
 
-    const VM_PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static", "cpio"];
+    const VM_PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static", "cpio", "e2fsprogs"];
 
     /// A machine the VM tests emulate: Debian's architecture name, the
     /// Rust target oomtrace is built for (static), and how QEMU boots it.
@@ -598,7 +598,36 @@ mod vm {
         Ok(image)
     }
 
+    /// The thrash scenario's disk: ext4 (no journal: mounted read-only by
+    /// every VM) holding one file of 256 MiB, a third of the VM's memory,
+    /// for a reader to pull through the page cache while a hog takes the
+    /// rest. Made once; an NVMe disk, which every Debian cloud kernel has
+    /// built in.
+    fn thrash_disk() -> Result<PathBuf> {
+        let image = cache().join("thrash.ext4");
+        if image.exists() {
+            return Ok(image);
+        }
+        let dir = cache().join("thrash-files");
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir)?;
+        run(Command::new("sh").arg("-c").arg(format!(
+            "head -c 256M /dev/urandom > '{}'",
+            dir.join("big").display()
+        )))?;
+        let tmp = image.with_extension("tmp");
+        run(Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-O", "^has_journal", "-d"])
+            .arg(&dir)
+            .arg(&tmp)
+            .arg("300M"))?;
+        fs::rename(&tmp, &image)?;
+        fs::remove_dir_all(&dir)?;
+        Ok(image)
+    }
+
     fn boot(m: &Machine, kernel: &Path, initrd: &Path, log: &Path) -> Result<()> {
+        let disk = thrash_disk()?;
         let out = fs::File::create(log)?;
         let status = Command::new("timeout")
             .arg(BOOT_TIMEOUT_SECS.to_string())
@@ -620,6 +649,12 @@ mod vm {
             .arg(kernel)
             .arg("-initrd")
             .arg(initrd)
+            .arg("-drive")
+            .arg(format!(
+                "file={},if=none,id=thrash,format=raw,readonly=on",
+                disk.display()
+            ))
+            .args(["-device", "nvme,serial=thrash,drive=thrash"])
             .arg("-append")
             .arg(format!(
                 "console={} loglevel=1 panic=-1 oops=panic softlockup_panic=1 log_buf_len=4M",
