@@ -159,7 +159,7 @@ pub fn kallsyms_addresses_visible() -> bool {
             .find_map(|l| {
                 let mut w = l.split_whitespace();
                 let (addr, kind) = (w.next()?, w.next()?);
-                matches!(kind, "t" | "T").then(|| addr.trim_start_matches('0').len() > 0)
+                matches!(kind, "t" | "T").then(|| !addr.trim_start_matches('0').is_empty())
             })
             .unwrap_or(false)
     })
