@@ -364,9 +364,11 @@ impl BpfSource {
             release: plan.release.clone(),
         };
         if opts.duration == Some(Duration::ZERO) {
+            // Attached, then released at once: said before the release,
+            // which the kernel serializes (an RCU grace period per hook).
+            eprintln!("{attached_line}");
             release(bpf);
             src.state = State::Draining;
-            eprintln!("{attached_line}");
             return Ok(src);
         }
         let ring = RingBuf::try_from(
