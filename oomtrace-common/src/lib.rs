@@ -194,6 +194,10 @@ pub struct OomKillRecord {
     pub chosen_points: i64,
     pub message: [u8; MESSAGE_LEN],
     pub victim: TaskInfo,
+    /// The kernel stack at `oom_kill_process`, taken only on 32-bit ARM
+    /// (elsewhere `len_bytes` is 0): its unwinder cannot walk from
+    /// `mark_victim`'s tracepoint (`Arch::tracepoint_stack_walk`).
+    pub stack: Stack,
 }
 
 #[repr(C)]

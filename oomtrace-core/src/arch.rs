@@ -25,6 +25,11 @@ pub struct Arch {
     pub pac_mask: u64,
     /// `THREAD_SIZE`, a task's kernel stack (without KASAN's doubling).
     pub thread_size: u32,
+    /// Whether `bpf_get_stack` walks the kernel stack from a tracepoint.
+    /// 32-bit ARM's unwinder (`CONFIG_ARM_UNWIND`) starts from the caller
+    /// registers `perf_fetch_caller_regs` makes, which lack `lr`: it stops
+    /// after the first frame. A kprobe's registers are the real ones.
+    pub tracepoint_stack_walk: bool,
 }
 
 pub const X86_64: Arch = Arch {
@@ -37,6 +42,7 @@ pub const X86_64: Arch = Arch {
     kernel_start: 0xff00_0000_0000_0000,
     pac_mask: 0,
     thread_size: 16384,
+    tracepoint_stack_walk: true,
 };
 
 pub const AARCH64: Arch = Arch {
@@ -50,6 +56,7 @@ pub const AARCH64: Arch = Arch {
     kernel_start: 0xfff0_0000_0000_0000,
     pac_mask: 0xffff_0000_0000_0000 & !(1 << 55),
     thread_size: 16384,
+    tracepoint_stack_walk: true,
 };
 
 pub const ARM: Arch = Arch {
@@ -62,6 +69,7 @@ pub const ARM: Arch = Arch {
     kernel_start: 0xc000_0000,
     pac_mask: 0,
     thread_size: 8192,
+    tracepoint_stack_walk: false,
 };
 
 const ALL: [Arch; 3] = [X86_64, AARCH64, ARM];

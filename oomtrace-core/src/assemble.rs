@@ -576,6 +576,17 @@ impl Assembler {
         if let Some(m) = first_mark {
             ev.stack = without_tracing_frames(self.ctx.symbols.frames(&m.stack));
         }
+        // Where a tracepoint's stack cannot be walked (32-bit ARM: its first
+        // frame only), the kill probe took one, from oom_kill_process up;
+        // without kprobes there is none.
+        if !self.ctx.arch.tracepoint_stack_walk {
+            ev.stack = p
+                .kill
+                .as_ref()
+                .filter(|k| k.stack.len_bytes > 0)
+                .map(|k| self.ctx.symbols.frames(&k.stack))
+                .unwrap_or_default();
+        }
         if let Some(s) = &p.show_free_areas {
             ev.show_free_areas_stack = Some(self.ctx.symbols.frames(&s.stack));
         }
@@ -618,7 +629,7 @@ impl Assembler {
                     }
                     *v = merge_victim(v.clone(), task);
                 }
-                self.apply_oom_control(&mut ev, st);
+                self.apply_oom_control(&mut ev, st, m);
             }
             ev.unavailable = self
                 .ctx
@@ -658,31 +669,41 @@ impl Assembler {
     /// makes it sysrq-f, whose order is -1 by definition.
     fn infer_from_stack(&self, ev: &mut OomEvent, m: &MarkVictimRecord) {
         let on_stack = |f: &str| ev.stack.iter().any(|fr| fr.symbol.as_deref() == Some(f));
-        if on_stack("mem_cgroup_out_of_memory") {
-            ev.constraint = Some("CONSTRAINT_MEMCG".to_owned());
-            ev.message = Some("Memory cgroup out of memory".to_owned());
-            // The OOM domain: the nearest level of the trigger's memory
-            // cgroup that is at its limit.
-            let levels = (m.memcg_levels as usize).min(m.memcg_chain.len());
-            let chain = &m.memcg_chain[..levels];
-            let page_shift = self.ctx.mem_names.page_shift;
-            if let (Some(level), Some(path)) = (
-                crate::memstate::oom_domain_level(chain, page_shift, self.ctx.mem_names.pmd_shift),
-                ev.trigger.cgroup.as_deref(),
-            ) {
-                ev.memcg = Some(ancestor(path, level));
-                ev.memcg_memory = Some(crate::memstate::memcg_memory(&chain[level], page_shift));
-                ev.inferred.push("memcg".to_owned());
-            }
+        let (memcg, sysrq) = (
+            on_stack("mem_cgroup_out_of_memory"),
+            on_stack("moom_callback"),
+        );
+        if memcg {
+            self.memcg_oom(ev, m);
         }
-        if on_stack("moom_callback") {
+        if sysrq {
             ev.order = Some(-1);
+        }
+    }
+
+    /// Tracepoint mode, a memory cgroup's OOM (by its stack, or by the
+    /// `oom_control` found on it where no stack could be walked): its
+    /// fixed message, and its domain, the nearest level of the trigger's
+    /// memory cgroup that is at its limit.
+    fn memcg_oom(&self, ev: &mut OomEvent, m: &MarkVictimRecord) {
+        ev.constraint = Some("CONSTRAINT_MEMCG".to_owned());
+        ev.message = Some("Memory cgroup out of memory".to_owned());
+        let levels = (m.memcg_levels as usize).min(m.memcg_chain.len());
+        let chain = &m.memcg_chain[..levels];
+        let page_shift = self.ctx.mem_names.page_shift;
+        if let (Some(level), Some(path)) = (
+            crate::memstate::oom_domain_level(chain, page_shift, self.ctx.mem_names.pmd_shift),
+            ev.trigger.cgroup.as_deref(),
+        ) {
+            ev.memcg = Some(ancestor(path, level));
+            ev.memcg_memory = Some(crate::memstate::memcg_memory(&chain[level], page_shift));
+            ev.inferred.push("memcg".to_owned());
         }
     }
 
     /// Tracepoint mode: the OOM's `struct oom_control`, found on the OOM
     /// task's stack by its `chosen`, fills what kprobe mode reads directly.
-    fn apply_oom_control(&self, ev: &mut OomEvent, st: &OomStackRecord) {
+    fn apply_oom_control(&self, ev: &mut OomEvent, st: &OomStackRecord, m: &MarkVictimRecord) {
         match find_oom_control(st, &self.ctx.offsets, &self.ctx.arch) {
             Ok(oc) => {
                 ev.gfp_mask = Some(oc.gfp_mask);
@@ -695,6 +716,10 @@ impl Assembler {
                 }
                 if let Some(v) = ev.victim.as_mut() {
                     v.points = Some(oc.chosen_points);
+                }
+                if oc.memcg != 0 && ev.message.is_none() {
+                    // A memcg's OOM the stack did not show (none walked).
+                    self.memcg_oom(ev, m);
                 }
                 if oc.memcg == 0 {
                     // A global OOM: nothing to infer a domain for.

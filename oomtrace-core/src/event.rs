@@ -176,6 +176,8 @@ pub struct Zone {
     pub node: u32,
     pub zone: String,
     pub free_kb: Option<u64>,
+    /// The watermarks with `boost_kb` added, as the kernel uses and prints
+    /// them (`min_wmark_pages()`).
     pub min_kb: Option<u64>,
     pub low_kb: Option<u64>,
     pub high_kb: Option<u64>,

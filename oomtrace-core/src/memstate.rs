@@ -82,46 +82,80 @@ fn migrate_letter(name: &str) -> char {
     }
 }
 
+/// Bytes of the kernel's `long` and pointers (the BPF object copies them
+/// at this width: the kernel is this build's architecture).
+const LONG: usize = (crate::arch::Arch::this().pointer_bits / 8) as usize;
+
 /// Reads integers out of a raw copy at BTF offsets; `None` past its end or
 /// for a field this kernel lacks.
 struct Raw<'a> {
     bytes: &'a [u8],
+    /// Bytes of a `long`.
+    long: usize,
 }
 
 impl Raw<'_> {
-    fn u64_at(&self, base: usize, off: u32) -> Option<u64> {
+    /// An `unsigned long` or pointer.
+    fn ulong_at(&self, base: usize, off: u32) -> Option<u64> {
         if off == ABSENT {
             return None;
         }
         let at = base + off as usize;
-        Some(u64::from_le_bytes(
-            self.bytes.get(at..at + 8)?.try_into().ok()?,
-        ))
+        let b = self.bytes.get(at..at + self.long)?;
+        Some(match self.long {
+            4 => u64::from(u32::from_le_bytes(b.try_into().ok()?)),
+            _ => u64::from_le_bytes(b.try_into().ok()?),
+        })
     }
 
-    fn i64s(&self, base: usize, off: u32, n: usize) -> Vec<i64> {
+    /// `n` `long`s (`atomic_long_t`), sign-extended.
+    fn longs(&self, base: usize, off: u32, n: usize) -> Vec<i64> {
         (0..n)
-            .map_while(|i| self.u64_at(base + i * 8, off).map(|v| v as i64))
+            .map_while(|i| {
+                let v = self.ulong_at(base + i * self.long, off)?;
+                Some(match self.long {
+                    4 => v as u32 as i32 as i64,
+                    _ => v as i64,
+                })
+            })
             .collect()
     }
 }
 
+/// The `atomic_long_t` counters the kernel side copied as they are into
+/// an array of 8-byte slots (on a 32-bit kernel, two to a slot).
+fn counters(slots: &[i64], n: usize, long: usize) -> Vec<i64> {
+    let bytes: Vec<u8> = slots.iter().flat_map(|v| v.to_le_bytes()).collect();
+    Raw {
+        bytes: &bytes,
+        long,
+    }
+    .longs(0, 0, n)
+}
+
 /// Zone `index` of a node's raw `node_zones[]`, or `None` when it is not
 /// populated (no present pages: the kernel does not print it either).
-fn zone(node: u32, index: usize, r: &MemStateRecord, names: &MemNames) -> Option<Zone> {
+fn zone(
+    node: u32,
+    index: usize,
+    r: &MemStateRecord,
+    names: &MemNames,
+    long: usize,
+) -> Option<Zone> {
     let l = &names.layout;
     let raw = Raw {
         bytes: &r.zones_raw[..(r.zones_len as usize).min(ZONES_RAW_MAX)],
+        long,
     };
     let base = index * l.zone_size as usize;
-    let present = raw.u64_at(base, l.zone_present)?;
+    let present = raw.ulong_at(base, l.zone_present)?;
     if present == 0 {
         return None;
     }
     let kb = |pages: u64| pages << names.page_shift.saturating_sub(10);
     let stats = named(
         &names.zone,
-        &raw.i64s(base, l.zone_vm_stat, names.zone.len()),
+        &raw.longs(base, l.zone_vm_stat, names.zone.len()),
     );
     let zone_addr = r.zones_addr + base as u64;
     let mut free_area = Vec::new();
@@ -133,11 +167,13 @@ fn zone(node: u32, index: usize, r: &MemStateRecord, names: &MemNames) -> Option
     };
     for order in 0..orders {
         let area_off = l.zone_free_area + (order as u32) * l.free_area_size;
-        let Some(nr_free) = raw.u64_at(base, area_off.saturating_add(l.free_area_nr_free)) else {
+        let Some(nr_free) = raw.ulong_at(base, area_off.saturating_add(l.free_area_nr_free)) else {
             break;
         };
-        // A `free_list[t]` head that does not point at itself has blocks.
+        // A `free_list[t]` head (two pointers) that does not point at itself
+        // has blocks.
         let area_addr = zone_addr + area_off as u64;
+        let list_head = 2 * long as u32;
         let letters: String = names
             .migrate
             .iter()
@@ -145,17 +181,23 @@ fn zone(node: u32, index: usize, r: &MemStateRecord, names: &MemNames) -> Option
             .filter(|(t, _)| {
                 nr_free > 0
                     && raw
-                        .u64_at(base, area_off + 16 * *t as u32)
-                        .is_some_and(|next| next != area_addr + 16 * *t as u64)
+                        .ulong_at(base, area_off + list_head * *t as u32)
+                        .is_some_and(|next| next != area_addr + u64::from(list_head * *t as u32))
             })
             .map(|(_, n)| migrate_letter(n))
             .collect();
         free_area.push(nr_free);
         free_types.push(letters);
     }
+    // The watermarks as the kernel uses and prints them:
+    // `min_wmark_pages(z)` is `_watermark[WMARK_MIN] + watermark_boost`.
+    let boost = raw.ulong_at(base, l.zone_watermark_boost).unwrap_or(0);
     let w = |i: u32| {
         (l.zone_watermark != ABSENT)
-            .then(|| raw.u64_at(base, l.zone_watermark + 8 * i).map(kb))
+            .then(|| {
+                raw.ulong_at(base, l.zone_watermark + long as u32 * i)
+                    .map(|pages| kb(pages + boost))
+            })
             .flatten()
     };
     Some(Zone {
@@ -170,12 +212,12 @@ fn zone(node: u32, index: usize, r: &MemStateRecord, names: &MemNames) -> Option
         low_kb: w(1),
         high_kb: w(2),
         free_area,
-        boost_kb: raw.u64_at(base, l.zone_watermark_boost).map(kb),
-        reserved_highatomic_kb: raw.u64_at(base, l.zone_reserved_highatomic).map(kb),
-        free_highatomic_kb: raw.u64_at(base, l.zone_free_highatomic).map(kb),
+        boost_kb: raw.ulong_at(base, l.zone_watermark_boost).map(kb),
+        reserved_highatomic_kb: raw.ulong_at(base, l.zone_reserved_highatomic).map(kb),
+        free_highatomic_kb: raw.ulong_at(base, l.zone_free_highatomic).map(kb),
         present_kb: Some(kb(present)),
-        managed_kb: raw.u64_at(base, l.zone_managed).map(kb),
-        lowmem_reserve: raw.i64s(base, l.zone_lowmem_reserve, l.nr_zones as usize),
+        managed_kb: raw.ulong_at(base, l.zone_managed).map(kb),
+        lowmem_reserve: raw.longs(base, l.zone_lowmem_reserve, l.nr_zones as usize),
         free_types,
         counters: stats,
         ..Zone::default()
@@ -185,6 +227,11 @@ fn zone(node: u32, index: usize, r: &MemStateRecord, names: &MemNames) -> Option
 /// Assembles the records of one reading (one per node). Records read at
 /// `show_free_areas` win over those read at `mark_victim`.
 pub fn assemble(records: &[MemStateRecord], names: &MemNames) -> MemoryState {
+    assemble_at(records, names, LONG)
+}
+
+/// [`assemble`] for a kernel whose `long` is `long` bytes.
+fn assemble_at(records: &[MemStateRecord], names: &MemNames, long: usize) -> MemoryState {
     let at_sfa = RecordKind::ShowFreeAreas as u32;
     let chosen_at = if records.iter().any(|r| r.at == at_sfa) {
         at_sfa
@@ -205,12 +252,13 @@ pub fn assemble(records: &[MemStateRecord], names: &MemNames) -> MemoryState {
     let mut zone_sum = vec![0i64; zone_items];
     for r in &records {
         if r.valid & MEM_NODE != 0 {
-            for (s, v) in node_sum.iter_mut().zip(&r.node_stat) {
+            let node_stat = counters(&r.node_stat, node_items, long);
+            for (s, v) in node_sum.iter_mut().zip(&node_stat) {
                 *s += v;
             }
             nodes.push(Node {
                 node: r.node,
-                counters: named(&names.node[..node_items], &r.node_stat),
+                counters: named(&names.node[..node_items], &node_stat),
                 all_unreclaimable: Some(r.kswapd_failures >= MAX_RECLAIM_RETRIES),
             });
         }
@@ -219,7 +267,7 @@ pub fn assemble(records: &[MemStateRecord], names: &MemNames) -> MemoryState {
         } else {
             names.layout.nr_zones as usize
         };
-        for z in (0..nr_zones).filter_map(|i| zone(r.node, i, r, names)) {
+        for z in (0..nr_zones).filter_map(|i| zone(r.node, i, r, names, long)) {
             for (s, v) in zone_sum.iter_mut().zip(z.counters.values()) {
                 *s += v;
             }
@@ -230,8 +278,14 @@ pub fn assemble(records: &[MemStateRecord], names: &MemNames) -> MemoryState {
     // kernel adds every delta to both); read directly where kallsyms allows.
     let counters = if first.valid & MEM_GLOBAL != 0 {
         Counters {
-            node: named(&names.node[..node_items], &first.global_node_stat),
-            zone: named(&names.zone[..zone_items], &first.global_zone_stat),
+            node: named(
+                &names.node[..node_items],
+                &counters(&first.global_node_stat, node_items, long),
+            ),
+            zone: named(
+                &names.zone[..zone_items],
+                &counters(&first.global_zone_stat, zone_items, long),
+            ),
             free_pcp: None,
         }
     } else {
@@ -469,17 +523,23 @@ mod tests {
     /// The number of buddy orders is the kernel's (`NR_PAGE_ORDERS`, the
     /// length of `zone.free_area[]` in BTF): 11 with 4K pages, 12 or 14 on
     /// arm64 kernels with 16K or 64K pages. A zone copied raw decodes into
-    /// exactly that many orders, each with its own count and migrate types.
+    /// exactly that many orders, each with its own count and migrate types,
+    /// and its watermarks; on 64-bit kernels and on 32-bit ARM's, whose
+    /// `long`s and pointers are 4 bytes.
     #[test]
     fn buddy_orders_are_as_many_as_btf_says() {
-        for (page_shift, orders) in [(12u32, 11u32), (14, 12), (16, 14)] {
+        for (long, page_shift, orders) in
+            [(8u32, 12u32, 11u32), (8, 14, 12), (8, 16, 14), (4, 12, 11)]
+        {
             let mut layout = MemLayout::unplanned();
-            let free_area_size = 16 * 4 + 8; // four list heads, nr_free
+            let free_area_size = 2 * long * 4 + long; // four list heads, nr_free
             layout.zone_present = 0;
-            layout.zone_vm_stat = 8;
+            layout.zone_watermark = long;
+            layout.zone_vm_stat = 4 * long;
+            layout.zone_watermark_boost = 5 * long;
             layout.zone_free_area = 64;
             layout.free_area_size = free_area_size;
-            layout.free_area_nr_free = 64;
+            layout.free_area_nr_free = 8 * long;
             layout.nr_orders = orders;
             layout.zone_size = 64 + orders * free_area_size;
             layout.nr_zones = 1;
@@ -496,40 +556,73 @@ mod tests {
                 .to_vec(),
                 page_shift,
                 pmd_shift: page_shift + 9,
-                zones: vec!["Normal".into()],
+                zones: vec!["HighMem".into()],
                 layout,
             };
             // SAFETY: a record is plain data; all zeroes is a valid one.
             let mut r: Box<MemStateRecord> = Box::new(unsafe { std::mem::zeroed() });
-            r.zones_addr = 0xffff_0000_1000_0000;
+            r.zones_addr = if long == 4 {
+                0xc100_0000
+            } else {
+                0xffff_0000_1000_0000
+            };
             r.zones_len = layout.zone_size;
             let put = |r: &mut MemStateRecord, at: u32, v: u64| {
-                r.zones_raw[at as usize..at as usize + 8].copy_from_slice(&v.to_le_bytes());
+                let at = at as usize;
+                r.zones_raw[at..at + long as usize]
+                    .copy_from_slice(&v.to_le_bytes()[..long as usize]);
             };
             put(&mut r, 0, 1 << 18); // present pages
+            for (i, pages) in [100u64, 125, 150].into_iter().enumerate() {
+                put(&mut r, long * (1 + i as u32), pages); // min, low, high
+            }
+            put(&mut r, 4 * long, 4242); // NR_FREE_PAGES
+            put(&mut r, 5 * long, 512); // watermark_boost
             for order in 0..orders {
                 let area = 64 + order * free_area_size;
                 for t in 0..4u32 {
                     // An empty list points at itself; order N has blocks of
                     // type N % 4 only.
-                    let head = r.zones_addr + (area + 16 * t) as u64;
+                    let head = r.zones_addr + u64::from(area + 2 * long * t);
                     let next = if t == order % 4 { head + 0x1000 } else { head };
-                    put(&mut r, area + 16 * t, next);
+                    put(&mut r, area + 2 * long * t, next);
                 }
-                put(&mut r, area + 64, u64::from(order) + 1);
+                put(&mut r, area + 8 * long, u64::from(order) + 1);
             }
-            let z = zone(0, 0, &r, &names).expect("a populated zone");
-            assert_eq!(z.free_area.len(), orders as usize, "{page_shift}");
+            let ctx = format!("long {long}, page shift {page_shift}");
+            let z = zone(0, 0, &r, &names, long as usize).expect("a populated zone");
+            assert_eq!(z.free_area.len(), orders as usize, "{ctx}");
             assert_eq!(
                 z.free_area,
                 (1..=u64::from(orders)).collect::<Vec<_>>(),
-                "{page_shift}"
+                "{ctx}"
             );
             let letters = ["U", "M", "E", "H"];
             for (order, types) in z.free_types.iter().enumerate() {
-                assert_eq!(types, letters[order % 4], "order {order}");
+                assert_eq!(types, letters[order % 4], "{ctx}: order {order}");
             }
-            assert_eq!(z.present_kb, Some((1 << 18) << (page_shift - 10)));
+            let kb = |pages: u64| Some(pages << (page_shift - 10));
+            assert_eq!(z.present_kb, kb(1 << 18), "{ctx}");
+            // Printed (and used) with the boost: `min_wmark_pages()`.
+            assert_eq!(
+                (z.min_kb, z.low_kb, z.high_kb, z.boost_kb),
+                (kb(612), kb(637), kb(662), kb(512)),
+                "{ctx}"
+            );
+            assert_eq!(z.free_kb, kb(4242), "{ctx}");
         }
+    }
+
+    /// `atomic_long_t` counters as the kernel side copies them: 8 bytes
+    /// each on 64-bit kernels, 4 (two to a slot, negative ones too) on 32-bit.
+    #[test]
+    fn counters_are_read_at_the_kernels_width() {
+        let mut slots = [0i64; 4];
+        slots[0] = 7;
+        slots[1] = -3;
+        assert_eq!(counters(&slots, 2, 8), [7, -3]);
+        let packed = |lo: i32, hi: i32| i64::from(lo as u32) | (i64::from(hi) << 32);
+        let slots = [packed(7, -3), packed(1 << 30, 0)];
+        assert_eq!(counters(&slots, 3, 4), [7, -3, 1 << 30]);
     }
 }

@@ -83,6 +83,59 @@ macro_rules! layout {
     };
 }
 
+/// The traced kernel's `unsigned long` and `long`, the size of its
+/// pointers: the object is built for one architecture, and 32-bit ARM's
+/// are 4 bytes (userspace reads the same from `Arch::pointer_bits`).
+#[cfg(bpf_target_arch = "arm")]
+type KULong = u32;
+#[cfg(bpf_target_arch = "arm")]
+type KLong = i32;
+#[cfg(not(bpf_target_arch = "arm"))]
+type KULong = u64;
+#[cfg(not(bpf_target_arch = "arm"))]
+type KLong = i64;
+/// Bytes of a kernel pointer or `long`, the stride of their arrays.
+const LONG: u32 = size_of::<KULong>() as u32;
+
+/// Argument `n` of a probed function, widened. aya-ebpf 0.2's `arg()` on
+/// 32-bit ARM reads `pt_regs.uregs` as 8-byte `long`s (its C types are the
+/// BPF target's, 64-bit): argument n comes from registers 2n and 2n+1 glued
+/// together. Read `uregs[n]` at the kernel's width here instead. Exit
+/// plan: aya's `PtRegsLayout` for arm with 4-byte registers, then `ctx.arg(n)`.
+#[inline(always)]
+fn kprobe_arg(ctx: &ProbeContext, n: usize) -> Option<u64> {
+    #[cfg(bpf_target_arch = "arm")]
+    {
+        if n > 6 {
+            return None;
+        }
+        // SAFETY: the context is the probe's pt_regs, 18 4-byte registers.
+        Some(unsafe { *(ctx.regs as *const KULong).add(n) } as u64)
+    }
+    #[cfg(not(bpf_target_arch = "arm"))]
+    ctx.arg(n)
+}
+
+/// A kernel pointer or `unsigned long` at `base + off`, widened.
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "KULong and KLong are 32-bit on ARM"
+)]
+#[inline(always)]
+fn read_ulong(base: u64, off: u32) -> Option<u64> {
+    read::<KULong>(base, off).map(|v| v as u64)
+}
+
+/// A kernel `long` (`atomic_long_t`) at `base + off`, widened.
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "KULong and KLong are 32-bit on ARM"
+)]
+#[inline(always)]
+fn read_long(base: u64, off: u32) -> Option<i64> {
+    read::<KLong>(base, off).map(|v| v as i64)
+}
+
 /// Reads a `T` at `base + off`; `None` for a NULL base, an offset this kernel
 /// lacks, or a fault.
 #[inline(always)]
@@ -120,13 +173,14 @@ fn plus(a: u32, b: u32) -> u32 {
     }
 }
 
-/// Copies `items` 8-byte counters at `src` into `dst` (room for `N`).
+/// Copies `items` `atomic_long_t` counters at `src` into `dst` (room for
+/// `N`), as they are: userspace reads them at the kernel's width.
 #[inline(always)]
 fn read_counters<const N: usize>(src: u64, items: u32, dst: *mut [i64; N]) -> bool {
     if src == 0 || items == 0 || items == ABSENT || items as usize > N {
         return false;
     }
-    let bytes = items * 8;
+    let bytes = items * LONG;
     if bytes > (N * 8) as u32 {
         return false;
     }
@@ -183,17 +237,17 @@ fn fill_cgroup(css: u64, out: *mut CgroupPath) {
         (*out).depth = 0;
         (*out).truncated = 0;
     }
-    let Some(cgrp) = read::<u64>(css, off!(css_cgroup)) else {
+    let Some(cgrp) = read_ulong(css, off!(css_cgroup)) else {
         return;
     };
-    let Some(mut kn) = read::<u64>(cgrp, off!(cgroup_kn)) else {
+    let Some(mut kn) = read_ulong(cgrp, off!(cgroup_kn)) else {
         return;
     };
     let kn_parent = off!(kn_parent);
     let kn_name = off!(kn_name);
     let mut depth = 0u32;
     for i in 0..CGROUP_MAX_DEPTH {
-        let parent = read::<u64>(kn, kn_parent).unwrap_or(0);
+        let parent = read_ulong(kn, kn_parent).unwrap_or(0);
         if parent == 0 {
             // `kn` is the hierarchy's root, whose name is not part of the path.
             unsafe {
@@ -202,14 +256,14 @@ fn fill_cgroup(css: u64, out: *mut CgroupPath) {
             }
             return;
         }
-        let name = read::<u64>(kn, kn_name).unwrap_or(0);
+        let name = read_ulong(kn, kn_name).unwrap_or(0);
         if !read_str(name, unsafe { addr_of_mut!((*out).names[i]) }) {
             return;
         }
         depth += 1;
         kn = parent;
     }
-    let at_root = read::<u64>(kn, kn_parent).unwrap_or(0) == 0;
+    let at_root = read_ulong(kn, kn_parent).unwrap_or(0) == 0;
     unsafe {
         (*out).ok = 1;
         (*out).depth = depth;
@@ -224,12 +278,12 @@ fn task_memcg_css(task: u64) -> u64 {
     if id == ABSENT || id >= 16 {
         return 0;
     }
-    let css_set = read::<u64>(task, off!(task_cgroups)).unwrap_or(0);
+    let css_set = read_ulong(task, off!(task_cgroups)).unwrap_or(0);
     let subsys = off!(css_set_subsys);
     if subsys == ABSENT {
         return 0;
     }
-    read::<u64>(css_set, subsys + id * 8).unwrap_or(0)
+    read_ulong(css_set, subsys + id * LONG).unwrap_or(0)
 }
 
 /// The `struct mem_cgroup` of `task`, or 0.
@@ -247,9 +301,9 @@ fn task_memcg(task: u64) -> u64 {
 #[inline(always)]
 fn read_page_counter(counter: u64) -> Option<MemcgCounters> {
     Some(MemcgCounters {
-        usage: read::<u64>(counter, mem!(counter_usage))?,
-        max: read::<u64>(counter, mem!(counter_max))?,
-        failcnt: read::<u64>(counter, mem!(counter_failcnt)).unwrap_or(0),
+        usage: read_ulong(counter, mem!(counter_usage))?,
+        max: read_ulong(counter, mem!(counter_max))?,
+        failcnt: read_ulong(counter, mem!(counter_failcnt)).unwrap_or(0),
     })
 }
 
@@ -271,7 +325,7 @@ fn node_pgdat(nid: u32) -> (u64, u32) {
     let node_data = addr!(node_data);
     if node_data != 0 {
         return (
-            read::<u64>(node_data, nid * 8).unwrap_or(0),
+            read_ulong(node_data, nid * LONG).unwrap_or(0),
             MEM_PATH_KALLSYMS,
         );
     }
@@ -284,8 +338,8 @@ fn node_pgdat(nid: u32) -> (u64, u32) {
     if nodeinfo == ABSENT {
         return (0, 0);
     }
-    let per_node = read::<u64>(memcg, nodeinfo + nid * 8).unwrap_or(0);
-    let pgdat = read::<u64>(per_node, plus(mem!(memcg_node_lruvec), mem!(lruvec_pgdat)));
+    let per_node = read_ulong(memcg, nodeinfo + nid * LONG).unwrap_or(0);
+    let pgdat = read_ulong(per_node, plus(mem!(memcg_node_lruvec), mem!(lruvec_pgdat)));
     (pgdat.unwrap_or(0), MEM_PATH_MEMCG)
 }
 
@@ -392,7 +446,14 @@ fn mm_counter(task: u64, mm: u64, index: u32, fold: bool) -> Option<u64> {
     if index == ABSENT || base == ABSENT || stride == ABSENT || count == ABSENT || index >= 8 {
         return None;
     }
-    let shared = read::<i64>(mm, base + index * stride + count)?;
+    // `atomic_long_t` entries before 6.2 (the stride is a long); since, a
+    // `percpu_counter`'s `s64 count` on every architecture.
+    let at = base + index * stride + count;
+    let shared = if stride == LONG {
+        read_long(mm, at)?
+    } else {
+        read::<i64>(mm, at)?
+    };
     let cache = off!(task_rss_cache);
     let own = if cache == ABSENT || !fold {
         0
@@ -419,20 +480,20 @@ fn fill_task(task: u64, out: *mut TaskInfo) {
         out.comm = comm;
         valid |= TASK_COMM;
     }
-    let signal = read::<u64>(task, off!(task_signal)).unwrap_or(0);
+    let signal = read_ulong(task, off!(task_signal)).unwrap_or(0);
     if let Some(adj) = read::<i16>(signal, off!(signal_oom_score_adj)) {
         out.oom_score_adj = adj;
         valid |= TASK_OOM_SCORE_ADJ;
     }
-    let cred = read::<u64>(task, off!(task_cred)).unwrap_or(0);
+    let cred = read_ulong(task, off!(task_cred)).unwrap_or(0);
     if let Some(uid) = read::<u32>(cred, off!(cred_uid)) {
         out.uid = uid;
         valid |= TASK_UID;
     }
     // Kernel threads have no mm: their memory fields stay invalid.
-    let mm = read::<u64>(task, off!(task_mm)).unwrap_or(0);
+    let mm = read_ulong(task, off!(task_mm)).unwrap_or(0);
     let kb = off!(page_shift).saturating_sub(10);
-    if let Some(total_vm) = read::<u64>(mm, off!(mm_total_vm)) {
+    if let Some(total_vm) = read_ulong(mm, off!(mm_total_vm)) {
         out.total_vm_kb = total_vm << kb;
         valid |= TASK_TOTAL_VM;
     }
@@ -447,7 +508,7 @@ fn fill_task(task: u64, out: *mut TaskInfo) {
         out.shmem_rss_kb = shmem << kb;
         valid |= TASK_RSS;
     }
-    if let Some(bytes) = read::<i64>(mm, off!(mm_pgtables_bytes)) {
+    if let Some(bytes) = read_long(mm, off!(mm_pgtables_bytes)) {
         out.pgtables_kb = (bytes.max(0) as u64) >> 10;
         valid |= TASK_PGTABLES;
     }
@@ -455,14 +516,18 @@ fn fill_task(task: u64, out: *mut TaskInfo) {
     fill_cgroup(task_memcg_css(task), addr_of_mut!(out.cgroup));
 }
 
+/// The current task, as the kernel's pointer: on 32-bit ARM the helper's
+/// 64-bit result is not the zero-extended pointer that tracepoint
+/// arguments and memory reads give, so it would equal none of them.
+#[allow(clippy::unnecessary_cast, reason = "KULong is 32-bit on ARM")]
 fn current_task() -> u64 {
-    unsafe { bpf_get_current_task() }
+    (unsafe { bpf_get_current_task() }) as KULong as u64
 }
 
 /// `out_of_memory(struct oom_control *oc)`: what was asked, by whom.
 #[kprobe]
 pub fn oom_enter(ctx: ProbeContext) -> u32 {
-    let oc: u64 = ctx.arg(0).unwrap_or(0);
+    let oc: u64 = kprobe_arg(&ctx, 0).unwrap_or(0);
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
     let _ = OOM_THREADS.insert(tid, IN_OOM, 0);
     let Some(mut entry) = reserve::<OomEnterRecord>(RecordKind::OomEnter) else {
@@ -484,7 +549,7 @@ pub fn oom_enter(ctx: ProbeContext) -> u32 {
         rec.order = order;
         valid |= OC_ORDER;
     }
-    let memcg = read::<u64>(oc, off!(oc_memcg));
+    let memcg = read_ulong(oc, off!(oc_memcg));
     if let Some(memcg) = memcg {
         valid |= OC_MEMCG;
         if memcg != 0 {
@@ -504,11 +569,11 @@ pub fn oom_enter(ctx: ProbeContext) -> u32 {
     } else {
         fill_cgroup(0, addr_of_mut!(rec.memcg));
     }
-    if let Some(nodemask) = read::<u64>(oc, off!(oc_nodemask)) {
+    if let Some(nodemask) = read_ulong(oc, off!(oc_nodemask)) {
         valid |= OC_NODEMASK;
         if nodemask != 0 {
             flags |= ENTER_NODEMASK_SET;
-            rec.nodemask = read::<u64>(nodemask, 0).unwrap_or(0);
+            rec.nodemask = read_ulong(nodemask, 0).unwrap_or(0);
         }
     }
     rec.valid = valid;
@@ -521,8 +586,8 @@ pub fn oom_enter(ctx: ProbeContext) -> u32 {
 /// `oom_kill_process(struct oom_control *oc, const char *message)`: the victim.
 #[kprobe]
 pub fn oom_kill(ctx: ProbeContext) -> u32 {
-    let oc: u64 = ctx.arg(0).unwrap_or(0);
-    let message: u64 = ctx.arg(1).unwrap_or(0);
+    let oc: u64 = kprobe_arg(&ctx, 0).unwrap_or(0);
+    let message: u64 = kprobe_arg(&ctx, 1).unwrap_or(0);
     let Some(mut entry) = reserve::<OomKillRecord>(RecordKind::OomKill) else {
         return 0;
     };
@@ -532,11 +597,11 @@ pub fn oom_kill(ctx: ProbeContext) -> u32 {
         rec.constraint = c;
         valid |= OC_CONSTRAINT;
     }
-    if let Some(t) = read::<u64>(oc, off!(oc_totalpages)) {
+    if let Some(t) = read_ulong(oc, off!(oc_totalpages)) {
         rec.totalpages = t;
         valid |= OC_TOTALPAGES;
     }
-    if let Some(p) = read::<i64>(oc, off!(oc_chosen_points)) {
+    if let Some(p) = read_long(oc, off!(oc_chosen_points)) {
         rec.chosen_points = p;
         valid |= OC_CHOSEN_POINTS;
     }
@@ -544,7 +609,15 @@ pub fn oom_kill(ctx: ProbeContext) -> u32 {
         valid |= OC_MESSAGE;
     }
     rec.valid = valid;
-    let victim = read::<u64>(oc, off!(oc_chosen)).unwrap_or(0);
+    // 32-bit ARM cannot walk the stack from mark_victim's tracepoint
+    // (`Arch::tracepoint_stack_walk`): this kprobe's registers are real.
+    #[cfg(bpf_target_arch = "arm")]
+    fill_stack(&ctx, addr_of_mut!(rec.stack));
+    #[cfg(not(bpf_target_arch = "arm"))]
+    {
+        rec.stack.len_bytes = 0;
+    }
+    let victim = read_ulong(oc, off!(oc_chosen)).unwrap_or(0);
     if victim == 0 {
         error!(
             &(),
@@ -563,6 +636,16 @@ pub fn oom_kill(ctx: ProbeContext) -> u32 {
     let _ = CHOSEN.insert(tid, victim, 0);
     entry.submit(BPF_RB_NO_WAKEUP);
     0
+}
+
+/// An `unsigned long` field of the raw tracepoint record, widened.
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "KULong and KLong are 32-bit on ARM"
+)]
+#[inline(always)]
+fn tp_ulong(ctx: &TracePointContext, off: u32) -> Option<u64> {
+    tp_field::<KULong>(ctx, off).map(|v| v as u64)
 }
 
 /// Reads a field of the raw tracepoint record at a planner-given offset.
@@ -616,7 +699,7 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
             valid |= TASK_COMM;
         }
     }
-    if let Some(kb) = tp_field::<u64>(&ctx, layout!(total_vm)) {
+    if let Some(kb) = tp_ulong(&ctx, layout!(total_vm)) {
         v.total_vm_kb = kb;
         valid |= TASK_TOTAL_VM;
     }
@@ -627,9 +710,9 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
     let rss_from_task = from_task && valid & TASK_RSS != 0;
     if let (false, Some(anon), Some(file), Some(shmem)) = (
         rss_from_task,
-        tp_field::<u64>(&ctx, layout!(anon_rss)),
-        tp_field::<u64>(&ctx, layout!(file_rss)),
-        tp_field::<u64>(&ctx, layout!(shmem_rss)),
+        tp_ulong(&ctx, layout!(anon_rss)),
+        tp_ulong(&ctx, layout!(file_rss)),
+        tp_ulong(&ctx, layout!(shmem_rss)),
     ) {
         v.anon_rss_kb = anon;
         v.file_rss_kb = file;
@@ -640,7 +723,7 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
         v.uid = uid;
         valid |= TASK_UID;
     }
-    if let Some(kb) = tp_field::<u64>(&ctx, layout!(pgtables)) {
+    if let Some(kb) = tp_ulong(&ctx, layout!(pgtables)) {
         v.pgtables_kb = kb;
         valid |= TASK_PGTABLES;
     }
@@ -677,7 +760,7 @@ const BPF_F_USER_STACK: u64 = 1 << 8;
 #[raw_tracepoint(tracepoint = "mark_victim")]
 pub fn mark_victim_stack(ctx: RawTracePointContext) -> u32 {
     let victim: u64 = ctx.arg(0);
-    let base = read::<u64>(current_task(), off!(task_stack)).unwrap_or(0);
+    let base = read_ulong(current_task(), off!(task_stack)).unwrap_or(0);
     let size = off!(thread_size) as u64;
     if base == 0 || size == 0 || size == ABSENT as u64 {
         return 0;
@@ -732,7 +815,7 @@ fn fill_memcg_chain(memcg: u64, rec: &mut MarkVictimRecord) {
         };
         rec.memcg_chain[i] = c;
         levels += 1;
-        counter = read::<u64>(counter, parent).unwrap_or(0);
+        counter = read_ulong(counter, parent).unwrap_or(0);
     }
     rec.memcg_levels = levels;
 }
@@ -810,7 +893,7 @@ pub fn print_rss(_ctx: ProbeContext) -> u32 {
     let _ = OOM_THREADS.remove(tid);
     let victim = unsafe { CHOSEN.get(tid) }.copied().unwrap_or(0);
     let _ = CHOSEN.remove(tid);
-    let mm = read::<u64>(victim, off!(task_mm)).unwrap_or(0);
+    let mm = read_ulong(victim, off!(task_mm)).unwrap_or(0);
     let (Some(file), Some(anon), Some(shmem), Some(pid)) = (
         mm_counter(victim, mm, off!(mm_filepages), false),
         mm_counter(victim, mm, off!(mm_anonpages), false),
@@ -841,7 +924,7 @@ pub fn memcg_print(ctx: ProbeContext) -> u32 {
     if unsafe { OOM_THREADS.get(tid) }.is_none() {
         return 0;
     }
-    let memcg: u64 = ctx.arg(0).unwrap_or(0);
+    let memcg: u64 = kprobe_arg(&ctx, 0).unwrap_or(0);
     let Some(c) = read_page_counter(memcg_page_counter(memcg)) else {
         return 0;
     };

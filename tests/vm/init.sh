@@ -17,10 +17,19 @@ echo "VMTEST kernel $(uname -r)"
 # memory path depends on it.
 echo "VMTEST kallsyms-data $(grep -c -w -e node_data -e contig_page_data /proc/kallsyms)" >> /out/markers.txt
 
+# A kernel without BTF of its own (Debian's armhf) is planned from the
+# detached one made by pahole from its -dbg package (`cargo xtask btf`).
+BTF=/btf/$(uname -r).btf
+[ -e /sys/kernel/btf/vmlinux ] || OWN_BTF_MISSING="--btf $BTF"
+
 start_tracer() { # name, then trace arguments
     name=$1; shift
     # Recorded: the oracle checks the session file (header, events, end).
-    oomtrace record --quiet -o /out/$name.json "$@" 2> /out/$name.err &
+    case " $* " in
+        *" --btf "*) btf= ;;
+        *) btf=$OWN_BTF_MISSING ;;
+    esac
+    oomtrace record --quiet -o /out/$name.json $btf "$@" 2> /out/$name.err &
     TRACER=$!
     for i in $(seq 1 600); do
         grep -q "^oomtrace: attached" /out/$name.err && return 0
@@ -111,7 +120,6 @@ finish_tracer
 # A kernel without its own BTF plans from a detached one, made by pahole
 # from its -dbg package (`cargo xtask btf`): the memcg OOM again, planned
 # from that file.
-BTF=/btf/$(uname -r).btf
 if [ -f $BTF ]; then
     echo "VMTEST btf $BTF" >> /out/markers.txt
     oomtrace check --btf $BTF > /out/btf-check.txt 2>&1
@@ -147,7 +155,11 @@ stop_tracer
 # recorded, the recorder alive at the end, its kill-to-event latency in its
 # end record. Everything here but the hogs inherits this script's -1000.
 mkdir -p /mnt
-if mount -t ext4 -o ro /dev/nvme0n1 /mnt 2> /out/thrash-mount.txt; then
+if [ ! -e /dev/nvme0n1 ]; then
+    # Debian's armhf kernels build NVMe and ext4 as modules (the cloud
+    # kernels build them in); this VM has no modules.
+    echo "VMTEST thrash-skipped: no /dev/nvme0n1" >> /out/markers.txt
+elif mount -t ext4 -o ro /dev/nvme0n1 /mnt 2> /out/thrash-mount.txt; then
     start_tracer thrash
     sh -c 'while :; do cat /mnt/big > /dev/null; done' &
     READER=$!

@@ -343,7 +343,7 @@ fn vmstat_oom_kills() -> u64 {
 }
 
 fn vm_cost(md: &mut String) -> Result<()> {
-    let logs = vm::boot_all()?;
+    let logs = vm::boot_all(&vm::KERNELS.iter().collect::<Vec<_>>())?;
     let _ = writeln!(
         md,
         "### Debian's kernels in QEMU, kprobe mode\n\nInside each VM: `oomtrace trace --mode kprobe \

@@ -123,9 +123,11 @@ impl MemcgSandbox {
                 if !ok {
                     return Err(std::io::Error::last_os_error());
                 }
+                // rlim_t is 32 bits on 32-bit ARM: saturate there.
+                let limit = libc::rlim_t::try_from(address_space).unwrap_or(libc::RLIM_INFINITY);
                 let rl = libc::rlimit {
-                    rlim_cur: address_space,
-                    rlim_max: address_space,
+                    rlim_cur: limit,
+                    rlim_max: limit,
                 };
                 if libc::setrlimit(libc::RLIMIT_AS, &rl) != 0 {
                     return Err(std::io::Error::last_os_error());

@@ -153,7 +153,8 @@ impl KernelTypes {
     fn type_size(&self, t: Type) -> Option<u32> {
         Some(match self.strip(t) {
             Type::Int(i) => i.size() as u32,
-            Type::Ptr(_) => 8,
+            // BTF has no pointer size: the kernel's is this build's.
+            Type::Ptr(_) => oomtrace_core::arch::Arch::this().pointer_bits / 8,
             Type::Struct(s) | Type::Union(s) => s.size() as u32,
             Type::Enum(e) => e.size() as u32,
             Type::Array(a) => {
@@ -269,17 +270,21 @@ impl KernelTypes {
             Type::Array(a) => {
                 let elem = self.strip(self.btf.resolve_chained_type(&a).ok()?);
                 match elem {
-                    Type::Struct(pc) => {
+                    Type::Struct(pc) if self.find_member(&pc, "count").is_some() => {
                         let (count, _) = self.find_member(&pc, "count")?;
                         Some((base, pc.size() as u32, count))
                     }
-                    // A plain array of atomic_long_t.
-                    _ => Some((base, 8, 0)),
+                    // A plain array of atomic_long_t (a struct of one long).
+                    other => Some((base, self.type_size(other)?, 0)),
                 }
             }
             Type::Struct(s) => {
-                let (count, _) = self.find_member(&s, "count")?;
-                Some((base + count, 8, 0))
+                let (count, ty) = self.find_member(&s, "count")?;
+                let Type::Array(a) = self.strip(ty) else {
+                    return None;
+                };
+                let long = self.type_size(self.btf.resolve_chained_type(&a).ok()?)?;
+                Some((base + count, long, 0))
             }
             _ => None,
         }
@@ -353,7 +358,8 @@ mod tests {
         assert_eq!(off.oc_zonelist, 0, "zonelist is oom_control's first field");
         assert_eq!(off.memcg_css, 0, "css is mem_cgroup's first field");
         assert!(off.task_comm > off.task_pid);
-        assert!(off.mm_rss_stride == 8 || off.mm_rss_stride >= 16);
+        let long = oomtrace_core::arch::Arch::this().pointer_bits / 8;
+        assert!(off.mm_rss_stride == long || off.mm_rss_stride >= 16);
         let constraints = types.enum_members("oom_constraint").unwrap();
         assert_eq!(constraints[0], ("CONSTRAINT_NONE".to_owned(), 0));
         assert!(constraints.iter().any(|(n, _)| n == "CONSTRAINT_MEMCG"));

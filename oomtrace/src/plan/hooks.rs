@@ -58,6 +58,10 @@ pub struct Hook {
     pub infers: &'static [Field],
 }
 
+/// Whether the kernel stack comes from `mark_victim`'s tracepoint (from
+/// `oom_kill_process`'s kprobe where the architecture cannot walk it).
+const STACK_AT_TRACEPOINT: bool = oomtrace_core::arch::Arch::this().tracepoint_stack_walk;
+
 const fn tracepoint(program: &'static str, provides: &'static [Field]) -> Hook {
     Hook {
         program,
@@ -89,13 +93,25 @@ pub const HOOKS: &[Hook] = &[
         program: names::PROG_OOM_KILL,
         attach: Attach::Kprobe(&["oom_kill_process"]),
         tracepoint_mode_only: false,
-        provides: &[
-            Field::Constraint,
-            Field::Totalpages,
-            Field::Points,
-            Field::Message,
-            Field::VictimCgroup,
-        ],
+        // And the kernel stack where a tracepoint's cannot be walked.
+        provides: if STACK_AT_TRACEPOINT {
+            &[
+                Field::Constraint,
+                Field::Totalpages,
+                Field::Points,
+                Field::Message,
+                Field::VictimCgroup,
+            ]
+        } else {
+            &[
+                Field::Constraint,
+                Field::Totalpages,
+                Field::Points,
+                Field::Message,
+                Field::VictimCgroup,
+                Field::Stack,
+            ]
+        },
         infers: &[],
     },
     Hook {
@@ -127,13 +143,22 @@ pub const HOOKS: &[Hook] = &[
         program: names::PROG_MARK_VICTIM,
         attach: Attach::Tracepoint("oom", "mark_victim"),
         tracepoint_mode_only: false,
-        provides: &[
-            Field::Victim,
-            Field::Trigger,
-            Field::Stack,
-            Field::Memory,
-            Field::UserStack,
-        ],
+        provides: if STACK_AT_TRACEPOINT {
+            &[
+                Field::Victim,
+                Field::Trigger,
+                Field::Stack,
+                Field::Memory,
+                Field::UserStack,
+            ]
+        } else {
+            &[
+                Field::Victim,
+                Field::Trigger,
+                Field::Memory,
+                Field::UserStack,
+            ]
+        },
         infers: &[
             Field::Constraint,
             Field::Message,
