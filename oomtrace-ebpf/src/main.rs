@@ -449,7 +449,9 @@ fn mm_counter(task: u64, mm: u64, index: u32, fold: bool) -> Option<u64> {
     // `atomic_long_t` entries before 6.2 (the stride is a long); since, a
     // `percpu_counter`'s `s64 count` on every architecture.
     let at = base + index * stride + count;
-    let shared = if stride == LONG {
+    // `LONG < 8` folds away on 64-bit kernels: one read, one path (5.10's
+    // verifier rejected print_rss with both).
+    let shared = if LONG < 8 && stride == LONG {
         read_long(mm, at)?
     } else {
         read::<i64>(mm, at)?
