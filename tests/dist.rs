@@ -46,9 +46,10 @@ fn checksums_match() {
         .args(["--check", "--strict", "SHA256SUMS"])
         .current_dir(dist()));
     assert!(ok, "{out}{err}");
+    // A binary and a package for each of x86_64, aarch64 and armv7l.
     assert_eq!(
         out.lines().filter(|l| l.ends_with(": OK")).count(),
-        4,
+        6,
         "{out}"
     );
 }
@@ -59,6 +60,7 @@ fn each_binary_is_static_for_its_architecture() {
     for (arch, want) in [
         ("x86_64", object::Architecture::X86_64),
         ("aarch64", object::Architecture::Aarch64),
+        ("armv7l", object::Architecture::Arm),
     ] {
         let bin = dist().join(format!("oomtrace-{}-{arch}-linux", version()));
         let (machine, dynamic) = elf(&bin);
@@ -78,16 +80,21 @@ fn the_native_binary_runs_and_the_other_says_why_not() {
     let (ok, out, err) = run(Command::new(&native).args(["check", "--json"]));
     assert!(ok, "{out}{err}");
     serde_json::from_str::<serde_json::Value>(&out).expect("check --json is JSON");
-    // The arm64 build, run through qemu-user on this x86_64 kernel: its BPF
-    // programs would read the wrong registers, and it says so.
-    let other = dist().join(format!("oomtrace-{}-aarch64-linux", version()));
-    let (ok, out, err) = run(Command::new("qemu-aarch64-static").arg(&other).arg("check"));
-    assert!(!ok, "{out}");
-    assert!(
-        err.contains("built for aarch64, but the kernel runs on x86_64"),
-        "{err}"
-    );
-    assert_eq!(err.trim().lines().count(), 1, "one sentence: {err}");
+    // The ARM builds, run through qemu-user on this x86_64 kernel: their BPF
+    // programs would read the wrong registers, and each says so.
+    for (arch, qemu) in [
+        ("aarch64", "qemu-aarch64-static"),
+        ("armv7l", "qemu-arm-static"),
+    ] {
+        let other = dist().join(format!("oomtrace-{}-{arch}-linux", version()));
+        let (ok, out, err) = run(Command::new(qemu).arg(&other).arg("check"));
+        assert!(!ok, "{out}");
+        assert!(
+            err.contains(&format!("built for {arch}, but the kernel runs on x86_64")),
+            "{err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one sentence: {err}");
+    }
 }
 
 /// Removes the package even when an assertion failed.
@@ -144,14 +151,17 @@ fn the_debian_package_installs_with_apt() {
     );
     let bash = std::fs::read_to_string("/usr/share/bash-completion/completions/oomtrace").unwrap();
     assert!(bash.contains("trace") && bash.contains("--json"), "{bash}");
-    // The arm64 package holds the arm64 binary.
-    let arm = dist().join(format!("oomtrace_{}_arm64.deb", version()));
-    let dir = std::env::temp_dir().join(format!("oomtrace-deb-{}", std::process::id()));
-    let (ok, _, err) = run(Command::new("dpkg-deb").arg("-x").arg(&arm).arg(&dir));
-    assert!(ok, "{err}");
-    assert_eq!(
-        elf(&dir.join("usr/bin/oomtrace")).0,
-        object::Architecture::Aarch64
-    );
-    std::fs::remove_dir_all(&dir).unwrap();
+    // The ARM packages hold the ARM binaries.
+    for (deb_arch, want) in [
+        ("arm64", object::Architecture::Aarch64),
+        ("armhf", object::Architecture::Arm),
+    ] {
+        let arm = dist().join(format!("oomtrace_{}_{deb_arch}.deb", version()));
+        let dir =
+            std::env::temp_dir().join(format!("oomtrace-deb-{}-{deb_arch}", std::process::id()));
+        let (ok, _, err) = run(Command::new("dpkg-deb").arg("-x").arg(&arm).arg(&dir));
+        assert!(ok, "{err}");
+        assert_eq!(elf(&dir.join("usr/bin/oomtrace")).0, want, "{deb_arch}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -8,7 +8,7 @@ use super::*;
 use std::fs;
 
 /// What `dist` builds, as the VM tests boot them.
-const MACHINES: &[&vm::Machine] = &[&vm::X86_64, &vm::ARM64];
+const MACHINES: &[&vm::Machine] = &[&vm::X86_64, &vm::ARM64, &vm::ARMHF];
 
 /// The workspace's version (Cargo.toml's `[workspace.package]`).
 fn version() -> Result<String> {
