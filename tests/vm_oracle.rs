@@ -887,6 +887,29 @@ fn check_kernel(run: &VmRun) {
         "{kernel}: the third hog triggers"
     );
     assert_agrees(kernel, "steer", &steer, run.report_for(&steer));
+    // The trigger lived on: its user stack is named from its mappings, the
+    // first frame in the static oomtrace (on arm64 with the
+    // pointer-authentication bits masked: a user address).
+    let user = steer.user_stack.as_deref().unwrap_or_default();
+    let first = user
+        .first()
+        .unwrap_or_else(|| panic!("{kernel}: the trigger's user stack is empty"));
+    assert_eq!(
+        first.mapping.as_deref(),
+        Some("/bin/oomtrace"),
+        "{kernel}: the trigger's first user frame: {user:?}"
+    );
+    assert!(first.offset.is_some(), "{kernel}: {user:?}");
+    let arch = oomtrace_core::arch::Arch::from_machine(&run.session("steer").header.arch)
+        .expect("the session header names its architecture");
+    for f in user.iter().filter(|f| f.mapping.is_some()) {
+        let addr = u64::from_str_radix(f.addr.trim_start_matches("0x"), 16).unwrap();
+        assert!(
+            addr != 0 && addr < arch.user_top,
+            "{kernel}: {} is not a user address (or kept its PAC bits)",
+            f.addr
+        );
+    }
 
     let tp = run.event("tracepoint");
     assert_eq!(tp.source.name(), "tracepoint", "{kernel}");
