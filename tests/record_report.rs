@@ -230,6 +230,16 @@ fn record_to_stdout_force_and_append() {
     assert!(out.contains("sessions: 2 (0 not stopped cleanly)"), "{out}");
 }
 
+/// A `kB` line of /proc/PID/status ("VmRSS", "VmLck").
+fn status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
 /// A recorder survives the OOM it watches: its memory is locked (a
 /// thrashing machine cannot page it out) and its oom_score_adj is -1000 —
 /// or it says in one sentence which capability that needs.
@@ -238,12 +248,7 @@ fn a_recorder_locks_its_memory_and_keeps_out_of_the_oom_killers_way() {
     require_root();
     let file = scratch("protected.oomtrace");
     let mut rec = Tracer::start(&["record", "-o", file.to_str().unwrap()]);
-    let status = std::fs::read_to_string(format!("/proc/{}/status", rec.child_pid)).unwrap();
-    let locked_kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmLck:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
+    let locked_kb = status_kb(rec.child_pid, "VmLck");
     assert!(locked_kb > 1024, "VmLck {locked_kb} kB");
     let adj = std::fs::read_to_string(format!("/proc/{}/oom_score_adj", rec.child_pid)).unwrap();
     let said = rec.stderr_lines().join("\n");
@@ -337,12 +342,7 @@ fn an_idle_tracer_with_kallsyms_stays_within_15_mib() {
             assert!(Instant::now() < deadline, "{args:?}: kallsyms never loaded");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let status = std::fs::read_to_string(format!("/proc/{}/status", t.child_pid)).unwrap();
-        let rss_kb: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap();
+        let rss_kb = status_kb(t.child_pid, "VmRSS");
         t.interrupt(Duration::from_secs(30));
         assert!(rss_kb <= LIMIT_KB, "{args:?}: VmRSS {rss_kb} kB");
         eprintln!("{args:?}: VmRSS {rss_kb} kB");
