@@ -17,8 +17,10 @@
 
 pub mod arch;
 pub mod assemble;
+pub mod charts;
 pub mod event;
 pub mod gfp;
+pub mod html;
 pub mod item;
 pub mod kernel_log;
 pub mod latency;

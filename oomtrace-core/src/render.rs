@@ -29,6 +29,14 @@ impl Default for Options {
 }
 
 impl Options {
+    /// The report reads like the traced machine's kernel's.
+    pub fn for_session(&mut self, h: &crate::event::Header) {
+        if let Some(arch) = Arch::from_machine(&h.arch) {
+            self.arch = arch;
+        }
+        self.kernel = crate::gfp::parse_release(&h.kernel);
+    }
+
     /// `shmem_thp: 0kB` with a space, as kernels before 6.6 print it.
     fn spaced_thp(&self) -> bool {
         self.kernel.is_some_and(|k| k < (6, 6))

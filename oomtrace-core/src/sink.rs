@@ -59,11 +59,7 @@ pub struct Text<W: Write>(pub W, pub render::Options);
 
 impl<W: Write> Sink for Text<W> {
     fn session(&mut self, h: &Header) -> io::Result<()> {
-        // The report reads like the traced machine's kernel's.
-        if let Some(arch) = crate::arch::Arch::from_machine(&h.arch) {
-            self.1.arch = arch;
-        }
-        self.1.kernel = crate::gfp::parse_release(&h.kernel);
+        self.1.for_session(h);
         Ok(())
     }
 

@@ -4,19 +4,22 @@
 use super::{FilterArgs, TimeArgs};
 use crate::enrich::StoredUserFrames;
 use crate::source::session::SessionFiles;
-use anyhow::Result;
+use anyhow::{Context as _, Result};
+use oomtrace_core::html::Html;
 use oomtrace_core::pipeline;
 use oomtrace_core::render;
 use oomtrace_core::session::Depth;
 use oomtrace_core::sink::{Json, Sink, Text};
 use oomtrace_core::summary::SummarySink;
-use std::io;
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Text,
     Json,
+    /// One self-contained page with charts (write it with `-o FILE`).
+    Html,
 }
 
 #[derive(Clone, Debug, clap::Args)]
@@ -26,6 +29,13 @@ pub struct ReportArgs {
     pub files: Vec<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Write to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// HTML: OOMs with a section of their own (the rest are counted in the
+    /// charts only, and the page says so).
+    #[arg(long, value_name = "N", default_value_t = oomtrace_core::html::DETAIL_LIMIT)]
+    pub detail_limit: usize,
     /// A table of OOMs per victim, memcg, trigger and gfp/order instead of the events.
     #[arg(long)]
     pub summary: bool,
@@ -48,8 +58,14 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: &ReportArgs) -> Result<()> {
-    let stdout = io::stdout();
-    let out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write the report to {}", path.display()))?,
+        ),
+        None => Box::new(io::stdout().lock()),
+    };
+    let out = io::BufWriter::with_capacity(1 << 16, out);
     // JSON and the summary need only what the filters look at: JSON lines
     // are passed through as recorded.
     let depth = if args.summary || (args.format == Format::Json && args.debug_dir.is_empty()) {
@@ -69,6 +85,11 @@ pub fn run(args: &ReportArgs) -> Result<()> {
                 },
             )),
             Format::Json => Box::new(Json::batch(out)),
+            Format::Html => Box::new(Html::new(
+                out,
+                render::Options::default(),
+                args.detail_limit,
+            )),
         }
     };
     let mut source = SessionFiles::new(args.files.clone(), args.skip_bad, depth);

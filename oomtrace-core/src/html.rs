@@ -1,0 +1,1083 @@
+//! `report --format html`: one self-contained page (styles, script and
+//! charts inline, SVG drawn here; nothing fetched) for people who look
+//! rather than read. It streams: each OOM's detail is written as it comes
+//! (up to a limit), the overview (timeline, who, merged stacks) is summed in
+//! the bounded aggregates of [`crate::charts`] and written at the end; the
+//! stylesheet shows it first.
+
+use crate::charts::{self, Constraint, Mark, StackTree, Timeline, TopCounts};
+use crate::event::{Frame, Header, OomEvent, ReaperEvent, Trailer, Zone};
+use crate::item::Event;
+use crate::render;
+use crate::sink::Sink;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+const STYLE: &str = include_str!("../assets/report.css");
+const SCRIPT: &str = include_str!("../assets/report.js");
+
+/// OOMs drawn one by one on the timeline before it counts them in bins.
+const TIMELINE_MARKS: usize = 2000;
+/// Names per "who" chart before the rest are counted as `other`.
+const NAMES: usize = 10_000;
+/// Bars per "who" chart.
+const TOP: usize = 12;
+/// Nodes of the merged stacks.
+const STACK_NODES: usize = 20_000;
+/// Sessions listed in the header (all are counted).
+const SESSIONS_LISTED: usize = 200;
+/// Width of the overview charts (SVG user units).
+const WIDTH: f64 = 1000.0;
+
+/// The default number of OOMs with a detail section of their own.
+pub const DETAIL_LIMIT: usize = 200;
+
+struct SessionInfo {
+    header: Header,
+    end: Option<Trailer>,
+}
+
+pub struct Html<W: Write> {
+    out: W,
+    opts: render::Options,
+    detail_limit: usize,
+    started: bool,
+    sessions: Vec<SessionInfo>,
+    session_count: usize,
+    timeline: Timeline,
+    reaper: Timeline,
+    by_workload: TopCounts,
+    by_victim: TopCounts,
+    by_trigger: TopCounts,
+    by_constraint: [u64; 6],
+    stacks: StackTree,
+    events: u64,
+    kills: u64,
+    detailed: u64,
+    lost: u64,
+    incomplete: u64,
+    /// Session ends with lost records, for the timeline: (seconds, lost).
+    losses: Vec<(f64, u64)>,
+}
+
+impl<W: Write> Html<W> {
+    pub fn new(out: W, opts: render::Options, detail_limit: usize) -> Self {
+        Self {
+            out,
+            opts,
+            detail_limit,
+            started: false,
+            sessions: Vec::new(),
+            session_count: 0,
+            timeline: Timeline::new(TIMELINE_MARKS),
+            reaper: Timeline::new(TIMELINE_MARKS),
+            by_workload: TopCounts::new(NAMES),
+            by_victim: TopCounts::new(NAMES),
+            by_trigger: TopCounts::new(NAMES),
+            by_constraint: [0; 6],
+            stacks: StackTree::new(STACK_NODES),
+            events: 0,
+            kills: 0,
+            detailed: 0,
+            lost: 0,
+            incomplete: 0,
+            losses: Vec::new(),
+        }
+    }
+
+    fn start(&mut self) -> io::Result<()> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        write!(
+            self.out,
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <link rel=\"icon\" href=\"data:,\">\
+             <meta name=\"generator\" content=\"oomtrace {}\">\
+             <title>oomtrace report</title><style>{STYLE}</style></head>\n<body><div id=\"page\">\n\
+             <section id=\"ooms\"><h2>OOMs one by one</h2>\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    }
+
+    /// The session index of the event now coming (0 before any header).
+    fn session_index(&self) -> usize {
+        self.session_count.saturating_sub(1)
+    }
+
+    fn detail(&mut self, ev: &OomEvent) -> io::Result<()> {
+        let s = self.session_index();
+        let html = detail(ev, s, self.opts);
+        self.out.write_all(html.as_bytes())
+    }
+
+    fn overview(&mut self) -> String {
+        let mut o = String::new();
+        o.push_str("<section id=\"overview\">");
+        let _ = write!(
+            o,
+            "<h1>OOM report</h1><p class=\"meta\">oomtrace {} · {} OOM{} ({} killed a task) in {} session{}",
+            env!("CARGO_PKG_VERSION"),
+            self.events,
+            plural(self.events),
+            self.kills,
+            self.session_count,
+            plural(self.session_count as u64),
+        );
+        if self.lost > 0 || self.incomplete > 0 {
+            let _ = write!(
+                o,
+                " · <span class=\"warn\">{} lost record{}, {} incomplete OOM{}</span>",
+                self.lost,
+                plural(self.lost),
+                self.incomplete,
+                plural(self.incomplete)
+            );
+        }
+        o.push_str("</p>");
+        o.push_str(&self.sessions_table());
+        if self.detailed < self.events {
+            let _ = write!(
+                o,
+                "<p class=\"warn\" id=\"detail-limit\">Only the first {} OOMs have a section of \
+                 their own below; all {} are counted in the charts. \
+                 (<code>--detail-limit</code> raises it.)</p>",
+                self.detailed, self.events
+            );
+        }
+        o.push_str("<h2>When</h2>");
+        o.push_str(&self.timeline_svg());
+        o.push_str("<h2>Who</h2><div class=\"who\">");
+        for (title, counts) in [
+            ("Victim's cgroup", &self.by_workload),
+            ("Victim", &self.by_victim),
+            ("Trigger (the task that asked)", &self.by_trigger),
+        ] {
+            o.push_str(&who_svg(title, counts));
+        }
+        o.push_str("</div><h2>Kernel stacks, merged</h2>");
+        o.push_str(&self.flame_svg());
+        o.push_str("</section>");
+        o
+    }
+
+    fn sessions_table(&self) -> String {
+        let mut o = String::from(
+            "<table class=\"sessions\"><tr><th>host</th><th>kernel</th><th>arch</th>\
+             <th>mode</th><th>oomtrace</th><th>start</th><th>end</th><th>events</th>\
+             <th>lost</th></tr>",
+        );
+        for s in &self.sessions {
+            let h = &s.header;
+            let (end, events, lost) = match &s.end {
+                Some(t) => (esc(&t.end), t.events.to_string(), t.lost.to_string()),
+                None => ("(not stopped cleanly)".into(), "?".into(), "?".into()),
+            };
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{end}</td><td>{events}</td><td>{lost}</td></tr>",
+                esc(&h.hostname),
+                esc(&h.kernel),
+                esc(&h.arch),
+                esc(&h.mode),
+                esc(&h.oomtrace),
+                esc(&h.start),
+            );
+        }
+        if self.session_count > self.sessions.len() {
+            let _ = write!(
+                o,
+                "<tr><td colspan=\"9\">and {} more sessions</td></tr>",
+                self.session_count - self.sessions.len()
+            );
+        }
+        o.push_str("</table>");
+        o
+    }
+
+    fn timeline_svg(&self) -> String {
+        let tl = &self.timeline;
+        if tl.count() == 0 {
+            return "<p>No OOM with a time.</p>".into();
+        }
+        let mut ts: Vec<f64> = tl.marks.iter().map(|m| m.t).collect();
+        if let Some(b) = &tl.bins {
+            ts.push(b.start);
+            ts.push(b.start + b.width * b.counts.len() as f64);
+        }
+        ts.extend(self.reaper.marks.iter().map(|m| m.t));
+        ts.extend(self.losses.iter().map(|l| l.0));
+        let lo = ts.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = ts.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = if hi - lo < 1e-3 {
+            (lo - 1.0, hi + 1.0)
+        } else {
+            let pad = (hi - lo) * 0.02;
+            (lo - pad, hi + pad)
+        };
+        let (left, right) = (130.0, WIDTH - 10.0);
+        let x = |t: f64| left + (t - lo) / (hi - lo) * (right - left);
+        let lanes: Vec<Constraint> = Constraint::ALL
+            .into_iter()
+            .filter(|c| self.by_constraint[*c as usize] > 0)
+            .collect();
+        let lane_h = 26.0;
+        let top = 10.0;
+        let reaper_y = top + lane_h * lanes.len() as f64 + 8.0;
+        let axis_y = reaper_y + 24.0;
+        let height = axis_y + 28.0;
+        let mut o = String::new();
+        let _ = write!(
+            o,
+            "<figure class=\"chart\"><svg id=\"timeline\" viewBox=\"0 0 {WIDTH} {height}\" \
+             role=\"img\" aria-label=\"OOM kills over time\">"
+        );
+        for (i, c) in lanes.iter().enumerate() {
+            let y = top + lane_h * i as f64 + lane_h / 2.0;
+            let _ = write!(
+                o,
+                "<text class=\"lane\" x=\"{}\" y=\"{:.1}\">{} ({})</text>\
+                 <line class=\"lane-line\" x1=\"{left}\" x2=\"{right}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>",
+                left - 6.0,
+                y + 4.0,
+                c.name(),
+                self.by_constraint[*c as usize]
+            );
+        }
+        let lane_of = |c: Constraint| lanes.iter().position(|l| *l == c).unwrap_or(0);
+        match &tl.bins {
+            None => {
+                for m in &tl.marks {
+                    let y = top + lane_h * lane_of(m.class) as f64 + lane_h / 2.0;
+                    let _ = write!(
+                        o,
+                        "<a href=\"#oom-{}-{}\" class=\"mark\" data-session=\"{}\" data-seq=\"{}\">\
+                         <circle class=\"c-{}\" cx=\"{:.1}\" cy=\"{y:.1}\" r=\"6\">\
+                         <title>{}</title></circle></a>",
+                        m.session,
+                        m.seq,
+                        m.session,
+                        m.seq,
+                        m.class.name(),
+                        x(m.t),
+                        esc(&m.label)
+                    );
+                }
+            }
+            Some(b) => {
+                let max = b.counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+                for (i, counts) in b.counts.iter().enumerate() {
+                    let t0 = b.start + b.width * i as f64;
+                    let (x0, x1) = (x(t0), x(t0 + b.width));
+                    for c in &lanes {
+                        let n = counts[*c as usize];
+                        if n == 0 {
+                            continue;
+                        }
+                        let yc = top + lane_h * lane_of(*c) as f64 + lane_h / 2.0;
+                        let h = 4.0 + (lane_h - 6.0) * (n as f64 / max).sqrt();
+                        let _ = write!(
+                            o,
+                            "<rect class=\"bin c-{}\" data-count=\"{n}\" x=\"{x0:.1}\" y=\"{:.1}\" \
+                             width=\"{:.1}\" height=\"{h:.1}\"><title>{n} {} OOM{} from {} to {}</title></rect>",
+                            c.name(),
+                            yc - h / 2.0,
+                            (x1 - x0).max(1.0),
+                            c.name(),
+                            plural(n),
+                            axis_label(tl.axis, t0, true),
+                            axis_label(tl.axis, t0 + b.width, true),
+                        );
+                    }
+                }
+            }
+        }
+        let _ = write!(
+            o,
+            "<text class=\"lane\" x=\"{}\" y=\"{:.1}\">reaper</text>",
+            left - 6.0,
+            reaper_y + 4.0
+        );
+        for m in &self.reaper.marks {
+            let _ = write!(
+                o,
+                "<line class=\"reaper\" x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1:.1}\" y2=\"{2:.1}\">\
+                 <title>{3}</title></line>",
+                x(m.t),
+                reaper_y - 6.0,
+                reaper_y + 6.0,
+                esc(&m.label)
+            );
+        }
+        for (t, n) in &self.losses {
+            let _ = write!(
+                o,
+                "<path class=\"lost\" d=\"M{:.1} {:.1} l6 10 h-12 z\"><title>{n} lost record{} in \
+                 the session ending here</title></path>",
+                x(*t),
+                reaper_y - 5.0,
+                plural(*n)
+            );
+        }
+        let _ = write!(
+            o,
+            "<line class=\"axis\" x1=\"{left}\" x2=\"{right}\" y1=\"{axis_y}\" y2=\"{axis_y}\"/>"
+        );
+        for i in 0..=4 {
+            let t = lo + (hi - lo) * i as f64 / 4.0;
+            let anchor = match i {
+                0 => "start",
+                4 => "end",
+                _ => "middle",
+            };
+            let _ = write!(
+                o,
+                "<text class=\"tick\" text-anchor=\"{anchor}\" x=\"{:.1}\" y=\"{}\">{}</text>",
+                x(t),
+                axis_y + 16.0,
+                axis_label(tl.axis, t, hi - lo < 120.0)
+            );
+        }
+        o.push_str("</svg><figcaption>Each OOM by its kind; hover for who, click for its section.");
+        if tl.bins.is_some() {
+            o.push_str(" Too many to draw one by one: counted per time bin (taller is more).");
+        }
+        if tl.untimed > 0 {
+            let _ = write!(o, " {} OOMs without a time are not drawn.", tl.untimed);
+        }
+        if self.reaper.count() > self.reaper.marks.len() as u64 {
+            o.push_str(" Reaper steps beyond the first 2000 are not drawn.");
+        }
+        o.push_str("</figcaption></figure>");
+        o
+    }
+
+    fn flame_svg(&self) -> String {
+        let t = &self.stacks;
+        if t.stacks == 0 {
+            return "<p>No kernel stacks in these events.</p>".into();
+        }
+        let row = 18.0;
+        let depth = t.depth();
+        let height = row * depth as f64 + 4.0;
+        let total = t.nodes[0].count as f64;
+        let mut o = String::new();
+        let _ = write!(
+            o,
+            "<figure class=\"chart\"><svg id=\"flame\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" \
+             aria-label=\"kernel stacks merged\">"
+        );
+        let mut hidden = 0u64;
+        // (node, parent, depth, x)
+        let mut todo = vec![(0usize, usize::MAX, 0usize, 0.0f64)];
+        while let Some((i, parent, d, x0)) = todo.pop() {
+            let n = &t.nodes[i];
+            let w = n.count as f64 / total * WIDTH;
+            if w < 0.5 {
+                hidden += n.count;
+                continue;
+            }
+            let seqs: Vec<String> = n.seqs.iter().map(|(s, q)| format!("{s}-{q}")).collect();
+            let label_chars = ((w - 6.0) / 7.0).max(0.0) as usize;
+            let label: String = if n.name.chars().count() <= label_chars {
+                n.name.clone()
+            } else if label_chars > 2 {
+                n.name.chars().take(label_chars - 1).collect::<String>() + "…"
+            } else {
+                String::new()
+            };
+            let parent = if parent == usize::MAX {
+                String::new()
+            } else {
+                format!(" data-parent=\"{parent}\"")
+            };
+            let _ = write!(
+                o,
+                "<g class=\"frame\" data-node=\"{i}\"{parent} data-name=\"{}\" data-count=\"{}\" \
+                 data-seqs=\"{}\"><rect x=\"{x0:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{}\" \
+                 style=\"fill:hsl({},70%,{}%)\"><title>{} — {} OOM{} ({:.1} %)</title></rect>\
+                 <text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
+                esc(&n.name),
+                n.count,
+                seqs.join(" "),
+                row * d as f64,
+                row - 1.0,
+                hue(&n.name),
+                if i == 0 { 85 } else { 72 },
+                esc(&n.name),
+                n.count,
+                plural(n.count),
+                n.count as f64 / total * 100.0,
+                x0 + 3.0,
+                row * d as f64 + 13.0,
+                esc(&label)
+            );
+            let mut cx = x0;
+            for &c in &n.children {
+                todo.push((c, i, d + 1, cx));
+                cx += t.nodes[c].count as f64 / total * WIDTH;
+            }
+        }
+        let _ = write!(
+            o,
+            "</svg><figcaption>{} kernel stack{} (outermost caller at the top). Click a frame for \
+             the OOMs through it.",
+            t.stacks,
+            plural(t.stacks)
+        );
+        if t.cut > 0 || hidden > 0 {
+            let _ = write!(
+                o,
+                " Left out: {} stacks beyond {STACK_NODES} frames, frames too narrow to draw.",
+                t.cut
+            );
+        }
+        o.push_str("</figcaption><div id=\"flame-pick\" class=\"pick\" hidden></div></figure>");
+        o
+    }
+}
+
+impl<W: Write> Sink for Html<W> {
+    fn session(&mut self, h: &Header) -> io::Result<()> {
+        self.start()?;
+        self.opts.for_session(h);
+        self.session_count += 1;
+        if self.sessions.len() < SESSIONS_LISTED {
+            self.sessions.push(SessionInfo {
+                header: h.clone(),
+                end: None,
+            });
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, ev: &Event) -> io::Result<()> {
+        self.start()?;
+        let b = &ev.brief;
+        let s = self.session_index();
+        self.events += 1;
+        if b.killed == Some(true) {
+            self.kills += 1;
+        }
+        let class = Constraint::of(b);
+        self.by_constraint[class as usize] += 1;
+        let victim = b.victim.as_ref();
+        let name = |s: Option<&str>| s.unwrap_or("?").to_owned();
+        self.by_workload
+            .add(&name(victim.and_then(|v| v.cgroup.as_deref())));
+        self.by_victim.add(&match victim {
+            Some(v) => name(v.comm.as_deref()),
+            None => "(none killed)".into(),
+        });
+        self.by_trigger.add(&name(b.trigger.comm.as_deref()));
+        let full = ev.full.as_deref();
+        let t = self.timeline.seconds(b, full.map(|f| f.uptime_ns));
+        let label = format!(
+            "OOM #{} {} · {} ({}) → {}",
+            b.seq,
+            class.name(),
+            name(b.trigger.comm.as_deref()),
+            b.trigger.pid.map_or("?".into(), |p| p.to_string()),
+            match victim {
+                Some(v) => format!(
+                    "killed {} ({})",
+                    name(v.comm.as_deref()),
+                    v.pid.map_or("?".into(), |p| p.to_string())
+                ),
+                None => "no kill".into(),
+            }
+        );
+        self.timeline.add(t, |t| Mark {
+            t,
+            class,
+            session: s,
+            seq: b.seq,
+            label,
+        });
+        if let Some(full) = full {
+            self.stacks.add(&full.stack, s, b.seq);
+            if (self.detailed as usize) < self.detail_limit {
+                self.detailed += 1;
+                self.detail(full)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn reaper(&mut self, r: &ReaperEvent) -> io::Result<()> {
+        // On the OOMs' axis: the reaper's own time is wall-clock.
+        let brief = crate::event::Brief {
+            time: r.time.clone(),
+            ..Default::default()
+        };
+        let t = self.reaper.seconds(&brief, Some(r.uptime_ns));
+        if self.reaper.marks.len() < TIMELINE_MARKS {
+            self.reaper.add(t, |t| Mark {
+                t,
+                class: Constraint::Unknown,
+                session: self.session_count.saturating_sub(1),
+                seq: r.seq,
+                label: format!("OOM #{}: reaper {} {}", r.seq, r.step.describe(), r.pid),
+            });
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, t: &Trailer) -> io::Result<()> {
+        self.lost += t.lost;
+        self.incomplete += t.incomplete;
+        if t.lost > 0 && self.losses.len() < SESSIONS_LISTED {
+            let brief = crate::event::Brief {
+                time: t.end.clone(),
+                ..Default::default()
+            };
+            if let Some(at) = self.timeline.seconds(&brief, None) {
+                self.losses.push((at, t.lost));
+            }
+        }
+        let i = self.session_index();
+        if let Some(s) = self.sessions.get_mut(i) {
+            s.end = Some(t.clone());
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.start()?;
+        if self.events == 0 {
+            self.out.write_all(b"<p>No OOM in these sessions.</p>")?;
+        }
+        let overview = self.overview();
+        write!(
+            self.out,
+            "</section>\n{overview}\n<script>{SCRIPT}</script></div></body></html>\n"
+        )?;
+        self.out.flush()
+    }
+}
+
+/// One OOM's section: its charts and its kernel-style text.
+fn detail(ev: &OomEvent, session: usize, opts: render::Options) -> String {
+    let b = ev.brief();
+    let class = Constraint::of(&b);
+    let mut o = String::new();
+    let who = |comm: &Option<String>, pid: Option<i32>| {
+        format!(
+            "{} ({})",
+            esc(comm.as_deref().unwrap_or("?")),
+            pid.map_or("?".into(), |p| p.to_string())
+        )
+    };
+    let _ = write!(
+        o,
+        "<section class=\"oom\" id=\"oom-{session}-{seq}\" data-oom-seq=\"{seq}\" \
+         data-session=\"{session}\"><h3><span class=\"tag c-{}\">{}</span> OOM #{seq} \
+         <small>{}</small></h3><p>{} asked for order {} ",
+        class.name(),
+        class.name(),
+        esc(&ev.time),
+        who(&ev.trigger.comm, ev.trigger.pid),
+        ev.order.map_or("?".into(), |o| o.to_string()),
+        seq = ev.seq,
+    );
+    match &ev.victim {
+        Some(v) => {
+            let _ = write!(o, "→ killed <b>{}</b>", who(&v.comm, v.pid));
+        }
+        None => o.push_str("→ no kill seen"),
+    }
+    for other in &ev.also_killed {
+        let _ = write!(o, ", also <b>{}</b>", who(&other.comm, other.pid));
+    }
+    if let Some(m) = &ev.memcg {
+        let _ = write!(o, " · memory cgroup <code>{}</code>", esc(m));
+    }
+    o.push_str("</p><div class=\"grid\">");
+    o.push_str(&gfp_block(ev));
+    if let Some(m) = &ev.memcg_memory {
+        o.push_str(&memcg_block(m));
+    }
+    if let Some(v) = &ev.victim {
+        o.push_str(&victim_block(v, ev.totalpages));
+    }
+    let parts = charts::composition(ev);
+    if !parts.is_empty() {
+        o.push_str(&composition_block(&parts));
+    }
+    let page_kb = ev.memory_read.as_ref().map_or(4, |r| r.page_kb);
+    let zones: Vec<&Zone> = ev
+        .zones
+        .iter()
+        .flatten()
+        .filter(|z| z.managed_kb != Some(0))
+        .collect();
+    // A zone known only by its free lists (a log with lines cut) has no
+    // free memory or watermarks to draw.
+    let measured: Vec<&Zone> = zones
+        .iter()
+        .copied()
+        .filter(|z| z.free_kb.is_some())
+        .collect();
+    if !measured.is_empty() {
+        o.push_str(&watermarks_block(&measured));
+    }
+    if zones.iter().any(|z| !z.free_area.is_empty()) {
+        o.push_str(&buddy_block(&zones, page_kb));
+    }
+    o.push_str("</div>");
+    if let Some(stack) = &ev.show_free_areas_stack {
+        let _ = write!(
+            o,
+            "<details class=\"sfa\" open><summary>Stack at <code>show_free_areas</code></summary>\
+             <pre class=\"ftrace\">{}</pre></details>",
+            esc(&ftrace_stack(stack))
+        );
+    }
+    let _ = writeln!(
+        o,
+        "<details class=\"report\"><summary>Kernel-style report</summary><pre>{}</pre></details>\
+         </section>",
+        esc(&render::text_with(ev, opts))
+    );
+    o
+}
+
+/// As ftrace's `stacktrace` trigger prints one.
+pub fn ftrace_stack(frames: &[Frame]) -> String {
+    let mut s = String::from(" <stack trace>\n");
+    for f in frames {
+        match (&f.symbol, f.offset, f.size) {
+            (Some(sym), Some(off), Some(size)) => {
+                let _ = writeln!(s, " => {sym}+{off:#x}/{size:#x}");
+            }
+            (Some(sym), _, _) => {
+                let _ = writeln!(s, " => {sym}");
+            }
+            _ => {
+                let _ = writeln!(s, " => {}", f.addr);
+            }
+        }
+    }
+    s
+}
+
+fn gfp_block(ev: &OomEvent) -> String {
+    let mut o = String::from("<div class=\"card\"><h4>Request</h4>");
+    match (&ev.gfp_flags, ev.gfp_mask) {
+        (Some(f), m) => {
+            let _ = write!(
+                o,
+                "<p>gfp_mask {}</p><p class=\"chips\">",
+                m.map_or("?".into(), |m| format!("<code>{m:#x}</code>"))
+            );
+            for flag in f.split('|') {
+                let _ = write!(o, "<span class=\"chip\">{}</span>", esc(flag));
+            }
+            o.push_str("</p>");
+        }
+        (None, _) => o.push_str("<p>gfp_mask unknown</p>"),
+    }
+    let page_kb = ev.memory_read.as_ref().map_or(4, |r| r.page_kb);
+    match ev.order {
+        Some(-1) => o.push_str("<p>order -1: forced (sysrq-f), no allocation</p>"),
+        Some(n) if (0..32).contains(&n) => {
+            let _ = write!(o, "<p>order {n}: {} kB at once</p>", page_kb << n);
+        }
+        _ => o.push_str("<p>order unknown</p>"),
+    }
+    o.push_str("</div>");
+    o
+}
+
+fn memcg_block(m: &crate::event::MemcgMemory) -> String {
+    let frac = if m.limit_kb == 0 {
+        0.0
+    } else {
+        (m.usage_kb as f64 / m.limit_kb as f64).min(1.0)
+    };
+    format!(
+        "<div class=\"card\"><h4>Memory cgroup</h4><svg class=\"memcg\" viewBox=\"0 0 300 24\" \
+         data-usage-kb=\"{}\" data-limit-kb=\"{}\"><rect class=\"track\" width=\"300\" height=\"24\"/>\
+         <rect class=\"used\" width=\"{:.1}\" height=\"24\"><title>usage {} kB</title></rect></svg>\
+         <p>usage {} of limit {} ({:.0} %), failcnt {}</p></div>",
+        m.usage_kb,
+        m.limit_kb,
+        frac * 300.0,
+        m.usage_kb,
+        kb(m.usage_kb),
+        kb(m.limit_kb),
+        frac * 100.0,
+        m.failcnt
+    )
+}
+
+fn victim_block(v: &crate::event::Victim, totalpages: Option<u64>) -> String {
+    let parts = [
+        ("anon", v.anon_rss_kb),
+        ("file", v.file_rss_kb),
+        ("shmem", v.shmem_rss_kb),
+        ("page tables", v.pgtables_kb),
+    ];
+    let known: Vec<(&str, u64)> = parts
+        .iter()
+        .filter_map(|(l, k)| k.map(|k| (*l, k)))
+        .collect();
+    let mut o = String::from("<div class=\"card\"><h4>Victim</h4>");
+    o.push_str(&stacked_bar("victim", &known, 300.0));
+    let _ = write!(
+        o,
+        "<p>{} ({}) uid {}, total-vm {}, oom_score_adj {}",
+        esc(v.comm.as_deref().unwrap_or("?")),
+        v.pid.map_or("?".into(), |p| p.to_string()),
+        v.uid.map_or("?".into(), |u| u.to_string()),
+        v.total_vm_kb.map_or("?".into(), kb),
+        v.oom_score_adj.map_or("?".into(), |a| a.to_string()),
+    );
+    if let Some(p) = v.points {
+        let _ = write!(
+            o,
+            ", badness <b>{p}</b>{}",
+            totalpages.map_or(String::new(), |t| format!(" of {t} pages"))
+        );
+    }
+    if let Some(c) = &v.cgroup {
+        let _ = write!(o, "<br>cgroup <code>{}</code>", esc(c));
+    }
+    o.push_str("</p></div>");
+    o
+}
+
+fn composition_block(parts: &[charts::Part]) -> String {
+    let known: Vec<(&str, u64)> = parts.iter().map(|p| (p.label, p.kb)).collect();
+    let mut o = String::from("<div class=\"card wide\"><h4>The machine's memory at the OOM</h4>");
+    o.push_str(&stacked_bar("composition", &known, 600.0));
+    o.push_str("</div>");
+    o
+}
+
+/// A bar of parts, each `data-part` with its kB.
+fn stacked_bar(class: &str, parts: &[(&str, u64)], width: f64) -> String {
+    let total: u64 = parts.iter().map(|p| p.1).sum();
+    let mut o = format!(
+        "<svg class=\"bar {class}\" viewBox=\"0 0 {width} 24\" data-total-kb=\"{total}\">\
+         <rect class=\"track\" width=\"{width}\" height=\"24\"/>"
+    );
+    let mut x = 0.0;
+    for (i, (label, k)) in parts.iter().enumerate() {
+        let w = if total == 0 {
+            0.0
+        } else {
+            *k as f64 / total as f64 * width
+        };
+        let _ = write!(
+            o,
+            "<rect class=\"p{}\" data-part=\"{label}\" data-kb=\"{k}\" x=\"{x:.2}\" width=\"{w:.2}\" \
+             height=\"24\"><title>{label}: {} ({:.1} %)</title></rect>",
+            i % 10,
+            kb(*k),
+            if total == 0 {
+                0.0
+            } else {
+                *k as f64 * 100.0 / total as f64
+            }
+        );
+        x += w;
+    }
+    o.push_str("</svg><p class=\"legend\">");
+    for (i, (l, k)) in parts.iter().enumerate() {
+        let _ = write!(
+            o,
+            "<span><i class=\"p{}\"></i>{l} {}</span> ",
+            i % 10,
+            kb(*k)
+        );
+    }
+    o.push_str("</p>");
+    o
+}
+
+fn zone_name(z: &Zone) -> String {
+    format!("Node {} {}", z.node, z.zone)
+}
+
+fn watermarks_block(zones: &[&Zone]) -> String {
+    let mut o = String::from(
+        "<div class=\"card wide\"><h4>Free memory against the watermarks (min / low / high)</h4>",
+    );
+    let row = 30.0;
+    let (left, width) = (130.0, 600.0);
+    let _ = write!(
+        o,
+        "<svg class=\"watermarks\" viewBox=\"0 0 {} {}\">",
+        left + width + 10.0,
+        row * zones.len() as f64
+    );
+    for (i, z) in zones.iter().enumerate() {
+        let y = row * i as f64;
+        let free = z.free_kb.unwrap_or(0);
+        let marks = [("min", z.min_kb), ("low", z.low_kb), ("high", z.high_kb)];
+        let scale_max = marks
+            .iter()
+            .filter_map(|m| m.1)
+            .chain([free])
+            .max()
+            .unwrap_or(1)
+            .max(1) as f64
+            * 1.15;
+        let sx = |k: u64| left + k as f64 / scale_max * width;
+        let below = z.min_kb.is_some_and(|m| free < m);
+        let _ = write!(
+            o,
+            "<g class=\"zone\" data-zone=\"{}\" data-free-kb=\"{free}\" data-min-kb=\"{}\" \
+             data-low-kb=\"{}\" data-high-kb=\"{}\"><text x=\"0\" y=\"{:.1}\">{}</text>\
+             <rect class=\"track\" x=\"{left}\" y=\"{:.1}\" width=\"{width}\" height=\"16\"/>\
+             <rect class=\"{}\" x=\"{left}\" y=\"{:.1}\" width=\"{:.1}\" height=\"16\">\
+             <title>free {}</title></rect>",
+            esc(&zone_name(z)),
+            opt(z.min_kb),
+            opt(z.low_kb),
+            opt(z.high_kb),
+            y + 17.0,
+            esc(&zone_name(z)),
+            y + 5.0,
+            if below { "free below" } else { "free" },
+            y + 5.0,
+            sx(free) - left,
+            kb(free)
+        );
+        for (label, v) in marks {
+            if let Some(v) = v {
+                let _ = write!(
+                    o,
+                    "<line class=\"wm {label}\" x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1:.1}\" \
+                     y2=\"{2:.1}\"><title>{label} {3}</title></line>",
+                    sx(v),
+                    y + 2.0,
+                    y + 24.0,
+                    kb(v)
+                );
+            }
+        }
+        o.push_str("</g>");
+    }
+    o.push_str("</svg><p class=\"legend\"><span><i class=\"wm-min\"></i>min</span> \
+                <span><i class=\"wm-low\"></i>low</span> <span><i class=\"wm-high\"></i>high</span> \
+                (each zone on its own scale)</p></div>");
+    o
+}
+
+fn buddy_block(zones: &[&Zone], page_kb: u64) -> String {
+    let mut o = String::from(
+        "<div class=\"card wide\"><h4>Buddy free lists: blocks free per order \
+         (height by log scale), migrate types below</h4><div class=\"buddies\">",
+    );
+    for z in zones.iter().filter(|z| !z.free_area.is_empty()) {
+        let n = z.free_area.len();
+        let col = 44.0;
+        let (h, top) = (80.0, 14.0);
+        let max = z.free_area.iter().copied().max().unwrap_or(0).max(1) as f64;
+        let _ = write!(
+            o,
+            "<figure class=\"buddy\" data-zone=\"{}\"><figcaption>{} = {}</figcaption>\
+             <svg viewBox=\"0 0 {} {}\">",
+            esc(&zone_name(z)),
+            esc(&zone_name(z)),
+            kb(z.free_area_kb(page_kb)),
+            col * n as f64,
+            top + h + 30.0
+        );
+        for (order, count) in z.free_area.iter().enumerate() {
+            let bh = if *count == 0 {
+                0.0
+            } else {
+                (1.0 + *count as f64).ln() / (1.0 + max).ln() * h
+            };
+            let x = col * order as f64;
+            let types = z.free_types.get(order).map(String::as_str).unwrap_or("");
+            let _ = write!(
+                o,
+                "<g class=\"order\" data-order=\"{order}\" data-count=\"{count}\" data-types=\"{}\">\
+                 <rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\"><title>order \
+                 {order} ({}): {count} free block{} = {}{}</title></rect>\
+                 <text class=\"n\" x=\"{:.1}\" y=\"{:.1}\">{count}</text>\
+                 <text class=\"sz\" x=\"{:.1}\" y=\"{:.1}\">{}</text>\
+                 <text class=\"mt\" x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
+                esc(types),
+                x + 4.0,
+                top + h - bh,
+                col - 8.0,
+                kb(page_kb << order),
+                plural(*count),
+                kb((count << order) * page_kb),
+                if types.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", esc(types))
+                },
+                x + col / 2.0,
+                top + h - bh - 3.0,
+                x + col / 2.0,
+                top + h + 13.0,
+                short_kb(page_kb << order),
+                x + col / 2.0,
+                top + h + 26.0,
+                esc(types)
+            );
+        }
+        o.push_str("</svg></figure>");
+    }
+    o.push_str("</div></div>");
+    o
+}
+
+fn who_svg(title: &str, counts: &TopCounts) -> String {
+    let (top, rest) = counts.top(TOP);
+    let mut rows: Vec<(String, u64)> = top.iter().map(|(n, c)| ((*n).to_owned(), *c)).collect();
+    if rest > 0 {
+        rows.push(("(all others)".into(), rest));
+    }
+    let max = rows.iter().map(|r| r.1).max().unwrap_or(1).max(1) as f64;
+    let row = 20.0;
+    let (label_w, bar_w) = (200.0, 200.0);
+    let mut o = format!(
+        "<figure class=\"chart who\"><figcaption>{}</figcaption><svg viewBox=\"0 0 {} {}\" \
+         data-total=\"{}\">",
+        esc(title),
+        label_w + bar_w + 50.0,
+        (row * rows.len() as f64).max(row),
+        counts.total()
+    );
+    for (i, (name, n)) in rows.iter().enumerate() {
+        let y = row * i as f64;
+        let w = *n as f64 / max * bar_w;
+        let shown: String = if name.chars().count() > 30 {
+            format!(
+                "…{}",
+                name.chars()
+                    .rev()
+                    .take(29)
+                    .collect::<String>()
+                    .chars()
+                    .rev()
+                    .collect::<String>()
+            )
+        } else {
+            name.clone()
+        };
+        let _ = write!(
+            o,
+            "<g class=\"who-row\" data-name=\"{}\" data-count=\"{n}\"><text x=\"{}\" y=\"{:.1}\" \
+             text-anchor=\"end\">{}<title>{}</title></text><rect x=\"{}\" y=\"{:.1}\" \
+             width=\"{w:.1}\" height=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\">{n}</text></g>",
+            esc(name),
+            label_w - 6.0,
+            y + 14.0,
+            esc(&shown),
+            esc(name),
+            label_w,
+            y + 3.0,
+            row - 6.0,
+            label_w + w + 4.0,
+            y + 14.0
+        );
+    }
+    o.push_str("</svg></figure>");
+    o
+}
+
+fn axis_label(axis: Option<charts::Axis>, t: f64, fine: bool) -> String {
+    match axis {
+        Some(charts::Axis::Wall) if t.is_finite() && t >= 0.0 => {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(t);
+            let s = humantime::format_rfc3339_millis(at).to_string();
+            // 2026-11-29T10:00:00.123Z → date and time, millis when fine.
+            let s = s.trim_end_matches('Z').replacen('T', " ", 1);
+            if fine { s } else { s[..s.len() - 4].to_owned() }
+        }
+        _ => format!("{t:.3} s"),
+    }
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map_or(String::new(), |v| v.to_string())
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn hue(name: &str) -> u32 {
+    // Warm colours, stable per function name.
+    let h = name
+        .bytes()
+        .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
+    h % 55
+}
+
+/// kB as people read it.
+pub fn kb(k: u64) -> String {
+    if k >= 10 * 1024 * 1024 {
+        format!("{:.1} GiB", k as f64 / 1024.0 / 1024.0)
+    } else if k >= 10 * 1024 {
+        format!("{:.1} MiB", k as f64 / 1024.0)
+    } else {
+        format!("{k} kB")
+    }
+}
+
+fn short_kb(k: u64) -> String {
+    if k >= 1024 * 1024 {
+        format!("{}G", k / 1024 / 1024)
+    } else if k >= 1024 {
+        format!("{}M", k / 1024)
+    } else {
+        format!("{k}k")
+    }
+}
+
+/// Text for HTML: element content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_and_attributes_are_escaped() {
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn ftrace_blocks_read_like_ftraces() {
+        let f = |s: &str, o, z| Frame {
+            addr: "0xffff".into(),
+            symbol: Some(s.into()),
+            offset: Some(o),
+            size: Some(z),
+        };
+        let text = ftrace_stack(&[f("show_free_areas", 8, 1960), f("show_mem", 60, 212)]);
+        assert_eq!(
+            text,
+            " <stack trace>\n => show_free_areas+0x8/0x7a8\n => show_mem+0x3c/0xd4\n"
+        );
+    }
+}
