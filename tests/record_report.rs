@@ -364,43 +364,6 @@ fn big_event() -> String {
     )
 }
 
-/// `oomtrace ARGS`, waited for with wait4: exit status, stdout, stderr and
-/// peak resident memory in KiB.
-fn oomtrace_rusage(args: &[&std::ffi::OsStr]) -> (i32, String, String, i64) {
-    use std::io::Read;
-    use std::process::Stdio;
-    // Reaped below by wait4, for its peak resident memory.
-    #[allow(clippy::zombie_processes)]
-    let mut child = Command::new(OOMTRACE)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    let err = child.stderr.take().map(|mut e| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = e.read_to_string(&mut text);
-            text
-        })
-    });
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 on our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
-    let err = err.map(|t| t.join().unwrap()).unwrap_or_default();
-    assert!(libc::WIFEXITED(status), "{err}");
-    (libc::WEXITSTATUS(status), out, err, usage.ru_maxrss)
-}
-
 /// Ten gigabytes of session through a FIFO (a stream with no size and no
 /// end until the writer closes it): `report` streams it in flat memory and
 /// counts every event. The writer is this test, so the oracle is what it

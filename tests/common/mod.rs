@@ -190,3 +190,40 @@ pub fn await_whole_kernel_report() {
         std::thread::sleep(Duration::from_secs_f64(wait));
     }
 }
+
+/// `oomtrace ARGS`, waited for with wait4: exit status, stdout, stderr and
+/// peak resident memory in KiB.
+pub fn oomtrace_rusage(args: &[&std::ffi::OsStr]) -> (i32, String, String, i64) {
+    use std::io::Read;
+    use std::process::Stdio;
+    // Reaped below by wait4, for its peak resident memory.
+    #[allow(clippy::zombie_processes)]
+    let mut child = Command::new(OOMTRACE)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let err = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = e.read_to_string(&mut text);
+            text
+        })
+    });
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 on our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let err = err.map(|t| t.join().unwrap()).unwrap_or_default();
+    assert!(libc::WIFEXITED(status), "{err}");
+    (libc::WEXITSTATUS(status), out, err, usage.ru_maxrss)
+}

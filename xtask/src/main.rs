@@ -133,9 +133,43 @@ fn ensure_bpf_linker() -> Result<()> {
     Ok(())
 }
 
+/// The HTML report's tests open it in Debian's Chromium, driven by
+/// playwright-core (pinned in tests/browser/package-lock.json) under the
+/// machine's Node.js.
+const BROWSER_PACKAGES: &[&str] = &["chromium"];
+
+fn ensure_browser() -> Result<()> {
+    install_debian_packages(BROWSER_PACKAGES)?;
+    let dir = workspace_root().join("tests/browser");
+    let lock = std::fs::read_to_string(dir.join("package-lock.json"))?;
+    let installed = std::fs::read_to_string(dir.join("node_modules/playwright-core/package.json"))
+        .unwrap_or_default();
+    let version = |text: &str| -> Option<String> {
+        let v: serde_json::Value = serde_json::from_str(text).ok()?;
+        let v = v
+            .pointer("/packages/node_modules~1playwright-core/version")
+            .or_else(|| v.get("version"))?;
+        v.as_str().map(str::to_owned)
+    };
+    if version(&installed).is_some() && version(&installed) == version(&lock) {
+        return Ok(());
+    }
+    if output(Command::new("npm").arg("--version")).is_none() {
+        bail!(
+            "the browser tests need Node.js 20 or newer and npm (playwright-core): install them, \
+             then run this again"
+        );
+    }
+    eprintln!("xtask: installing playwright-core into tests/browser (npm ci)");
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir))
+}
+
 /// Installs only what is missing; cheap when everything is there.
 pub fn deps() -> Result<()> {
     install_debian_packages(TEST_PACKAGES)?;
+    ensure_browser()?;
     ensure_rust_src()?;
     ensure_bpf_linker()
 }
