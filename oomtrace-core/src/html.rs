@@ -31,6 +31,12 @@ const WIDTH: f64 = 1000.0;
 
 /// The default number of OOMs with a detail section of their own.
 pub const DETAIL_LIMIT: usize = 200;
+/// Bytes of detail sections at most, whatever their number: with the
+/// overview's bounds (timeline marks, drawn frames) the page stays under
+/// 5 MB however many OOMs, zones and nodes a session has.
+const DETAIL_BYTES: usize = 3_000_000;
+/// Frames of the merged stacks drawn at most (the widest first).
+const FRAMES_DRAWN: usize = 2000;
 
 struct SessionInfo {
     header: Header,
@@ -41,6 +47,7 @@ pub struct Html<W: Write> {
     out: W,
     opts: render::Options,
     detail_limit: usize,
+    detail_bytes: usize,
     started: bool,
     sessions: Vec<SessionInfo>,
     session_count: usize,
@@ -66,6 +73,7 @@ impl<W: Write> Html<W> {
             out,
             opts,
             detail_limit,
+            detail_bytes: 0,
             started: false,
             sessions: Vec::new(),
             session_count: 0,
@@ -110,6 +118,7 @@ impl<W: Write> Html<W> {
     fn detail(&mut self, ev: &OomEvent) -> io::Result<()> {
         let s = self.session_index();
         let html = detail(ev, s, self.opts);
+        self.detail_bytes += html.len();
         self.out.write_all(html.as_bytes())
     }
 
@@ -142,9 +151,14 @@ impl<W: Write> Html<W> {
             let _ = write!(
                 o,
                 "<p class=\"warn\" id=\"detail-limit\">Only the first {} OOMs have a section of \
-                 their own below; all {} are counted in the charts. \
-                 (<code>--detail-limit</code> raises it.)</p>",
-                self.detailed, self.events
+                 their own below ({}); all {} are counted in the charts.</p>",
+                self.detailed,
+                if self.detail_bytes >= DETAIL_BYTES {
+                    "the page keeps its detail under 3 MB"
+                } else {
+                    "<code>--detail-limit</code> raises it"
+                },
+                self.events
             );
         }
         o.push_str("<h2>When</h2>");
@@ -217,6 +231,12 @@ impl<W: Write> Html<W> {
         } else {
             let pad = (hi - lo) * 0.02;
             (lo - pad, hi + pad)
+        };
+        // Nothing happens before boot.
+        let lo = if tl.axis == Some(charts::Axis::Uptime) {
+            lo.max(0.0)
+        } else {
+            lo
         };
         let (left, right) = (130.0, WIDTH - 10.0);
         let x = |t: f64| left + (t - lo) / (hi - lo) * (right - left);
@@ -342,6 +362,12 @@ impl<W: Write> Html<W> {
             );
         }
         o.push_str("</svg><figcaption>Each OOM by its kind; hover for who, click for its section.");
+        if tl.axis == Some(charts::Axis::Uptime) {
+            o.push_str(
+                " Time is seconds since boot: these events have no wall-clock time (a kernel \
+                 log without it); OOMs of different boots share the axis.",
+            );
+        }
         if tl.bins.is_some() {
             o.push_str(" Too many to draw one by one: counted per time bin (taller is more).");
         }
@@ -370,16 +396,22 @@ impl<W: Write> Html<W> {
             "<figure class=\"chart\"><svg id=\"flame\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" \
              aria-label=\"kernel stacks merged\">"
         );
-        let mut hidden = 0u64;
-        // (node, parent, depth, x)
-        let mut todo = vec![(0usize, usize::MAX, 0usize, 0.0f64)];
-        while let Some((i, parent, d, x0)) = todo.pop() {
+        // The widest frames first, until FRAMES_DRAWN; a frame's place is
+        // known when its parent is drawn.
+        let mut drawn = 0usize;
+        let mut narrow = false;
+        let mut place = vec![(usize::MAX, 0usize, 0.0f64); t.nodes.len()];
+        let mut todo =
+            std::collections::BinaryHeap::from([(t.nodes[0].count, std::cmp::Reverse(0usize))]);
+        while let Some((count, std::cmp::Reverse(i))) = todo.pop() {
             let n = &t.nodes[i];
-            let w = n.count as f64 / total * WIDTH;
-            if w < 0.5 {
-                hidden += n.count;
-                continue;
+            let (parent, d, x0) = place[i];
+            let w = count as f64 / total * WIDTH;
+            if w < 1.0 || drawn == FRAMES_DRAWN {
+                narrow = true;
+                break;
             }
+            drawn += 1;
             let seqs: Vec<String> = n.seqs.iter().map(|(s, q)| format!("{s}-{q}")).collect();
             let label_chars = ((w - 6.0) / 7.0).max(0.0) as usize;
             let label: String = if n.name.chars().count() <= label_chars {
@@ -417,7 +449,8 @@ impl<W: Write> Html<W> {
             );
             let mut cx = x0;
             for &c in &n.children {
-                todo.push((c, i, d + 1, cx));
+                place[c] = (i, d + 1, cx);
+                todo.push((t.nodes[c].count, std::cmp::Reverse(c)));
                 cx += t.nodes[c].count as f64 / total * WIDTH;
             }
         }
@@ -428,11 +461,18 @@ impl<W: Write> Html<W> {
             t.stacks,
             plural(t.stacks)
         );
-        if t.cut > 0 || hidden > 0 {
+        if t.cut > 0 {
             let _ = write!(
                 o,
-                " Left out: {} stacks beyond {STACK_NODES} frames, frames too narrow to draw.",
-                t.cut
+                " {} stack{} did not fit in {STACK_NODES} frames and end early.",
+                t.cut,
+                plural(t.cut)
+            );
+        }
+        if narrow {
+            let _ = write!(
+                o,
+                " Frames narrower than a pixel, or beyond the widest {FRAMES_DRAWN}, are not drawn."
             );
         }
         o.push_str("</figcaption><div id=\"flame-pick\" class=\"pick\" hidden></div></figure>");
@@ -465,7 +505,7 @@ impl<W: Write> Sink for Html<W> {
         let class = Constraint::of(b);
         self.by_constraint[class as usize] += 1;
         let victim = b.victim.as_ref();
-        let name = |s: Option<&str>| s.unwrap_or("?").to_owned();
+        let name = |s: Option<&str>| s.unwrap_or("(unknown)").to_owned();
         self.by_workload
             .add(&name(victim.and_then(|v| v.cgroup.as_deref())));
         self.by_victim.add(&match victim {
@@ -499,7 +539,7 @@ impl<W: Write> Sink for Html<W> {
         });
         if let Some(full) = full {
             self.stacks.add(&full.stack, s, b.seq);
-            if (self.detailed as usize) < self.detail_limit {
+            if (self.detailed as usize) < self.detail_limit && self.detail_bytes < DETAIL_BYTES {
                 self.detailed += 1;
                 self.detail(full)?;
             }
