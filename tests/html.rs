@@ -516,7 +516,7 @@ fn a_100k_event_session_makes_a_small_page_in_flat_memory() {
         ranked[12..].iter().map(|r| r.1).sum(),
     );
     assert_eq!(who(&seen, "Victim"), top);
-    let workloads = who(&seen, "Victim's cgroup");
+    let workloads = who(&seen, "Victim's workload");
     assert_eq!(workloads.values().sum::<u64>(), N);
     assert_eq!(workloads.len(), 13, "twelve and the others");
     assert_eq!(workloads["(all others)"], N - 12 * 200);

@@ -13,8 +13,11 @@ pub const COMM_LEN: usize = 16;
 pub const MAX_STACK_DEPTH: usize = 48;
 /// Path components of a cgroup, leaf first; deeper paths are marked truncated.
 pub const CGROUP_MAX_DEPTH: usize = 8;
-/// Bytes kept of one cgroup path component.
-pub const CGROUP_NAME_LEN: usize = 64;
+/// Bytes kept of one cgroup path component: 127 and the NUL hold every
+/// container runtime's names (`cri-containerd-<64 hex>.scope` is 85,
+/// `kubepods-burstable-pod<uid>.slice` 64), and 24 OOMs' records still fit
+/// the default 1 MiB ring buffer (256 would double it).
+pub const CGROUP_NAME_LEN: usize = 128;
 /// Bytes kept of `oom_kill_process`'s message ("Memory cgroup out of memory").
 pub const MESSAGE_LEN: usize = 48;
 /// Counters of `enum node_stat_item` / `enum zone_stat_item` we have room for.

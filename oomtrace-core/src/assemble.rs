@@ -197,6 +197,7 @@ fn task(t: &TaskInfo, cpu: Option<u32>) -> Task {
         cgroup: cgroup_path(&t.cgroup),
         uid: has(v, TASK_UID).then_some(t.uid),
         cpu,
+        workload: None,
     }
 }
 
@@ -219,6 +220,7 @@ fn victim(t: &TaskInfo) -> Victim {
         oom_score_adj: has(v, TASK_OOM_SCORE_ADJ).then_some(t.oom_score_adj),
         points: None,
         cgroup: cgroup_path(&t.cgroup),
+        workload: None,
     }
 }
 
@@ -236,6 +238,7 @@ fn merge_victim(primary: Victim, fallback: Victim) -> Victim {
         oom_score_adj: primary.oom_score_adj.or(fallback.oom_score_adj),
         points: primary.points.or(fallback.points),
         cgroup: primary.cgroup.or(fallback.cgroup),
+        workload: primary.workload.or(fallback.workload),
     }
 }
 

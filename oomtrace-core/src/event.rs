@@ -1,6 +1,7 @@
 //! The assembled OOM event: one per OOM, the JSON Lines schema of DESIGN.md.
 //! Fields may be added, never renamed; unknown values are `null`.
 
+use crate::workload::Workload;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +66,9 @@ pub struct OomEvent {
     pub nodemask: Option<String>,
     /// The OOM domain of a memcg OOM; null for global ones.
     pub memcg: Option<String>,
+    /// What `memcg` is: pod, container, unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memcg_workload: Option<Workload>,
     /// The trigger's cpuset and its `mems_allowed`, as `oom-kill:` prints
     /// them (kernel logs; the tracer does not read them yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,6 +130,9 @@ pub struct Task {
     pub uid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<u32>,
+    /// What `cgroup` is: pod, container, unit (additions of 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<Workload>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -141,6 +148,9 @@ pub struct Victim {
     pub oom_score_adj: Option<i16>,
     pub points: Option<i64>,
     pub cgroup: Option<String>,
+    /// What `cgroup` is: pod, container, unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<Workload>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,6 +351,7 @@ pub struct Brief {
     pub order: Option<i32>,
     pub constraint: Option<String>,
     pub memcg: Option<String>,
+    pub memcg_workload: Option<Workload>,
     pub killed: Option<bool>,
     pub victim: Option<Victim>,
     pub also_killed: Vec<Victim>,
@@ -356,10 +367,30 @@ impl OomEvent {
             order: self.order,
             constraint: self.constraint.clone(),
             memcg: self.memcg.clone(),
+            memcg_workload: self.memcg_workload.clone(),
             killed: self.killed,
             victim: self.victim.clone(),
             also_killed: self.also_killed.clone(),
         }
+    }
+}
+
+impl Victim {
+    /// The victim's workload as one name (namespace/pod/container, a
+    /// container, a unit), else its cgroup path: the event's own workload,
+    /// or one read from the path of an event recorded before there was one.
+    pub fn workload_label(&self) -> Option<String> {
+        let parsed;
+        let w = match &self.workload {
+            Some(w) => Some(w),
+            None => {
+                parsed = self.cgroup.as_deref().and_then(Workload::from_path);
+                parsed.as_ref()
+            }
+        };
+        w.map(Workload::label)
+            .filter(|l| !l.is_empty())
+            .or_else(|| self.cgroup.clone())
     }
 }
 
@@ -611,6 +642,10 @@ pub struct Trailer {
     /// From each kill to its event, in a live session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<crate::latency::Latency>,
+    /// The session goes on in this file (`agent`'s rotation): the counts
+    /// above are this file's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continued_in: Option<String>,
 }
 
 fn read_trim(path: &str) -> String {
@@ -649,6 +684,7 @@ impl Trailer {
             deferred,
             kernel_errors: 0,
             latency: None,
+            continued_in: None,
         }
     }
 }

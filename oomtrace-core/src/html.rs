@@ -165,7 +165,10 @@ impl<W: Write> Html<W> {
         o.push_str(&self.timeline_svg());
         o.push_str("<h2>Who</h2><div class=\"who\">");
         for (title, counts) in [
-            ("Victim's cgroup", &self.by_workload),
+            (
+                "Victim's workload (pod, container, unit or cgroup)",
+                &self.by_workload,
+            ),
             ("Victim", &self.by_victim),
             ("Trigger (the task that asked)", &self.by_trigger),
         ] {
@@ -507,7 +510,7 @@ impl<W: Write> Sink for Html<W> {
         let victim = b.victim.as_ref();
         let name = |s: Option<&str>| s.unwrap_or("(unknown)").to_owned();
         self.by_workload
-            .add(&name(victim.and_then(|v| v.cgroup.as_deref())));
+            .add(&name(victim.and_then(|v| v.workload_label()).as_deref()));
         self.by_victim.add(&match victim {
             Some(v) => name(v.comm.as_deref()),
             None => "(none killed)".into(),

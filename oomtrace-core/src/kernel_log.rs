@@ -756,6 +756,7 @@ pub fn to_event(r: &KernelReport, seq: u64) -> OomEvent {
             cgroup: None,
             uid: r.trigger_uid,
             cpu: r.cpu,
+            workload: None,
         },
         gfp_mask: (!r.header_suppressed).then_some(r.gfp_mask),
         gfp_flags: (!r.header_suppressed).then(|| r.gfp_flags.clone()),
@@ -787,6 +788,7 @@ pub fn to_event(r: &KernelReport, seq: u64) -> OomEvent {
             oom_score_adj: Some(k.oom_score_adj),
             points: None,
             cgroup: sum("task_memcg"),
+            workload: None,
         }),
         stack: frames(&r.stack, &r.stack_addrs),
         show_free_areas_stack: (!r.show_free_areas_stack.is_empty())

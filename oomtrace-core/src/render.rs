@@ -258,6 +258,14 @@ pub fn text_with(ev: &OomEvent, opts: Options) -> String {
                 or_q(&ev.totalpages)
             ));
         }
+        if let Some(w) = &v.workload {
+            let image = w
+                .image
+                .as_ref()
+                .map(|i| format!(", image {i}"))
+                .unwrap_or_default();
+            line(format!("oomtrace: victim's workload: {}{image}", w.label()));
+        }
     } else if ev.killed == Some(false) {
         line("oomtrace: no task was killed (nothing eligible)".to_owned());
     }
@@ -614,6 +622,7 @@ mod tests {
                 cgroup: Some("/oomtest".into()),
                 uid: Some(0),
                 cpu: Some(1),
+                workload: None,
             },
             gfp_mask: Some(0xcc0),
             gfp_flags: Some("GFP_KERNEL".into()),
@@ -637,6 +646,7 @@ mod tests {
                 oom_score_adj: Some(0),
                 points: Some(16862),
                 cgroup: Some("/oomtest".into()),
+                workload: None,
             }),
             stack: vec![Frame {
                 addr: "0xffffffff815ae930".into(),

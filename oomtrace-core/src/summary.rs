@@ -20,6 +20,8 @@ pub struct Summary {
     pub first: Option<String>,
     pub last: Option<String>,
     pub by_victim: BTreeMap<String, u64>,
+    /// The victim's pod, container or unit (else its cgroup).
+    pub by_workload: BTreeMap<String, u64>,
     pub by_memcg: BTreeMap<String, u64>,
     pub by_trigger: BTreeMap<String, u64>,
     pub by_request: BTreeMap<String, u64>,
@@ -42,6 +44,14 @@ impl Summary {
         *self
             .by_victim
             .entry(q(ev.victim.as_ref().and_then(|v| v.comm.as_deref())))
+            .or_default() += 1;
+        *self
+            .by_workload
+            .entry(q(ev
+                .victim
+                .as_ref()
+                .and_then(|v| v.workload_label())
+                .as_deref()))
             .or_default() += 1;
         let domain = ev
             .memcg
@@ -81,6 +91,10 @@ impl Summary {
         )?;
         for (title, map) in [
             ("victim comm", &self.by_victim),
+            (
+                "victim workload (pod, container, unit or cgroup)",
+                &self.by_workload,
+            ),
             ("memcg", &self.by_memcg),
             ("trigger comm", &self.by_trigger),
             ("gfp/order", &self.by_request),

@@ -8,6 +8,7 @@ use blazesym::symbolize::source::{Elf, Source};
 use blazesym::symbolize::{Input, Symbolized, Symbolizer};
 use oomtrace_core::event::{OomEvent, UserFrame};
 use oomtrace_core::pipeline::Enricher;
+use oomtrace_core::workload::{OciNames, Workload};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -283,5 +284,153 @@ impl Enricher for StoredUserFrames {
             found,
         } = self;
         name_frames(symbolizer, frames, |f| Self::file_of(debug_dirs, found, f));
+    }
+}
+
+/// Each cgroup path of an event read as a workload (pod, container, unit:
+/// [`Workload::from_path`]), named from the container runtimes' files on the
+/// node (under `host_root`, `/` unless the agent runs in a container with
+/// the host mounted elsewhere): containerd's and CRI-O's OCI bundles
+/// (`config.json`, the `io.kubernetes.*` annotations) and docker's
+/// `config.v2.json`. Looked up while the container exists; remembered by
+/// container id and pod UID (bounded).
+pub struct Workloads {
+    host_root: PathBuf,
+    by_container: HashMap<String, OciNames>,
+    by_pod: HashMap<String, OciNames>,
+}
+
+/// Names remembered at most (then forgotten all at once).
+const NAMES_REMEMBERED: usize = 4096;
+/// A runtime's file larger than this is not one it wrote.
+const CONFIG_MAX_BYTES: u64 = 4 << 20;
+/// Bundles looked at when only a pod UID is known.
+const BUNDLES_SCANNED: usize = 4096;
+
+impl Workloads {
+    pub fn new(host_root: &Path) -> Self {
+        Self {
+            host_root: host_root.to_owned(),
+            by_container: HashMap::new(),
+            by_pod: HashMap::new(),
+        }
+    }
+
+    fn read_json(path: &Path) -> Option<serde_json::Value> {
+        use std::io::Read;
+        let f = std::fs::File::open(path).ok()?;
+        let mut text = Vec::new();
+        f.take(CONFIG_MAX_BYTES).read_to_end(&mut text).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    /// The directories holding one OCI bundle (or storage entry) per container.
+    fn bundle_dirs(&self) -> Vec<PathBuf> {
+        let r = &self.host_root;
+        let mut dirs = vec![
+            r.join("run/containers/storage/overlay-containers"),
+            r.join("var/lib/containers/storage/overlay-containers"),
+        ];
+        // containerd: one directory per namespace (k8s.io, moby, default, ...).
+        if let Ok(nss) = std::fs::read_dir(r.join("run/containerd/io.containerd.runtime.v2.task")) {
+            dirs.extend(nss.flatten().take(64).map(|e| e.path()));
+        }
+        dirs
+    }
+
+    fn config_of(dir: &Path) -> Option<OciNames> {
+        [dir.join("config.json"), dir.join("userdata/config.json")]
+            .iter()
+            .find_map(|p| Self::read_json(p))
+            .and_then(|j| OciNames::from_oci_config(&j))
+    }
+
+    fn names_of_container(&mut self, id: &str) -> Option<OciNames> {
+        if let Some(n) = self.by_container.get(id) {
+            return Some(n.clone());
+        }
+        let found = self
+            .bundle_dirs()
+            .iter()
+            .find_map(|d| Self::config_of(&d.join(id)))
+            .or_else(|| {
+                Self::read_json(
+                    &self
+                        .host_root
+                        .join("var/lib/docker/containers")
+                        .join(id)
+                        .join("config.v2.json"),
+                )
+                .and_then(|j| OciNames::from_docker_config(&j))
+            })?;
+        self.remember(true, id, &found);
+        Some(found)
+    }
+
+    /// A pod's names from any of its containers' bundles (a pod-level OOM
+    /// domain names no container).
+    fn names_of_pod(&mut self, uid: &str) -> Option<OciNames> {
+        if let Some(n) = self.by_pod.get(uid) {
+            return Some(n.clone());
+        }
+        let mut seen = 0;
+        for dir in self.bundle_dirs() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                seen += 1;
+                if seen > BUNDLES_SCANNED {
+                    return None;
+                }
+                if let Some(n) = Self::config_of(&e.path())
+                    && n.pod_uid.as_deref() == Some(uid)
+                {
+                    let pod = OciNames {
+                        container: None,
+                        image: None,
+                        ..n
+                    };
+                    self.remember(false, uid, &pod);
+                    return Some(pod);
+                }
+            }
+        }
+        None
+    }
+
+    fn remember(&mut self, container: bool, key: &str, n: &OciNames) {
+        let map = if container {
+            &mut self.by_container
+        } else {
+            &mut self.by_pod
+        };
+        if map.len() >= NAMES_REMEMBERED {
+            map.clear();
+        }
+        map.insert(key.to_owned(), n.clone());
+    }
+
+    fn workload(&mut self, path: Option<&str>) -> Option<Workload> {
+        let mut w = Workload::from_path(path?)?;
+        let names = match (&w.container_id, &w.pod_uid) {
+            (Some(id), _) => self.names_of_container(&id.clone()),
+            (None, Some(uid)) => self.names_of_pod(&uid.clone()),
+            _ => None,
+        };
+        if let Some(n) = names {
+            w.name_from(&n);
+        }
+        Some(w)
+    }
+}
+
+impl Enricher for Workloads {
+    fn enrich(&mut self, ev: &mut OomEvent) {
+        ev.trigger.workload = self.workload(ev.trigger.cgroup.as_deref());
+        ev.memcg_workload = self.workload(ev.memcg.as_deref());
+        for v in ev.victim.iter_mut().chain(ev.also_killed.iter_mut()) {
+            v.workload = self.workload(v.cgroup.as_deref());
+        }
     }
 }

@@ -73,7 +73,9 @@ pub fn run(a: &ImportArgs) -> Result<()> {
     };
     let out = pipeline::run(
         &mut source,
-        &mut [],
+        &mut [&mut crate::enrich::Workloads::new(std::path::Path::new(
+            "/",
+        ))],
         &a.filter.filter_in(&a.time),
         sink.as_mut(),
         None,
