@@ -37,6 +37,16 @@ pub enum Item {
     Reaper(ReaperEvent),
     /// The session ended cleanly, with its counts.
     End(Trailer),
+    /// The counts so far of a session still running (said when they
+    /// change), and whether its files should be reopened (SIGHUP).
+    Progress(Progress),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    /// The counts as the end record would have them now.
+    pub counts: Trailer,
+    pub reopen: bool,
 }
 
 impl Item {

@@ -27,6 +27,7 @@ pub mod latency;
 pub mod memstate;
 pub mod pipeline;
 pub mod render;
+pub mod rotate;
 pub mod session;
 pub mod sink;
 pub mod summary;
@@ -34,6 +35,7 @@ pub mod symbols;
 #[cfg(test)]
 mod testdata;
 pub mod tracepoint_format;
+pub mod workload;
 
 #[cfg(test)]
 mod layering {

@@ -168,6 +168,10 @@ pub fn run(
                 sink.end(&t).context("writing the end record")?;
                 out.end = Some(t);
             }
+            Item::Progress(mut p) => {
+                p.counts.events = in_session;
+                sink.progress(&p).context("writing the counts so far")?;
+            }
         }
     }
     sink.finish().context("writing the output")?;

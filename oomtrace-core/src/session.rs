@@ -274,6 +274,8 @@ pub fn read_from(
                     s.trailer = Some(t)
                 }
             }
+            // Files hold no progress lines.
+            Item::Progress(_) => {}
         }
     }
     Ok((sessions, r.into_notes()))

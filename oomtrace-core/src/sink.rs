@@ -2,7 +2,7 @@
 //! so a pipe or a file holds it the moment it is reported.
 
 use crate::event::{Header, ReaperEvent, Trailer};
-use crate::item::Event;
+use crate::item::{Event, Progress};
 use crate::render;
 use std::io::{self, Write};
 
@@ -16,6 +16,10 @@ pub trait Sink {
     fn reaper(&mut self, r: &ReaperEvent) -> io::Result<()>;
     /// The session ended cleanly.
     fn end(&mut self, _t: &Trailer) -> io::Result<()> {
+        Ok(())
+    }
+    /// A running session's counts so far, or a request to reopen files.
+    fn progress(&mut self, _p: &Progress) -> io::Result<()> {
         Ok(())
     }
     /// Nothing more will come.
@@ -46,6 +50,11 @@ impl<A: Sink, B: Sink> Sink for Tee<A, B> {
     fn end(&mut self, t: &Trailer) -> io::Result<()> {
         self.0.end(t)?;
         self.1.as_mut().map_or(Ok(()), |b| b.end(t))
+    }
+
+    fn progress(&mut self, p: &Progress) -> io::Result<()> {
+        self.0.progress(p)?;
+        self.1.as_mut().map_or(Ok(()), |b| b.progress(p))
     }
 
     fn finish(&mut self) -> io::Result<()> {

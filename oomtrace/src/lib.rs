@@ -12,10 +12,32 @@ pub mod cmd;
 pub mod enrich;
 #[cfg(test)]
 mod loop_shape;
+pub mod metrics;
 #[cfg(test)]
 mod object_names;
 pub mod plan;
 pub mod source;
+
+/// A size as people write it: `64M`, `1g`, `512k`, bytes without a unit.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let m = match s[i..].to_ascii_lowercase().as_str() {
+                "k" | "kb" | "kib" => 1 << 10,
+                "m" | "mb" | "mib" => 1 << 20,
+                "g" | "gb" | "gib" => 1 << 30,
+                u => return Err(format!("unknown unit {u:?}; use K, M or G")),
+            };
+            (&s[..i], m)
+        }
+        None => (s, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .map(|n| n * mult)
+        .map_err(|e| format!("{s:?}: {e}"))
+}
 
 #[cfg(test)]
 mod layering {

@@ -1,6 +1,7 @@
 //! oomtrace: the Linux OOM killer, traced with eBPF.
 
-use oomtrace::cmd::{check, import, report, trace, trigger};
+use oomtrace::cmd::{agent, check, import, report, trace, trigger};
+use oomtrace::parse_size;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -24,6 +25,9 @@ enum Command {
     Trace(trace::TraceArgs),
     /// Record OOMs to a session file for later review (`report`).
     Record(trace::RecordArgs),
+    /// The long-running recorder of a machine or a node: rotated session
+    /// files, Prometheus metrics, JSON Lines for log shippers.
+    Agent(agent::AgentArgs),
     /// Show recorded sessions: the same text or JSON as live, or a summary.
     Report(report::ReportArgs),
     /// Past OOMs from kernel logs (dmesg, journalctl -k, kern.log, a serial
@@ -98,26 +102,6 @@ enum Trigger {
     },
 }
 
-fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => {
-            let m = match s[i..].to_ascii_lowercase().as_str() {
-                "k" | "kb" | "kib" => 1 << 10,
-                "m" | "mb" | "mib" => 1 << 20,
-                "g" | "gb" | "gib" => 1 << 30,
-                u => return Err(format!("unknown unit {u:?}; use K, M or G")),
-            };
-            (&s[..i], m)
-        }
-        None => (s, 1),
-    };
-    num.trim()
-        .parse::<u64>()
-        .map(|n| n * mult)
-        .map_err(|e| format!("{s:?}: {e}"))
-}
-
 /// `oomtrace.1` and one page per subcommand, and completions for bash, zsh
 /// and fish, all from the clap definitions above.
 fn generate(dir: &std::path::Path) -> Result<()> {
@@ -151,6 +135,7 @@ fn main() -> ExitCode {
         Command::Generate { dir } => generate(&dir).map(|()| true),
         Command::Trace(args) => trace::trace(&args).map(|()| true),
         Command::Record(args) => trace::record(&args).map(|()| true),
+        Command::Agent(args) => agent::run(&args).map(|()| true),
         Command::Report(args) => report::run(&args).map(|()| true),
         Command::Import(args) => import::run(&args).map(|()| true),
         Command::Trigger { what } => match what {

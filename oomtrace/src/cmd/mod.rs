@@ -2,6 +2,7 @@
 //! pipeline (`trace`, `record`, `report`, `import`), or asks the kernel
 //! (`check`), or makes an OOM (`trigger`).
 
+pub mod agent;
 pub mod check;
 pub mod import;
 pub mod report;

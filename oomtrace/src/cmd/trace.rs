@@ -1,7 +1,7 @@
 //! `oomtrace trace` and `oomtrace record`: the live source into the text or
 //! JSON sink, or into a session file (with the text on stderr).
 
-use crate::enrich::UserStacks;
+use crate::enrich::{UserStacks, Workloads};
 use crate::plan::{self, Mode};
 use crate::source::bpf::{BpfSource, Options};
 use anyhow::Result;
@@ -54,6 +54,11 @@ pub struct TraceArgs {
     /// vmlinux with pahole (`cargo xtask btf`).
     #[arg(long, value_name = "FILE")]
     pub btf: Option<std::path::PathBuf>,
+    /// Where the host's files are (container runtimes' state, for the
+    /// names of pods and containers): `/`, or the host's root as mounted in
+    /// oomtrace's own container (`/host`).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub host_root: std::path::PathBuf,
 }
 
 impl TraceArgs {
@@ -74,18 +79,30 @@ impl TraceArgs {
             verbose: self.verbose,
             btf: self.btf.clone(),
             protect: self.protect,
+            reopen_on_hup: false,
         }
     }
 
     /// The live source through the pipeline into `sink`.
     fn run(&self, sink: &mut dyn Sink, protect: bool) -> Result<Outcome> {
+        self.run_with(sink, protect, false)
+    }
+
+    /// The same; `reopen_on_hup`: SIGHUP reopens the sinks' files.
+    pub fn run_with(
+        &self,
+        sink: &mut dyn Sink,
+        protect: bool,
+        reopen_on_hup: bool,
+    ) -> Result<Outcome> {
         let mut source = BpfSource::start(&Options {
             protect,
+            reopen_on_hup,
             ..self.options()
         })?;
         pipeline::run(
             &mut source,
-            &mut [&mut UserStacks::new()],
+            &mut [&mut UserStacks::new(), &mut Workloads::new(&self.host_root)],
             &self.filter.filter(),
             sink,
             self.count,

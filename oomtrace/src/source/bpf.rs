@@ -41,6 +41,16 @@ pub struct Options {
     /// Survive the OOM being watched: see [`plan::host::keep_out_of_oom_killer`]
     /// and [`plan::host::lock_memory`].
     pub protect: bool,
+    /// SIGHUP asks the sinks to reopen their files (the agent) instead of
+    /// ending the session.
+    pub reopen_on_hup: bool,
+}
+
+/// Why the wait for records ended.
+enum Wake {
+    Records,
+    Stop,
+    Reopen,
 }
 
 /// The kernel side's error messages (aya-log records): counted, and shown
@@ -234,6 +244,9 @@ pub struct BpfSource {
     bpf_stats: bool,
     _stats: Option<std::os::fd::OwnedFd>,
     said: (u64, u64),
+    /// Kernel-side errors last said in a progress item.
+    said_errors: u64,
+    reopen_on_hup: bool,
     /// What is attached, for the caller's own messages.
     pub mode: Mode,
     pub release: String,
@@ -360,6 +373,8 @@ impl BpfSource {
             bpf_stats: opts.bpf_stats,
             _stats: stats,
             said: (0, 0),
+            said_errors: 0,
+            reopen_on_hup: opts.reopen_on_hup,
             mode: plan.mode,
             release: plan.release.clone(),
         };
@@ -424,20 +439,55 @@ impl BpfSource {
         self.say_losses();
     }
 
-    /// Lost records and incomplete OOMs, said as they happen.
+    /// Lost records and incomplete OOMs, said as they happen, on stderr
+    /// and to the sinks (a progress item).
     fn say_losses(&mut self) {
         let lost = self.bpf.as_ref().map_or(0, lost_records);
+        let mut changed = false;
         if lost > self.said.0 {
             eprintln!(
                 "oomtrace: {lost} records lost so far (the ring buffer was full); a larger --buffer keeps them"
             );
             self.said.0 = lost;
+            changed = true;
         }
         let incomplete = self.assembler.tally.incomplete;
         if incomplete > self.said.1 {
             self.said.1 = incomplete;
             eprintln!("oomtrace: {incomplete} OOMs so far arrived with records missing");
+            changed = true;
         }
+        let errors = self
+            .kernel_errors
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if errors > self.said_errors {
+            self.said_errors = errors;
+            changed = true;
+        }
+        if changed {
+            self.progress(false);
+        }
+    }
+
+    /// The counts so far, as the end record would have them.
+    fn counts(&self) -> Trailer {
+        let t = &self.assembler.tally;
+        let lost = self.bpf.as_ref().map_or(0, lost_records);
+        let mut c = Trailer::now(t.events, lost, t.incomplete, t.deferred);
+        c.kernel_errors = self
+            .kernel_errors
+            .load(std::sync::atomic::Ordering::Relaxed);
+        c.latency = self.latency.summary();
+        c
+    }
+
+    fn progress(&mut self, reopen: bool) {
+        let counts = self.counts();
+        self.pending
+            .push_back(Item::Progress(oomtrace_core::item::Progress {
+                counts,
+                reopen,
+            }));
     }
 
     /// Ends the OOMs that killed and have been quiet for `SETTLE`.
@@ -468,11 +518,12 @@ impl BpfSource {
     }
 
     /// Waits for records, a signal, the deadline, or (with an OOM waiting to
-    /// end) `SETTLE`; true when it is time to end.
-    fn wait(&mut self) -> Result<bool> {
+    /// end) `SETTLE`.
+    fn wait(&mut self) -> Result<Wake> {
         let Some(ring) = self.ring.as_mut() else {
-            return Ok(true);
+            return Ok(Wake::Stop);
         };
+        let reopen_on_hup = self.reopen_on_hup;
         let signals = &mut self.signals;
         let logger = &mut self.logger;
         let deadline = self.deadline;
@@ -507,20 +558,20 @@ impl BpfSource {
                     return std::future::pending().await;
                 };
                 tokio::select! {
-                    _ = a.recv() => {}
-                    _ = b.recv() => {}
-                    _ = c.recv() => {}
+                    _ = a.recv() => Wake::Stop,
+                    _ = b.recv() => Wake::Stop,
+                    _ = c.recv() => if reopen_on_hup { Wake::Reopen } else { Wake::Stop },
                 }
             };
             tokio::select! {
                 guard = ring.readable_mut() => {
                     guard?.clear_ready();
-                    Ok(false)
+                    Ok(Wake::Records)
                 }
-                _ = settled => Ok(false),
-                _ = messages => Ok(false),
-                _ = stop => Ok(true),
-                _ = sleep => Ok(true),
+                _ = settled => Ok(Wake::Records),
+                _ = messages => Ok(Wake::Records),
+                wake = stop => Ok(wake),
+                _ = sleep => Ok(Wake::Stop),
             }
         })
     }
@@ -533,13 +584,7 @@ impl BpfSource {
         if let Some(l) = self.logger.as_mut() {
             l.get_mut().flush();
         }
-        let t = &self.assembler.tally;
-        let lost = self.bpf.as_ref().map_or(0, lost_records);
-        let mut end = Trailer::now(t.events, lost, t.incomplete, t.deferred);
-        end.kernel_errors = self
-            .kernel_errors
-            .load(std::sync::atomic::Ordering::Relaxed);
-        end.latency = self.latency.summary();
+        let end = self.counts();
         self.pending.push_back(Item::End(end));
         if let Some(bpf) = self.bpf.take() {
             if self.bpf_stats {
@@ -562,13 +607,14 @@ impl Source for BpfSource {
                 State::Done => return Ok(None),
                 State::Draining => self.end(),
                 State::Running if !wait => self.state = State::Draining,
-                State::Running => {
-                    if self.wait()? {
-                        self.state = State::Draining;
-                    } else {
+                State::Running => match self.wait()? {
+                    Wake::Stop => self.state = State::Draining,
+                    Wake::Records => self.drain_ready(),
+                    Wake::Reopen => {
                         self.drain_ready();
+                        self.progress(true);
                     }
-                }
+                },
             }
         }
     }

@@ -1,0 +1,270 @@
+//! `agent`'s session files: one directory, a new file when the current one
+//! is too big or too old or on SIGHUP, the oldest removed beyond a count.
+//! A rotated file ends with an end record of its own counts that names the
+//! file the session goes on in; the next begins with the session's header
+//! (its start the moment it was opened), so each file reads on its own.
+
+use crate::event::{Header, ReaperEvent, Trailer};
+use crate::item::{Event, Progress};
+use crate::session::{self, Existing, Writer};
+use crate::sink::Sink;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug)]
+pub struct Rotation {
+    pub max_bytes: u64,
+    pub max_age: Duration,
+    /// Files kept, the current one included.
+    pub keep: usize,
+}
+
+/// File names begin with this; only such files are ever removed.
+pub const PREFIX: &str = "oomtrace-";
+pub const SUFFIX: &str = ".jsonl";
+
+struct Current {
+    writer: Writer<Box<dyn Write + Send>>,
+    path: PathBuf,
+    opened: Instant,
+    events: u64,
+    /// The running session's counts when this file was opened.
+    base: Trailer,
+}
+
+pub struct RotatingSessions {
+    dir: PathBuf,
+    rotation: Rotation,
+    header: Option<Header>,
+    current: Option<Current>,
+    /// The latest counts the source said.
+    counts: Trailer,
+    /// Files opened since start, for unique names within a second.
+    opened: u64,
+}
+
+impl RotatingSessions {
+    pub fn new(dir: &Path, rotation: Rotation) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            rotation,
+            header: None,
+            current: None,
+            counts: Trailer::default(),
+            opened: 0,
+        }
+    }
+
+    /// The file being written.
+    pub fn current_path(&self) -> Option<&Path> {
+        self.current.as_ref().map(|c| c.path.as_path())
+    }
+
+    fn open(&mut self) -> io::Result<()> {
+        let Some(mut header) = self.header.clone() else {
+            return Ok(());
+        };
+        header.start = crate::event::now();
+        // 2026-11-29T10:00:00.123456Z → 20261129T100000.123456Z: sorts by time.
+        let stamp: String = header
+            .start
+            .chars()
+            .filter(|c| *c != '-' && *c != ':')
+            .collect();
+        self.opened += 1;
+        let path = self
+            .dir
+            .join(format!("{PREFIX}{stamp}-{}{SUFFIX}", self.opened));
+        let out = session::create(&path.to_string_lossy(), Existing::Refuse)?;
+        let mut writer = Writer::new(out);
+        writer.header(&header)?;
+        self.current = Some(Current {
+            writer,
+            path,
+            opened: Instant::now(),
+            events: 0,
+            base: self.counts.clone(),
+        });
+        self.prune();
+        Ok(())
+    }
+
+    /// This file's part of `total`: what happened while it was current.
+    fn close(&mut self, total: &Trailer, continued_in: Option<String>) -> io::Result<()> {
+        let Some(mut c) = self.current.take() else {
+            return Ok(());
+        };
+        let mut t = Trailer::now(
+            c.events,
+            total.lost.saturating_sub(c.base.lost),
+            total.incomplete.saturating_sub(c.base.incomplete),
+            total.deferred.saturating_sub(c.base.deferred),
+        );
+        t.kernel_errors = total.kernel_errors.saturating_sub(c.base.kernel_errors);
+        t.latency = total.latency.clone();
+        t.continued_in = continued_in;
+        c.writer.trailer(&t)
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        if self.current.is_none() {
+            return Ok(());
+        }
+        // The next name is known before this file ends.
+        let counts = self.counts.clone();
+        let prev = self.current.take();
+        self.open()?;
+        let next = self.current.take();
+        self.current = prev;
+        let name = next
+            .as_ref()
+            .and_then(|n| n.path.file_name())
+            .map(|n| n.to_string_lossy().into_owned());
+        self.close(&counts, name)?;
+        self.current = next;
+        Ok(())
+    }
+
+    fn due(&self) -> bool {
+        self.current.as_ref().is_some_and(|c| {
+            c.opened.elapsed() >= self.rotation.max_age
+                || std::fs::metadata(&c.path).is_ok_and(|m| m.len() >= self.rotation.max_bytes)
+        })
+    }
+
+    /// Removes the oldest of this sink's files beyond `keep`.
+    fn prune(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut ours: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(SUFFIX))
+            })
+            .collect();
+        ours.sort();
+        let excess = ours.len().saturating_sub(self.rotation.keep.max(1));
+        for p in &ours[..excess] {
+            if Some(p.as_path()) != self.current_path() {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
+impl Sink for RotatingSessions {
+    fn session(&mut self, h: &Header) -> io::Result<()> {
+        self.header = Some(h.clone());
+        self.open()
+    }
+
+    fn event(&mut self, ev: &Event) -> io::Result<()> {
+        if self.due() {
+            self.rotate()?;
+        }
+        if let Some(c) = self.current.as_mut() {
+            c.writer.event(ev)?;
+            c.events += 1;
+        }
+        Ok(())
+    }
+
+    fn reaper(&mut self, r: &ReaperEvent) -> io::Result<()> {
+        match self.current.as_mut() {
+            Some(c) => c.writer.reaper(r),
+            None => Ok(()),
+        }
+    }
+
+    fn progress(&mut self, p: &Progress) -> io::Result<()> {
+        self.counts = p.counts.clone();
+        if p.reopen || self.due() {
+            self.rotate()?;
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, t: &Trailer) -> io::Result<()> {
+        self.counts = t.clone();
+        self.close(t, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::OomEvent;
+
+    fn files(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn rotates_by_size_and_on_request_and_keeps_the_newest() {
+        let dir = std::env::temp_dir().join(format!("oomtrace-rotate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = RotatingSessions::new(
+            &dir,
+            Rotation {
+                max_bytes: 600,
+                max_age: Duration::from_secs(3600),
+                keep: 3,
+            },
+        );
+        s.session(&Header::new("6.18", "kprobe", vec![])).unwrap();
+        for seq in 1..=10 {
+            let ev = OomEvent {
+                seq,
+                time: "2026-11-29T00:00:00Z".into(),
+                ..OomEvent::default()
+            };
+            s.event(&Event::new(ev)).unwrap();
+        }
+        let mut counts = Trailer::now(10, 4, 1, 0);
+        s.progress(&Progress {
+            counts: counts.clone(),
+            reopen: true,
+        })
+        .unwrap();
+        counts.lost = 6;
+        s.end(&counts).unwrap();
+        let kept = files(&dir);
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        // Every kept file reads on its own: header, events, its own end.
+        let mut seqs = Vec::new();
+        let mut lost = 0;
+        for (i, f) in kept.iter().enumerate() {
+            let (sessions, _) = session::read(f, false).unwrap();
+            assert_eq!(sessions.len(), 1);
+            let t = sessions[0].trailer.as_ref().expect("an end record");
+            assert_eq!(t.events as usize, sessions[0].events.len());
+            lost += t.lost;
+            let next = kept
+                .get(i + 1)
+                .map(|n| n.file_name().unwrap().to_string_lossy().into_owned());
+            assert_eq!(t.continued_in, next, "{f:?}");
+            seqs.extend(sessions[0].events.iter().map(|e| e.seq));
+        }
+        // The newest files hold the last events; the 4 records lost before
+        // the reopen are the file's that was current then, the 2 lost after
+        // it the last file's, which holds no event.
+        assert_eq!(seqs.last(), Some(&10));
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+        assert_eq!(lost, 6);
+        let (last, _) = session::read(kept.last().unwrap(), false).unwrap();
+        let t = last[0].trailer.as_ref().unwrap();
+        assert_eq!((t.events, t.lost), (0, 2));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

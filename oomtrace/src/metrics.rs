@@ -1,0 +1,367 @@
+//! `agent`'s Prometheus metrics: a sink that counts, and a small HTTP
+//! server on its own thread that answers `GET /metrics` in the OpenMetrics
+//! text format (prometheus-client).
+//!
+//! Cardinality: the per-workload series (`oomtrace_workload_oom_kills`) are
+//! at most [`MAX_WORKLOAD_SERIES`]; beyond, kills are counted under
+//! `cgroup="(other)"`. A workload's series is removed once its cgroup is
+//! gone and it has killed nothing for the series TTL. The per-constraint
+//! counts never expire: they equal the kernel's `oom_kill` counter.
+
+use anyhow::{Context as _, Result};
+use oomtrace_core::charts::Constraint;
+use oomtrace_core::event::{Header, ReaperEvent, Trailer, Victim};
+use oomtrace_core::item::{Event, Progress};
+use oomtrace_core::sink::Sink;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Per-workload series at most.
+pub const MAX_WORKLOAD_SERIES: usize = 1000;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConstraintLabels {
+    constraint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkloadLabels {
+    constraint: String,
+    namespace: String,
+    pod: String,
+    pod_uid: String,
+    container: String,
+    unit: String,
+    /// The victim's cgroup path, where nothing above names it.
+    cgroup: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    kernel: String,
+    mode: String,
+}
+
+/// A workload series' last kill and where its cgroup was.
+struct Seen {
+    last: Instant,
+    cgroup: Option<String>,
+}
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    kills: Family<ConstraintLabels, Counter>,
+    ooms: Family<ConstraintLabels, Counter>,
+    workload_kills: Family<WorkloadLabels, Counter>,
+    lost: Counter,
+    incomplete: Counter,
+    kernel_errors: Counter,
+    events: Counter,
+    last_oom: Gauge<f64, AtomicU64>,
+    resident: Gauge,
+    series: Gauge,
+    seen: Mutex<HashMap<WorkloadLabels, Seen>>,
+    said: Mutex<Trailer>,
+    ttl: Duration,
+    host_root: PathBuf,
+}
+
+fn rss_bytes() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+impl Metrics {
+    pub fn new(ttl: Duration, host_root: &Path) -> Arc<Self> {
+        let m = Metrics {
+            registry: Mutex::new(Registry::default()),
+            kills: Family::default(),
+            ooms: Family::default(),
+            workload_kills: Family::default(),
+            lost: Counter::default(),
+            incomplete: Counter::default(),
+            kernel_errors: Counter::default(),
+            events: Counter::default(),
+            last_oom: Gauge::default(),
+            resident: Gauge::default(),
+            series: Gauge::default(),
+            seen: Mutex::new(HashMap::new()),
+            said: Mutex::new(Trailer::default()),
+            ttl,
+            host_root: host_root.to_owned(),
+        };
+        {
+            let mut r = m.registry.lock().unwrap_or_else(|e| e.into_inner());
+            r.register(
+                "oomtrace_oom_kills",
+                "Tasks the OOM killer killed (each victim, oom.group members too), by constraint",
+                m.kills.clone(),
+            );
+            r.register(
+                "oomtrace_ooms",
+                "OOMs seen, killing or not, by constraint",
+                m.ooms.clone(),
+            );
+            r.register(
+                "oomtrace_workload_oom_kills",
+                "Tasks killed by the OOM killer, by the victim's workload",
+                m.workload_kills.clone(),
+            );
+            r.register("oomtrace_events", "OOM events written", m.events.clone());
+            r.register(
+                "oomtrace_lost_records",
+                "Kernel records lost (the ring buffer was full)",
+                m.lost.clone(),
+            );
+            r.register(
+                "oomtrace_incomplete_ooms",
+                "OOMs that arrived with records missing",
+                m.incomplete.clone(),
+            );
+            r.register(
+                "oomtrace_kernel_errors",
+                "Failures the kernel side reported (a read that faulted, a record refused)",
+                m.kernel_errors.clone(),
+            );
+            r.register(
+                "oomtrace_last_oom_timestamp_seconds",
+                "When the last OOM happened (Unix time)",
+                m.last_oom.clone(),
+            );
+            r.register(
+                "oomtrace_agent_resident_memory_bytes",
+                "The agent's own resident memory",
+                m.resident.clone(),
+            );
+            r.register(
+                "oomtrace_workload_series",
+                "Per-workload kill series kept now (bounded)",
+                m.series.clone(),
+            );
+        }
+        Arc::new(m)
+    }
+
+    /// The exposition, as served.
+    pub fn encode(&self) -> String {
+        self.expire();
+        self.resident.set(rss_bytes());
+        let mut out = String::new();
+        let r = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = prometheus_client::encoding::text::encode(&mut out, &r);
+        out
+    }
+
+    /// Whether a cgroup path (of the memory controller) still exists, on
+    /// cgroup v2 or v1.
+    fn cgroup_exists(&self, path: &str) -> bool {
+        let rel = path.trim_start_matches('/');
+        ["sys/fs/cgroup", "sys/fs/cgroup/memory"]
+            .iter()
+            .any(|base| self.host_root.join(base).join(rel).is_dir())
+    }
+
+    fn expire(&self) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.retain(|labels, s| {
+            let keep = s.last.elapsed() < self.ttl
+                || s.cgroup.as_deref().is_some_and(|c| self.cgroup_exists(c));
+            if !keep {
+                self.workload_kills.remove(labels);
+            }
+            keep
+        });
+        self.series.set(seen.len() as i64);
+    }
+
+    fn killed(&self, constraint: Constraint, v: &Victim) {
+        self.kills
+            .get_or_create(&ConstraintLabels {
+                constraint: constraint.name().into(),
+            })
+            .inc();
+        let w = v.workload.clone().unwrap_or_default();
+        let s = |o: Option<String>| o.unwrap_or_default();
+        let named = w.pod_uid.is_some() || w.unit.is_some() || w.container_id.is_some();
+        let mut labels = WorkloadLabels {
+            constraint: constraint.name().into(),
+            namespace: s(w.namespace),
+            pod: s(w.pod),
+            pod_uid: s(w.pod_uid),
+            container: s(w
+                .container
+                .or(w.container_id.map(|id| id.chars().take(12).collect()))),
+            unit: s(w.unit),
+            cgroup: if named {
+                String::new()
+            } else {
+                s(v.cgroup.clone())
+            },
+        };
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.contains_key(&labels) && seen.len() >= MAX_WORKLOAD_SERIES {
+            labels = WorkloadLabels {
+                constraint: constraint.name().into(),
+                namespace: String::new(),
+                pod: String::new(),
+                pod_uid: String::new(),
+                container: String::new(),
+                unit: String::new(),
+                cgroup: "(other)".into(),
+            };
+        }
+        self.workload_kills.get_or_create(&labels).inc();
+        seen.insert(
+            labels,
+            Seen {
+                last: Instant::now(),
+                cgroup: v.cgroup.clone(),
+            },
+        );
+        self.series.set(seen.len() as i64);
+    }
+
+    /// The source's counts: counters move by what grew since last said.
+    fn counts(&self, t: &Trailer) {
+        let mut said = self.said.lock().unwrap_or_else(|e| e.into_inner());
+        self.lost.inc_by(t.lost.saturating_sub(said.lost));
+        self.incomplete
+            .inc_by(t.incomplete.saturating_sub(said.incomplete));
+        self.kernel_errors
+            .inc_by(t.kernel_errors.saturating_sub(said.kernel_errors));
+        said.lost = said.lost.max(t.lost);
+        said.incomplete = said.incomplete.max(t.incomplete);
+        said.kernel_errors = said.kernel_errors.max(t.kernel_errors);
+    }
+}
+
+/// Counts what flows through the pipeline into [`Metrics`].
+pub struct MetricsSink(pub Arc<Metrics>);
+
+impl Sink for MetricsSink {
+    fn session(&mut self, h: &Header) -> io::Result<()> {
+        let info = Info::new(BuildLabels {
+            version: env!("CARGO_PKG_VERSION").into(),
+            kernel: h.kernel.clone(),
+            mode: h.mode.clone(),
+        });
+        let mut r = self.0.registry.lock().unwrap_or_else(|e| e.into_inner());
+        r.register(
+            "oomtrace_agent",
+            "The agent's version and what it traces",
+            info,
+        );
+        Ok(())
+    }
+
+    fn event(&mut self, ev: &Event) -> io::Result<()> {
+        let b = &ev.brief;
+        let m = &self.0;
+        let constraint = Constraint::of(b);
+        m.events.inc();
+        m.ooms
+            .get_or_create(&ConstraintLabels {
+                constraint: constraint.name().into(),
+            })
+            .inc();
+        for v in b.victim.iter().chain(&b.also_killed) {
+            m.killed(constraint, v);
+        }
+        let at = humantime::parse_rfc3339_weak(&b.time).unwrap_or_else(|_| SystemTime::now());
+        if let Ok(d) = at.duration_since(SystemTime::UNIX_EPOCH) {
+            m.last_oom.set(d.as_secs_f64());
+        }
+        Ok(())
+    }
+
+    fn reaper(&mut self, _r: &ReaperEvent) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn progress(&mut self, p: &Progress) -> io::Result<()> {
+        self.0.counts(&p.counts);
+        Ok(())
+    }
+
+    fn end(&mut self, t: &Trailer) -> io::Result<()> {
+        self.0.counts(t);
+        Ok(())
+    }
+}
+
+/// Binds `addr` now (so a port in use is said at start), then serves on a
+/// thread of its own.
+pub fn serve(addr: &str, metrics: Arc<Metrics>) -> Result<std::net::SocketAddr> {
+    let listener =
+        TcpListener::bind(addr).with_context(|| format!("cannot listen for metrics on {addr}"))?;
+    let local = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let _ = answer(conn, &metrics);
+            }
+        })?;
+    Ok(local)
+}
+
+/// One request, one answer, then the connection is closed. Reads at most
+/// 8 KiB of request head, for at most 5 s.
+fn answer(conn: TcpStream, metrics: &Metrics) -> io::Result<()> {
+    use std::io::Read;
+    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+    conn.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new((&conn).take(8192));
+    let mut first = String::new();
+    reader.read_line(&mut first)?;
+    // The rest of the head, up to the blank line.
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 0 && line != "\r\n" && line != "\n" {
+        line.clear();
+    }
+    let mut parts = first.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (status, kind, body) = match (method, path.split('?').next().unwrap_or("")) {
+        ("GET", "/metrics") => (
+            "200 OK",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            metrics.encode(),
+        ),
+        ("GET", "/") => (
+            "200 OK",
+            "text/plain; charset=utf-8",
+            "oomtrace agent: metrics at /metrics\n".to_owned(),
+        ),
+        ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "GET only\n".to_owned(),
+        ),
+    };
+    let mut out = &conn;
+    write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    out.flush()
+}
