@@ -78,6 +78,12 @@ enum Trigger {
         /// frees it: shows the reaper's steps.
         #[arg(long, conflicts_with = "command")]
         reaper: bool,
+        /// Make the cgroup at this path below the memory hierarchy's root,
+        /// parents included (e.g. a pod's:
+        /// kubepods.slice/kubepods-burstable.slice/...-pod<uid>.slice/cri-containerd-<id>.scope);
+        /// it must not exist. All made is removed after.
+        #[arg(long, value_name = "PATH")]
+        cgroup: Option<String>,
         /// Run this program as the child instead of oomtrace's own hog
         /// (after `--`): it must allocate past the limit.
         #[arg(last = true, value_name = "COMMAND")]
@@ -142,8 +148,9 @@ fn main() -> ExitCode {
             Trigger::Memcg {
                 limit,
                 reaper,
+                cgroup,
                 command,
-            } => trigger::memcg(limit, reaper, &command).map(|o| {
+            } => trigger::memcg(limit, reaper, cgroup.as_deref(), &command).map(|o| {
                 if o.killed_by_oom {
                     println!(
                         "oomtrace: child {} was killed by the OOM killer in memory cgroup {} ({:?}) after {} ms",

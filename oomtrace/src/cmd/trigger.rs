@@ -28,6 +28,8 @@ pub struct MemcgSandbox {
     pub version: CgroupVersion,
     /// The path the kernel's OOM report names it by (`oom_memcg=/...`).
     pub kernel_path: String,
+    /// Parents made for it (a path like a pod's), removed after it, innermost first.
+    made_parents: Vec<PathBuf>,
 }
 
 fn v1_root() -> Option<PathBuf> {
@@ -63,17 +65,43 @@ impl MemcgSandbox {
                 "no memory cgroup controller is mounted (neither cgroup v2 with memory nor /sys/fs/cgroup/memory)"
             );
         };
+        let name = name.trim_matches('/');
+        if name.is_empty()
+            || name
+                .split('/')
+                .any(|p| p.is_empty() || p == "." || p == "..")
+        {
+            bail!("{name:?} is no cgroup path below the hierarchy's root");
+        }
         let dir = root.join(name);
+        // A path like a pod's: its parents are made too (and removed after).
+        let mut made_parents = Vec::new();
+        let mut parent = root.clone();
+        let mut parts: Vec<&str> = name.split('/').collect();
+        parts.pop();
+        for p in parts {
+            if version == CgroupVersion::V2 {
+                let _ = fs::write(parent.join("cgroup.subtree_control"), "+memory");
+            }
+            parent = parent.join(p);
+            if !parent.exists() {
+                fs::create_dir(&parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+                made_parents.push(parent.clone());
+            }
+        }
+        made_parents.reverse();
         if version == CgroupVersion::V2 {
             // Children get the memory controller only if the parent delegates it.
-            let _ = fs::write(root.join("cgroup.subtree_control"), "+memory");
+            let _ = fs::write(parent.join("cgroup.subtree_control"), "+memory");
         }
-        fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let sandbox = Self {
-            dir,
+            dir: dir.clone(),
             version,
             kernel_path: format!("/{name}"),
+            made_parents,
         };
+        fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let (file, swap) = match version {
             CgroupVersion::V1 => ("memory.limit_in_bytes", None),
             CgroupVersion::V2 => ("memory.max", Some("memory.swap.max")),
@@ -142,21 +170,32 @@ impl MemcgSandbox {
 
 impl Drop for MemcgSandbox {
     fn drop(&mut self) {
-        let procs = self.dir.join("cgroup.procs");
-        for _ in 0..50 {
-            if let Ok(s) = fs::read_to_string(&procs) {
-                for pid in s.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                    // SAFETY: plain syscall.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
+        if remove_cgroup(&self.dir, 50, true) {
+            for p in &self.made_parents {
+                let _ = fs::remove_dir(p);
             }
-            if fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        eprintln!("oomtrace: could not remove {}", self.dir.display());
     }
+}
+
+/// Removes a cgroup directory, trying every 20 ms while what is in it exits
+/// (`kill`: SIGKILLs what is still there first); says so when it cannot.
+fn remove_cgroup(dir: &std::path::Path, tries: u32, kill: bool) -> bool {
+    let procs = dir.join("cgroup.procs");
+    for _ in 0..tries {
+        if kill && let Ok(s) = fs::read_to_string(&procs) {
+            for pid in s.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                // SAFETY: plain syscall.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        if fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("oomtrace: could not remove {}", dir.display());
+    false
 }
 
 /// How long `trigger memcg --reaper` keeps its victim from exiting after
@@ -204,13 +243,7 @@ impl FreezerGroup {
 impl Drop for FreezerGroup {
     fn drop(&mut self) {
         self.thaw();
-        for _ in 0..250 {
-            if fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        eprintln!("oomtrace: could not remove {}", self.dir.display());
+        remove_cgroup(&self.dir, 250, false);
     }
 }
 
@@ -318,15 +351,25 @@ pub struct MemcgOutcome {
 /// A memory-cgroup OOM of `command` (oomtrace's own hog when empty), in a
 /// fresh cgroup of `limit` bytes with an address-space limit. With
 /// `reaper`, the victim is held alive for [`REAPER_HOLD`] after the kill.
-pub fn memcg(limit: u64, reaper: bool, command: &[String]) -> Result<MemcgOutcome> {
+pub fn memcg(
+    limit: u64,
+    reaper: bool,
+    cgroup: Option<&str>,
+    command: &[String],
+) -> Result<MemcgOutcome> {
     crate::plan::host::require_privileges()?;
     if !((4 << 20)..=MAX_LIMIT).contains(&limit) {
         bail!("--limit must be between 4 MiB and 1 GiB");
     }
-    let name = format!("oomtrace-trigger-{}", std::process::id());
+    let name = cgroup.map_or_else(
+        || format!("oomtrace-trigger-{}", std::process::id()),
+        str::to_owned,
+    );
     let sandbox = MemcgSandbox::create(&name, limit)?;
     // Declared after the sandbox: dropped (thawed) before it kills what is left.
-    let freezer = reaper.then(|| FreezerGroup::create(&name)).transpose()?;
+    let freezer = reaper
+        .then(|| FreezerGroup::create(&format!("oomtrace-trigger-{}", std::process::id())))
+        .transpose()?;
     let mut cmd = match command.split_first() {
         Some((program, args)) => {
             let mut c = Command::new(program);
