@@ -17,7 +17,6 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Write};
@@ -72,6 +71,7 @@ pub struct Metrics {
     last_oom: Gauge<f64, AtomicU64>,
     resident: Gauge,
     series: Gauge,
+    info: Family<BuildLabels, Gauge>,
     seen: Mutex<HashMap<WorkloadLabels, Seen>>,
     said: Mutex<Trailer>,
     ttl: Duration,
@@ -103,6 +103,7 @@ impl Metrics {
             last_oom: Gauge::default(),
             resident: Gauge::default(),
             series: Gauge::default(),
+            info: Family::default(),
             seen: Mutex::new(HashMap::new()),
             said: Mutex::new(Trailer::default()),
             ttl,
@@ -155,6 +156,13 @@ impl Metrics {
                 "oomtrace_workload_series",
                 "Per-workload kill series kept now (bounded)",
                 m.series.clone(),
+            );
+            // A gauge of 1 rather than OpenMetrics' info type, which
+            // Prometheus's own text format (promtool) does not know.
+            r.register(
+                "oomtrace_agent_info",
+                "The agent's version and what it traces",
+                m.info.clone(),
             );
         }
         Arc::new(m)
@@ -258,17 +266,15 @@ pub struct MetricsSink(pub Arc<Metrics>);
 
 impl Sink for MetricsSink {
     fn session(&mut self, h: &Header) -> io::Result<()> {
-        let info = Info::new(BuildLabels {
-            version: env!("CARGO_PKG_VERSION").into(),
-            kernel: h.kernel.clone(),
-            mode: h.mode.clone(),
-        });
-        let mut r = self.0.registry.lock().unwrap_or_else(|e| e.into_inner());
-        r.register(
-            "oomtrace_agent",
-            "The agent's version and what it traces",
-            info,
-        );
+        self.0.info.clear();
+        self.0
+            .info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").into(),
+                kernel: h.kernel.clone(),
+                mode: h.mode.clone(),
+            })
+            .set(1);
         Ok(())
     }
 
@@ -332,18 +338,28 @@ fn answer(conn: TcpStream, metrics: &Metrics) -> io::Result<()> {
     let mut reader = BufReader::new((&conn).take(8192));
     let mut first = String::new();
     reader.read_line(&mut first)?;
-    // The rest of the head, up to the blank line.
+    // The rest of the head, up to the blank line: only Accept matters.
     let mut line = String::new();
+    let mut accept = String::new();
     while reader.read_line(&mut line)? > 0 && line != "\r\n" && line != "\n" {
+        if line.to_ascii_lowercase().starts_with("accept:") {
+            accept = line.to_ascii_lowercase();
+        }
         line.clear();
     }
     let mut parts = first.split_whitespace();
+    let wants_openmetrics = accept.contains("application/openmetrics-text");
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (status, kind, body) = match (method, path.split('?').next().unwrap_or("")) {
-        ("GET", "/metrics") => (
+        ("GET", "/metrics") if wants_openmetrics => (
             "200 OK",
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             metrics.encode(),
+        ),
+        ("GET", "/metrics") => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            classic(&metrics.encode()),
         ),
         ("GET", "/") => (
             "200 OK",
@@ -364,4 +380,47 @@ fn answer(conn: TcpStream, metrics: &Metrics) -> io::Result<()> {
         body.len()
     )?;
     out.flush()
+}
+
+/// The same metrics in Prometheus's classic text format (0.0.4), for a
+/// scraper that does not ask for OpenMetrics (curl, `promtool check
+/// metrics`): a counter's `HELP` and `TYPE` name its `_total` samples, and
+/// there is no `# EOF`. (prometheus-client writes OpenMetrics only.)
+fn classic(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|p| {
+            let rest = line.strip_prefix(p)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{p}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::classic;
+
+    #[test]
+    fn the_classic_format_names_counters_by_their_samples() {
+        let om = "# HELP x_events Events.\n# TYPE x_events counter\nx_events_total 3\n\
+                  # HELP x_rss Memory.\n# TYPE x_rss gauge\nx_rss 5\n# EOF\n";
+        assert_eq!(
+            classic(om),
+            "# HELP x_events_total Events.\n# TYPE x_events_total counter\nx_events_total 3\n\
+             # HELP x_rss Memory.\n# TYPE x_rss gauge\nx_rss 5\n"
+        );
+    }
 }
