@@ -131,6 +131,7 @@ fn the_debian_package_installs_with_apt() {
     for want in [
         "/usr/bin/oomtrace",
         "/lib/systemd/system/oomtrace.service",
+        "/lib/systemd/system/oomtrace-agent.service",
         "/usr/share/man/man1/oomtrace.1.gz",
         "/usr/share/man/man1/oomtrace-record.1.gz",
         "/usr/share/bash-completion/completions/oomtrace",
@@ -141,6 +142,11 @@ fn the_debian_package_installs_with_apt() {
     }
     let unit = std::fs::read_to_string("/lib/systemd/system/oomtrace.service").unwrap();
     assert!(unit.contains("exec /usr/bin/oomtrace record"), "{unit}");
+    let agent = std::fs::read_to_string("/lib/systemd/system/oomtrace-agent.service").unwrap();
+    assert!(
+        agent.contains("ExecStart=/usr/bin/oomtrace agent "),
+        "{agent}"
+    );
     // The man page is the clap definitions': its subcommands are there.
     let (ok, page, err) = run(Command::new("sh")
         .arg("-c")

@@ -219,15 +219,30 @@ fn readme_and_unit_name_the_same_set() {
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let setcap = format!("setcap {}+ep", names.join(",").to_ascii_lowercase());
     assert!(readme.contains(&setcap), "README lacks `{setcap}`");
-    let unit = std::fs::read_to_string(root.join("contrib/oomtrace.service")).unwrap();
-    let mut bounded: Vec<&str> = unit
-        .lines()
-        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
-        .expect("the unit bounds its capabilities")
-        .split_whitespace()
-        .collect();
-    bounded.sort();
     let mut want: Vec<&str> = names.iter().map(String::as_str).collect();
     want.sort();
-    assert_eq!(bounded, want, "the unit's CapabilityBoundingSet");
+    for file in ["contrib/oomtrace.service", "contrib/oomtrace-agent.service"] {
+        let unit = std::fs::read_to_string(root.join(file)).unwrap();
+        let mut bounded: Vec<&str> = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+            .expect("the unit bounds its capabilities")
+            .split_whitespace()
+            .collect();
+        bounded.sort();
+        assert_eq!(bounded, want, "{file}'s CapabilityBoundingSet");
+    }
+    // The DaemonSet adds the same, by Kubernetes' names (no CAP_).
+    let ds = std::fs::read_to_string(root.join("contrib/kubernetes/daemonset.yaml")).unwrap();
+    let added = ds
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("add: ["))
+        .expect("the DaemonSet adds capabilities");
+    let mut added: Vec<String> = added
+        .trim_end_matches(']')
+        .split(',')
+        .map(|c| format!("CAP_{}", c.trim().trim_matches('"')))
+        .collect();
+    added.sort();
+    assert_eq!(added, want, "the DaemonSet's capabilities");
 }

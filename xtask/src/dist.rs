@@ -91,12 +91,14 @@ fn deb(
         Ok(())
     };
     put("usr/bin/oomtrace", exe, 0o755)?;
-    // The unit as contrib/ has it, for the binary where the package puts it.
-    let unit = fs::read_to_string(workspace_root().join("contrib/oomtrace.service"))?
-        .replace("/usr/local/bin/oomtrace", "/usr/bin/oomtrace");
-    let unit_file = root.join("lib/systemd/system/oomtrace.service");
-    fs::create_dir_all(unit_file.parent().unwrap())?;
-    fs::write(&unit_file, unit)?;
+    // The units as contrib/ has them, for the binary where the package puts it.
+    for name in ["oomtrace.service", "oomtrace-agent.service"] {
+        let unit = fs::read_to_string(workspace_root().join("contrib").join(name))?
+            .replace("/usr/local/bin/oomtrace", "/usr/bin/oomtrace");
+        let unit_file = root.join("lib/systemd/system").join(name);
+        fs::create_dir_all(unit_file.parent().unwrap())?;
+        fs::write(&unit_file, unit)?;
+    }
     for page in fs::read_dir(generated.join("man"))? {
         let page = page?.path();
         let name = page.file_name().unwrap().to_string_lossy().into_owned();

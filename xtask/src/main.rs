@@ -166,10 +166,33 @@ fn ensure_browser() -> Result<()> {
         .current_dir(&dir))
 }
 
+/// The fleet tests: Debian's Prometheus server (and promtool) scrapes the
+/// agent; kubernetes-validate (PyPI, pinned) checks the DaemonSet offline
+/// against the API's schemas.
+const FLEET_PACKAGES: &[&str] = &["prometheus"];
+const KUBERNETES_VALIDATE: &str = "1.37.0";
+
+fn ensure_fleet_tools() -> Result<()> {
+    install_debian_packages(FLEET_PACKAGES)?;
+    let have = output(Command::new("python3").args(["-m", "kubernetes_validate", "--version"]));
+    if have.as_deref().map(str::trim) == Some(KUBERNETES_VALIDATE) {
+        return Ok(());
+    }
+    eprintln!("xtask: installing kubernetes-validate {KUBERNETES_VALIDATE} (pip)");
+    run(Command::new("python3").args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        &format!("kubernetes-validate=={KUBERNETES_VALIDATE}"),
+    ]))
+}
+
 /// Installs only what is missing; cheap when everything is there.
 pub fn deps() -> Result<()> {
     install_debian_packages(TEST_PACKAGES)?;
     ensure_browser()?;
+    ensure_fleet_tools()?;
     ensure_rust_src()?;
     ensure_bpf_linker()
 }
