@@ -184,6 +184,40 @@ elif mount -t ext4 -o ro /dev/nvme0n1 /mnt 2> /out/thrash-mount.txt; then
     umount /mnt
 fi
 
+# The agent on cgroup v2: a memcg OOM in a cgroup shaped like a Kubernetes
+# pod's container (systemd driver, containerd) and a global OOM of a hog in
+# a systemd unit's cgroup; its metrics fetched over loopback (busybox wget)
+# and its session file printed, with the kernel's oom_kill count around them.
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+KILLS_BEFORE=$(grep '^oom_kill ' /proc/vmstat | cut -d' ' -f2)
+mkdir -p /fleet
+oomtrace agent --dir /fleet --metrics-addr 127.0.0.1:9464 $OWN_BTF_MISSING 2> /out/fleet.err &
+AGENT=$!
+for i in $(seq 1 600); do
+    grep -q "^oomtrace: attached" /out/fleet.err && break
+    sleep 0.1
+done
+POD=kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0b8f2c4e_1d2a_4f6b_9c3d_5e7f8a9b0c1d.slice
+oomtrace trigger memcg --limit 32M --cgroup $POD/cri-containerd-$(printf 'ab%.0s' $(seq 1 32)).scope
+# The unit has a memory cgroup of its own, as systemd's accounting gives it:
+# its slice delegates the controller (else the task's memcg is the slice's).
+mkdir -p /sys/fs/cgroup/system.slice
+echo +memory > /sys/fs/cgroup/system.slice/cgroup.subtree_control
+mkdir -p /sys/fs/cgroup/system.slice/oomtrace-hog.service
+in_cgroup /sys/fs/cgroup/system.slice/oomtrace-hog.service oomtrace __hog
+wait $!
+KILLS_AFTER=$(grep '^oom_kill ' /proc/vmstat | cut -d' ' -f2)
+for i in $(seq 1 100); do
+    wget -q -O /out/fleet-metrics.txt http://127.0.0.1:9464/metrics
+    grep -q 'constraint="global"' /out/fleet-metrics.txt && break
+    sleep 0.2
+done
+kill -TERM $AGENT
+wait $AGENT
+cat /fleet/*.jsonl > /out/fleet.json
+echo "VMTEST fleet oom_kill=$((KILLS_AFTER - KILLS_BEFORE))" >> /out/markers.txt
+rmdir /sys/fs/cgroup/system.slice/oomtrace-hog.service /sys/fs/cgroup/system.slice
+
 # In-kernel cost in kprobe mode (read by `cargo xtask bench`, not a check):
 # each program's run count and time over a small storm of memcg OOMs.
 start_tracer cost --mode kprobe --bpf-stats
