@@ -17,15 +17,6 @@ use std::time::{Duration, Instant};
 mod common;
 use common::*;
 
-fn vmstat_oom_kills() -> u64 {
-    std::fs::read_to_string("/proc/vmstat")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("oom_kill "))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -398,15 +398,6 @@ fn the_page_of_a_recorded_memcg_storm_counts_what_the_kernel_killed() {
     );
 }
 
-fn vmstat_oom_kills() -> u64 {
-    std::fs::read_to_string("/proc/vmstat")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("oom_kill "))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 /// 100 000 OOMs (real events of the 6.18 logs, their victim, cgroup and
 /// time varied; the first 300 the global OOM with all its zones and
 /// counters, the largest detail there is, the rest the memcg OOM): the page

@@ -9,16 +9,6 @@ use std::time::{Duration, Instant};
 mod common;
 use common::*;
 
-fn vmstat_oom_kills() -> u64 {
-    std::fs::read_to_string("/proc/vmstat")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("oom_kill "))
-        .expect("/proc/vmstat has no oom_kill")
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn a_storm_of_1000_memcg_oom_kills_is_recorded_without_loss() {
     require_root();

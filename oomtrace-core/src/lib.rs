@@ -26,6 +26,7 @@ pub mod kernel_log;
 pub mod latency;
 pub mod memstate;
 pub mod pipeline;
+pub mod pressure;
 pub mod render;
 pub mod rotate;
 pub mod session;

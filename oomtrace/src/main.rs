@@ -1,6 +1,6 @@
 //! oomtrace: the Linux OOM killer, traced with eBPF.
 
-use oomtrace::cmd::{agent, check, import, report, trace, trigger};
+use oomtrace::cmd::{agent, check, import, report, trace, trigger, watch};
 use oomtrace::parse_size;
 
 use anyhow::Result;
@@ -28,6 +28,9 @@ enum Command {
     /// The long-running recorder of a machine or a node: rotated session
     /// files, Prometheus metrics, JSON Lines for log shippers.
     Agent(agent::AgentArgs),
+    /// Memory pressure as it builds, on one screen: PSI, zones against their
+    /// watermarks, reclaim, the memory cgroups nearest their limit, OOM kills.
+    Watch(watch::WatchArgs),
     /// Show recorded sessions: the same text or JSON as live, or a summary.
     Report(report::ReportArgs),
     /// Past OOMs from kernel logs (dmesg, journalctl -k, kern.log, a serial
@@ -62,6 +65,9 @@ enum Command {
         /// freezer group before allocating: the memory outlives the kill.
         #[arg(long)]
         frozen_sharer: Option<std::path::PathBuf>,
+        /// Allocate this many MiB a second (a slow hog, for `watch`).
+        #[arg(long)]
+        mib_per_s: Option<u32>,
     },
 }
 
@@ -136,12 +142,14 @@ fn main() -> ExitCode {
             mib,
             adj,
             frozen_sharer,
-        } => trigger::hog(mib, adj, frozen_sharer.as_deref()),
+            mib_per_s,
+        } => trigger::hog(mib, adj, frozen_sharer.as_deref(), mib_per_s),
         Command::Check { json, btf } => check::run(json, btf.as_deref()),
         Command::Generate { dir } => generate(&dir).map(|()| true),
         Command::Trace(args) => trace::trace(&args).map(|()| true),
         Command::Record(args) => trace::record(&args).map(|()| true),
         Command::Agent(args) => agent::run(&args).map(|()| true),
+        Command::Watch(args) => watch::run(&args).map(|()| true),
         Command::Report(args) => report::run(&args).map(|()| true),
         Command::Import(args) => import::run(&args).map(|()| true),
         Command::Trigger { what } => match what {

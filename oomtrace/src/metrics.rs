@@ -79,13 +79,8 @@ pub struct Metrics {
 }
 
 fn rss_bytes() -> i64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
-        })
+    crate::plan::host::own_status("VmRSS")
+        .and_then(|v| v.trim_end_matches("kB").trim().parse::<i64>().ok())
         .map_or(0, |kb| kb * 1024)
 }
 

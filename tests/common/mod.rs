@@ -227,3 +227,14 @@ pub fn oomtrace_rusage(args: &[&std::ffi::OsStr]) -> (i32, String, String, i64) 
     assert!(libc::WIFEXITED(status), "{err}");
     (libc::WEXITSTATUS(status), out, err, usage.ru_maxrss)
 }
+
+/// The kernel's count of OOM kills since boot (`oom_kill` in /proc/vmstat).
+pub fn vmstat_oom_kills() -> u64 {
+    std::fs::read_to_string("/proc/vmstat")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .expect("/proc/vmstat has no oom_kill")
+        .parse()
+        .unwrap()
+}

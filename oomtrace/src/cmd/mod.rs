@@ -8,6 +8,7 @@ pub mod import;
 pub mod report;
 pub mod trace;
 pub mod trigger;
+pub mod watch;
 
 use oomtrace_core::pipeline::Filter;
 use std::time::SystemTime;

@@ -32,33 +32,11 @@ pub struct MemcgSandbox {
     made_parents: Vec<PathBuf>,
 }
 
-fn v1_root() -> Option<PathBuf> {
-    let p = PathBuf::from("/sys/fs/cgroup/memory");
-    p.join("memory.limit_in_bytes").exists().then_some(p)
-}
-
-/// A cgroup2 mount whose controllers include memory.
-fn v2_root() -> Option<PathBuf> {
-    let mounts = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    mounts.lines().find_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        if !post.starts_with("cgroup2 ") {
-            return None;
-        }
-        let mount_point = PathBuf::from(pre.split_whitespace().nth(4)?);
-        let controllers = fs::read_to_string(mount_point.join("cgroup.controllers")).ok()?;
-        controllers
-            .split_whitespace()
-            .any(|c| c == "memory")
-            .then_some(mount_point)
-    })
-}
-
 impl MemcgSandbox {
     pub fn create(name: &str, limit: u64) -> Result<Self> {
-        let (root, version) = if let Some(r) = v2_root() {
+        let (root, version) = if let Some(r) = crate::plan::host::memcg_v2_root() {
             (r, CgroupVersion::V2)
-        } else if let Some(r) = v1_root() {
+        } else if let Some(r) = crate::plan::host::memcg_v1_root() {
             (r, CgroupVersion::V1)
         } else {
             bail!(
@@ -312,7 +290,12 @@ fn park_frozen_sharer(dir: &Path) -> Result<()> {
 /// bystander of someone else's OOM). It sets its own `oom_score_adj`, so it
 /// does not inherit a protected parent's. With `frozen_sharer`, a process
 /// sharing its memory is frozen there first (`trigger memcg --reaper`).
-pub fn hog(stop_after_mib: Option<u64>, oom_score_adj: i16, frozen_sharer: Option<&Path>) -> ! {
+pub fn hog(
+    stop_after_mib: Option<u64>,
+    oom_score_adj: i16,
+    frozen_sharer: Option<&Path>,
+    mib_per_s: Option<u32>,
+) -> ! {
     let name = CString::new("oomtrace-hog").unwrap();
     // SAFETY: PR_SET_NAME with a NUL-terminated string of < 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
@@ -337,6 +320,9 @@ pub fn hog(stop_after_mib: Option<u64>, oom_score_adj: i16, frozen_sharer: Optio
         }
         chunk.resize(1 << 20, 0xa5u8);
         held.push(chunk);
+        if let Some(r) = mib_per_s.filter(|r| *r > 0) {
+            std::thread::sleep(Duration::from_secs(1) / r);
+        }
     }
 }
 

@@ -98,14 +98,17 @@ pub struct Privileges {
     pub held: Vec<&'static str>,
 }
 
+/// A field of /proc/self/status (`CapEff`, `VmRSS`, ...), trimmed.
+pub fn own_status(field: &str) -> Option<String> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(|v| v.trim().to_owned())
+}
+
 fn effective_capabilities() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
+    own_status("CapEff")
+        .and_then(|v| u64::from_str_radix(&v, 16).ok())
         .unwrap_or(0)
 }
 
@@ -300,4 +303,33 @@ pub fn lock_memory() -> Option<String> {
         std::io::Error::last_os_error(),
         describe(&["CAP_IPC_LOCK"])
     ))
+}
+
+/// cgroup v1's memory hierarchy, where mounted.
+pub fn memcg_v1_root() -> Option<std::path::PathBuf> {
+    let p = std::path::PathBuf::from("/sys/fs/cgroup/memory");
+    p.join("memory.limit_in_bytes").exists().then_some(p)
+}
+
+/// A cgroup2 mount whose controllers include memory.
+pub fn memcg_v2_root() -> Option<std::path::PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mounts.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        if !post.starts_with("cgroup2 ") {
+            return None;
+        }
+        let mount_point = std::path::PathBuf::from(pre.split_whitespace().nth(4)?);
+        let controllers = std::fs::read_to_string(mount_point.join("cgroup.controllers")).ok()?;
+        controllers
+            .split_whitespace()
+            .any(|c| c == "memory")
+            .then_some(mount_point)
+    })
+}
+
+/// Where the memory cgroups are: a cgroup2 mount with the memory controller,
+/// else v1's memory hierarchy.
+pub fn memcg_root() -> Option<std::path::PathBuf> {
+    memcg_v2_root().or_else(memcg_v1_root)
 }

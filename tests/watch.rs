@@ -1,0 +1,311 @@
+//! `oomtrace watch`: its snapshot against the kernel's own files read in the
+//! same second, a slow hog's memory cgroup nearing its limit, and the
+//! screen itself under tmux (send-keys, capture-pane).
+
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::*;
+
+fn snapshot(interval: &str) -> Value {
+    let (out, err) = oomtrace_ok(&["watch", "--once", "--json", "--interval", interval]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}"))
+}
+
+/// /proc/zoneinfo's watermarks and sizes by zone, in kB.
+fn zoneinfo() -> Vec<(u32, String, [u64; 4])> {
+    let text = std::fs::read_to_string("/proc/zoneinfo").unwrap();
+    let page_kb = 4;
+    let mut out = Vec::new();
+    let mut cur: Option<(u32, String, [u64; 4])> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("Node ") {
+            out.extend(cur.take());
+            let (n, z) = rest.split_once(", zone").unwrap();
+            cur = Some((n.trim().parse().unwrap(), z.trim().to_owned(), [0; 4]));
+            continue;
+        }
+        let mut w = line.split_whitespace();
+        let (Some(k), Some(v)) = (w.next(), w.next()) else {
+            continue;
+        };
+        let Ok(v) = v.parse::<u64>() else { continue };
+        if let Some((_, _, vals)) = cur.as_mut() {
+            match k {
+                "min" => vals[0] = v * page_kb,
+                "low" => vals[1] = v * page_kb,
+                "high" => vals[2] = v * page_kb,
+                "managed" => vals[3] = v * page_kb,
+                _ => {}
+            }
+        }
+    }
+    out.extend(cur);
+    out.retain(|(_, _, v)| v[3] > 0);
+    out
+}
+
+#[test]
+fn the_snapshot_is_what_the_kernels_files_say() {
+    let snap = snapshot("500ms");
+    let zones: Vec<(u32, String, [u64; 4])> = snap["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| {
+            (
+                z["node"].as_u64().unwrap() as u32,
+                z["zone"].as_str().unwrap().to_owned(),
+                ["min_kb", "low_kb", "high_kb", "managed_kb"].map(|k| z[k].as_u64().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(zones, zoneinfo(), "zones, watermarks and sizes");
+    // PSI's averages move every 2 s: the file read now is within a step.
+    let psi = std::fs::read_to_string("/proc/pressure/memory").expect("this kernel has PSI");
+    let avg10 = |kind: &str| -> f64 {
+        psi.lines()
+            .find_map(|l| l.strip_prefix(kind))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix("avg10="))
+            })
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let p = &snap["psi"];
+    assert!(
+        (p["some_avg10"].as_f64().unwrap() - avg10("some ")).abs() < 5.0,
+        "{p} vs {psi}"
+    );
+    assert!(
+        (p["full_avg10"].as_f64().unwrap() - avg10("full ")).abs() < 5.0,
+        "{p} vs {psi}"
+    );
+    let rates = snap["reclaim_per_s"].as_object().unwrap();
+    for k in [
+        "kswapd_scan",
+        "direct_scan",
+        "direct_reclaim",
+        "compact_stall",
+        "oom_kill",
+    ] {
+        assert!(rates[k].as_f64().unwrap() >= 0.0, "{k}");
+    }
+    assert_eq!(snap["notes"], Value::Array(vec![]));
+}
+
+/// A hog growing 3 MiB a second in a 24 MiB memory cgroup: `oomtrace
+/// trigger memcg -- oomtrace __hog --mib-per-s 3`.
+fn slow_hog() -> Child {
+    Command::new(OOMTRACE)
+        .args([
+            "trigger",
+            "memcg",
+            "--limit",
+            "24M",
+            "--",
+            OOMTRACE,
+            "__hog",
+            "--mib-per-s",
+            "3",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The memory cgroup's own usage file, kB.
+fn usage_kb(path: &str) -> Option<u64> {
+    let root = ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"];
+    root.iter().find_map(|r| {
+        ["memory.usage_in_bytes", "memory.current"]
+            .iter()
+            .find_map(|f| {
+                std::fs::read_to_string(format!("{r}{path}/{f}"))
+                    .ok()?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .map(|b| b / 1024)
+            })
+    })
+}
+
+#[test]
+fn a_memcg_nearing_its_limit_shows_with_a_falling_time_left() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let hog = slow_hog();
+    let path = format!("/oomtrace-trigger-{}", hog.id());
+    // Until the cgroup exists and has begun to grow.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while usage_kb(&path).is_none_or(|u| u < 2048) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let find = |snap: &Value| -> (usize, Value) {
+        let list = snap["memcgs"].as_array().unwrap();
+        let i = list
+            .iter()
+            .position(|m| m["path"] == path.as_str())
+            .unwrap_or_else(|| panic!("{path} not among {list:?}"));
+        (i, list[i].clone())
+    };
+    let first = snapshot("1s");
+    let after_first = usage_kb(&path).unwrap();
+    let (i, m1) = find(&first);
+    // Those before it are at least as near their limits.
+    for other in &first["memcgs"].as_array().unwrap()[..i] {
+        assert!(
+            other["percent"].as_f64() >= m1["percent"].as_f64(),
+            "{other} before {m1}"
+        );
+    }
+    assert_eq!(m1["limit_kb"].as_u64(), Some(24 * 1024));
+    // Read within the second before the file: no more than 2 s of growth apart.
+    let u1 = m1["usage_kb"].as_u64().unwrap();
+    assert!(
+        u1 <= after_first && after_first - u1 <= 2 * 3 * 1024 + 1024,
+        "{u1} vs {after_first}"
+    );
+    let growth = m1["growth_kb_per_s"].as_f64().unwrap();
+    assert!(
+        (1024.0..=6144.0).contains(&growth),
+        "3 MiB/s, measured {growth}"
+    );
+    let left1 = m1["limit_in_s"].as_f64().expect("growing: a time left");
+    let second = snapshot("1s");
+    let (_, m2) = find(&second);
+    let left2 = m2["limit_in_s"].as_f64().expect("still growing");
+    assert!(left2 < left1, "time left {left1} then {left2}");
+    assert!(m2["usage_kb"].as_u64() > m1["usage_kb"].as_u64());
+    let out = hog.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("killed by the OOM killer"));
+}
+
+/// tmux with one window of `w`×`h` running `oomtrace watch`; its exit code
+/// lands in a file.
+struct Tmux {
+    name: String,
+    exit: std::path::PathBuf,
+}
+
+impl Tmux {
+    fn start(w: u16, h: u16) -> Tmux {
+        let name = format!("oomtrace-watch-{}-{w}x{h}", std::process::id());
+        let exit = std::env::temp_dir().join(format!("{name}.exit"));
+        let _ = std::fs::remove_file(&exit);
+        let ok = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                &w.to_string(),
+                "-y",
+                &h.to_string(),
+            ])
+            .arg(format!(
+                "{OOMTRACE} watch; echo $? > {}; sleep 60",
+                exit.display()
+            ))
+            .status()
+            .expect("tmux");
+        assert!(ok.success());
+        Tmux { name, exit }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.name, keys])
+            .status()
+            .unwrap();
+    }
+
+    /// Until the screen holds `what` (or 20 s).
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.screen();
+            if s.contains(what) || Instant::now() > deadline {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+        let _ = std::fs::remove_file(&self.exit);
+    }
+}
+
+#[test]
+fn the_screen_shows_the_memcg_and_its_kill_and_quits_clean() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let t = Tmux::start(100, 30);
+    let s = t.wait_for("tracing OOMs");
+    assert!(s.contains("memory cgroups by use of limit"), "{s}");
+    let hog = slow_hog();
+    let path = format!("/oomtrace-trigger-{}", hog.id());
+    let s = t.wait_for(&path);
+    assert!(s.contains(&path), "the memcg on screen:\n{s}");
+    let out = hog.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let victim = text
+        .split_whitespace()
+        .skip_while(|w| *w != "child")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let s = t.wait_for(&format!("killed oomtrace-hog({victim})"));
+    assert!(
+        s.contains(&format!("killed oomtrace-hog({victim})")),
+        "the kill on screen:\n{s}"
+    );
+    // Enter opens the last OOM's report, Esc closes it, q quits with 0.
+    t.keys("Enter");
+    let s = t.wait_for("invoked oom-killer");
+    assert!(s.contains("invoked oom-killer"), "{s}");
+    t.keys("Escape");
+    t.keys("q");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !t.exit.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(&t.exit).unwrap().trim(), "0");
+    let after = t.screen();
+    assert!(
+        !after.contains("OOM kills") && !after.contains("zones:"),
+        "the terminal is left clean:\n{after}"
+    );
+}
+
+#[test]
+fn a_small_terminal_is_told_so() {
+    let t = Tmux::start(60, 15);
+    let s = t.wait_for("too small");
+    assert!(
+        s.contains("terminal too small (60x15): oomtrace watch needs 80x24"),
+        "{s}"
+    );
+    t.keys("q");
+}
