@@ -127,6 +127,9 @@ struct Pending {
     print_rss: Vec<PrintRssRecord>,
 }
 
+/// How long a kill waits for its stack copy before it is an event without.
+const STACK_WAIT_NS: u64 = 1_000_000_000;
+
 /// Retries kept per thread, and for how long before its OOM they count.
 const RETRIES_KEPT: usize = 16;
 const RETRY_WINDOW_NS: u64 = 5_000_000_000;
@@ -391,10 +394,23 @@ impl Assembler {
     /// `now_ns` (CLOCK_MONOTONIC): a memory.oom.group kill marks its victims
     /// within microseconds, so a quiet OOM has marked them all.
     pub fn settle(&mut self, now_ns: u64, quiet_ns: u64) -> Vec<OomEvent> {
+        // A kill waiting for its stack copy (tracepoint mode) waits longer:
+        // the two programs run one after the other on the OOM's CPU, and a
+        // vCPU descheduled between them (seen under TCG on a loaded host)
+        // let a 10 ms quiet end the event without its oom_control.
+        let waits_for_stack =
+            |p: &Pending| self.ctx.expect_stack && !self.ctx.kprobes && p.stack.is_none();
         let done: Vec<u32> = self
             .pending
             .iter()
-            .filter(|(_, p)| !p.marks.is_empty() && p.last_ns.saturating_add(quiet_ns) <= now_ns)
+            .filter(|(_, p)| {
+                let quiet = if waits_for_stack(p) {
+                    quiet_ns.max(STACK_WAIT_NS)
+                } else {
+                    quiet_ns
+                };
+                !p.marks.is_empty() && p.last_ns.saturating_add(quiet) <= now_ns
+            })
             .map(|(tid, _)| *tid)
             .collect();
         let mut out = Vec::new();
@@ -1447,6 +1463,31 @@ ffffffff81000d00 T end_of_text
                 e.unavailable
             );
         }
+    }
+
+    #[test]
+    fn a_kill_waits_for_its_stack_copy_longer_than_the_quiet() {
+        let mut ctx = ctx(false);
+        ctx.expect_stack = true;
+        let mut a = Assembler::new(ctx);
+        let mut mark = mark_victim(7, 7, "hog", 10, &[0xffffffff81000b20]);
+        mark.victim.tgid = 7;
+        let at = mark.hdr.ktime_ns;
+        assert!(a.push(Record::MarkVictim(mark)).is_empty());
+        // 50 ms of quiet (the source settles after 10): still waiting.
+        assert!(a.settle(at + 50_000_000, 10_000_000).is_empty());
+        let evs = a.push(Record::Stack(stack_with_oom_control(7, 11)));
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].gfp_mask, Some(0xcc0));
+        // Without it, an event all the same after the wait.
+        let mut mark = mark_victim(8, 8, "hog", 20, &[0xffffffff81000b20]);
+        mark.victim.tgid = 8;
+        let at = mark.hdr.ktime_ns;
+        assert!(a.push(Record::MarkVictim(mark)).is_empty());
+        assert!(a.settle(at + 999_000_000, 10_000_000).is_empty());
+        let evs = a.settle(at + 1_000_000_000, 10_000_000);
+        assert_eq!(evs.len(), 1);
+        assert!(evs[0].unavailable.contains(&"gfp_mask".to_owned()));
     }
 
     fn enter(tid: u32, t: u64) -> Record {
