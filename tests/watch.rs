@@ -309,3 +309,90 @@ fn a_small_terminal_is_told_so() {
     );
     t.keys("q");
 }
+
+fn monotonic_ns() -> u64 {
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: plain syscall into a local.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// `record` keeps the lead-up: a slow hog's memcg OOM carries its memcg's
+/// usage rising second by second to the limit, each sampled value what
+/// the memcg's own usage file said at that moment (this test reads it too,
+/// every 100 ms).
+#[test]
+fn a_recorded_memcg_oom_carries_its_lead_up() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let file = std::env::temp_dir().join(format!("oomtrace-leadup-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let recorder = Tracer::start(&[
+        "record",
+        "-o",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--lead-up",
+        "30s",
+    ]);
+    let mut hog = slow_hog();
+    let path = format!("/oomtrace-trigger-{}", hog.id());
+    let mut seen: Vec<(u64, u64)> = Vec::new();
+    while hog.try_wait().unwrap().is_none() {
+        if let Some(u) = usage_kb(&path) {
+            seen.push((monotonic_ns(), u));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&file)
+        .unwrap_or_default()
+        .contains("\"type\":\"oom\"")
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    recorder.interrupt(Duration::from_secs(20));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let _ = std::fs::remove_file(&file);
+    let ev: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["type"] == "oom")
+        .expect("the OOM recorded");
+    assert_eq!(ev["memcg"], path.as_str());
+    let at = ev["uptime_ns"].as_u64().unwrap();
+    let points = ev["lead_up"]["points"].as_array().expect("a lead-up");
+    let usage: Vec<(u64, u64)> = points
+        .iter()
+        .filter_map(|p| Some((p["ms_before"].as_u64()?, p["memcg_usage_kb"].as_u64()?)))
+        .collect();
+    assert!(
+        usage.len() >= 3,
+        "a point a second while it grew past half its limit: {points:?}"
+    );
+    assert!(
+        usage.windows(2).all(|w| w[0].1 <= w[1].1),
+        "rising: {usage:?}"
+    );
+    // The last is the OOM: the limit, as the kernel's memcg line says.
+    let last = usage.last().unwrap();
+    assert_eq!(last.0, 0);
+    assert_eq!(Some(last.1), ev["memcg_memory"]["usage_kb"].as_u64());
+    assert_eq!(Some(last.1), ev["memcg_memory"]["limit_kb"].as_u64());
+    assert_eq!(last.1, 24 * 1024);
+    // Each sampled value is what the usage file said within 300 ms of it.
+    for (ms_before, kb) in &usage[..usage.len() - 1] {
+        let t = at - ms_before * 1_000_000;
+        let near: Vec<u64> = seen
+            .iter()
+            .filter(|(ts, _)| ts.abs_diff(t) <= 300_000_000)
+            .map(|(_, u)| *u)
+            .collect();
+        let (lo, hi) = (near.iter().min(), near.iter().max());
+        assert!(
+            lo.is_some_and(|lo| lo <= kb) && hi.is_some_and(|hi| kb <= hi),
+            "{kb} kB {ms_before} ms before the OOM; the file said {near:?}"
+        );
+    }
+}

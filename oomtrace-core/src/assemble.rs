@@ -148,6 +148,12 @@ pub struct Tally {
     pub incomplete: u64,
     /// Records that did not decode.
     pub bad_records: u64,
+    /// `oom:reclaim_retry_zone` and `oom:compact_retry` seen: the allocator
+    /// going round before it gives up (all threads, OOM or not).
+    #[serde(default)]
+    pub reclaim_retries: u64,
+    #[serde(default)]
+    pub compact_retries: u64,
 }
 
 pub struct Assembler {
@@ -157,6 +163,8 @@ pub struct Assembler {
     pub tally: Tally,
     /// Recent allocator retries by thread.
     retries: HashMap<u32, std::collections::VecDeque<crate::event::RetryStep>>,
+    /// The newest allocator retry of any thread.
+    pub last_retry: Option<crate::event::RetryStep>,
     /// Victims reported, by pid: (event seq, the kill's ktime).
     victims: HashMap<i32, (u64, u64)>,
     reaper_out: Vec<ReaperEvent>,
@@ -253,6 +261,7 @@ impl Assembler {
             seq: 0,
             tally: Tally::default(),
             retries: HashMap::new(),
+            last_retry: None,
             victims: HashMap::new(),
             reaper_out: Vec::new(),
         }
@@ -481,6 +490,12 @@ impl Assembler {
                 .filter_map(|(n, f)| Some((n.clone(), f.value(&r.data)?)))
                 .collect(),
         };
+        match *name {
+            "reclaim_retry_zone" => self.tally.reclaim_retries += 1,
+            "compact_retry" => self.tally.compact_retries += 1,
+            _ => {}
+        }
+        self.last_retry = Some(step.clone());
         if self.retries.len() >= REMEMBERED {
             self.retries.clear();
         }

@@ -108,6 +108,10 @@ pub struct OomEvent {
     /// thread in the seconds before this OOM: what the allocator tried last.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allocator_retries: Vec<RetryStep>,
+    /// The seconds before the OOM (`record`, `agent`): its memcg's usage,
+    /// PSI, free memory, ending with the OOM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_up: Option<LeadUp>,
     /// Fields deduced rather than read (tracepoint mode): see README.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inferred: Vec<String>,
@@ -589,6 +593,33 @@ macro_rules! display_by_name {
 }
 
 display_by_name!(Source, MemoryAt, MemoryPath);
+
+/// The lead-up to an OOM, as `record` and `agent` sample it (the ring is in leadup.rs).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LeadUp {
+    /// Milliseconds between samples.
+    pub interval_ms: u64,
+    /// Oldest first; the last is the OOM itself, as the event has it.
+    pub points: Vec<LeadPoint>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LeadPoint {
+    /// How long before the OOM (0: the OOM).
+    pub ms_before: u64,
+    /// The OOM's memory cgroup (memcg OOMs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memcg_usage_kb: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memcg_failcnt: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psi_some_avg10: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psi_full_avg10: Option<f64>,
+    /// Free memory of every zone together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_kb: Option<u64>,
+}
 
 /// The format of session files this oomtrace writes and the newest it reads.
 pub const FORMAT: u32 = 1;

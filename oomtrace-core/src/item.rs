@@ -47,6 +47,11 @@ pub struct Progress {
     /// The counts as the end record would have them now.
     pub counts: Trailer,
     pub reopen: bool,
+    /// `oom:reclaim_retry_zone` and `oom:compact_retry` seen so far.
+    pub reclaim_retries: u64,
+    pub compact_retries: u64,
+    /// The newest of them.
+    pub last_retry: Option<crate::event::RetryStep>,
 }
 
 impl Item {

@@ -24,6 +24,7 @@ pub mod html;
 pub mod item;
 pub mod kernel_log;
 pub mod latency;
+pub mod leadup;
 pub mod memstate;
 pub mod pipeline;
 pub mod pressure;

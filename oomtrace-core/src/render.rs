@@ -200,6 +200,9 @@ pub fn text_with(ev: &OomEvent, opts: Options) -> String {
     for l in memory_lines(ev, &opts) {
         line(l);
     }
+    if let Some(l) = ev.lead_up.as_ref().and_then(|l| l.line()) {
+        line(l);
+    }
     if opts.counters {
         for l in counter_table(ev) {
             line(l);

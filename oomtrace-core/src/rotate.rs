@@ -235,6 +235,7 @@ mod tests {
         s.progress(&Progress {
             counts: counts.clone(),
             reopen: true,
+            ..Progress::default()
         })
         .unwrap();
         counts.lost = 6;

@@ -434,3 +434,63 @@ impl Enricher for Workloads {
         }
     }
 }
+
+/// `record --lead-up D` and `agent`: a thread samples memory pressure every
+/// second ([`oomtrace_core::pressure::sample`]) into a ring of the last `D`;
+/// each event gets the samples before it ([`oomtrace_core::leadup::Ring`]).
+pub struct LeadUps {
+    ring: std::sync::Arc<std::sync::Mutex<oomtrace_core::leadup::Ring>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// How often the lead-up is sampled.
+pub const LEAD_UP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl LeadUps {
+    /// Starts sampling; `None` for a zero duration (no lead-up).
+    pub fn start(keep: std::time::Duration) -> Option<Self> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        if keep.is_zero() {
+            return None;
+        }
+        let ring = Arc::new(Mutex::new(oomtrace_core::leadup::Ring::new(
+            keep.as_nanos() as u64,
+            LEAD_UP_INTERVAL.as_millis() as u64,
+        )));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (ring.clone(), stop.clone());
+        let spawned = std::thread::Builder::new()
+            .name("lead-up".into())
+            .spawn(move || {
+                let page_shift = crate::plan::host::page_shift();
+                let root = crate::plan::host::memcg_root();
+                while !s.load(Ordering::Relaxed) {
+                    let sample = oomtrace_core::pressure::sample(page_shift, root.as_deref());
+                    r.lock().unwrap_or_else(|e| e.into_inner()).push(&sample);
+                    std::thread::sleep(LEAD_UP_INTERVAL);
+                }
+            });
+        if let Err(e) = spawned {
+            eprintln!("oomtrace: no lead-up (cannot start its sampler: {e})");
+            return None;
+        }
+        Some(Self { ring, stop })
+    }
+}
+
+impl Drop for LeadUps {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Enricher for LeadUps {
+    fn enrich(&mut self, ev: &mut OomEvent) {
+        ev.lead_up = self
+            .ring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .lead_up(ev);
+    }
+}

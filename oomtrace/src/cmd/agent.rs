@@ -36,6 +36,8 @@ pub struct AgentArgs {
     #[arg(long, value_name = "D", default_value = "1h", value_parser = humantime::parse_duration)]
     pub series_ttl: Duration,
     #[command(flatten)]
+    pub lead_up: super::trace::LeadUpArgs,
+    #[command(flatten)]
     pub trace: TraceArgs,
 }
 
@@ -63,7 +65,9 @@ pub fn run(a: &AgentArgs) -> Result<()> {
     let mut sink = Tee(files, Some(Tee(MetricsSink(metrics), stdout)));
     // The agent is what is left when the machine is in trouble: protected
     // as `record` is; SIGHUP starts a new file, SIGTERM ends the session.
-    let outcome = a.trace.run_with(&mut sink, true, true)?;
+    let outcome = a
+        .trace
+        .run_with(&mut sink, true, true, Some(a.lead_up.lead_up))?;
     let t = outcome.end.unwrap_or_default();
     eprintln!(
         "oomtrace: agent stopped: {} events, {} lost records, {} incomplete",

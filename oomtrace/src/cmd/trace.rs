@@ -1,10 +1,11 @@
 //! `oomtrace trace` and `oomtrace record`: the live source into the text or
 //! JSON sink, or into a session file (with the text on stderr).
 
-use crate::enrich::{UserStacks, Workloads};
+use crate::enrich::{LeadUps, UserStacks, Workloads};
 use crate::plan::{self, Mode};
 use crate::source::bpf::{BpfSource, Options};
 use anyhow::Result;
+use oomtrace_core::pipeline::Enricher;
 use oomtrace_core::pipeline::{self, Outcome};
 use oomtrace_core::sink::{Json, Sink, Tee, Text};
 use oomtrace_core::{render, session};
@@ -85,24 +86,33 @@ impl TraceArgs {
 
     /// The live source through the pipeline into `sink`.
     fn run(&self, sink: &mut dyn Sink, protect: bool) -> Result<Outcome> {
-        self.run_with(sink, protect, false)
+        self.run_with(sink, protect, false, None)
     }
 
-    /// The same; `reopen_on_hup`: SIGHUP reopens the sinks' files.
+    /// The same; `reopen_on_hup`: SIGHUP reopens the sinks' files;
+    /// `lead_up`: each event carries the pressure of this long before it.
     pub fn run_with(
         &self,
         sink: &mut dyn Sink,
         protect: bool,
         reopen_on_hup: bool,
+        lead_up: Option<Duration>,
     ) -> Result<Outcome> {
+        let mut lead_ups = lead_up.and_then(LeadUps::start);
         let mut source = BpfSource::start(&Options {
             protect,
             reopen_on_hup,
             ..self.options()
         })?;
+        let mut stacks = UserStacks::new();
+        let mut workloads = Workloads::new(&self.host_root);
+        let mut enrichers: Vec<&mut dyn Enricher> = vec![&mut stacks, &mut workloads];
+        if let Some(l) = lead_ups.as_mut() {
+            enrichers.push(l);
+        }
         pipeline::run(
             &mut source,
-            &mut [&mut UserStacks::new(), &mut Workloads::new(&self.host_root)],
+            &mut enrichers,
             &self.filter.filter(),
             sink,
             self.count,
@@ -125,7 +135,19 @@ pub struct RecordArgs {
     #[arg(long)]
     pub quiet: bool,
     #[command(flatten)]
+    pub lead_up: LeadUpArgs,
+    #[command(flatten)]
     pub trace: TraceArgs,
+}
+
+/// `--lead-up`, for the recorders.
+#[derive(Clone, Debug, clap::Args)]
+pub struct LeadUpArgs {
+    /// Keep this long of memory pressure (sampled every second: the OOM's
+    /// memcg usage and fail count, PSI, free memory) and attach it to each
+    /// OOM; 0 turns it off.
+    #[arg(long, value_name = "D", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub lead_up: Duration,
 }
 
 pub fn trace(args: &TraceArgs) -> Result<()> {
@@ -164,7 +186,9 @@ pub fn record(a: &RecordArgs) -> Result<()> {
     let mut tee = Tee(session::Writer::new(out), live);
     // A recorder is what is left when the machine is in trouble: always
     // protected.
-    let outcome = a.trace.run(&mut tee, true)?;
+    let outcome = a
+        .trace
+        .run_with(&mut tee, true, false, Some(a.lead_up.lead_up))?;
     if a.trace.duration != Some(Duration::ZERO) {
         let t = outcome.end.unwrap_or_default();
         eprintln!(

@@ -11,8 +11,8 @@ use anyhow::Result;
 use crossterm::event::{self, Event as TermEvent, KeyCode, KeyEventKind};
 use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use oomtrace_core::charts::Constraint;
-use oomtrace_core::event::{Header, OomEvent, ReaperEvent};
-use oomtrace_core::item::Event;
+use oomtrace_core::event::{Header, OomEvent, ReaperEvent, RetryStep};
+use oomtrace_core::item::{Event, Progress};
 use oomtrace_core::pipeline;
 use oomtrace_core::pressure::{self, MemcgView, Sample, View};
 use oomtrace_core::sink::Sink;
@@ -160,12 +160,23 @@ fn text_lines(v: &View) -> Vec<String> {
 
 fn memcg_line(m: &MemcgView, width: usize) -> String {
     let name = m.workload.clone().unwrap_or_else(|| m.path.clone());
+    let mib = |k: f64| {
+        if k.abs() >= 1024.0 * 1024.0 {
+            format!("{:.1}G", k / 1024.0 / 1024.0)
+        } else {
+            format!("{:.1}M", k / 1024.0)
+        }
+    };
     let tail = format!(
-        " {:>9} / {:<9} {:>5.1}% {:>+8.0} kB/s fail+{:<4} limit in {}",
-        kb(m.usage_kb),
-        kb(m.limit_kb),
+        " {:>7}/{:<7}{:>4.0}% {:>7}/s fail+{:<3} limit in {}",
+        mib(m.usage_kb as f64),
+        mib(m.limit_kb as f64),
         m.percent,
-        m.growth_kb_per_s,
+        format!(
+            "{}{}",
+            if m.growth_kb_per_s >= 0.0 { "+" } else { "" },
+            mib(m.growth_kb_per_s)
+        ),
         m.failcnt_delta,
         limit_in(m.limit_in_s)
     );
@@ -220,6 +231,7 @@ impl Sort {
 enum FromTracer {
     Kill(Box<OomEvent>),
     Note(String),
+    Retries(u64, u64, Option<RetryStep>),
 }
 
 /// Sends each whole event to the screen.
@@ -239,6 +251,14 @@ impl Sink for ToScreen {
         Ok(())
     }
     fn reaper(&mut self, _r: &ReaperEvent) -> io::Result<()> {
+        Ok(())
+    }
+    fn progress(&mut self, p: &Progress) -> io::Result<()> {
+        let _ = self.0.send(FromTracer::Retries(
+            p.reclaim_retries,
+            p.compact_retries,
+            p.last_retry.clone(),
+        ));
         Ok(())
     }
 }
@@ -296,6 +316,11 @@ struct Screen {
     notes: Vec<String>,
     report: Option<Vec<String>>,
     color: bool,
+    /// Allocator retries seen (reclaim, compact), at the last refresh and now.
+    retries_then: (u64, u64),
+    retries_now: (u64, u64),
+    retry_rates: Option<(f64, f64)>,
+    last_retry: Option<RetryStep>,
 }
 
 pub fn screen(a: &WatchArgs, root: Option<PathBuf>) -> Result<()> {
@@ -329,6 +354,10 @@ pub fn screen(a: &WatchArgs, root: Option<PathBuf>) -> Result<()> {
         .collect(),
         report: None,
         color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        retries_then: (0, 0),
+        retries_now: (0, 0),
+        retry_rates: None,
+        last_retry: None,
     };
     let mut last: Sample = pressure::sample(page_shift(), root.as_deref());
     let mut next = Instant::now() + a.interval;
@@ -338,6 +367,14 @@ pub fn screen(a: &WatchArgs, root: Option<PathBuf>) -> Result<()> {
             let now = pressure::sample(page_shift(), root.as_deref());
             s.view = View::between(&last, &now, 1000);
             s.sort.apply(&mut s.view.memcgs);
+            if s.notes.iter().any(|n| n.starts_with("tracing OOMs")) {
+                let secs = s.view.interval_s.max(1e-3);
+                s.retry_rates = Some((
+                    (s.retries_now.0 - s.retries_then.0) as f64 / secs,
+                    (s.retries_now.1 - s.retries_then.1) as f64 / secs,
+                ));
+                s.retries_then = s.retries_now;
+            }
             last = now;
             next = Instant::now() + a.interval;
             dirty = true;
@@ -351,6 +388,10 @@ pub fn screen(a: &WatchArgs, root: Option<PathBuf>) -> Result<()> {
                     }
                 }
                 FromTracer::Note(n) => s.notes.push(n),
+                FromTracer::Retries(reclaim, compact, last) => {
+                    s.retries_now = (reclaim.max(s.retries_now.0), compact.max(s.retries_now.1));
+                    s.last_retry = last;
+                }
             }
             dirty = true;
         }
@@ -422,6 +463,7 @@ fn draw(f: &mut ratatui::Frame, s: &Screen) {
         Size::Length(1),
         Size::Length(zones + 2),
         Size::Length(1),
+        Size::Length(1),
         Size::Min(5),
         Size::Length(7),
         Size::Length(1),
@@ -490,12 +532,20 @@ fn draw(f: &mut ratatui::Frame, s: &Screen) {
         ),
         rows[1],
     );
-    let rates: Vec<String> = v
-        .reclaim_per_s
-        .iter()
-        .map(|(k, r)| format!("{k} {r:.0}/s"))
-        .collect();
-    f.render_widget(Paragraph::new(rates.join("  ")), rows[2]);
+    let rate = |k: &str| v.reclaim_per_s.get(k).copied().unwrap_or(0.0);
+    f.render_widget(
+        Paragraph::new(format!(
+            "per second: kswapd scan {:.0}  direct scan {:.0}  direct reclaim {:.0}  compact stall {:.0}  OOM kills {:.0}",
+            rate("kswapd_scan"),
+            rate("direct_scan"),
+            rate("direct_reclaim"),
+            rate("compact_stall"),
+            rate("oom_kill")
+        )),
+        rows[2],
+    );
+    f.render_widget(Paragraph::new(retry_line(s)), rows[3]);
+    let rows: Vec<Rect> = [&rows[..3], &rows[4..]].concat();
     // Memory cgroups.
     let width = rows[3].width.saturating_sub(2) as usize;
     let lines: Vec<Line> = v
@@ -586,6 +636,19 @@ fn draw(f: &mut ratatui::Frame, s: &Screen) {
             r,
         );
     }
+}
+
+/// The allocator going round before it gives up: retries a second and
+/// the last one's fields (zone, order, ...).
+fn retry_line(s: &Screen) -> String {
+    let Some((reclaim, compact)) = s.retry_rates else {
+        return "allocator retries: need the live source (root, or the capabilities oomtrace check lists)".into();
+    };
+    let last = s.last_retry.as_ref().map_or(String::new(), |r| {
+        let fields: Vec<String> = r.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("; last {}: {}", r.event, fields.join(" "))
+    });
+    format!("allocator retries per second: reclaim {reclaim:.0}  compaction {compact:.0}{last}")
 }
 
 /// One OOM kill as a line: when, what kind, who asked, who died, where.

@@ -244,8 +244,9 @@ pub struct BpfSource {
     bpf_stats: bool,
     _stats: Option<std::os::fd::OwnedFd>,
     said: (u64, u64),
-    /// Kernel-side errors last said in a progress item.
+    /// Kernel-side errors and allocator retries last said in a progress item.
     said_errors: u64,
+    said_retries: u64,
     reopen_on_hup: bool,
     /// What is attached, for the caller's own messages.
     pub mode: Mode,
@@ -374,6 +375,7 @@ impl BpfSource {
             _stats: stats,
             said: (0, 0),
             said_errors: 0,
+            said_retries: 0,
             reopen_on_hup: opts.reopen_on_hup,
             mode: plan.mode,
             release: plan.release.clone(),
@@ -464,6 +466,11 @@ impl BpfSource {
             self.said_errors = errors;
             changed = true;
         }
+        let retries = self.assembler.tally.reclaim_retries + self.assembler.tally.compact_retries;
+        if retries > self.said_retries {
+            self.said_retries = retries;
+            changed = true;
+        }
         if changed {
             self.progress(false);
         }
@@ -483,10 +490,14 @@ impl BpfSource {
 
     fn progress(&mut self, reopen: bool) {
         let counts = self.counts();
+        let t = &self.assembler.tally;
         self.pending
             .push_back(Item::Progress(oomtrace_core::item::Progress {
                 counts,
                 reopen,
+                reclaim_retries: t.reclaim_retries,
+                compact_retries: t.compact_retries,
+                last_retry: self.assembler.last_retry.clone(),
             }));
     }
 

@@ -1,0 +1,207 @@
+//! The lead-up to an OOM: `record` and `agent` sample memory pressure
+//! ([`crate::pressure`]) into a bounded ring, and each OOM event carries the
+//! last seconds of it: its memory cgroup's usage and fail count, PSI and the
+//! zones' free memory, ending with the OOM itself. Meta's `below` records
+//! the whole system for replay; oomtrace keeps only the minute that mattered.
+
+use crate::event::{LeadPoint, LeadUp, OomEvent};
+use crate::pressure::{Psi, Sample};
+use std::collections::VecDeque;
+
+/// One sample as the ring keeps it: only the memory cgroups at half their
+/// limit or more (an OOM's domain is at its limit), at most [`MEMCGS_KEPT`].
+#[derive(Clone, Debug, Default)]
+struct Kept {
+    at_ns: u64,
+    psi: Option<Psi>,
+    free_kb: u64,
+    memcgs: Vec<(String, u64, u64)>,
+}
+
+pub const MEMCGS_KEPT: usize = 64;
+
+/// The last `keep_ns` of samples.
+#[derive(Debug, Default)]
+pub struct Ring {
+    samples: VecDeque<Kept>,
+    keep_ns: u64,
+    pub interval_ms: u64,
+}
+
+impl Ring {
+    pub fn new(keep_ns: u64, interval_ms: u64) -> Self {
+        Self {
+            samples: VecDeque::new(),
+            keep_ns,
+            interval_ms,
+        }
+    }
+
+    pub fn push(&mut self, s: &Sample) {
+        let mut memcgs: Vec<(String, u64, u64)> = s
+            .memcgs
+            .iter()
+            .filter(|m| m.limit_kb.is_some_and(|l| l > 0 && m.usage_kb * 2 >= l))
+            .map(|m| (m.path.clone(), m.usage_kb, m.failcnt))
+            .collect();
+        memcgs.sort_by_key(|m| std::cmp::Reverse(m.1));
+        memcgs.truncate(MEMCGS_KEPT);
+        self.samples.push_back(Kept {
+            at_ns: s.at_ns,
+            psi: s.psi,
+            free_kb: s.zones.iter().map(|z| z.free_kb).sum(),
+            memcgs,
+        });
+        while self
+            .samples
+            .front()
+            .is_some_and(|f| f.at_ns + self.keep_ns < s.at_ns)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// The lead-up to `ev` (by its CLOCK_MONOTONIC time), ending with the
+    /// OOM's own values; `None` with nothing sampled before it.
+    pub fn lead_up(&self, ev: &OomEvent) -> Option<LeadUp> {
+        let at = ev.uptime_ns;
+        let memcg = ev.memcg.as_deref();
+        let mut points: Vec<LeadPoint> = self
+            .samples
+            .iter()
+            .filter(|k| k.at_ns <= at && k.at_ns + self.keep_ns >= at)
+            .map(|k| {
+                let m = memcg.and_then(|p| k.memcgs.iter().find(|m| m.0 == p));
+                LeadPoint {
+                    ms_before: (at - k.at_ns) / 1_000_000,
+                    memcg_usage_kb: m.map(|m| m.1),
+                    memcg_failcnt: m.map(|m| m.2),
+                    psi_some_avg10: k.psi.map(|p| p.some.avg10),
+                    psi_full_avg10: k.psi.and_then(|p| p.full.map(|f| f.avg10)),
+                    free_kb: Some(k.free_kb),
+                }
+            })
+            .collect();
+        if points.is_empty() {
+            return None;
+        }
+        let free: Option<u64> = ev
+            .zones
+            .as_ref()
+            .map(|z| z.iter().filter_map(|z| z.free_kb).sum());
+        points.push(LeadPoint {
+            ms_before: 0,
+            memcg_usage_kb: ev.memcg_memory.as_ref().map(|m| m.usage_kb),
+            memcg_failcnt: ev.memcg_memory.as_ref().map(|m| m.failcnt),
+            psi_some_avg10: None,
+            psi_full_avg10: None,
+            free_kb: free,
+        });
+        Some(LeadUp {
+            interval_ms: self.interval_ms,
+            points,
+        })
+    }
+}
+
+impl LeadUp {
+    /// The report's line: each series from its first value to its last.
+    pub fn line(&self) -> Option<String> {
+        let first_ms = self.points.first()?.ms_before;
+        let span = |f: fn(&LeadPoint) -> Option<f64>| -> Option<(f64, f64)> {
+            let vals: Vec<f64> = self.points.iter().filter_map(f).collect();
+            Some((*vals.first()?, *vals.last()?))
+        };
+        let mib = |k: f64| k / 1024.0;
+        let mut parts = Vec::new();
+        if let Some((a, b)) = span(|p| p.memcg_usage_kb.map(|k| k as f64)) {
+            parts.push(format!("usage {:.1} → {:.1} MiB", mib(a), mib(b)));
+        }
+        if let Some((a, b)) = span(|p| p.memcg_failcnt.map(|k| k as f64)) {
+            parts.push(format!("failcnt {a:.0} → {b:.0}"));
+        }
+        if let Some((a, b)) = span(|p| p.psi_some_avg10) {
+            parts.push(format!("PSI some {a:.0} → {b:.0} %"));
+        }
+        if let Some((a, b)) = span(|p| p.psi_full_avg10) {
+            parts.push(format!("full {a:.0} → {b:.0} %"));
+        }
+        if let Some((a, b)) = span(|p| p.free_kb.map(|k| k as f64)) {
+            parts.push(format!("free {:.0} → {:.0} MiB", mib(a), mib(b)));
+        }
+        Some(format!(
+            "oomtrace: lead-up over {:.0} s: {}",
+            first_ms as f64 / 1000.0,
+            parts.join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::MemcgMemory;
+    use crate::pressure::{MemcgNow, ZoneNow};
+
+    fn sample(at_s: u64, usage_kb: u64) -> Sample {
+        Sample {
+            at_ns: at_s * 1_000_000_000,
+            zones: vec![ZoneNow {
+                free_kb: 1000 - at_s,
+                ..ZoneNow::default()
+            }],
+            memcgs: vec![
+                MemcgNow {
+                    path: "/hog".into(),
+                    usage_kb,
+                    limit_kb: Some(24_576),
+                    failcnt: 0,
+                },
+                // Far from its limit: not kept.
+                MemcgNow {
+                    path: "/idle".into(),
+                    usage_kb: 10,
+                    limit_kb: Some(24_576),
+                    failcnt: 0,
+                },
+            ],
+            ..Sample::default()
+        }
+    }
+
+    #[test]
+    fn the_lead_up_is_the_last_seconds_and_ends_at_the_oom() {
+        let mut r = Ring::new(5_000_000_000, 1000);
+        for s in 0..10 {
+            r.push(&sample(s, 12_288 + s * 1024));
+        }
+        // Older than 5 s before the newest sample: gone.
+        assert_eq!(r.samples.len(), 6);
+        assert!(r.samples.iter().all(|k| k.memcgs.len() == 1));
+        let ev = OomEvent {
+            uptime_ns: 9_500_000_000,
+            memcg: Some("/hog".into()),
+            memcg_memory: Some(MemcgMemory {
+                usage_kb: 24_576,
+                limit_kb: 24_576,
+                failcnt: 7,
+            }),
+            ..OomEvent::default()
+        };
+        let l = r.lead_up(&ev).unwrap();
+        let usage: Vec<u64> = l.points.iter().filter_map(|p| p.memcg_usage_kb).collect();
+        assert_eq!(usage, [17_408, 18_432, 19_456, 20_480, 21_504, 24_576]);
+        assert_eq!(l.points.first().unwrap().ms_before, 4500);
+        assert_eq!(l.points.last().unwrap().ms_before, 0);
+        assert_eq!(
+            l.line().unwrap(),
+            "oomtrace: lead-up over 4 s: usage 17.0 → 24.0 MiB, failcnt 0 → 7, free 1 → 1 MiB"
+        );
+        // Nothing sampled before an OOM: no lead-up.
+        let early = OomEvent {
+            uptime_ns: 1,
+            ..OomEvent::default()
+        };
+        assert_eq!(Ring::new(5_000_000_000, 1000).lead_up(&early), None);
+    }
+}
