@@ -221,6 +221,26 @@ fn assert_matches_events(seen: &Value, events: &[Vec<Value>]) {
                 .collect();
             assert_eq!(counts, want, "free lists of {}", b[0]);
         }
+        // The lead-up's memcg usage, drawn as recorded.
+        let usage: Vec<u64> = e["lead_up"]["points"]
+            .as_array()
+            .map(|p| {
+                p.iter()
+                    .filter_map(|p| p["memcg_usage_kb"].as_u64())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if usage.len() >= 2 {
+            let drawn: Vec<u64> = d["leadup_memcg"]
+                .as_array()
+                .unwrap_or_else(|| panic!("no lead-up drawn for OOM {}", e["seq"]))
+                .iter()
+                .map(|v| v.as_f64().unwrap() as u64)
+                .collect();
+            assert_eq!(drawn, usage, "lead-up of OOM {}", e["seq"]);
+        } else {
+            assert_eq!(d["leadup_memcg"], Value::Null);
+        }
         let chips: Vec<&str> = d["chips"]
             .as_array()
             .unwrap()
@@ -361,7 +381,26 @@ fn the_page_of_a_recorded_memcg_storm_counts_what_the_kernel_killed() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    trigger_memcg();
+    // Last, a hog growing 3 MiB/s in 24 MiB: its OOM has a lead-up to draw.
+    let slow = Command::new(OOMTRACE)
+        .args([
+            "trigger",
+            "memcg",
+            "--limit",
+            "24M",
+            "--",
+            OOMTRACE,
+            "__hog",
+            "--mib-per-s",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        slow.status.success(),
+        "{}",
+        String::from_utf8_lossy(&slow.stderr)
+    );
     let kills = vmstat_oom_kills() - before;
     // Every kill is in the file before the recorder stops.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -378,7 +417,7 @@ fn the_page_of_a_recorded_memcg_storm_counts_what_the_kernel_killed() {
     let seen = browse(&page, &dir);
     assert_sound(&seen);
     assert_matches_events(&seen, &events);
-    // The storm's OOMs are its 8 MiB memcgs', the last the 32 MiB one's:
+    // The storm's OOMs are its 8 MiB memcgs', the last the slow hog's 24 MiB:
     // limits this test set, drawn as the events say.
     let limits: Vec<u64> = seen["details"]
         .as_array()
@@ -391,7 +430,14 @@ fn the_page_of_a_recorded_memcg_storm_counts_what_the_kernel_killed() {
         })
         .collect();
     assert_eq!(limits.len() as u64, kills);
-    assert_eq!(limits.last(), Some(&32768));
+    assert_eq!(limits.last(), Some(&24576));
+    let last = seen["details"].as_array().unwrap().last().unwrap();
+    assert!(
+        last["leadup_memcg"]
+            .as_array()
+            .is_some_and(|v| v.len() >= 3),
+        "the slow hog's lead-up drawn: {last}"
+    );
     assert!(
         limits[..limits.len() - 1].iter().all(|l| *l == 8192),
         "{limits:?}"

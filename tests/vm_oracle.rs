@@ -800,6 +800,96 @@ fn check_fleet(run: &VmRun) {
     );
 }
 
+/// `watch --once --json` on cgroup v2 while a hog grows 3 MiB/s in 24 MiB:
+/// the zones as /proc/zoneinfo says them, the memory cgroup with its limit,
+/// growing, with a time left; the hog's recorded OOM with a lead-up rising
+/// to the limit.
+fn check_watch(run: &VmRun) {
+    let kernel = &run.kernel;
+    let snap: serde_json::Value = serde_json::from_str(
+        run.sections
+            .get("watch.json")
+            .unwrap_or_else(|| panic!("{kernel}: no watch snapshot")),
+    )
+    .unwrap_or_else(|e| panic!("{kernel}: watch.json: {e}"));
+    // Watermarks and sizes exactly (pages of 4 kB on every VM kernel).
+    let zoneinfo = &run.sections["zoneinfo.txt"];
+    let mut want = Vec::new();
+    let mut cur: Option<(String, [u64; 4])> = None;
+    for line in zoneinfo.lines() {
+        if let Some(rest) = line.strip_prefix("Node ") {
+            want.extend(cur.take());
+            let (n, z) = rest.split_once(", zone").unwrap();
+            cur = Some((format!("{} {}", n.trim(), z.trim()), [0; 4]));
+            continue;
+        }
+        let mut w = line.split_whitespace();
+        if let (Some(k), Some(Ok(v)), Some((_, vals))) =
+            (w.next(), w.next().map(str::parse::<u64>), cur.as_mut())
+        {
+            let i = ["min", "low", "high", "managed"]
+                .iter()
+                .position(|n| *n == k);
+            if let Some(i) = i {
+                vals[i] = v * 4;
+            }
+        }
+    }
+    want.extend(cur);
+    want.retain(|(_, v)| v[3] > 0);
+    let got: Vec<(String, [u64; 4])> = snap["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| {
+            (
+                format!("{} {}", z["node"], z["zone"].as_str().unwrap()),
+                ["min_kb", "low_kb", "high_kb", "managed_kb"].map(|k| z[k].as_u64().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "{kernel}: watch's zones");
+    let m = snap["memcgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["path"] == "/slow")
+        .unwrap_or_else(|| panic!("{kernel}: /slow not in watch's memcgs: {snap}"));
+    assert_eq!(m["limit_kb"], 24576, "{kernel}");
+    let after: u64 = run.sections["watch-usage.txt"].trim().parse().unwrap();
+    let usage = m["usage_kb"].as_u64().unwrap();
+    assert!(
+        usage * 1024 <= after,
+        "{kernel}: {usage} kB, then the file said {after} B"
+    );
+    assert!(
+        m["growth_kb_per_s"].as_f64().unwrap() > 0.0,
+        "{kernel}: {m}"
+    );
+    assert!(m["limit_in_s"].as_f64().is_some(), "{kernel}: {m}");
+    let session = run.session("leadup");
+    let ev = session
+        .events
+        .iter()
+        .find(|e| e.memcg.as_deref() == Some("/slow"))
+        .unwrap_or_else(|| panic!("{kernel}: the slow hog's OOM not recorded"));
+    let l = ev
+        .lead_up
+        .as_ref()
+        .unwrap_or_else(|| panic!("{kernel}: no lead-up"));
+    let usage: Vec<u64> = l.points.iter().filter_map(|p| p.memcg_usage_kb).collect();
+    assert!(usage.len() >= 3, "{kernel}: {usage:?}");
+    assert!(
+        usage.windows(2).all(|w| w[0] <= w[1]),
+        "{kernel}: {usage:?}"
+    );
+    assert_eq!(usage.last(), Some(&24576), "{kernel}: {usage:?}");
+    println!(
+        "{kernel}: watch: zones as /proc/zoneinfo, /slow at {:.0}% growing; lead-up {usage:?}",
+        m["percent"].as_f64().unwrap()
+    );
+}
+
 fn check_kernel(run: &VmRun) {
     let kernel = &run.kernel;
     println!("{kernel}: {}", run.attached("sysrq"));
@@ -1087,6 +1177,7 @@ fn check_kernel(run: &VmRun) {
     );
 
     check_fleet(run);
+    check_watch(run);
 
     // Debian's armhf kernels have NVMe and ext4 as modules: no disk there.
     if kernel.contains("-armmp") && run.markers.iter().any(|m| m.starts_with("thrash-skipped")) {

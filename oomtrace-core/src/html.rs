@@ -643,6 +643,9 @@ fn detail(ev: &OomEvent, session: usize, opts: render::Options) -> String {
     if let Some(m) = &ev.memcg_memory {
         o.push_str(&memcg_block(m));
     }
+    if let Some(l) = &ev.lead_up {
+        o.push_str(&lead_up_block(l));
+    }
     if let Some(v) = &ev.victim {
         o.push_str(&victim_block(v, ev.totalpages));
     }
@@ -755,6 +758,67 @@ fn memcg_block(m: &crate::event::MemcgMemory) -> String {
         frac * 100.0,
         m.failcnt
     )
+}
+
+/// The lead-up as small line charts: the memcg's usage, PSI some, free
+/// memory, each over the seconds before the OOM (the OOM at the right).
+fn lead_up_block(l: &crate::event::LeadUp) -> String {
+    let mut o = String::from("<div class=\"card\"><h4>Lead-up</h4>");
+    if let Some(line) = l.line() {
+        let _ = write!(
+            o,
+            "<p class=\"legend\">{}</p>",
+            esc(line.trim_start_matches("oomtrace: "))
+        );
+    }
+    type Series = fn(&crate::event::LeadPoint) -> Option<f64>;
+    let series: [(&str, &str, Series); 3] = [
+        ("memcg", "memcg usage", |p| {
+            p.memcg_usage_kb.map(|k| k as f64)
+        }),
+        ("psi", "PSI some avg10 %", |p| p.psi_some_avg10),
+        ("free", "free memory", |p| p.free_kb.map(|k| k as f64)),
+    ];
+    let first = l.points.first().map_or(1, |p| p.ms_before.max(1)) as f64;
+    for (class, title, f) in series {
+        let pts: Vec<(f64, f64)> = l
+            .points
+            .iter()
+            .filter_map(|p| Some((p.ms_before as f64, f(p)?)))
+            .collect();
+        if pts.len() < 2 {
+            continue;
+        }
+        let (lo, hi) = pts
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                (a.min(p.1), b.max(p.1))
+            });
+        let span = (hi - lo).max(1e-9);
+        let coords: Vec<String> = pts
+            .iter()
+            .map(|(ms, v)| {
+                format!(
+                    "{:.1},{:.1}",
+                    300.0 * (1.0 - ms / first),
+                    36.0 - 32.0 * (v - lo) / span
+                )
+            })
+            .collect();
+        let values: Vec<String> = pts.iter().map(|p| format!("{}", p.1)).collect();
+        let _ = write!(
+            o,
+            "<svg class=\"leadup {class}\" viewBox=\"0 0 300 40\" data-values=\"{}\">\
+             <rect class=\"track\" width=\"300\" height=\"40\"/><polyline points=\"{}\"/>\
+             <title>{title}: {} → {}</title></svg>",
+            values.join(" "),
+            coords.join(" "),
+            pts[0].1,
+            pts[pts.len() - 1].1
+        );
+    }
+    o.push_str("</div>");
+    o
 }
 
 fn victim_block(v: &crate::event::Victim, totalpages: Option<u64>) -> String {

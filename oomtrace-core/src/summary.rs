@@ -47,11 +47,12 @@ impl Summary {
             .or_default() += 1;
         *self
             .by_workload
-            .entry(q(ev
-                .victim
-                .as_ref()
-                .and_then(|v| v.workload_label())
-                .as_deref()))
+            .entry(
+                ev.victim
+                    .as_ref()
+                    .and_then(|v| v.workload_label())
+                    .unwrap_or_else(|| "(unknown)".into()),
+            )
             .or_default() += 1;
         let domain = ev
             .memcg

@@ -61,6 +61,7 @@ try {
       [...f.querySelectorAll("g.order")].map((g) => [+g.dataset.count, g.dataset.types])]),
     chips: [...e.querySelectorAll(".chip")].map((c) => c.textContent),
     ftrace: (() => { const p = e.querySelector("pre.ftrace"); return p ? p.textContent : null; })(),
+    leadup_memcg: (() => { const l = e.querySelector("svg.leadup.memcg"); return l ? l.dataset.values.split(" ").map(Number) : null; })(),
   })));
   await page.screenshot({ path: join(shots, "overview.png") });
   // Click the first OOM's report open; the text must then be shown.

@@ -218,6 +218,24 @@ cat /fleet/*.jsonl > /out/fleet.json
 echo "VMTEST fleet oom_kill=$((KILLS_AFTER - KILLS_BEFORE))" >> /out/markers.txt
 rmdir /sys/fs/cgroup/system.slice/oomtrace-hog.service /sys/fs/cgroup/system.slice
 
+# watch and the lead-up on cgroup v2: a hog growing 3 MiB/s in a 24 MiB
+# memory cgroup, recorded with its lead-up; a watch snapshot while it grows,
+# with the files it reads copied right after.
+start_tracer leadup --lead-up 30s
+mkdir /sys/fs/cgroup/slow
+echo 24M > /sys/fs/cgroup/slow/memory.max
+echo 0 > /sys/fs/cgroup/slow/memory.swap.max 2>/dev/null
+in_cgroup /sys/fs/cgroup/slow oomtrace __hog --mib-per-s 3
+SLOW=$!
+sleep 3
+oomtrace watch --once --json > /out/watch.json 2> /out/watch.err
+cat /sys/fs/cgroup/slow/memory.current > /out/watch-usage.txt
+cat /proc/zoneinfo > /out/zoneinfo.txt
+wait $SLOW
+sleep 1
+stop_tracer
+rmdir /sys/fs/cgroup/slow
+
 # In-kernel cost in kprobe mode (read by `cargo xtask bench`, not a check):
 # each program's run count and time over a small storm of memcg OOMs.
 start_tracer cost --mode kprobe --bpf-stats
