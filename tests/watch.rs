@@ -375,12 +375,17 @@ fn a_recorded_memcg_oom_carries_its_lead_up() {
         usage.windows(2).all(|w| w[0].1 <= w[1].1),
         "rising: {usage:?}"
     );
-    // The last is the OOM: the limit, as the kernel's memcg line says.
+    // The last is the OOM, as the kernel's memcg line says: at the limit,
+    // less what per-CPU charge caches gave back (64 pages a CPU).
     let last = usage.last().unwrap();
     assert_eq!(last.0, 0);
     assert_eq!(Some(last.1), ev["memcg_memory"]["usage_kb"].as_u64());
-    assert_eq!(Some(last.1), ev["memcg_memory"]["limit_kb"].as_u64());
-    assert_eq!(last.1, 24 * 1024);
+    assert_eq!(ev["memcg_memory"]["limit_kb"].as_u64(), Some(24 * 1024));
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    assert!(
+        (24 * 1024u64).saturating_sub(last.1) <= cpus * 64 * 4,
+        "{usage:?}"
+    );
     // Each sampled value is what the usage file said within 300 ms of it.
     for (ms_before, kb) in &usage[..usage.len() - 1] {
         let t = at - ms_before * 1_000_000;
