@@ -312,7 +312,10 @@ struct Screen {
     view: View,
     sort: Sort,
     paused: bool,
-    kills: Vec<OomEvent>,
+    /// The kills' lines (bounded), and the last kill whole, for `Enter`:
+    /// whole events are tens of kB each (counters, zones).
+    kills: std::collections::VecDeque<String>,
+    last_kill: Option<Box<OomEvent>>,
     notes: Vec<String>,
     report: Option<Vec<String>>,
     color: bool,
@@ -341,7 +344,8 @@ pub fn screen(a: &WatchArgs, root: Option<PathBuf>) -> Result<()> {
         view: View::default(),
         sort: Sort::Percent,
         paused: false,
-        kills: Vec::new(),
+        kills: std::collections::VecDeque::new(),
+        last_kill: None,
         notes: notes(
             &View {
                 psi: None,
@@ -382,9 +386,10 @@ pub fn screen(a: &WatchArgs, root: Option<PathBuf>) -> Result<()> {
         for msg in rx.try_iter() {
             match msg {
                 FromTracer::Kill(ev) => {
-                    s.kills.push(*ev);
+                    s.kills.push_back(kill_line(&ev));
+                    s.last_kill = Some(ev);
                     if s.kills.len() > KILLS_KEPT {
-                        s.kills.remove(0);
+                        s.kills.pop_front();
                     }
                 }
                 FromTracer::Note(n) => s.notes.push(n),
@@ -414,7 +419,7 @@ pub fn screen(a: &WatchArgs, root: Option<PathBuf>) -> Result<()> {
                     s.sort.apply(&mut s.view.memcgs);
                 }
                 KeyCode::Enter => {
-                    s.report = match (&s.report, s.kills.last()) {
+                    s.report = match (&s.report, s.last_kill.as_deref()) {
                         (Some(_), _) => None,
                         (None, Some(ev)) => Some(
                             oomtrace_core::render::text(ev)
@@ -579,7 +584,7 @@ fn draw(f: &mut ratatui::Frame, s: &Screen) {
         .rev()
         .take(shown)
         .rev()
-        .map(|ev| Line::raw(kill_line(ev)))
+        .map(|l| Line::raw(l.clone()))
         .collect();
     if let Some(l) = kill_lines.last_mut() {
         *l = l.clone().style(if s.color {
