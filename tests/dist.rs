@@ -10,6 +10,9 @@ use object::{Object, ObjectSegment};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::Scratch;
+
 fn dist() -> PathBuf {
     PathBuf::from(std::env::var("OOMTRACE_DIST").expect("OOMTRACE_DIST: run `cargo xtask dist`"))
 }
@@ -163,11 +166,9 @@ fn the_debian_package_installs_with_apt() {
         ("armhf", object::Architecture::Arm),
     ] {
         let arm = dist().join(format!("oomtrace_{}_{deb_arch}.deb", version()));
-        let dir =
-            std::env::temp_dir().join(format!("oomtrace-deb-{}-{deb_arch}", std::process::id()));
-        let (ok, _, err) = run(Command::new("dpkg-deb").arg("-x").arg(&arm).arg(&dir));
+        let dir = Scratch::new(&format!("deb-{deb_arch}"));
+        let (ok, _, err) = run(Command::new("dpkg-deb").arg("-x").arg(&arm).arg(dir.path()));
         assert!(ok, "{err}");
         assert_eq!(elf(&dir.join("usr/bin/oomtrace")).0, want, "{deb_arch}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

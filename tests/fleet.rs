@@ -201,8 +201,7 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 fn prometheus_counts_each_workloads_oom_kills_as_the_kernel_does() {
     require_root();
     let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let base = std::env::temp_dir().join(format!("oomtrace-fleet-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+    let base = Scratch::new("fleet");
     // The node's files as the runtimes write them, under a host root of
     // the test's own.
     let host = base.join("host");
@@ -420,7 +419,6 @@ fn prometheus_counts_each_workloads_oom_kills_as_the_kernel_does() {
     let last = events.last().unwrap();
     assert_eq!(last["victim"]["workload"]["container_id"], c5.as_str());
     assert_eq!(last["victim"]["workload"]["runtime"], "podman");
-    let _ = std::fs::remove_dir_all(&base);
 }
 
 fn repo(path: &str) -> PathBuf {
@@ -472,7 +470,6 @@ fn run_deployed(command: &[String], swaps: &[(&str, String)]) {
     }
     let files: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert_eq!(files.len(), 1);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -547,12 +544,15 @@ fn the_daemonset_is_valid_kubernetes_and_its_command_runs() {
             "{want}: {mounts:?}"
         );
     }
-    let dir = std::env::temp_dir().join(format!("oomtrace-ds-{}", std::process::id()));
+    let dir = Scratch::new("ds");
     run_deployed(
         &command,
         &[
             (&root, "/".into()),
-            ("/var/lib/oomtrace", dir.to_string_lossy().into_owned()),
+            (
+                "/var/lib/oomtrace",
+                dir.path().to_string_lossy().into_owned(),
+            ),
             (
                 &format!("0.0.0.0:{port}"),
                 format!("127.0.0.1:{}", free_port()),
@@ -591,11 +591,14 @@ fn the_agent_unit_has_the_network_and_its_command_runs() {
         .collect();
     assert_eq!(command[..2], ["/usr/local/bin/oomtrace", "agent"]);
     let addr = command[command.iter().position(|a| a == "--metrics-addr").unwrap() + 1].clone();
-    let dir = std::env::temp_dir().join(format!("oomtrace-unit-{}", std::process::id()));
+    let dir = Scratch::new("unit");
     run_deployed(
         &command,
         &[
-            ("/var/log/oomtrace", dir.to_string_lossy().into_owned()),
+            (
+                "/var/log/oomtrace",
+                dir.path().to_string_lossy().into_owned(),
+            ),
             (&addr, format!("127.0.0.1:{}", free_port())),
         ],
     );

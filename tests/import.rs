@@ -170,10 +170,8 @@ fn the_seeds_report_imports_with_its_highmem_and_cma_free_lists() {
 /// command line end to end).
 #[test]
 fn an_imported_session_reports_the_kernels_lines() {
-    let dir = std::env::temp_dir().join(format!("oomtrace-import-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("import");
     let session = dir.join("imported.json");
-    let _ = std::fs::remove_file(&session);
     let fixture = fixture("kernel-reports/6.12-qemu-sysrq-global-memcg.log");
     let session = session.to_str().unwrap();
     oomtrace_ok(&["import", fixture.to_str().unwrap(), "-o", session]);
@@ -201,7 +199,6 @@ fn an_imported_session_reports_the_kernels_lines() {
     // Two global OOMs (sysrq-f and the hog) and one in /hogs.
     assert!(summary.contains("       2  (global)"), "{summary}");
     assert!(summary.contains("       1  /hogs"), "{summary}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// journald, syslog and /dev/kmsg prefixes, a caller id, and other lines
@@ -247,8 +244,7 @@ fn log_prefixes_and_interleaved_lines_are_read_through() {
         ),
     ];
     for (what, f) in variants {
-        let dir = std::env::temp_dir().join(format!("oomtrace-prefix-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = Scratch::new("prefix");
         let file = dir.join("log");
         let body: Vec<String> = text.lines().enumerate().map(|(i, l)| f(i, l)).collect();
         std::fs::write(&file, body.join("\n")).unwrap();
@@ -266,7 +262,6 @@ fn log_prefixes_and_interleaved_lines_are_read_through() {
         if what.starts_with("journalctl") {
             assert_eq!(a.time, "2026-11-27T10:59:01.000000Z", "{what}");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 

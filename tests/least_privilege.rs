@@ -103,12 +103,15 @@ fn with_the_listed_capabilities_nobody_traces_and_without_one_hears_which() {
         .map(|(n, _, _)| n.as_str())
         .filter(|n| bnd & (1 << number(n)) != 0)
         .collect();
-    let dir = std::env::temp_dir().join(format!("oomtrace-caps-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let dir = Scratch::new("caps");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
 
     // All of them: a real OOM, traced by nobody, with named kernel frames.
-    let all = with_caps(&dir, &grantable);
+    let all = with_caps(dir.path(), &grantable);
     let mut cmd = as_nobody(&all);
     cmd.args(["trace", "--json", "--count", "1"]);
     let tracer = Tracer::start_command(cmd);
@@ -142,7 +145,7 @@ fn with_the_listed_capabilities_nobody_traces_and_without_one_hears_which() {
         .filter(|(n, _, _)| grantable.contains(&n.as_str()))
     {
         let fewer: Vec<&str> = grantable.iter().copied().filter(|c| c != name).collect();
-        let bin = with_caps(&dir, &fewer);
+        let bin = with_caps(dir.path(), &fewer);
         let sentence = format!("missing {name}, needed {what_for}");
         match need.as_str() {
             "attach" => {
@@ -208,7 +211,6 @@ fn with_the_listed_capabilities_nobody_traces_and_without_one_hears_which() {
             "check without {name}: {text}"
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -76,12 +76,11 @@ const EVENTS: [Row; 5] = [
 /// A session file of its own for each caller: the tests run in parallel,
 /// and one writing a shared file while another reads it gave the reader an
 /// empty session (seen once on a clean clone).
-fn session_file() -> PathBuf {
+fn session_file() -> (Scratch, PathBuf) {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("oomtrace-filters-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("session-{n}.json"));
+    let dir = Scratch::new(&format!("filters-{n}"));
+    let path = dir.join("session.json");
     let mut s = String::from(
         r#"{"type":"session","format":1,"oomtrace":"0","kernel":"6.18","hostname":"h","boot_id":"b","start":"2026-11-27T09:00:00Z","mode":"tracepoint","hooks":[]}"#,
     );
@@ -100,12 +99,12 @@ fn session_file() -> PathBuf {
     s.push_str(r#"{"type":"end","end":"2026-11-27T15:00:00Z","events":5,"lost":0,"incomplete":0,"deferred":0}"#);
     s.push('\n');
     std::fs::write(&path, s).unwrap();
-    path
+    (dir, path)
 }
 
 /// The seqs `report --format json` returns with `args`, and its reaper lines' seqs.
 fn seqs(args: &[&str]) -> (Vec<u64>, Vec<u64>) {
-    let file = session_file();
+    let (_dir, file) = session_file();
     let file = file.to_str().unwrap();
     let all: Vec<&str> = ["report", file, "--format", "json"]
         .iter()
@@ -194,7 +193,7 @@ fn each_filter_returns_the_right_events_and_their_reaper_steps() {
 
 #[test]
 fn the_summary_counts_global_ooms_as_global() {
-    let file = session_file();
+    let (_dir, file) = session_file();
     let out = Command::new(OOMTRACE)
         .args(["report", "--summary"])
         .arg(&file)

@@ -13,10 +13,8 @@ use common::*;
 fn a_storm_of_1000_memcg_oom_kills_is_recorded_without_loss() {
     require_root();
     let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = std::env::temp_dir().join(format!("oomtrace-storm-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("storm");
     let file = dir.join("storm.jsonl");
-    let _ = std::fs::remove_file(&file);
     let recorder = Tracer::start(&["record", "-o", file.to_str().unwrap(), "--quiet"]);
     let before = vmstat_oom_kills();
     let start = Instant::now();
@@ -77,7 +75,6 @@ fn a_storm_of_1000_memcg_oom_kills_is_recorded_without_loss() {
         elapsed.as_secs_f64(),
         kills as f64 / elapsed.as_secs_f64()
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A ring buffer far too small for a storm: the loss is reported live, the

@@ -571,8 +571,8 @@ fn oom_triggered_by(hog: &std::path::Path) {
 fn a_frame_pointer_hogs_allocating_function_is_named() {
     require_root();
     let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = std::env::temp_dir().join(format!("oomtrace-fphog-{}", std::process::id()));
-    let hog = build_frame_pointer_hog(&dir);
+    let dir = Scratch::new("fphog");
+    let hog = build_frame_pointer_hog(dir.path());
     let tracer = Tracer::start(&["trace", "--json", "--count", "1"]);
     oom_triggered_by(&hog);
     let stdout = tracer.finish(Duration::from_secs(30));
@@ -598,7 +598,6 @@ fn a_frame_pointer_hogs_allocating_function_is_named() {
         "{f:?}"
     );
     assert!(f.build_id.is_some() && f.offset.is_some(), "{f:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A stripped binary's frames cannot be named when recorded; its debug
@@ -609,8 +608,8 @@ fn a_frame_pointer_hogs_allocating_function_is_named() {
 fn report_names_recorded_frames_from_debug_files_found_later() {
     require_root();
     let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = std::env::temp_dir().join(format!("oomtrace-dbghog-{}", std::process::id()));
-    let hog = build_frame_pointer_hog(&dir);
+    let dir = Scratch::new("dbghog");
+    let hog = build_frame_pointer_hog(dir.path());
     let debug = dir.join("hog.debug");
     for (tool, args) in [
         (
@@ -691,7 +690,6 @@ fn report_names_recorded_frames_from_debug_files_found_later() {
     // Without the debug directory nothing names it: no guessing.
     let (text, _) = oomtrace_ok(&["report", session_arg]);
     assert!(!text.contains("allocate_until_killed"), "{text}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A victim whose memory outlives the kill (`trigger memcg --reaper`: a

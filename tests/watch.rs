@@ -325,8 +325,8 @@ fn monotonic_ns() -> u64 {
 fn a_recorded_memcg_oom_carries_its_lead_up() {
     require_root();
     let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let file = std::env::temp_dir().join(format!("oomtrace-leadup-{}.jsonl", std::process::id()));
-    let _ = std::fs::remove_file(&file);
+    let dir = Scratch::new("leadup");
+    let file = dir.join("leadup.jsonl");
     let recorder = Tracer::start(&[
         "record",
         "-o",
@@ -354,7 +354,6 @@ fn a_recorded_memcg_oom_carries_its_lead_up() {
     }
     recorder.interrupt(Duration::from_secs(20));
     let text = std::fs::read_to_string(&file).unwrap();
-    let _ = std::fs::remove_file(&file);
     let ev: Value = text
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())

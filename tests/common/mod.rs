@@ -9,6 +9,37 @@ use std::time::{Duration, Instant};
 
 pub const OOMTRACE: &str = env!("CARGO_BIN_EXE_oomtrace");
 
+/// A directory of a test's own under the temp dir, `oomtrace-TAG-PID`,
+/// empty when made and removed when dropped — by a failing test too, as its
+/// panic unwinds (tests that left theirs behind once filled a CI machine's
+/// disk). `OOMTRACE_KEEP_SCRATCH=1` keeps them to look at.
+pub struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("oomtrace-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: impl AsRef<std::path::Path>) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::env::var_os("OOMTRACE_KEEP_SCRATCH").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 /// OOM tests run one at a time: a tracer must see its own test's OOM only.
 pub static ONE_OOM_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 

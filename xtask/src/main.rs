@@ -238,6 +238,7 @@ fn test() -> Result<()> {
             "the tests load BPF programs and create memory cgroups: run `cargo xtask test` as root"
         );
     }
+    say_disk("before the build");
     lint()?;
     run(cargo().args([
         "test",
@@ -246,9 +247,45 @@ fn test() -> Result<()> {
         "--exclude",
         "oomtrace-ebpf",
     ]))?;
+    say_disk("after the host's tests");
     vm::test(&[])?;
+    say_disk("after the VM tests");
     dist::test()?;
-    fuzz(FUZZ_SECONDS)
+    fuzz(FUZZ_SECONDS)?;
+    say_disk("at the end");
+    Ok(())
+}
+
+/// What a whole `cargo xtask test` takes of the disk beyond the clone, at
+/// its peak: the build and the VM kernels (measured at the peak of a
+/// fresh-clone run, about 6 GB; see bench/RESULTS.md).
+const DISK_NEEDED_GIB: u64 = 8;
+
+/// Says how much of the workspace's disk is free, so that a run that ends
+/// in "No space left on device" says why in its own log; warns below
+/// [`DISK_NEEDED_GIB`] before the build.
+fn say_disk(when: &str) {
+    let Some(free) = free_bytes(&workspace_root()) else {
+        return;
+    };
+    let gib = free as f64 / (1u64 << 30) as f64;
+    eprintln!("xtask: {gib:.1} GiB free on the workspace's disk {when}");
+    if when == "before the build" && free < DISK_NEEDED_GIB << 30 {
+        eprintln!(
+            "xtask: warning: the tests need about {DISK_NEEDED_GIB} GiB free (the build, the VM \
+             kernels, sessions of a few hundred MB); with {gib:.1} GiB some may fail with \
+             \"No space left on device\""
+        );
+    }
+}
+
+fn free_bytes(path: &Path) -> Option<u64> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: statvfs is plain data; all zeroes is a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statvfs to fill.
+    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0)
+        .then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// How long `cargo xtask test` fuzzes each reader.
@@ -850,8 +887,9 @@ mod vm {
 
     /// `cargo xtask btf --kernel-package NAME`: a detached BTF file for a
     /// kernel, made with pahole from the vmlinux of its Debian `-dbg`
-    /// package (downloaded once into .cache/vm/debs; the architecture is
-    /// the flavour's, through a private apt configuration when foreign).
+    /// package (downloaded once, its vmlinux kept in .cache/vm and the
+    /// package deleted; the architecture is the flavour's, through a
+    /// private apt configuration when foreign).
     /// Returns `.cache/btf/<kernel release>.btf`.
     pub fn btf(package: &str) -> Result<PathBuf> {
         install_debian_packages(&["dwarves", "xz-utils"])?;
@@ -889,6 +927,9 @@ mod vm {
                     deb.display(),
                     dir.display()
                 )))?;
+            // The vmlinux is what is kept: the package would hold 300-600 MB
+            // of a CI machine's disk for nothing.
+            fs::remove_file(&deb)?;
         }
         fs::create_dir_all(out.parent().unwrap())?;
         run(Command::new("pahole")
