@@ -382,20 +382,7 @@ fn the_page_of_a_recorded_memcg_storm_counts_what_the_kernel_killed() {
         String::from_utf8_lossy(&out.stderr)
     );
     // Last, a hog growing 3 MiB/s in 24 MiB: its OOM has a lead-up to draw.
-    let slow = Command::new(OOMTRACE)
-        .args([
-            "trigger",
-            "memcg",
-            "--limit",
-            "24M",
-            "--",
-            OOMTRACE,
-            "__hog",
-            "--mib-per-s",
-            "3",
-        ])
-        .output()
-        .unwrap();
+    let slow = slow_hog_command().output().unwrap();
     assert!(
         slow.status.success(),
         "{}",

@@ -98,21 +98,9 @@ fn the_snapshot_is_what_the_kernels_files_say() {
     assert_eq!(snap["notes"], Value::Array(vec![]));
 }
 
-/// A hog growing 3 MiB a second in a 24 MiB memory cgroup: `oomtrace
-/// trigger memcg -- oomtrace __hog --mib-per-s 3`.
+/// The slow hog (see [`slow_hog_command`]), started.
 fn slow_hog() -> Child {
-    Command::new(OOMTRACE)
-        .args([
-            "trigger",
-            "memcg",
-            "--limit",
-            "24M",
-            "--",
-            OOMTRACE,
-            "__hog",
-            "--mib-per-s",
-            "3",
-        ])
+    slow_hog_command()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

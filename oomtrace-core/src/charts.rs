@@ -294,9 +294,11 @@ impl Timeline {
         }
     }
 
-    /// The seconds of `b` on this timeline's axis (chosen by the first event).
-    pub fn seconds(&mut self, b: &Brief, uptime_ns: Option<u64>) -> Option<f64> {
-        let wall = humantime::parse_rfc3339_weak(&b.time)
+    /// The seconds of a record's wall-clock `time` or its `uptime_ns` on
+    /// this timeline's axis (chosen by the first record: wall-clock when it
+    /// has a readable time).
+    pub fn seconds(&mut self, time: &str, uptime_ns: Option<u64>) -> Option<f64> {
+        let wall = humantime::parse_rfc3339_weak(time)
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_secs_f64());

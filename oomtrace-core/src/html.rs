@@ -517,7 +517,7 @@ impl<W: Write> Sink for Html<W> {
         });
         self.by_trigger.add(&name(b.trigger.comm.as_deref()));
         let full = ev.full.as_deref();
-        let t = self.timeline.seconds(b, full.map(|f| f.uptime_ns));
+        let t = self.timeline.seconds(&b.time, full.map(|f| f.uptime_ns));
         let label = format!(
             "OOM #{} {} · {} ({}) → {}",
             b.seq,
@@ -551,12 +551,8 @@ impl<W: Write> Sink for Html<W> {
     }
 
     fn reaper(&mut self, r: &ReaperEvent) -> io::Result<()> {
-        // On the OOMs' axis: the reaper's own time is wall-clock.
-        let brief = crate::event::Brief {
-            time: r.time.clone(),
-            ..Default::default()
-        };
-        let t = self.reaper.seconds(&brief, Some(r.uptime_ns));
+        // On the OOMs' axis, whichever it is.
+        let t = self.timeline.seconds(&r.time, Some(r.uptime_ns));
         if self.reaper.marks.len() < TIMELINE_MARKS {
             self.reaper.add(t, |t| Mark {
                 t,
@@ -572,14 +568,11 @@ impl<W: Write> Sink for Html<W> {
     fn end(&mut self, t: &Trailer) -> io::Result<()> {
         self.lost += t.lost;
         self.incomplete += t.incomplete;
-        if t.lost > 0 && self.losses.len() < SESSIONS_LISTED {
-            let brief = crate::event::Brief {
-                time: t.end.clone(),
-                ..Default::default()
-            };
-            if let Some(at) = self.timeline.seconds(&brief, None) {
-                self.losses.push((at, t.lost));
-            }
+        if t.lost > 0
+            && self.losses.len() < SESSIONS_LISTED
+            && let Some(at) = self.timeline.seconds(&t.end, None)
+        {
+            self.losses.push((at, t.lost));
         }
         let i = self.session_index();
         if let Some(s) = self.sessions.get_mut(i) {

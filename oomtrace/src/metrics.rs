@@ -174,12 +174,17 @@ impl Metrics {
     }
 
     /// Whether a cgroup path (of the memory controller) still exists, on
-    /// cgroup v2 or v1.
+    /// cgroup v2 or v1, under the host's root (a container's own
+    /// /sys/fs/cgroup would show only its own cgroup namespace).
     fn cgroup_exists(&self, path: &str) -> bool {
+        use crate::plan::host::{CGROUP_MOUNT, MEMCG_V1_MOUNT};
         let rel = path.trim_start_matches('/');
-        ["sys/fs/cgroup", "sys/fs/cgroup/memory"]
-            .iter()
-            .any(|base| self.host_root.join(base).join(rel).is_dir())
+        [CGROUP_MOUNT, MEMCG_V1_MOUNT].iter().any(|base| {
+            self.host_root
+                .join(base.trim_start_matches('/'))
+                .join(rel)
+                .is_dir()
+        })
     }
 
     fn expire(&self) {

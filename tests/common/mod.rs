@@ -40,6 +40,25 @@ impl Drop for Scratch {
     }
 }
 
+/// A hog growing 3 MiB a second in a 24 MiB memory cgroup, whose OOM
+/// comes after seconds of rising usage: `oomtrace trigger memcg --limit 24M
+/// -- oomtrace __hog --mib-per-s 3`.
+pub fn slow_hog_command() -> Command {
+    let mut cmd = Command::new(OOMTRACE);
+    cmd.args([
+        "trigger",
+        "memcg",
+        "--limit",
+        "24M",
+        "--",
+        OOMTRACE,
+        "__hog",
+        "--mib-per-s",
+        "3",
+    ]);
+    cmd
+}
+
 /// OOM tests run one at a time: a tracer must see its own test's OOM only.
 pub static ONE_OOM_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 

@@ -305,9 +305,14 @@ pub fn lock_memory() -> Option<String> {
     ))
 }
 
+/// Where cgroup file systems are mounted by convention: cgroup v2's single
+/// hierarchy here, v1's memory hierarchy at [`MEMCG_V1_MOUNT`].
+pub const CGROUP_MOUNT: &str = "/sys/fs/cgroup";
+pub const MEMCG_V1_MOUNT: &str = "/sys/fs/cgroup/memory";
+
 /// cgroup v1's memory hierarchy, where mounted.
 pub fn memcg_v1_root() -> Option<std::path::PathBuf> {
-    let p = std::path::PathBuf::from("/sys/fs/cgroup/memory");
+    let p = std::path::PathBuf::from(MEMCG_V1_MOUNT);
     p.join("memory.limit_in_bytes").exists().then_some(p)
 }
 
