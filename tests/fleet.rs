@@ -603,3 +603,244 @@ fn the_agent_unit_has_the_network_and_its_command_runs() {
         ],
     );
 }
+
+/// containerd, run by a test on its own socket and directories (the bundle
+/// state under a host root of the test's), stopped with its shims when
+/// dropped.
+struct Containerd {
+    child: Child,
+    sock: PathBuf,
+}
+
+impl Containerd {
+    fn start(dir: &Scratch, host: &Path) -> Containerd {
+        let sock = dir.join("containerd.sock");
+        let config = dir.join("config.toml");
+        write(
+            &config,
+            &format!(
+                "version = 2\nroot = \"{}\"\nstate = \"{}\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 [grpc]\n  address = \"{}\"\n[ttrpc]\n  address = \"{}.ttrpc\"\n",
+                dir.join("root").display(),
+                host.join("run/containerd").display(),
+                sock.display(),
+                sock.display()
+            ),
+        );
+        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("containerd (Debian's containerd; cargo xtask deps installs it)");
+        let c = Containerd { child, sock };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while c.ctr(&["version"]).is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not start: {}",
+                std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        c
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("--address")
+            .arg(&self.sock)
+            .args(["--namespace", "k8s.io"]);
+        cmd
+    }
+
+    /// `ctr ARGS`' stdout, if it succeeded.
+    fn ctr(&self, args: &[&str]) -> Option<String> {
+        let out = self.command().args(args).output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        // Its shims outlive it: they are found by its socket's path.
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(self.sock.to_string_lossy().as_ref())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A static hog for a container's empty root: runs for two seconds, as a
+/// service would before it grows, then allocates and touches 1 MiB at a
+/// time until killed, never more than 256 MiB of address space.
+const STATIC_HOG_C: &str = r#"
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+int main(void) {
+    struct rlimit r = { 256 << 20, 256 << 20 };
+    setrlimit(RLIMIT_AS, &r);
+    sleep(2);
+    for (;;) {
+        char *p = malloc(1 << 20);
+        if (!p)
+            return 2;
+        memset(p, 1, 1 << 20);
+    }
+}
+"#;
+
+/// The kernel's `oom-kill:` line for `pid`, as `key=value` pairs.
+fn kernel_oom_kill_line(pid: u32) -> BTreeMap<String, String> {
+    let log = Command::new("dmesg").output().expect("dmesg");
+    let log = String::from_utf8_lossy(&log.stdout).into_owned();
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("oom-kill:") && l.contains(&format!(",pid={pid},")))
+        .unwrap_or_else(|| panic!("no oom-kill line for pid {pid} in the kernel's log"));
+    line.split_once("oom-kill:")
+        .unwrap()
+        .1
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// A real container: Debian's containerd and runc run a static hog with a
+/// 32 MiB limit in the cgroup the kubelet's cgroupfs driver gives a
+/// burstable pod's container, with the CRI plugin's annotations. containerd
+/// writes the OCI bundle, runc makes the cgroup and its limit, the kernel
+/// kills the hog. The oracles: the kernel's `oom-kill:` line (pid, both
+/// cgroup paths), runc's pid file, the `oom_kill` counter; the names are
+/// the bundle's, as containerd wrote it. `ctr run --rm` deletes the bundle
+/// the moment the hog is dead, as the CRI plugin does: the names come from
+/// the tracer's bundle reader, which saw it while the hog ran.
+#[test]
+fn a_real_containerd_containers_oom_is_named_from_its_bundle() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = Scratch::new("containerd");
+    let host = dir.join("host");
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    write(&dir.join("hog.c"), STATIC_HOG_C);
+    let cc = Command::new("cc")
+        .args(["-static", "-O1", "-o"])
+        .arg(rootfs.join("hog"))
+        .arg(dir.join("hog.c"))
+        .output()
+        .expect("cc");
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let containerd = Containerd::start(&dir, &host);
+    let uid = "5d0c3b2a-8e7f-4a6b-9c1d-2e3f4a5b6c7d";
+    let cid = "f00dcafe".repeat(8);
+    let cgroup = format!("/kubepods/burstable/pod{uid}/{cid}");
+
+    await_whole_kernel_report();
+    let tracer = Tracer::start(&[
+        "trace",
+        "--json",
+        "--count",
+        "1",
+        "--host-root",
+        host.to_str().unwrap(),
+    ]);
+    let before = vmstat_oom_kills();
+    let pid_file = dir.join("pid");
+    let annotations = [
+        ("io.kubernetes.cri.container-type", "container"),
+        ("io.kubernetes.cri.container-name", "app"),
+        ("io.kubernetes.cri.sandbox-name", "web-0"),
+        ("io.kubernetes.cri.sandbox-namespace", "shop"),
+        ("io.kubernetes.cri.sandbox-uid", uid),
+        (
+            "io.kubernetes.cri.image-name",
+            "registry.example/shop/web:1.0",
+        ),
+    ];
+    let mut run = containerd.command();
+    run.args(["run", "--rm", "--null-io", "--rootfs"])
+        .args(["--cgroup", &cgroup])
+        .args(["--memory-limit", &(32u64 << 20).to_string()])
+        .arg("--pid-file")
+        .arg(&pid_file);
+    for (k, v) in annotations {
+        run.arg("--annotation").arg(format!("{k}={v}"));
+    }
+    let out = run.arg(&rootfs).arg(&cid).arg("/hog").output().unwrap();
+    let stdout = tracer.finish(Duration::from_secs(30));
+    let kills = vmstat_oom_kills() - before;
+    // runc leaves the pod's and the QoS class's directories.
+    for controller in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        for d in [
+            format!("kubepods/burstable/pod{uid}"),
+            "kubepods/burstable".into(),
+            "kubepods".into(),
+        ] {
+            let _ = std::fs::remove_dir(controller.path().join(d));
+        }
+    }
+    assert!(
+        !out.status.success(),
+        "the hog outlived its limit: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(kills, 1, "the kernel's oom_kill counter");
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let kernel = kernel_oom_kill_line(pid);
+    let ev: Value = serde_json::from_str(stdout.lines().next().expect("an event")).unwrap();
+    assert_eq!(ev["victim"]["pid"], pid, "{ev}");
+    assert_eq!(ev["victim"]["comm"], "hog");
+    assert_eq!(
+        kernel["task_memcg"], cgroup,
+        "runc made the cgroup asked for"
+    );
+    assert_eq!(ev["victim"]["cgroup"], kernel["task_memcg"].as_str());
+    assert_eq!(ev["memcg"], kernel["oom_memcg"].as_str());
+    assert_eq!(kernel["constraint"], "CONSTRAINT_MEMCG");
+    let w = &ev["victim"]["workload"];
+    for (field, want) in [
+        ("pod_uid", uid),
+        ("qos", "burstable"),
+        ("container_id", cid.as_str()),
+        ("runtime", "containerd"),
+        ("namespace", "shop"),
+        ("pod", "web-0"),
+        ("container", "app"),
+        ("image", "registry.example/shop/web:1.0"),
+    ] {
+        assert_eq!(w[field], want, "{field}: {w}");
+    }
+    assert_eq!(
+        ev["memcg_workload"], *w,
+        "the OOM's domain is the container"
+    );
+    println!(
+        "containerd {}: {w}",
+        containerd
+            .ctr(&["version"])
+            .unwrap_or_default()
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+    );
+}

@@ -795,8 +795,27 @@ fn check_fleet(run: &VmRun) {
         Some("oomtrace-hog.service"),
         "{kernel}"
     );
+    // The agent's lead-up counts the allocator's retries: before a global
+    // OOM the page allocator goes round should_reclaim_retry() (which
+    // traces oom:reclaim_retry_zone for each zone it weighs) up to
+    // MAX_RECLAIM_RETRIES times with no progress before it calls the OOM
+    // killer, so the global OOM's last rate cannot be 0; the memcg's limit
+    // is met in the charge path, which does not retry through it.
+    let last_rate = |i: usize| {
+        let l = session.events[i]
+            .lead_up
+            .as_ref()
+            .unwrap_or_else(|| panic!("{kernel}: OOM {i} has no lead-up"));
+        l.points.last().unwrap().reclaim_retries_per_s
+    };
+    assert!(last_rate(0).is_some(), "{kernel}: the memcg OOM's rate");
+    let global = last_rate(1).unwrap_or_else(|| panic!("{kernel}: the global OOM's rate"));
+    assert!(
+        global > 0.0,
+        "{kernel}: {global} retries a second before a global OOM"
+    );
     println!(
-        "{kernel}: fleet: the agent counted the memcg (pod) and global (unit) kills as the kernel did"
+        "{kernel}: fleet: the agent counted the memcg (pod) and global (unit) kills as the kernel did; {global:.0} allocator retries a second before the global one"
     );
 }
 

@@ -323,6 +323,8 @@ fn a_recorded_memcg_oom_carries_its_lead_up() {
         "--lead-up",
         "30s",
     ]);
+    // The kernel's own count of the allocator's retries meanwhile.
+    let retries = TraceInstance::new("leadup", &["reclaim_retry_zone", "compact_retry"]);
     let mut hog = slow_hog();
     let path = format!("/oomtrace-trigger-{}", hog.id());
     let mut seen: Vec<(u64, u64)> = Vec::new();
@@ -387,4 +389,30 @@ fn a_recorded_memcg_oom_carries_its_lead_up() {
             "{kb} kB {ms_before} ms before the OOM; the file said {near:?}"
         );
     }
+    // The allocator's retries: a rate on every point after the first (the
+    // live source counts them from its start), which over the lead-up adds
+    // up to no more than the kernel traced meanwhile — none, for a memcg's
+    // limit on a machine with memory to spare.
+    let kernel = retries.count();
+    let mut counted = 0.0;
+    let mut before = None;
+    for p in &points[1..] {
+        let (r, c) = (
+            p["reclaim_retries_per_s"].as_f64(),
+            p["compact_retries_per_s"].as_f64(),
+        );
+        assert!(r.is_some() && c.is_some(), "{p}");
+        let ms = p["ms_before"].as_u64().unwrap();
+        let prev: u64 = before.unwrap_or(points[0]["ms_before"].as_u64().unwrap());
+        counted += (r.unwrap() + c.unwrap()) * (prev - ms) as f64 / 1000.0;
+        before = Some(ms);
+    }
+    assert!(
+        counted <= kernel as f64 + 0.5,
+        "{counted} retries in the lead-up, the kernel traced {kernel}"
+    );
+    if kernel == 0 {
+        assert_eq!(counted, 0.0);
+    }
+    println!("lead-up: {counted} allocator retries counted, {kernel} traced by the kernel");
 }

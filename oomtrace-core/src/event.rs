@@ -619,6 +619,13 @@ pub struct LeadPoint {
     /// Free memory of every zone together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub free_kb: Option<u64>,
+    /// The allocator going round before it gives up: `oom:reclaim_retry_zone`
+    /// and `oom:compact_retry` per second since the point before (absent
+    /// on the first point, and without the live source's tracepoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reclaim_retries_per_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compact_retries_per_s: Option<f64>,
 }
 
 /// The format of session files this oomtrace writes and the newest it reads.

@@ -754,7 +754,8 @@ fn memcg_block(m: &crate::event::MemcgMemory) -> String {
 }
 
 /// The lead-up as small line charts: the memcg's usage, PSI some, free
-/// memory, each over the seconds before the OOM (the OOM at the right).
+/// memory, the allocator's retries, each over the seconds before the OOM
+/// (the OOM at the right).
 fn lead_up_block(l: &crate::event::LeadUp) -> String {
     let mut o = String::from("<div class=\"card\"><h4>Lead-up</h4>");
     if let Some(line) = l.line() {
@@ -765,12 +766,17 @@ fn lead_up_block(l: &crate::event::LeadUp) -> String {
         );
     }
     type Series = fn(&crate::event::LeadPoint) -> Option<f64>;
-    let series: [(&str, &str, Series); 3] = [
+    let series: [(&str, &str, Series); 4] = [
         ("memcg", "memcg usage", |p| {
             p.memcg_usage_kb.map(|k| k as f64)
         }),
         ("psi", "PSI some avg10 %", |p| p.psi_some_avg10),
         ("free", "free memory", |p| p.free_kb.map(|k| k as f64)),
+        (
+            "retries",
+            "allocator retries per second",
+            crate::event::LeadPoint::retries_per_s,
+        ),
     ];
     let first = l.points.first().map_or(1, |p| p.ms_before.max(1)) as f64;
     for (class, title, f) in series {

@@ -1,7 +1,8 @@
 //! The lead-up to an OOM: `record` and `agent` sample memory pressure
 //! ([`crate::pressure`]) into a bounded ring, and each OOM event carries the
-//! last seconds of it: its memory cgroup's usage and fail count, PSI and the
-//! zones' free memory, ending with the OOM itself. Meta's `below` records
+//! last seconds of it: its memory cgroup's usage and fail count, PSI, the
+//! zones' free memory and the allocator's retries per second, ending with
+//! the OOM itself. Meta's `below` records
 //! the whole system for replay; oomtrace keeps only the minute that mattered.
 
 use crate::event::{LeadPoint, LeadUp, OomEvent};
@@ -16,6 +17,26 @@ struct Kept {
     psi: Option<Psi>,
     free_kb: u64,
     memcgs: Vec<(String, u64, u64)>,
+    retries: Option<Retries>,
+}
+
+/// The allocator's retries counted so far (`oom:reclaim_retry_zone`,
+/// `oom:compact_retry`), as the live source tallies them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retries {
+    pub reclaim: u64,
+    pub compact: u64,
+}
+
+impl Retries {
+    /// Per second from `then` (`then_ns`) to `self` (`now_ns`).
+    fn rates(self, then: Retries, then_ns: u64, now_ns: u64) -> Option<(f64, f64)> {
+        let secs = now_ns.checked_sub(then_ns).filter(|&d| d > 0)? as f64 / 1e9;
+        Some((
+            self.reclaim.saturating_sub(then.reclaim) as f64 / secs,
+            self.compact.saturating_sub(then.compact) as f64 / secs,
+        ))
+    }
 }
 
 pub const MEMCGS_KEPT: usize = 64;
@@ -37,7 +58,9 @@ impl Ring {
         }
     }
 
-    pub fn push(&mut self, s: &Sample) {
+    /// Keeps a sample and the retries counted by then (`None` without the
+    /// live source).
+    pub fn push(&mut self, s: &Sample, retries: Option<Retries>) {
         let mut memcgs: Vec<(String, u64, u64)> = s
             .memcgs
             .iter()
@@ -51,6 +74,7 @@ impl Ring {
             psi: s.psi,
             free_kb: s.zones.iter().map(|z| z.free_kb).sum(),
             memcgs,
+            retries,
         });
         while self
             .samples
@@ -61,17 +85,36 @@ impl Ring {
         }
     }
 
+    /// No retry count is known after all (the source cannot count them).
+    pub fn forget_retries(&mut self) {
+        for k in &mut self.samples {
+            k.retries = None;
+        }
+    }
+
     /// The lead-up to `ev` (by its CLOCK_MONOTONIC time), ending with the
-    /// OOM's own values; `None` with nothing sampled before it.
-    pub fn lead_up(&self, ev: &OomEvent) -> Option<LeadUp> {
+    /// OOM's own values (its retry rate from `retries`, counted by the time
+    /// the event is whole); `None` with nothing sampled before it.
+    pub fn lead_up(&self, ev: &OomEvent, retries: Option<Retries>) -> Option<LeadUp> {
         let at = ev.uptime_ns;
         let memcg = ev.memcg.as_deref();
-        let mut points: Vec<LeadPoint> = self
+        let kept: Vec<&Kept> = self
             .samples
             .iter()
             .filter(|k| k.at_ns <= at && k.at_ns + self.keep_ns >= at)
-            .map(|k| {
+            .collect();
+        let last = *kept.last()?;
+        // Each point's retry rate since the point before.
+        let rate = |prev: Option<&Kept>, now: Option<Retries>, now_ns: u64| {
+            let prev = prev?;
+            now?.rates(prev.retries?, prev.at_ns, now_ns)
+        };
+        let mut points: Vec<LeadPoint> = kept
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
                 let m = memcg.and_then(|p| k.memcgs.iter().find(|m| m.0 == p));
+                let r = rate(i.checked_sub(1).map(|p| kept[p]), k.retries, k.at_ns);
                 LeadPoint {
                     ms_before: (at - k.at_ns) / 1_000_000,
                     memcg_usage_kb: m.map(|m| m.1),
@@ -79,12 +122,12 @@ impl Ring {
                     psi_some_avg10: k.psi.map(|p| p.some.avg10),
                     psi_full_avg10: k.psi.and_then(|p| p.full.map(|f| f.avg10)),
                     free_kb: Some(k.free_kb),
+                    reclaim_retries_per_s: r.map(|r| r.0),
+                    compact_retries_per_s: r.map(|r| r.1),
                 }
             })
             .collect();
-        if points.is_empty() {
-            return None;
-        }
+        let r = rate(Some(last), retries, at);
         let free: Option<u64> = ev
             .zones
             .as_ref()
@@ -96,11 +139,23 @@ impl Ring {
             psi_some_avg10: None,
             psi_full_avg10: None,
             free_kb: free,
+            reclaim_retries_per_s: r.map(|r| r.0),
+            compact_retries_per_s: r.map(|r| r.1),
         });
         Some(LeadUp {
             interval_ms: self.interval_ms,
             points,
         })
+    }
+}
+
+impl LeadPoint {
+    /// Both kinds of the allocator's retries, per second.
+    pub fn retries_per_s(&self) -> Option<f64> {
+        match (self.reclaim_retries_per_s, self.compact_retries_per_s) {
+            (None, None) => None,
+            (r, c) => Some(r.unwrap_or(0.0) + c.unwrap_or(0.0)),
+        }
     }
 }
 
@@ -128,6 +183,9 @@ impl LeadUp {
         }
         if let Some((a, b)) = span(|p| p.free_kb.map(|k| k as f64)) {
             parts.push(format!("free {:.0} → {:.0} MiB", mib(a), mib(b)));
+        }
+        if let Some((a, b)) = span(LeadPoint::retries_per_s) {
+            parts.push(format!("allocator retries {a:.0} → {b:.0}/s"));
         }
         Some(format!(
             "oomtrace: lead-up over {:.0} s: {}",
@@ -172,8 +230,11 @@ mod tests {
     #[test]
     fn the_lead_up_is_the_last_seconds_and_ends_at_the_oom() {
         let mut r = Ring::new(5_000_000_000, 1000);
+        // The allocator retries 10 times a second, then 110 in the last
+        // half second.
+        let retries = |reclaim, compact| Some(Retries { reclaim, compact });
         for s in 0..10 {
-            r.push(&sample(s, 12_288 + s * 1024));
+            r.push(&sample(s, 12_288 + s * 1024), retries(10 * s, 0));
         }
         // Older than 5 s before the newest sample: gone.
         assert_eq!(r.samples.len(), 6);
@@ -188,20 +249,33 @@ mod tests {
             }),
             ..OomEvent::default()
         };
-        let l = r.lead_up(&ev).unwrap();
+        let l = r.lead_up(&ev, retries(145, 3)).unwrap();
         let usage: Vec<u64> = l.points.iter().filter_map(|p| p.memcg_usage_kb).collect();
         assert_eq!(usage, [17_408, 18_432, 19_456, 20_480, 21_504, 24_576]);
+        let reclaim: Vec<Option<f64>> = l.points.iter().map(|p| p.reclaim_retries_per_s).collect();
+        let ten = Some(10.0);
+        assert_eq!(reclaim, [None, ten, ten, ten, ten, Some(110.0)]);
+        assert_eq!(l.points.last().unwrap().compact_retries_per_s, Some(6.0));
         assert_eq!(l.points.first().unwrap().ms_before, 4500);
         assert_eq!(l.points.last().unwrap().ms_before, 0);
         assert_eq!(
             l.line().unwrap(),
-            "oomtrace: lead-up over 4 s: usage 17.0 → 24.0 MiB, failcnt 0 → 7, free 1 → 1 MiB"
+            "oomtrace: lead-up over 4 s: usage 17.0 → 24.0 MiB, failcnt 0 → 7, free 1 → 1 MiB, \
+             allocator retries 10 → 116/s"
         );
+        // Without the live source's counts: no rate, nothing said of it.
+        let mut quiet = Ring::new(5_000_000_000, 1000);
+        for s in 0..10 {
+            quiet.push(&sample(s, 12_288 + s * 1024), None);
+        }
+        let l = quiet.lead_up(&ev, None).unwrap();
+        assert!(l.points.iter().all(|p| p.reclaim_retries_per_s.is_none()));
+        assert!(!l.line().unwrap().contains("retries"));
         // Nothing sampled before an OOM: no lead-up.
         let early = OomEvent {
             uptime_ns: 1,
             ..OomEvent::default()
         };
-        assert_eq!(Ring::new(5_000_000_000, 1000).lead_up(&early), None);
+        assert_eq!(Ring::new(5_000_000_000, 1000).lead_up(&early, None), None);
     }
 }

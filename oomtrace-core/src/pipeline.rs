@@ -35,6 +35,10 @@ pub trait Source {
 /// looked up outside the event. Runs only on whole events.
 pub trait Enricher {
     fn enrich(&mut self, ev: &mut OomEvent);
+
+    /// The source's counts as they change (the allocator's retries, lost
+    /// records), before the events that follow them.
+    fn progress(&mut self, _p: &crate::item::Progress) {}
 }
 
 /// Which events a user asked for.
@@ -169,6 +173,9 @@ pub fn run(
                 out.end = Some(t);
             }
             Item::Progress(mut p) => {
+                for e in enrichers.iter_mut() {
+                    e.progress(&p);
+                }
                 p.counts.events = in_session;
                 sink.progress(&p).context("writing the counts so far")?;
             }

@@ -18,7 +18,8 @@ pub struct Workload {
     /// The full container id (64 hex digits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_id: Option<String>,
-    /// `containerd`, `cri-o`, `docker` or `podman`, as the path names it.
+    /// `containerd`, `cri-o`, `docker` or `podman`, as the path names it
+    /// (or, for a bare id, as the runtime whose files hold it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<String>,
     /// The innermost systemd unit (service or scope) that is not a container's.
@@ -159,6 +160,9 @@ impl Workload {
         {
             return;
         }
+        if self.runtime.is_none() && self.container_id.is_some() {
+            self.runtime = n.runtime.clone();
+        }
         self.namespace = n.namespace.clone();
         self.pod = n.pod.clone();
         self.container = n.container.clone();
@@ -205,6 +209,8 @@ impl Workload {
 /// What a container's files on the node say about it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OciNames {
+    /// The runtime whose files these are, where only one keeps them there.
+    pub runtime: Option<String>,
     pub pod_uid: Option<String>,
     pub namespace: Option<String>,
     pub pod: Option<String>,
@@ -230,6 +236,7 @@ impl OciNames {
         ])
         .is_some_and(|t| t == "sandbox");
         let n = OciNames {
+            runtime: None,
             pod_uid: get(&["io.kubernetes.cri.sandbox-uid", "io.kubernetes.pod.uid"]),
             namespace: get(&[
                 "io.kubernetes.cri.sandbox-namespace",
@@ -273,6 +280,7 @@ impl OciNames {
                 .map(|n| n.trim_start_matches('/').to_owned())
         });
         Some(OciNames {
+            runtime: Some("docker".into()),
             pod_uid: label("io.kubernetes.pod.uid"),
             namespace: label("io.kubernetes.pod.namespace"),
             pod: label("io.kubernetes.pod.name"),

@@ -293,12 +293,21 @@ impl Enricher for StoredUserFrames {
 /// the host mounted elsewhere): containerd's and CRI-O's OCI bundles
 /// (`config.json`, the `io.kubernetes.*` annotations) and docker's
 /// `config.v2.json`. Looked up while the container exists; remembered by
-/// container id and pod UID (bounded).
+/// container id and pod UID (bounded). The live commands also read every
+/// new bundle once a second ([`Workloads::watching`]): containerd's CRI
+/// plugin deletes a task's bundle as soon as its process has exited, which
+/// can be before an OOM's event is whole.
 pub struct Workloads {
     host_root: PathBuf,
     by_container: HashMap<String, OciNames>,
     by_pod: HashMap<String, OciNames>,
+    /// Names of the containers the watcher saw, by id.
+    seen: Option<std::sync::Arc<std::sync::Mutex<HashMap<String, OciNames>>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// How often [`Workloads::watching`] reads the runtimes' bundles.
+const BUNDLE_SCAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Names remembered at most (then forgotten all at once).
 const NAMES_REMEMBERED: usize = 4096;
@@ -313,6 +322,71 @@ impl Workloads {
             host_root: host_root.to_owned(),
             by_container: HashMap::new(),
             by_pod: HashMap::new(),
+            seen: None,
+            stop: Default::default(),
+        }
+    }
+
+    /// As [`Workloads::new`], and a thread reads each new container's
+    /// bundle once a second, so that a container that ran for a second is
+    /// named after its bundle is gone.
+    pub fn watching(host_root: &Path) -> Self {
+        use std::sync::atomic::Ordering;
+        let mut w = Self::new(host_root);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(HashMap::new()));
+        let (root, map, stop) = (host_root.to_owned(), seen.clone(), w.stop.clone());
+        let spawned = std::thread::Builder::new()
+            .name("bundles".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    Self::scan(&root, &map);
+                    std::thread::sleep(BUNDLE_SCAN_INTERVAL);
+                }
+            });
+        match spawned {
+            Ok(_) => w.seen = Some(seen),
+            Err(e) => eprintln!(
+                "oomtrace: containers that end before their OOM is whole may go unnamed (cannot start the bundle reader: {e})"
+            ),
+        }
+        w
+    }
+
+    /// Reads the bundles not read before (at most [`BUNDLES_SCANNED`]).
+    fn scan(root: &Path, seen: &std::sync::Mutex<HashMap<String, OciNames>>) {
+        let mut fresh = Vec::new();
+        let mut looked = 0;
+        for (dir, runtime) in Self::bundle_dirs(root) {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                looked += 1;
+                if looked > BUNDLES_SCANNED {
+                    break;
+                }
+                let id = e.file_name().to_string_lossy().into_owned();
+                let known = seen
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains_key(&id);
+                if !known && let Some(n) = Self::config_of(&e.path()) {
+                    fresh.push((
+                        id,
+                        OciNames {
+                            runtime: runtime.map(str::to_owned),
+                            ..n
+                        },
+                    ));
+                }
+            }
+        }
+        let mut map = seen.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, n) in fresh {
+            if map.len() >= NAMES_REMEMBERED {
+                map.clear();
+            }
+            map.insert(id, n);
         }
     }
 
@@ -324,16 +398,24 @@ impl Workloads {
         serde_json::from_slice(&text).ok()
     }
 
-    /// The directories holding one OCI bundle (or storage entry) per container.
-    fn bundle_dirs(&self) -> Vec<PathBuf> {
-        let r = &self.host_root;
+    /// The directories holding one OCI bundle (or storage entry) per
+    /// container, with the runtime that keeps them (containers/storage's
+    /// are CRI-O's or podman's alike).
+    fn bundle_dirs(r: &Path) -> Vec<(PathBuf, Option<&'static str>)> {
         let mut dirs = vec![
-            r.join("run/containers/storage/overlay-containers"),
-            r.join("var/lib/containers/storage/overlay-containers"),
+            (r.join("run/containers/storage/overlay-containers"), None),
+            (
+                r.join("var/lib/containers/storage/overlay-containers"),
+                None,
+            ),
         ];
         // containerd: one directory per namespace (k8s.io, moby, default, ...).
         if let Ok(nss) = std::fs::read_dir(r.join("run/containerd/io.containerd.runtime.v2.task")) {
-            dirs.extend(nss.flatten().take(64).map(|e| e.path()));
+            dirs.extend(
+                nss.flatten()
+                    .take(64)
+                    .map(|e| (e.path(), Some("containerd"))),
+            );
         }
         dirs
     }
@@ -349,10 +431,14 @@ impl Workloads {
         if let Some(n) = self.by_container.get(id) {
             return Some(n.clone());
         }
-        let found = self
-            .bundle_dirs()
+        let found = Self::bundle_dirs(&self.host_root)
             .iter()
-            .find_map(|d| Self::config_of(&d.join(id)))
+            .find_map(|(d, runtime)| {
+                Some(OciNames {
+                    runtime: runtime.map(str::to_owned),
+                    ..Self::config_of(&d.join(id))?
+                })
+            })
             .or_else(|| {
                 Self::read_json(
                     &self
@@ -362,7 +448,8 @@ impl Workloads {
                         .join("config.v2.json"),
                 )
                 .and_then(|j| OciNames::from_docker_config(&j))
-            })?;
+            })
+            .or_else(|| self.seen_names(|map| map.get(id).cloned()))?;
         self.remember(true, id, &found);
         Some(found)
     }
@@ -373,30 +460,35 @@ impl Workloads {
         if let Some(n) = self.by_pod.get(uid) {
             return Some(n.clone());
         }
-        let mut seen = 0;
-        for dir in self.bundle_dirs() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                seen += 1;
-                if seen > BUNDLES_SCANNED {
-                    return None;
-                }
-                if let Some(n) = Self::config_of(&e.path())
-                    && n.pod_uid.as_deref() == Some(uid)
-                {
-                    let pod = OciNames {
-                        container: None,
-                        image: None,
-                        ..n
-                    };
-                    self.remember(false, uid, &pod);
-                    return Some(pod);
-                }
-            }
-        }
-        None
+        let of_pod = |n: OciNames| {
+            (n.pod_uid.as_deref() == Some(uid)).then_some(OciNames {
+                runtime: None,
+                container: None,
+                image: None,
+                ..n
+            })
+        };
+        let found = Self::bundle_dirs(&self.host_root)
+            .iter()
+            .filter_map(|(dir, _)| std::fs::read_dir(dir).ok())
+            .flat_map(|entries| entries.flatten())
+            .take(BUNDLES_SCANNED)
+            .find_map(|e| of_pod(Self::config_of(&e.path())?))
+            .or_else(|| self.seen_names(|map| map.values().find_map(|n| of_pod(n.clone()))))?;
+        self.remember(false, uid, &found);
+        Some(found)
+    }
+
+    /// What the bundle watcher saw, if it runs.
+    fn seen_names(
+        &self,
+        f: impl FnOnce(&HashMap<String, OciNames>) -> Option<OciNames>,
+    ) -> Option<OciNames> {
+        f(&self
+            .seen
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()))
     }
 
     fn remember(&mut self, container: bool, key: &str, n: &OciNames) {
@@ -425,6 +517,12 @@ impl Workloads {
     }
 }
 
+impl Drop for Workloads {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl Enricher for Workloads {
     fn enrich(&mut self, ev: &mut OomEvent) {
         ev.trigger.workload = self.workload(ev.trigger.cgroup.as_deref());
@@ -436,12 +534,17 @@ impl Enricher for Workloads {
 }
 
 /// `record --lead-up D` and `agent`: a thread samples memory pressure every
-/// second ([`oomtrace_core::pressure::sample`]) into a ring of the last `D`;
-/// each event gets the samples before it ([`oomtrace_core::leadup::Ring`]).
+/// second ([`oomtrace_core::pressure::sample`]) into a ring of the last `D`,
+/// with the allocator's retries the live source has counted by then (its
+/// progress items); each event gets the samples before it
+/// ([`oomtrace_core::leadup::Ring`]).
 pub struct LeadUps {
     ring: std::sync::Arc<std::sync::Mutex<oomtrace_core::leadup::Ring>>,
+    retries: std::sync::Arc<std::sync::Mutex<Option<Retries>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
+
+use oomtrace_core::leadup::Retries;
 
 /// How often the lead-up is sampled.
 pub const LEAD_UP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -459,7 +562,10 @@ impl LeadUps {
             LEAD_UP_INTERVAL.as_millis() as u64,
         )));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, s) = (ring.clone(), stop.clone());
+        // Counted from oomtrace's start: none yet (the live source, which
+        // starts next, says otherwise if it cannot count them).
+        let retries = Arc::new(Mutex::new(Some(Retries::default())));
+        let (r, s, counted) = (ring.clone(), stop.clone(), retries.clone());
         let spawned = std::thread::Builder::new()
             .name("lead-up".into())
             .spawn(move || {
@@ -467,7 +573,12 @@ impl LeadUps {
                 let root = crate::plan::host::memcg_root();
                 while !s.load(Ordering::Relaxed) {
                     let sample = oomtrace_core::pressure::sample(page_shift, root.as_deref());
-                    r.lock().unwrap_or_else(|e| e.into_inner()).push(&sample);
+                    // The ring's lock first, then the count's (as
+                    // `without_retries` takes them).
+                    let mut ring = r.lock().unwrap_or_else(|e| e.into_inner());
+                    let retries = *counted.lock().unwrap_or_else(|e| e.into_inner());
+                    ring.push(&sample, retries);
+                    drop(ring);
                     std::thread::sleep(LEAD_UP_INTERVAL);
                 }
             });
@@ -475,7 +586,21 @@ impl LeadUps {
             eprintln!("oomtrace: no lead-up (cannot start its sampler: {e})");
             return None;
         }
-        Some(Self { ring, stop })
+        Some(Self {
+            ring,
+            retries,
+            stop,
+        })
+    }
+}
+
+impl LeadUps {
+    /// The source cannot count the allocator's retries: the lead-up says
+    /// nothing of them rather than a rate of 0.
+    pub fn without_retries(&mut self) {
+        let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        *self.retries.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        ring.forget_retries();
     }
 }
 
@@ -487,10 +612,75 @@ impl Drop for LeadUps {
 
 impl Enricher for LeadUps {
     fn enrich(&mut self, ev: &mut OomEvent) {
+        let retries = *self.retries.lock().unwrap_or_else(|e| e.into_inner());
         ev.lead_up = self
             .ring
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .lead_up(ev);
+            .lead_up(ev, retries);
+    }
+
+    fn progress(&mut self, p: &oomtrace_core::item::Progress) {
+        let mut r = self.retries.lock().unwrap_or_else(|e| e.into_inner());
+        if r.is_some() {
+            *r = Some(Retries {
+                reclaim: p.reclaim_retries,
+                compact: p.compact_retries,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A container whose bundle is deleted before its OOM's event is whole
+    /// (containerd's CRI plugin deletes it as the process exits) is named
+    /// from what the bundle reader saw while it ran; a plain reader, which
+    /// looks only when the event comes, names nothing then.
+    #[test]
+    fn a_bundle_gone_before_the_event_still_names_its_container() {
+        let root = std::env::temp_dir().join(format!("oomtrace-bundles-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let id = "c".repeat(64);
+        let uid = "0b8f2c4e-1d2a-4f6b-9c3d-5e7f8a9b0c1d";
+        let bundle = root
+            .join("run/containerd/io.containerd.runtime.v2.task/k8s.io")
+            .join(&id);
+        std::fs::create_dir_all(&bundle).unwrap();
+        std::fs::write(
+            bundle.join("config.json"),
+            serde_json::json!({"annotations": {
+                "io.kubernetes.cri.container-type": "container",
+                "io.kubernetes.cri.container-name": "app",
+                "io.kubernetes.cri.sandbox-name": "web-0",
+                "io.kubernetes.cri.sandbox-namespace": "shop",
+                "io.kubernetes.cri.sandbox-uid": uid,
+            }})
+            .to_string(),
+        )
+        .unwrap();
+        let mut watching = Workloads::watching(&root);
+        let mut plain = Workloads::new(&root);
+        std::thread::sleep(BUNDLE_SCAN_INTERVAL * 2);
+        std::fs::remove_dir_all(&bundle).unwrap();
+        let path = format!("/kubepods/burstable/pod{uid}/{id}");
+        let w = watching.workload(Some(&path)).unwrap();
+        assert_eq!(
+            (
+                w.namespace.as_deref(),
+                w.pod.as_deref(),
+                w.container.as_deref()
+            ),
+            (Some("shop"), Some("web-0"), Some("app"))
+        );
+        assert_eq!(w.runtime.as_deref(), Some("containerd"));
+        let p = plain.workload(Some(&path)).unwrap();
+        assert_eq!(
+            (p.pod_uid.as_deref(), p.container.as_deref()),
+            (Some(uid), None)
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

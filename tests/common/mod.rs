@@ -59,6 +59,51 @@ pub fn slow_hog_command() -> Command {
     cmd
 }
 
+/// A tracefs instance of the test's own with some `oom:*` events enabled:
+/// the kernel's own count of them, an oracle oomtrace's BPF side did not
+/// produce. Removed when dropped.
+pub struct TraceInstance(std::path::PathBuf, Vec<String>);
+
+impl TraceInstance {
+    pub fn new(tag: &str, events: &[&str]) -> TraceInstance {
+        let root = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+            .iter()
+            .map(std::path::Path::new)
+            .find(|p| p.join("instances").is_dir())
+            .expect("tracefs with instances");
+        let dir = root
+            .join("instances")
+            .join(format!("oomtrace-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let mut instance = TraceInstance(dir, Vec::new());
+        for e in events {
+            let enable = instance.0.join(format!("events/oom/{e}/enable"));
+            std::fs::write(&enable, "1").unwrap();
+            instance.1.push(enable.to_string_lossy().into_owned());
+        }
+        instance
+    }
+
+    /// The events the kernel wrote into the instance so far.
+    pub fn count(&self) -> usize {
+        std::fs::read_to_string(self.0.join("trace"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .count()
+    }
+}
+
+impl Drop for TraceInstance {
+    fn drop(&mut self) {
+        for enable in &self.1 {
+            let _ = std::fs::write(enable, "0");
+        }
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
 /// OOM tests run one at a time: a tracer must see its own test's OOM only.
 pub static ONE_OOM_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 

@@ -168,9 +168,10 @@ fn ensure_browser() -> Result<()> {
 }
 
 /// The fleet tests: Debian's Prometheus server (and promtool) scrapes the
-/// agent; kubernetes-validate (PyPI, pinned) checks the DaemonSet offline
-/// against the API's schemas.
-const FLEET_PACKAGES: &[&str] = &["prometheus"];
+/// agent; Debian's containerd and runc run a real container (and
+/// libc6-dev's static libc builds what it runs); kubernetes-validate (PyPI,
+/// pinned) checks the DaemonSet offline against the API's schemas.
+const FLEET_PACKAGES: &[&str] = &["prometheus", "containerd", "runc", "libc6-dev"];
 const KUBERNETES_VALIDATE: &str = "1.37.0";
 
 fn ensure_fleet_tools() -> Result<()> {

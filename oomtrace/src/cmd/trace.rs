@@ -104,8 +104,13 @@ impl TraceArgs {
             reopen_on_hup,
             ..self.options()
         })?;
+        if let Some(l) = lead_ups.as_mut()
+            && !source.counts_retries()
+        {
+            l.without_retries();
+        }
         let mut stacks = UserStacks::new();
-        let mut workloads = Workloads::new(&self.host_root);
+        let mut workloads = Workloads::watching(&self.host_root);
         let mut enrichers: Vec<&mut dyn Enricher> = vec![&mut stacks, &mut workloads];
         if let Some(l) = lead_ups.as_mut() {
             enrichers.push(l);
@@ -144,8 +149,8 @@ pub struct RecordArgs {
 #[derive(Clone, Debug, clap::Args)]
 pub struct LeadUpArgs {
     /// Keep this long of memory pressure (sampled every second: the OOM's
-    /// memcg usage and fail count, PSI, free memory) and attach it to each
-    /// OOM; 0 turns it off.
+    /// memcg usage and fail count, PSI, free memory, the allocator's
+    /// retries) and attach it to each OOM; 0 turns it off.
     #[arg(long, value_name = "D", default_value = "60s", value_parser = humantime::parse_duration)]
     pub lead_up: Duration,
 }

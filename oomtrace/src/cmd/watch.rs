@@ -281,7 +281,7 @@ fn start_tracer(tx: mpsc::Sender<FromTracer>) {
             let mut source = BpfSource::start(&opts)?;
             pipeline::run(
                 &mut source,
-                &mut [&mut Workloads::new(std::path::Path::new("/"))],
+                &mut [&mut Workloads::watching(std::path::Path::new("/"))],
                 &pipeline::Filter::default(),
                 &mut ToScreen(tx.clone()),
                 None,

@@ -247,6 +247,8 @@ pub struct BpfSource {
     /// Kernel-side errors and allocator retries last said in a progress item.
     said_errors: u64,
     said_retries: u64,
+    /// The allocator's retry tracepoints are attached.
+    counts_retries: bool,
     reopen_on_hup: bool,
     /// What is attached, for the caller's own messages.
     pub mode: Mode,
@@ -314,6 +316,10 @@ impl BpfSource {
             .collect();
         let marks = ok.iter().any(|h| h.program == names::PROG_MARK_VICTIM);
         let kprobes = ok.iter().any(Hook::is_kprobe);
+        let counts_retries = ok.iter().any(|h| {
+            h.provides
+                .contains(&oomtrace_core::event::Field::AllocatorRetries)
+        });
         if !marks && !kprobes {
             return Err(anyhow!(
                 "no hook could be attached on this kernel ({}); see `oomtrace check`",
@@ -376,6 +382,7 @@ impl BpfSource {
             said: (0, 0),
             said_errors: 0,
             said_retries: 0,
+            counts_retries,
             reopen_on_hup: opts.reopen_on_hup,
             mode: plan.mode,
             release: plan.release.clone(),
@@ -422,7 +429,17 @@ impl BpfSource {
         drop(_guard);
         src.bpf = Some(bpf);
         eprintln!("{attached_line}");
+        // Counting the allocator's retries from here: none yet is a count
+        // (a lead-up's rate of 0), not an unknown.
+        if counts_retries {
+            src.progress(false);
+        }
         Ok(src)
+    }
+
+    /// Whether it counts the allocator's retries (their tracepoints attached).
+    pub fn counts_retries(&self) -> bool {
+        self.counts_retries
     }
 
     /// Feeds every record the ring holds now to the assembler; queues what
@@ -436,6 +453,9 @@ impl BpfSource {
         while let Some(record) = rb.next() {
             events.extend(self.assembler.push_bytes(&record));
         }
+        // The allocator's retries among these records are said before the
+        // OOMs they led to: a lead-up's last rate counts them.
+        self.say_losses();
         self.queue(events);
         self.settle();
         self.say_losses();
