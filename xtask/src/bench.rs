@@ -605,10 +605,133 @@ fn report_throughput(exe: &str, md: &mut String) -> Result<()> {
     Ok(())
 }
 
+/// The heading that starts `watch`'s section of bench/RESULTS.md, which
+/// `cargo xtask bench watch` replaces and a whole run keeps.
+const WATCH_HEADING: &str = "## `oomtrace watch` over time";
+
+/// CPU time (ticks) and VmRSS (kB) of `pid` now.
+fn cpu_and_rss(pid: u32) -> (u64, u64) {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let rss = fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    (field(11) + field(12), rss)
+}
+
+/// `oomtrace watch` at its default refresh (1 s) in a 100×30 tmux window
+/// for `secs`: its CPU time and resident set at the start and the end, and
+/// the OOM kills that reached its screen meanwhile (whatever else runs on
+/// the machine makes them; this makes none).
+fn watch_cost(exe: &str, secs: u64) -> Result<String> {
+    install_debian_packages(&["tmux"])?;
+    let session = format!("oomtrace-bench-watch-{}", std::process::id());
+    super::run(Command::new("tmux").args([
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &format!("exec {exe} watch"),
+    ]))?;
+    let pid: u32 =
+        output(Command::new("tmux").args(["list-panes", "-t", &session, "-F", "#{pane_pid}"]))
+            .and_then(|p| p.trim().parse().ok())
+            .context("the tmux pane's pid")?;
+    // Started, attached and drawn.
+    std::thread::sleep(Duration::from_secs(5));
+    let (ticks0, rss0) = cpu_and_rss(pid);
+    let kills0 = vmstat_oom_kills();
+    let t0 = std::time::Instant::now();
+    std::thread::sleep(Duration::from_secs(secs));
+    let (ticks1, rss1) = cpu_and_rss(pid);
+    let span = t0.elapsed().as_secs_f64();
+    let kills = vmstat_oom_kills() - kills0;
+    let _ = Command::new("tmux")
+        .args(["send-keys", "-t", &session, "q"])
+        .status();
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = Command::new("tmux")
+        .args(["kill-session", "-t", &session])
+        .status();
+    // SAFETY: sysconf with a valid name.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let ticks = ticks1.saturating_sub(ticks0);
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "{WATCH_HEADING}\n\n`cargo xtask bench watch {secs}` ({}): `oomtrace watch` at its default \
+         refresh (1 s) in a 100×30 tmux window, its CPU time (`/proc/PID/stat` utime+stime) and \
+         resident set read 5 s after its start and at the end; the OOM kills are the machine's \
+         (`/proc/vmstat` oom_kill) meanwhile, each a line on its screen.\n\n\
+         | span | CPU | VmRSS start → end | OOM kills meanwhile |\n|---|---|---|---|\n\
+         | {:.1} min | {ticks} ticks of {:.0}: {:.2} % of one CPU | {:.1} → {:.1} MiB | {kills} |\n",
+        output(Command::new("git").args(["rev-parse", "--short", "HEAD"]))
+            .unwrap_or_default()
+            .trim(),
+        span / 60.0,
+        span * hz,
+        100.0 * ticks as f64 / (span * hz),
+        rss0 as f64 / 1024.0,
+        rss1 as f64 / 1024.0,
+    );
+    Ok(md)
+}
+
+/// The watch section of a RESULTS.md text, to the next `## ` heading.
+fn watch_section(text: &str) -> Option<&str> {
+    let start = text.find(WATCH_HEADING)?;
+    let rest = &text[start..];
+    let end = rest[WATCH_HEADING.len()..]
+        .find("\n## ")
+        .map_or(rest.len(), |e| e + WATCH_HEADING.len() + 1);
+    Some(&rest[..end])
+}
+
+/// `cargo xtask bench watch [SECONDS]` (an hour unless told): replaces
+/// bench/RESULTS.md's watch section with a new measurement.
+pub fn watch(secs: u64) -> Result<()> {
+    if !is_root() {
+        bail!("oomtrace watch loads BPF programs for its kill lines: run it as root");
+    }
+    let exe = oomtrace()?;
+    let exe = exe.to_str().context("non-UTF-8 path")?.to_owned();
+    eprintln!("xtask: bench: oomtrace watch for {secs} s");
+    let new = watch_cost(&exe, secs)?;
+    let path = workspace_root().join("bench/RESULTS.md");
+    let text = fs::read_to_string(&path).unwrap_or_default();
+    let text = match watch_section(&text) {
+        Some(old) => text.replacen(old, &new, 1),
+        None => format!("{}\n\n{new}", text.trim_end()),
+    };
+    fs::write(&path, text)?;
+    println!("{new}");
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
 pub fn run() -> Result<()> {
     if !is_root() {
         bail!("cargo xtask bench loads BPF programs: run it as root");
     }
+    let kept_watch = fs::read_to_string(workspace_root().join("bench/RESULTS.md"))
+        .ok()
+        .and_then(|t| watch_section(&t).map(str::to_owned));
     install_debian_packages(BENCH_PACKAGES)?;
     let exe = oomtrace()?;
     let exe = exe.to_str().context("non-UTF-8 path")?.to_owned();
@@ -659,6 +782,10 @@ pub fn run() -> Result<()> {
     idle(&exe, &mut md)?;
     eprintln!("xtask: bench: report throughput");
     report_throughput(&exe, &mut md)?;
+    // An hour of watch is measured on its own (`cargo xtask bench watch`).
+    if let Some(w) = kept_watch {
+        let _ = write!(md, "\n{}\n", w.trim_end());
+    }
     let path = workspace_root().join("bench/RESULTS.md");
     fs::create_dir_all(path.parent().unwrap())?;
     fs::write(&path, &md)?;

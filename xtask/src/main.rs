@@ -356,7 +356,15 @@ fn main() -> ExitCode {
             )),
         },
         "test" => test(),
-        "bench" => deps().and_then(|()| bench::run()),
+        "bench" => match rest {
+            [what, secs @ ..] if what == "watch" => deps().and_then(|()| {
+                bench::watch(secs.first().and_then(|s| s.parse().ok()).unwrap_or(3600))
+            }),
+            [] => deps().and_then(|()| bench::run()),
+            _ => Err(anyhow::anyhow!(
+                "usage: cargo xtask bench [watch [SECONDS]]"
+            )),
+        },
         "fuzz" => fuzz(
             rest.first()
                 .and_then(|s| s.parse().ok())
@@ -379,7 +387,8 @@ fn main() -> ExitCode {
                  \x20 btf --kernel-package NAME  a BTF file for a kernel without its own, by pahole from NAME (a -dbg package)\n\
                  \x20 test   lint, vm-test, unit tests and the integration tests on this kernel (root)\n\
                  \x20 fuzz [SECONDS]  fuzz each reader of outside text (cargo fuzz), 45 s each by default\n\
-                 \x20 bench  measure start-up, in-kernel cost, idle cost, report throughput, latency: bench/RESULTS.md"
+                 \x20 bench  measure start-up, in-kernel cost, idle cost, report throughput, latency: bench/RESULTS.md\n\
+                 \x20 bench watch [SECONDS]  oomtrace watch's CPU and memory over an hour (or SECONDS)"
             );
             return if cmd == "help" {
                 ExitCode::SUCCESS
