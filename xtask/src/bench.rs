@@ -668,6 +668,7 @@ fn watch_cost(exe: &str, secs: u64) -> Result<String> {
     std::thread::sleep(Duration::from_secs(1));
     let _ = Command::new("tmux")
         .args(["kill-session", "-t", &session])
+        .stderr(Stdio::null())
         .status();
     // SAFETY: sysconf with a valid name.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
