@@ -286,41 +286,39 @@ pub fn await_whole_kernel_report() {
     }
 }
 
-/// `oomtrace ARGS`, waited for with wait4: exit status, stdout, stderr and
-/// peak resident memory in KiB.
+/// `oomtrace ARGS` under GNU time: exit status, stdout, stderr and peak
+/// resident memory in KiB. Not this process's own wait4: a child spawned
+/// from here (posix_spawn shares our memory until its exec) has our high
+/// water mark recorded as its own at the exec, so a test that had grown
+/// (a sibling's panic loading debug info) inflated the figure. time forks
+/// its child from its own small process.
 pub fn oomtrace_rusage(args: &[&std::ffi::OsStr]) -> (i32, String, String, i64) {
-    use std::io::Read;
-    use std::process::Stdio;
-    // Reaped below by wait4, for its peak resident memory.
-    #[allow(clippy::zombie_processes)]
-    let mut child = Command::new(OOMTRACE)
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = Scratch::new(&format!("rusage-{n}"));
+    let peak = dir.join("peak-kib");
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&peak)
+        .arg(OOMTRACE)
         .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    let err = child.stderr.take().map(|mut e| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = e.read_to_string(&mut text);
-            text
-        })
-    });
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 on our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
-    let err = err.map(|t| t.join().unwrap()).unwrap_or_default();
-    assert!(libc::WIFEXITED(status), "{err}");
-    (libc::WEXITSTATUS(status), out, err, usage.ru_maxrss)
+        .output()
+        .expect("GNU time (Debian's time; cargo xtask deps installs it)");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let code = out.status.code().unwrap_or_else(|| panic!("killed: {err}"));
+    let text = std::fs::read_to_string(&peak).unwrap();
+    // time says so first when the command exited non-zero.
+    let kib = text
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("time wrote {text:?}"));
+    (
+        code,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        err,
+        kib,
+    )
 }
 
 /// The kernel's count of OOM kills since boot (`oom_kill` in /proc/vmstat).
