@@ -408,19 +408,7 @@ fn section_of<'a>(log: &'a str, name: &str) -> &'a str {
 /// CPU time and wake-ups of idle tracers: /proc's counters before and after.
 fn idle(exe: &str, md: &mut String) -> Result<()> {
     fn sample(pid: u32) -> (u64, u64) {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(") ")
-            .map(|(_, r)| r.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = fields
-            .get(11)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-            + fields
-                .get(12)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
+        let (ticks, _) = cpu_and_rss(pid);
         let mut switches = 0;
         for task in fs::read_dir(format!("/proc/{pid}/task"))
             .into_iter()
