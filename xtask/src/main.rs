@@ -11,8 +11,9 @@ use std::time::Instant;
 const LINKER_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev"];
 /// Used by the tests: `dmesg` and `setpriv` from util-linux; a C compiler
 /// for the frame-pointer hog whose user stack is symbolized; tmux, the
-/// terminal `watch` is tested in.
-const TEST_PACKAGES: &[&str] = &["util-linux", "gcc", "tmux", "time"];
+/// terminal `watch` is tested in; GNU time, for a child's peak memory;
+/// systemd's verifier and manual, for the units.
+const TEST_PACKAGES: &[&str] = &["util-linux", "gcc", "tmux", "time", "systemd"];
 const BPF_LINKER_VERSION: &str = "0.13";
 /// The toolchain that builds the eBPF crate (aya-build runs `rustup run nightly`).
 const EBPF_TOOLCHAIN: &str = "nightly";
