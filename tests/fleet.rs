@@ -773,8 +773,14 @@ fn a_real_containerd_containers_oom_is_named_from_its_bundle() {
             "registry.example/shop/web:1.0",
         ),
     ];
+    // Debian's runc is in /usr/sbin, which a CI's PATH may lack.
+    let runc = ["/usr/sbin/runc", "/usr/bin/runc"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("runc (Debian's runc; cargo xtask deps installs it)");
     let mut run = containerd.command();
     run.args(["run", "--rm", "--null-io", "--rootfs"])
+        .args(["--runc-binary", runc])
         .args(["--cgroup", &cgroup])
         .args(["--memory-limit", &(32u64 << 20).to_string()])
         .arg("--pid-file")
