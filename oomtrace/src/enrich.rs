@@ -301,10 +301,13 @@ pub struct Workloads {
     host_root: PathBuf,
     by_container: HashMap<String, OciNames>,
     by_pod: HashMap<String, OciNames>,
-    /// Names of the containers the watcher saw, by id.
-    seen: Option<std::sync::Arc<std::sync::Mutex<HashMap<String, OciNames>>>>,
+    /// What the watcher read of each container's bundle, by id: its names,
+    /// or `None` for a whole config that names nothing (not read again).
+    seen: Option<std::sync::Arc<std::sync::Mutex<Seen>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
+
+type Seen = HashMap<String, Option<OciNames>>;
 
 /// How often [`Workloads::watching`] reads the runtimes' bundles.
 const BUNDLE_SCAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -352,8 +355,9 @@ impl Workloads {
         w
     }
 
-    /// Reads the bundles not read before (at most [`BUNDLES_SCANNED`]).
-    fn scan(root: &Path, seen: &std::sync::Mutex<HashMap<String, OciNames>>) {
+    /// Reads the bundles not read before (at most [`BUNDLES_SCANNED`]); one
+    /// whose config is missing or partly written is read again next time.
+    fn scan(root: &Path, seen: &std::sync::Mutex<Seen>) {
         let mut fresh = Vec::new();
         let mut looked = 0;
         for (dir, runtime) in Self::bundle_dirs(root) {
@@ -370,14 +374,12 @@ impl Workloads {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .contains_key(&id);
-                if !known && let Some(n) = Self::config_of(&e.path()) {
-                    fresh.push((
-                        id,
-                        OciNames {
-                            runtime: runtime.map(str::to_owned),
-                            ..n
-                        },
-                    ));
+                if !known && let Some(json) = Self::config_json(&e.path()) {
+                    let names = OciNames::from_oci_config(&json).map(|n| OciNames {
+                        runtime: runtime.map(str::to_owned),
+                        ..n
+                    });
+                    fresh.push((id, names));
                 }
             }
         }
@@ -420,11 +422,15 @@ impl Workloads {
         dirs
     }
 
-    fn config_of(dir: &Path) -> Option<OciNames> {
+    /// A bundle's OCI config, whole.
+    fn config_json(dir: &Path) -> Option<serde_json::Value> {
         [dir.join("config.json"), dir.join("userdata/config.json")]
             .iter()
             .find_map(|p| Self::read_json(p))
-            .and_then(|j| OciNames::from_oci_config(&j))
+    }
+
+    fn config_of(dir: &Path) -> Option<OciNames> {
+        OciNames::from_oci_config(&Self::config_json(dir)?)
     }
 
     fn names_of_container(&mut self, id: &str) -> Option<OciNames> {
@@ -449,7 +455,7 @@ impl Workloads {
                 )
                 .and_then(|j| OciNames::from_docker_config(&j))
             })
-            .or_else(|| self.seen_names(|map| map.get(id).cloned()))?;
+            .or_else(|| self.seen_names(|map| map.get(id).cloned().flatten()))?;
         self.remember(true, id, &found);
         Some(found)
     }
@@ -474,16 +480,15 @@ impl Workloads {
             .flat_map(|entries| entries.flatten())
             .take(BUNDLES_SCANNED)
             .find_map(|e| of_pod(Self::config_of(&e.path())?))
-            .or_else(|| self.seen_names(|map| map.values().find_map(|n| of_pod(n.clone()))))?;
+            .or_else(|| {
+                self.seen_names(|map| map.values().flatten().find_map(|n| of_pod(n.clone())))
+            })?;
         self.remember(false, uid, &found);
         Some(found)
     }
 
     /// What the bundle watcher saw, if it runs.
-    fn seen_names(
-        &self,
-        f: impl FnOnce(&HashMap<String, OciNames>) -> Option<OciNames>,
-    ) -> Option<OciNames> {
+    fn seen_names(&self, f: impl FnOnce(&Seen) -> Option<OciNames>) -> Option<OciNames> {
         f(&self
             .seen
             .as_ref()?
@@ -661,10 +666,29 @@ mod tests {
             .to_string(),
         )
         .unwrap();
+        // A second bundle whose directory is there before its config (as
+        // a runtime makes it): read again until the config is whole.
+        let late_id = "d".repeat(64);
+        let late = bundle.with_file_name(&late_id);
+        std::fs::create_dir_all(&late).unwrap();
+        std::fs::write(late.join("config.json"), "{\"annotations\": {").unwrap();
         let mut watching = Workloads::watching(&root);
         let mut plain = Workloads::new(&root);
         std::thread::sleep(BUNDLE_SCAN_INTERVAL * 2);
+        std::fs::write(
+            late.join("config.json"),
+            std::fs::read_to_string(bundle.join("config.json"))
+                .unwrap()
+                .replace("\"app\"", "\"sidecar\""),
+        )
+        .unwrap();
+        std::thread::sleep(BUNDLE_SCAN_INTERVAL * 2);
         std::fs::remove_dir_all(&bundle).unwrap();
+        std::fs::remove_dir_all(&late).unwrap();
+        let l = watching
+            .workload(Some(&format!("/kubepods/burstable/pod{uid}/{late_id}")))
+            .unwrap();
+        assert_eq!(l.container.as_deref(), Some("sidecar"));
         let path = format!("/kubepods/burstable/pod{uid}/{id}");
         let w = watching.workload(Some(&path)).unwrap();
         assert_eq!(
