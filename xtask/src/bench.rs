@@ -625,6 +625,9 @@ fn cpu_and_rss(pid: u32) -> (u64, u64) {
 /// the machine makes them; this makes none).
 fn watch_cost(exe: &str, secs: u64) -> Result<String> {
     install_debian_packages(&["tmux"])?;
+    // The build measured: what HEAD is now, not when the hour is over.
+    let rev =
+        output(Command::new("git").args(["rev-parse", "--short", "HEAD"])).unwrap_or_default();
     let session = format!("oomtrace-bench-watch-{}", std::process::id());
     super::run(Command::new("tmux").args([
         "new-session",
@@ -670,9 +673,7 @@ fn watch_cost(exe: &str, secs: u64) -> Result<String> {
          (`/proc/vmstat` oom_kill) meanwhile, each a line on its screen.\n\n\
          | span | CPU | VmRSS start → end | OOM kills meanwhile |\n|---|---|---|---|\n\
          | {:.1} min | {ticks} ticks of {:.0}: {:.2} % of one CPU | {:.1} → {:.1} MiB | {kills} |\n",
-        output(Command::new("git").args(["rev-parse", "--short", "HEAD"]))
-            .unwrap_or_default()
-            .trim(),
+        rev.trim(),
         span / 60.0,
         span * hz,
         100.0 * ticks as f64 / (span * hz),
