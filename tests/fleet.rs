@@ -699,24 +699,6 @@ int main(void) {
 }
 "#;
 
-/// The kernel's `oom-kill:` line for `pid`, as `key=value` pairs.
-fn kernel_oom_kill_line(pid: u32) -> BTreeMap<String, String> {
-    let log = Command::new("dmesg").output().expect("dmesg");
-    let log = String::from_utf8_lossy(&log.stdout).into_owned();
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("oom-kill:") && l.contains(&format!(",pid={pid},")))
-        .unwrap_or_else(|| panic!("no oom-kill line for pid {pid} in the kernel's log"));
-    line.split_once("oom-kill:")
-        .unwrap()
-        .1
-        .split(',')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
 /// A real container: Debian's containerd and runc run a static hog with a
 /// 32 MiB limit in the cgroup the kubelet's cgroupfs driver gives a
 /// burstable pod's container, with the CRI plugin's annotations. containerd
@@ -807,12 +789,13 @@ fn a_real_containerd_containers_oom_is_named_from_its_bundle() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(kills, 1, "the kernel's oom_kill counter");
-    let pid: u32 = std::fs::read_to_string(&pid_file)
+    let pid: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()
         .trim()
         .parse()
         .unwrap();
-    let kernel = kernel_oom_kill_line(pid);
+    let report = kernel_report_for(pid);
+    let kernel = &report.summary;
     let ev: Value = serde_json::from_str(stdout.lines().next().expect("an event")).unwrap();
     assert_eq!(ev["victim"]["pid"], pid, "{ev}");
     assert_eq!(ev["victim"]["comm"], "hog");

@@ -3,36 +3,11 @@
 //! traced by the real binary; the kernel's own report in the log is the oracle.
 
 use oomtrace_core::event::OomEvent;
-use oomtrace_core::kernel_log::{self as kreport, KernelReport};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 use common::*;
-
-fn kernel_report_for(pid: i32) -> KernelReport {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let log = Command::new("dmesg").output().unwrap();
-        let log = String::from_utf8_lossy(&log.stdout);
-        if let Some(r) = kreport::parse_log(&log)
-            .into_iter()
-            .rev()
-            .find(|r| r.killed.as_ref().is_some_and(|k| k.pid == pid))
-        {
-            assert!(
-                !r.header_suppressed,
-                "the kernel rate-limited its report of pid {pid}'s OOM: no oracle"
-            );
-            return r;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the kernel log has no OOM report for pid {pid}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn a_memcg_oom_is_traced_live_and_agrees_with_the_kernels_report() {

@@ -104,6 +104,33 @@ impl Drop for TraceInstance {
     }
 }
 
+/// The kernel's own report of the OOM that killed `pid` (waited for up to
+/// 5 s), read from its log by the importer's parser; a report the kernel
+/// rate-limited is no oracle.
+pub fn kernel_report_for(pid: i32) -> oomtrace_core::kernel_log::KernelReport {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = Command::new("dmesg").output().unwrap();
+        let log = String::from_utf8_lossy(&log.stdout);
+        if let Some(r) = oomtrace_core::kernel_log::parse_log(&log)
+            .into_iter()
+            .rev()
+            .find(|r| r.killed.as_ref().is_some_and(|k| k.pid == pid))
+        {
+            assert!(
+                !r.header_suppressed,
+                "the kernel rate-limited its report of pid {pid}'s OOM: no oracle"
+            );
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the kernel log has no OOM report for pid {pid}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// OOM tests run one at a time: a tracer must see its own test's OOM only.
 pub static ONE_OOM_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
