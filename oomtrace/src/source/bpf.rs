@@ -429,11 +429,6 @@ impl BpfSource {
         drop(_guard);
         src.bpf = Some(bpf);
         eprintln!("{attached_line}");
-        // Counting the allocator's retries from here: none yet is a count
-        // (a lead-up's rate of 0), not an unknown.
-        if counts_retries {
-            src.progress(false);
-        }
         Ok(src)
     }
 
