@@ -61,11 +61,15 @@ pub struct MemoryState {
     pub read: Option<MemoryRead>,
 }
 
+/// The counters by name, as the kernel reads them: `global_node_page_state`,
+/// `node_page_state` and `zone_page_state` say 0 for an atomic that per-CPU
+/// deltas not yet folded in left below zero (SMP kernels; seen:
+/// NR_WRITEBACK at -20), and so does its report.
 fn named(names: &[String], values: &[i64]) -> CounterMap {
     names
         .iter()
         .zip(values)
-        .map(|(n, v)| (n.clone(), *v))
+        .map(|(n, v)| (n.clone(), (*v).max(0)))
         .collect()
 }
 
