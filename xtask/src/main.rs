@@ -197,7 +197,8 @@ pub fn deps() -> Result<()> {
     ensure_browser()?;
     ensure_fleet_tools()?;
     ensure_rust_src()?;
-    ensure_bpf_linker()
+    ensure_bpf_linker()?;
+    toolchains::ensure_all()
 }
 
 fn build() -> Result<PathBuf> {
@@ -241,6 +242,10 @@ fn test() -> Result<()> {
         );
     }
     say_disk("before the build");
+    // Every toolchain proven in seconds before any test, here and in a
+    // clean root where nothing was installed by hand.
+    toolchains::prove(&workspace_root().join("target/toolchain-proof"), true)?;
+    toolchains::prove_in_clean_root()?;
     lint()?;
     run(cargo().args([
         "test",
@@ -358,6 +363,7 @@ fn main() -> ExitCode {
             )),
         },
         "test" => test(),
+        "toolchains" => toolchains::command(rest),
         "bench" => match rest {
             [what, secs @ ..] if what == "watch" => deps().and_then(|()| {
                 bench::watch(secs.first().and_then(|s| s.parse().ok()).unwrap_or(3600))
@@ -378,7 +384,7 @@ fn main() -> ExitCode {
         }),
         _ => {
             eprintln!(
-                "usage: cargo xtask <deps|build|run|lint|vm-test|test|dist|fuzz|bench>\n\
+                "usage: cargo xtask <deps|build|run|lint|toolchains|vm-test|test|dist|fuzz|bench>\n\
                  \x20 deps   install what is missing (Debian packages, rust-src, bpf-linker)\n\
                  \x20 build  build oomtrace (the BPF object is embedded)\n\
                  \x20 run    build, then run: cargo xtask run -- trace --json\n\
@@ -387,6 +393,8 @@ fn main() -> ExitCode {
                  \x20         in QEMU (or those named: 6.1@armhf), check oomtrace against their reports\n\
                  \x20 dist   static binaries for x86_64 and aarch64, SHA256SUMS and .deb packages in target/dist/\n\
                  \x20 btf --kernel-package NAME  a BTF file for a kernel without its own, by pahole from NAME (a -dbg package)\n\
+                 \x20 toolchains [--clean-root]  link a static program for each release target and build the BPF\n\
+                 \x20         object (--clean-root: set up and link in a fresh bookworm root made by mmdebstrap)\n\
                  \x20 test   lint, vm-test, unit tests and the integration tests on this kernel (root)\n\
                  \x20 fuzz [SECONDS]  fuzz each reader of outside text (cargo fuzz), 45 s each by default\n\
                  \x20 bench  measure start-up, in-kernel cost, idle cost, report throughput, latency: bench/RESULTS.md\n\
@@ -417,16 +425,14 @@ mod vm {
     const VM_PACKAGES: &[&str] = &["qemu-system-x86", "busybox-static", "cpio", "e2fsprogs"];
 
     /// A machine the VM tests emulate: Debian's architecture name, the
-    /// Rust target oomtrace is built for (static), and how QEMU boots it.
+    /// release target oomtrace is built for (static), and how QEMU boots it.
     pub struct Machine {
         pub debian_arch: &'static str,
         /// `uname -m`, and the architecture in release file names.
         pub uname_machine: &'static str,
-        rust_target: &'static str,
-        /// `CARGO_TARGET_<T>_LINKER` for a cross build, and its package.
-        linker: Option<(&'static str, &'static str, &'static str)>,
-        /// Debian packages QEMU and the cross build need.
-        packages: &'static [&'static str],
+        pub target: &'static toolchains::Target,
+        /// The Debian packages of its QEMU (`VM_PACKAGES` has x86's).
+        qemu_packages: &'static [&'static str],
         qemu: &'static str,
         qemu_args: &'static [&'static str],
         console: &'static str,
@@ -437,9 +443,8 @@ mod vm {
     pub const X86_64: Machine = Machine {
         debian_arch: "amd64",
         uname_machine: "x86_64",
-        rust_target: "x86_64-unknown-linux-gnu",
-        linker: None,
-        packages: &[],
+        target: &toolchains::X86_64_GNU,
+        qemu_packages: &[],
         qemu: "qemu-system-x86_64",
         qemu_args: &[],
         console: "ttyS0",
@@ -449,13 +454,8 @@ mod vm {
     pub const ARM64: Machine = Machine {
         debian_arch: "arm64",
         uname_machine: "aarch64",
-        rust_target: "aarch64-unknown-linux-musl",
-        linker: Some((
-            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER",
-            "aarch64-linux-gnu-gcc",
-            "gcc-aarch64-linux-gnu",
-        )),
-        packages: &["qemu-system-arm", "gcc-aarch64-linux-gnu"],
+        target: &toolchains::AARCH64_MUSL,
+        qemu_packages: &["qemu-system-arm"],
         qemu: "qemu-system-aarch64",
         // pauth-impdef: QEMU's own pointer-authentication algorithm, many
         // times faster to emulate than the architected one.
@@ -469,13 +469,8 @@ mod vm {
     pub const ARMHF: Machine = Machine {
         debian_arch: "armhf",
         uname_machine: "armv7l",
-        rust_target: "armv7-unknown-linux-gnueabihf",
-        linker: Some((
-            "CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_LINKER",
-            "arm-linux-gnueabihf-gcc",
-            "gcc-arm-linux-gnueabihf",
-        )),
-        packages: &["qemu-system-arm", "gcc-arm-linux-gnueabihf"],
+        target: &toolchains::ARMV7_GNUEABIHF,
+        qemu_packages: &["qemu-system-arm"],
         qemu: "qemu-system-arm",
         qemu_args: &["-M", "virt", "-cpu", "cortex-a15"],
         console: "ttyAMA0",
@@ -715,21 +710,9 @@ mod vm {
     /// oomtrace built as a static executable for the machine (the VM has
     /// no shared libraries), its BPF object built for that architecture.
     pub fn static_oomtrace(m: &Machine) -> Result<PathBuf> {
-        install_debian_packages(m.packages)?;
-        let installed = output(Command::new("rustup").args(["target", "list", "--installed"]));
-        if !installed.is_some_and(|t| t.lines().any(|l| l.trim() == m.rust_target)) {
-            run(Command::new("rustup").args(["target", "add", m.rust_target]))?;
-        }
-        let mut build = cargo();
-        build
-            .args(["build", "--release", "--package", "oomtrace", "--target"])
-            .arg(m.rust_target)
-            .env("RUSTFLAGS", "-C target-feature=+crt-static");
-        if let Some((var, linker, _)) = m.linker {
-            build.env(var, linker);
-        }
-        run(&mut build)?;
-        Ok(workspace_root().join(format!("target/{}/release/oomtrace", m.rust_target)))
+        m.target.ensure()?;
+        run(m.target.cargo_build().args(["--package", "oomtrace"]))?;
+        Ok(workspace_root().join(format!("target/{}/release/oomtrace", m.target.rust)))
     }
 
     /// `btfs`: detached BTF files, put in /btf/ under their own names
@@ -788,6 +771,7 @@ mod vm {
     }
 
     fn boot(m: &Machine, kernel: &Path, initrd: &Path, log: &Path) -> Result<()> {
+        install_debian_packages(m.qemu_packages)?;
         let disk = thrash_disk()?;
         let out = fs::File::create(log)?;
         let status = Command::new("timeout")
@@ -1005,3 +989,4 @@ mod vm {
 
 mod bench;
 mod dist;
+mod toolchains;
