@@ -502,3 +502,90 @@ fn a_file_growing_while_read_is_read_in_flat_memory() {
         );
     }
 }
+
+/// A first line without end (`/dev/zero`, a FIFO fed without newlines) is
+/// refused as soon as it passes the line bound, in one sentence naming the
+/// file, the line and the bound; nothing waits for an end that never comes.
+#[test]
+fn an_endless_first_line_is_refused_at_the_bound() {
+    let dir = Scratch::new("endless-first");
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    // The FIFO's writer goes on until the reader leaves (EPIPE).
+    let mut feeder = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec tr '\\000' x < /dev/zero > '{}'",
+            fifo.display()
+        ))
+        .spawn()
+        .unwrap();
+    for path in [std::path::Path::new("/dev/zero"), fifo.as_path()] {
+        let t = Instant::now();
+        let mut child = Command::new(OOMTRACE)
+            .arg("report")
+            .arg(path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if t.elapsed() > Duration::from_secs(1) {
+                child.kill().unwrap();
+                let _ = child.wait();
+                panic!("report {} still reading after 1 s", path.display());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(status.code(), Some(1), "{err}");
+        let said = format!(
+            "oomtrace: {}:1: more than 4 MiB without a newline: not an oomtrace session",
+            path.display()
+        );
+        assert!(err.starts_with(&said), "{err}");
+        assert_eq!(err.lines().count(), 1, "one sentence: {err}");
+    }
+    let _ = feeder.kill();
+    let _ = feeder.wait();
+}
+
+/// Every long-running command ends within a second of SIGTERM (what
+/// systemd, Kubernetes and `kill` send), exiting 0.
+#[test]
+fn sigterm_ends_every_long_running_command_within_a_second() {
+    require_root();
+    let dir = Scratch::new("sigterm");
+    let session = dir.join("s.oomtrace");
+    let sessions = dir.join("agent");
+    let commands: [Vec<&str>; 3] = [
+        vec!["trace"],
+        vec!["record", "-o", session.to_str().unwrap()],
+        vec![
+            "agent",
+            "--dir",
+            sessions.to_str().unwrap(),
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+    ];
+    for args in commands {
+        let t = Tracer::start(&args);
+        // Running a while first: the lead-up sampler and the metrics
+        // server are up, not only the attach.
+        std::thread::sleep(Duration::from_millis(1500));
+        let since = Instant::now();
+        let pid = t.child_pid;
+        t.terminate(Duration::from_secs(1));
+        println!(
+            "{}: pid {pid} ended {:?} after SIGTERM",
+            args[0],
+            since.elapsed()
+        );
+    }
+}

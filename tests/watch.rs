@@ -424,3 +424,206 @@ fn a_recorded_memcg_oom_carries_its_lead_up() {
     }
     println!("lead-up: {counted} allocator retries counted, {kernel} traced by the kernel");
 }
+
+/// `oomtrace watch` on a pseudo-terminal of the test's own, 100×30; a
+/// thread drains the screen it draws (a terminal that stops reading would
+/// block its writes) until [`Pty::hang_up`] closes the terminal's side.
+struct Pty {
+    child: Child,
+    drained: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    hang_up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    drain: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Pty {
+    /// `controlling`: the pty is watch's controlling terminal (it leads a
+    /// session of its own, as under ssh or tmux), so its hang-up sends
+    /// SIGHUP; otherwise watch only sees the terminal hang up (EOF, EIO).
+    fn start(controlling: bool) -> Pty {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::process::CommandExt;
+        let (mut master, mut slave) = (0, 0);
+        let size = libc::winsize {
+            ws_row: 30,
+            ws_col: 100,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: openpty fills two descriptors.
+        let r = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                &size,
+            )
+        };
+        assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+        // Not inherited: a master left open in watch would keep its
+        // terminal alive.
+        for fd in [master, slave] {
+            // SAFETY: fcntl on descriptors just made.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+        // SAFETY: fresh descriptors that nothing else owns.
+        let (master, slave) = unsafe {
+            (
+                std::fs::File::from_raw_fd(master),
+                std::fs::File::from_raw_fd(slave),
+            )
+        };
+        let mut cmd = Command::new(OOMTRACE);
+        cmd.arg("watch")
+            .stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        if controlling {
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().unwrap();
+        drop(cmd); // the slave's last copy here: the pty hangs up with the master alone
+        let drained = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hang_up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let drain = {
+            let (drained, hang_up) = (drained.clone(), hang_up.clone());
+            std::thread::spawn(move || {
+                use std::io::Read;
+                use std::os::fd::AsRawFd;
+                let mut master = master;
+                let mut buf = [0u8; 4096];
+                while !hang_up.load(std::sync::atomic::Ordering::SeqCst) {
+                    let mut p = libc::pollfd {
+                        fd: master.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: one pollfd.
+                    if unsafe { libc::poll(&mut p, 1, 20) } <= 0 {
+                        continue;
+                    }
+                    match master.read(&mut buf) {
+                        Ok(n) if n > 0 => drained.lock().unwrap().extend_from_slice(&buf[..n]),
+                        _ => break,
+                    }
+                }
+                // The master is closed here: the terminal is gone.
+            })
+        };
+        Pty {
+            child,
+            drained,
+            hang_up,
+            drain: Some(drain),
+        }
+    }
+
+    /// Until watch has drawn its screen (or 30 s).
+    fn wait_drawn(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = String::from_utf8_lossy(&self.drained.lock().unwrap()).into_owned();
+            if text.contains("zones") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no screen within 30 s:\n{text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Closes the terminal's side, as a dropped ssh session or a killed
+    /// tmux does.
+    fn hang_up(&mut self) {
+        self.hang_up
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.drain.take().unwrap().join().unwrap();
+    }
+
+    /// Waits for watch to end within `within`; returns its exit status and
+    /// the CPU time it used from `from` (clock ticks of its
+    /// /proc/PID/stat, read before its end and as a zombie).
+    fn ended_within(&mut self, within: Duration, ticks_before: u64) -> (i32, u64) {
+        let pid = self.child.id();
+        let deadline = Instant::now() + within;
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+            if fields[0] == "Z" {
+                let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+                let status = self.child.wait().unwrap();
+                use std::os::unix::process::ExitStatusExt;
+                let code = status
+                    .code()
+                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+                return (code, ticks - ticks_before);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("watch still running {within:?} later (state {})", fields[0]);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.hang_up
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(d) = self.drain.take() {
+            let _ = d.join();
+        }
+    }
+}
+
+/// A watch whose terminal went away (a dropped ssh session, a killed tmux)
+/// ends within a second and spends no CPU meanwhile: with the pty as its
+/// controlling terminal (SIGHUP) and as a plain descriptor (the hang-up
+/// seen on the terminal alone). SIGTERM and SIGINT end it as fast, exiting
+/// 0. 0.2 s of CPU (20 ticks) is ample for detaching the BPF programs and
+/// exiting; a watch spinning on a dead terminal takes the whole second.
+#[test]
+fn watch_ends_within_a_second_when_its_terminal_goes_or_a_signal_comes() {
+    require_root();
+    for controlling in [true, false] {
+        let mut pty = Pty::start(controlling);
+        pty.wait_drawn();
+        let before = pty.cpu_ticks();
+        pty.hang_up();
+        let (code, ticks) = pty.ended_within(Duration::from_secs(1), before);
+        println!("terminal gone (controlling {controlling}): exit {code}, {ticks} ticks of CPU");
+        assert!(ticks <= 20, "{ticks} clock ticks of CPU after the hang-up");
+        assert_ne!(
+            code, 0,
+            "a watch that lost its terminal did not finish its work"
+        );
+    }
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let mut pty = Pty::start(true);
+        pty.wait_drawn();
+        let before = pty.cpu_ticks();
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(pty.child.id() as i32, sig) };
+        let (code, ticks) = pty.ended_within(Duration::from_secs(1), before);
+        println!("signal {sig}: exit {code}, {ticks} ticks of CPU");
+        assert_eq!(code, 0, "signal {sig}");
+        assert!(ticks <= 20, "{ticks} clock ticks of CPU after signal {sig}");
+    }
+}

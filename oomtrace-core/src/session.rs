@@ -213,6 +213,11 @@ pub enum ReadError {
     #[error("{path}:1: not an oomtrace session (expected a {{\"type\":\"session\",...}} header)")]
     NotASession { path: String },
     #[error(
+        "{path}:{line}: more than {} MiB without a newline: not an oomtrace session (expected a {{\"type\":\"session\",...}} header)",
+        MAX_LINE >> 20
+    )]
+    EndlessFirstLine { path: String, line: usize },
+    #[error(
         "{path}:{line}: written by a newer oomtrace (session format {found}); this oomtrace reads format {FORMAT} and older: upgrade oomtrace"
     )]
     NewerFormat {
@@ -376,8 +381,12 @@ impl<R: BufRead> Reader<R> {
         if self.buf.len() <= MAX_LINE {
             return Ok(Some(Line::Cut));
         }
-        // Skip the rest of the line in bounded pieces.
         self.buf.clear();
+        Ok(Some(Line::TooLong))
+    }
+
+    /// Skips the rest of a line too long to hold, in bounded pieces.
+    fn skip_rest_of_line(&mut self) -> io::Result<()> {
         loop {
             let chunk = self.reader.fill_buf()?;
             if chunk.is_empty() {
@@ -392,7 +401,7 @@ impl<R: BufRead> Reader<R> {
                 break;
             }
         }
-        Ok(Some(Line::TooLong))
+        Ok(())
     }
 
     fn bad(&self, why: String) -> ReadError {
@@ -428,12 +437,19 @@ impl<R: BufRead> Reader<R> {
                         "a line longer than {} MiB: not an oomtrace session line",
                         MAX_LINE >> 20
                     );
+                    // Refused at the bound, before the rest is read: the
+                    // rest may have no end (/dev/zero, a FIFO).
                     if !self.seen_header {
-                        return Err(ReadError::NotASession {
+                        return Err(ReadError::EndlessFirstLine {
                             path: self.path.clone(),
+                            line: self.line_no,
                         });
                     }
                     if self.skip_bad {
+                        self.skip_rest_of_line().map_err(|source| ReadError::Io {
+                            path: self.path.clone(),
+                            source,
+                        })?;
                         self.notes.skipped.push((self.line_no, why));
                         continue;
                     }
@@ -693,6 +709,25 @@ mod tests {
         drop(create(old.to_str().unwrap(), Existing::Append).unwrap());
         assert_eq!(mode(&old), 0o600);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A first line without end is refused at the bound: nothing past it
+    /// is read (the input may be /dev/zero).
+    #[test]
+    fn an_endless_first_line_is_refused_at_the_bound() {
+        const INPUT: u64 = 64 << 20;
+        let mut input = io::BufReader::new(io::repeat(b'x').take(INPUT));
+        let mut r = Reader::new(&mut input, "/dev/zero", true, Depth::Full);
+        match r.next_item() {
+            Err(e @ ReadError::EndlessFirstLine { line: 1, .. }) => assert!(
+                e.to_string()
+                    .starts_with("/dev/zero:1: more than 4 MiB without a newline"),
+                "{e}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let read = INPUT - input.get_ref().limit();
+        assert!(read <= MAX_LINE as u64 + (64 << 10), "read {read} bytes");
     }
 
     /// A line without end is cut at `MAX_LINE`: named as bad, skipped with

@@ -39,6 +39,40 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .map_err(|e| format!("{s:?}: {e}"))
 }
 
+/// A duration as people write it: `90s`, `5m`, `1h 30m` (humantime), or a
+/// bare number of seconds (`5`, `0.5`), as `timeout` and `sleep` take it.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    if t.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && t.chars().all(|c| c.is_ascii_digit() || c == '.')
+    {
+        return t
+            .parse::<f64>()
+            .ok()
+            .and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok())
+            .ok_or_else(|| format!("{s:?}: not a number of seconds"));
+    }
+    humantime::parse_duration(t).map_err(|e| format!("{s:?}: {e} (a bare number is seconds)"))
+}
+
+#[cfg(test)]
+mod durations {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn a_bare_number_is_seconds() {
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(2 * 86400)));
+        assert!(parse_duration("1.2.3").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}
+
 #[cfg(test)]
 mod layering {
     //! Nothing imports upward: `cmd` may use `source` and `plan`, `source`

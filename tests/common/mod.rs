@@ -201,6 +201,14 @@ impl Tracer {
         self.finish(timeout)
     }
 
+    /// Sends SIGTERM (as systemd and kill do), then waits as
+    /// [`Tracer::finish`] does.
+    pub fn terminate(self, timeout: Duration) -> String {
+        // SAFETY: plain syscall on our own child.
+        unsafe { libc::kill(self.child_pid as i32, libc::SIGTERM) };
+        self.finish(timeout)
+    }
+
     /// What the tracer said on stderr so far.
     pub fn stderr_lines(&mut self) -> &[String] {
         self.stderr_seen.extend(self.stderr.try_iter());

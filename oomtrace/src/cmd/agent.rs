@@ -26,14 +26,14 @@ pub struct AgentArgs {
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = crate::parse_size)]
     pub rotate_size: u64,
     /// ... or this age.
-    #[arg(long, value_name = "D", default_value = "1d", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "D", default_value = "1d", value_parser = crate::parse_duration)]
     pub rotate_age: Duration,
     /// Session files kept (the oldest are removed).
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub rotate_keep: usize,
     /// A workload's kill series is dropped once its cgroup is gone and it
     /// has killed nothing for this long.
-    #[arg(long, value_name = "D", default_value = "1h", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "D", default_value = "1h", value_parser = crate::parse_duration)]
     pub series_ttl: Duration,
     #[command(flatten)]
     pub lead_up: super::trace::LeadUpArgs,

@@ -20,8 +20,9 @@ pub struct TraceArgs {
     /// Exit after N events.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
-    /// Exit after this long (e.g. 30s, 5m); 0 attaches everything and exits.
-    #[arg(long, value_name = "D", value_parser = humantime::parse_duration)]
+    /// Exit after this long (30s, 5m; a bare number is seconds); 0 attaches
+    /// everything and exits.
+    #[arg(long, value_name = "D", value_parser = crate::parse_duration)]
     pub duration: Option<Duration>,
     /// Which hooks to use.
     #[arg(long, value_enum, default_value = "auto")]
@@ -151,7 +152,7 @@ pub struct LeadUpArgs {
     /// Keep this long of memory pressure (sampled every second: the OOM's
     /// memcg usage and fail count, PSI, free memory, the allocator's
     /// retries) and attach it to each OOM; 0 turns it off.
-    #[arg(long, value_name = "D", default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "D", default_value = "60s", value_parser = crate::parse_duration)]
     pub lead_up: Duration,
 }
 

@@ -24,13 +24,15 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct WatchArgs {
     /// How often the screen is refreshed (and the rates measured over).
-    #[arg(long, value_name = "D", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "D", default_value = "1s", value_parser = crate::parse_duration)]
     pub interval: Duration,
     /// One snapshot (two samples an interval apart), then exit.
     #[arg(long)]
@@ -298,6 +300,72 @@ fn start_tracer(tx: mpsc::Sender<FromTracer>) {
     });
 }
 
+/// What ends the screen besides `q`: SIGINT, SIGTERM or SIGHUP (which the
+/// tracer's thread also takes, so their default action is gone), or the
+/// terminal itself gone (its ssh session dropped, its tmux killed: the tty
+/// polls as hung up, reads EOF or EIO).
+struct Ending {
+    signal: Arc<AtomicUsize>,
+    /// The terminal's descriptor, polled for a hang-up.
+    tty: Option<i32>,
+}
+
+/// How long a signal waits for the screen to end by itself before the
+/// process ends without it: a write to a terminal that stopped reading
+/// (a stalled ssh) blocks, and a blocked write sees no flag.
+const SIGNAL_GRACE: Duration = Duration::from_millis(500);
+
+impl Ending {
+    fn new() -> Result<Ending> {
+        let signal = Arc::new(AtomicUsize::new(0));
+        let mut signals = signal_hook::iterator::Signals::new([
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+        ])?;
+        let seen = signal.clone();
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                seen.store(sig as usize, Ordering::SeqCst);
+                std::thread::sleep(SIGNAL_GRACE);
+                // Still here: the screen is stuck writing. Raw mode off
+                // (tcsetattr does not wait for output), then gone.
+                let _ = terminal::disable_raw_mode();
+                // SAFETY: ends the process; nothing after it runs.
+                unsafe { libc::_exit(128 + sig) };
+            }
+        });
+        // SAFETY: isatty on descriptors we hold.
+        let tty = [0, 1]
+            .into_iter()
+            .find(|&fd| unsafe { libc::isatty(fd) } == 1);
+        Ok(Ending { signal, tty })
+    }
+
+    /// The signal that asked the screen to end, if one did.
+    fn signal(&self) -> Option<i32> {
+        match self.signal.load(Ordering::SeqCst) {
+            0 => None,
+            s => Some(s as i32),
+        }
+    }
+
+    /// Whether the terminal hung up (without reading from it).
+    fn terminal_gone(&self) -> bool {
+        let Some(fd) = self.tty else {
+            return false;
+        };
+        let mut p = libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, no wait.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+    }
+}
+
 /// Puts the terminal back however the screen ends.
 struct Restore;
 
@@ -335,6 +403,7 @@ pub fn screen(a: &WatchArgs, root: Option<PathBuf>) -> Result<()> {
     // SAFETY: plain dup2 on our own descriptors.
     let saved_stderr = unsafe { libc::dup(2) };
     unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&devnull), 2) };
+    let ending = Ending::new()?;
     start_tracer(tx);
     terminal::enable_raw_mode()?;
     crossterm::execute!(io::stdout(), EnterAlternateScreen, crossterm::cursor::Hide)?;
@@ -366,7 +435,17 @@ pub fn screen(a: &WatchArgs, root: Option<PathBuf>) -> Result<()> {
     let mut last: Sample = pressure::sample(page_shift(), root.as_deref());
     let mut next = Instant::now() + a.interval;
     let mut dirty = true;
+    let mut gone = false;
     loop {
+        if let Some(sig) = ending.signal() {
+            // SIGHUP: the terminal hung up.
+            gone = sig == libc::SIGHUP;
+            break;
+        }
+        if ending.terminal_gone() {
+            gone = true;
+            break;
+        }
         if !s.paused && Instant::now() >= next {
             let now = pressure::sample(page_shift(), root.as_deref());
             s.view = View::between(&last, &now, 1000);
@@ -401,44 +480,62 @@ pub fn screen(a: &WatchArgs, root: Option<PathBuf>) -> Result<()> {
             dirty = true;
         }
         if dirty {
-            term.draw(|f| draw(f, &s))?;
+            if term.draw(|f| draw(f, &s)).is_err() {
+                gone = true;
+                break;
+            }
             dirty = false;
         }
-        if event::poll(Duration::from_millis(100))?
-            && let TermEvent::Key(k) = event::read()?
-            && k.kind == KeyEventKind::Press
-        {
-            dirty = true;
-            match k.code {
-                KeyCode::Char('q') => break,
-                KeyCode::Esc if s.report.is_some() => s.report = None,
-                KeyCode::Esc => break,
-                KeyCode::Char('p') => s.paused = !s.paused,
-                KeyCode::Char('s') => {
-                    s.sort = s.sort.next();
-                    s.sort.apply(&mut s.view.memcgs);
-                }
-                KeyCode::Enter => {
-                    s.report = match (&s.report, s.last_kill.as_deref()) {
-                        (Some(_), _) => None,
-                        (None, Some(ev)) => Some(
-                            oomtrace_core::render::text(ev)
-                                .lines()
-                                .map(str::to_owned)
-                                .collect(),
-                        ),
-                        (None, None) => None,
-                    }
-                }
-                _ => {}
-            }
-        } else if matches!(event::poll(Duration::ZERO), Ok(true)) {
+        let Ok(ready) = event::poll(Duration::from_millis(100)) else {
+            gone = true;
+            break;
+        };
+        if !ready {
+            continue;
+        }
+        let k = match event::read() {
+            Ok(TermEvent::Key(k)) if k.kind == KeyEventKind::Press => k,
             // A resize: drawn again.
-            let _ = event::read();
-            dirty = true;
+            Ok(_) => {
+                dirty = true;
+                continue;
+            }
+            Err(_) => {
+                gone = true;
+                break;
+            }
+        };
+        dirty = true;
+        match k.code {
+            KeyCode::Char('q') => break,
+            KeyCode::Esc if s.report.is_some() => s.report = None,
+            KeyCode::Esc => break,
+            KeyCode::Char('p') => s.paused = !s.paused,
+            KeyCode::Char('s') => {
+                s.sort = s.sort.next();
+                s.sort.apply(&mut s.view.memcgs);
+            }
+            KeyCode::Enter => {
+                s.report = match (&s.report, s.last_kill.as_deref()) {
+                    (Some(_), _) => None,
+                    (None, Some(ev)) => Some(
+                        oomtrace_core::render::text(ev)
+                            .lines()
+                            .map(str::to_owned)
+                            .collect(),
+                    ),
+                    (None, None) => None,
+                }
+            }
+            _ => {}
         }
     }
     drop(term);
+    if gone {
+        // Nothing to restore on a terminal that is gone, nobody to tell.
+        std::mem::forget(restore);
+        anyhow::bail!("the terminal went away");
+    }
     drop(restore);
     // SAFETY: restoring the descriptor saved above.
     unsafe { libc::dup2(saved_stderr, 2) };
