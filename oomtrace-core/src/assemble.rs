@@ -235,24 +235,6 @@ fn victim(t: &TaskInfo) -> Victim {
     }
 }
 
-/// Fills what one source lacks from another: `primary`'s known fields win.
-fn merge_victim(primary: Victim, fallback: Victim) -> Victim {
-    Victim {
-        pid: primary.pid.or(fallback.pid),
-        comm: primary.comm.or(fallback.comm),
-        uid: primary.uid.or(fallback.uid),
-        total_vm_kb: primary.total_vm_kb.or(fallback.total_vm_kb),
-        anon_rss_kb: primary.anon_rss_kb.or(fallback.anon_rss_kb),
-        file_rss_kb: primary.file_rss_kb.or(fallback.file_rss_kb),
-        shmem_rss_kb: primary.shmem_rss_kb.or(fallback.shmem_rss_kb),
-        pgtables_kb: primary.pgtables_kb.or(fallback.pgtables_kb),
-        oom_score_adj: primary.oom_score_adj.or(fallback.oom_score_adj),
-        points: primary.points.or(fallback.points),
-        cgroup: primary.cgroup.or(fallback.cgroup),
-        workload: primary.workload.or(fallback.workload),
-    }
-}
-
 impl Assembler {
     pub fn new(ctx: Context) -> Self {
         Self {
@@ -578,7 +560,7 @@ impl Assembler {
             // the tracepoint lacks was read from the task itself.
             if v.pid.is_some() && v.pid == has(m.trigger.valid, TASK_TGID).then_some(m.trigger.tgid)
             {
-                merge_victim(v, victim(&m.trigger))
+                Victim::or(v, victim(&m.trigger))
             } else {
                 v
             }
@@ -590,7 +572,7 @@ impl Assembler {
         });
         ev.victim = match (victims.next(), chosen) {
             (Some(marked), Some(chosen)) if marked.pid == chosen.pid => {
-                Some(merge_victim(marked, chosen))
+                Some(Victim::or(marked, chosen))
             }
             (Some(marked), _) => Some(marked),
             (None, chosen) => chosen,
@@ -661,7 +643,7 @@ impl Assembler {
                         v.file_rss_kb = task.file_rss_kb;
                         v.shmem_rss_kb = task.shmem_rss_kb;
                     }
-                    *v = merge_victim(v.clone(), task);
+                    *v = Victim::or(v.clone(), task);
                 }
                 self.apply_oom_control(&mut ev, st, m);
             }

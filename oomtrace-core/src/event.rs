@@ -118,6 +118,14 @@ pub struct OomEvent {
     /// Fields this event cannot have in its mode, said once per event.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unavailable: Vec<String>,
+    /// Kernel-log mode (no BTF): how the kernel's own report of this OOM,
+    /// read from /dev/kmsg, went: "joined", "rate-limited" (the kernel
+    /// printed only its `Killed process` line) or "not found".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_report: Option<String>,
+    /// Kernel-log mode: the fields taken from the kernel's printed report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_kernel_log: Vec<String>,
     /// What oomtrace could not work out for this event, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -155,6 +163,26 @@ pub struct Victim {
     /// What `cgroup` is: pod, container, unit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<Workload>,
+}
+
+impl Victim {
+    /// Fills what one source lacks from another: `self`'s known fields win.
+    pub fn or(self, fallback: Victim) -> Victim {
+        Victim {
+            pid: self.pid.or(fallback.pid),
+            comm: self.comm.or(fallback.comm),
+            uid: self.uid.or(fallback.uid),
+            total_vm_kb: self.total_vm_kb.or(fallback.total_vm_kb),
+            anon_rss_kb: self.anon_rss_kb.or(fallback.anon_rss_kb),
+            file_rss_kb: self.file_rss_kb.or(fallback.file_rss_kb),
+            shmem_rss_kb: self.shmem_rss_kb.or(fallback.shmem_rss_kb),
+            pgtables_kb: self.pgtables_kb.or(fallback.pgtables_kb),
+            oom_score_adj: self.oom_score_adj.or(fallback.oom_score_adj),
+            points: self.points.or(fallback.points),
+            cgroup: self.cgroup.or(fallback.cgroup),
+            workload: self.workload.or(fallback.workload),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

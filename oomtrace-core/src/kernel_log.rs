@@ -31,6 +31,10 @@ pub struct KernelReport {
     pub trigger_comm: String,
     pub gfp_mask: u32,
     pub gfp_flags: String,
+    /// The kernel printed the flags' names (4.7 and later); older reports
+    /// have the mask alone, named by that era's bits where the log tells
+    /// the version.
+    pub gfp_named: bool,
     pub order: i32,
     pub trigger_oom_score_adj: i16,
     pub trigger_pid: Option<i32>,
@@ -79,6 +83,14 @@ pub struct KernelReport {
     /// Only the `Killed process` line was printed: the kernel rate-limited
     /// the rest of this OOM's report (10 reports per 5 s).
     pub header_suppressed: bool,
+    /// `Tasks in /x are going to be killed due to memory.oom.group set`:
+    /// the group's cgroup; its further victims are in `also_killed`.
+    pub oom_group: Option<String>,
+    /// The further `Killed process` lines of a memory.oom.group kill.
+    pub also_killed: Vec<Killed>,
+    /// Before 5.0 (`Kill process N (comm) score S or sacrifice child`):
+    /// the victim's badness as the kernel printed it.
+    pub points: Option<i64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -108,6 +120,11 @@ pub struct Killed {
     pub uid: u32,
     pub pgtables_kb: u64,
     pub oom_score_adj: i16,
+    /// The line ends inside a field (a console wrapped it): the next line
+    /// may hold the rest.
+    pub cut: bool,
+    /// The line as read, to join its rest to.
+    pub line: String,
 }
 
 /// One log line with what its prefix said.
@@ -233,10 +250,22 @@ enum Block {
 #[derive(Debug)]
 pub struct LogParser {
     current: Option<KernelReport>,
+    /// A report ended by its `Killed process` line, held for one more line:
+    /// a memory.oom.group kill goes on with more victims.
+    held: Option<KernelReport>,
+    /// Reports complete, not yet handed out (at most two per line).
+    done: std::collections::VecDeque<KernelReport>,
     block: Block,
     /// An ftrace `<stack trace>` block seen before any report (the seed's).
     orphan_sfa: Vec<(String, u64, u64)>,
+    /// Before 5.0 the victim was named first (`Kill process N (comm)
+    /// score S or sacrifice child`), then killed (`Killed process N ...`,
+    /// without the message): the message and score wait here.
+    chosen: Option<(String, i32, i64)>,
 }
+
+/// Further victims kept of one memory.oom.group kill.
+const MAX_GROUP: usize = 1024;
 
 impl Default for LogParser {
     fn default() -> Self {
@@ -248,8 +277,11 @@ impl LogParser {
     pub fn new() -> Self {
         Self {
             current: None,
+            held: None,
+            done: std::collections::VecDeque::new(),
             block: Block::None,
             orphan_sfa: Vec::new(),
+            chosen: None,
         }
     }
 
@@ -285,24 +317,89 @@ impl LogParser {
         self.text(&l)
     }
 
-    /// What is still open at the end of the input.
+    /// What is still open at the end of the input: call until `None`.
     pub fn finish(&mut self) -> Option<KernelReport> {
         self.block = Block::None;
-        self.current.take()
+        self.done.extend(self.held.take());
+        self.done.extend(self.current.take());
+        self.done.pop_front()
+    }
+
+    /// Reports completed by the last line beyond the one `line` returned.
+    pub fn drain(&mut self) -> Option<KernelReport> {
+        self.done.pop_front()
+    }
+
+    /// A report held for a memory.oom.group's further victims, handed out
+    /// now: a live reader calls this when the log has been quiet a while.
+    pub fn flush_held(&mut self) -> Option<KernelReport> {
+        self.done.extend(self.held.take());
+        self.done.pop_front()
     }
 
     fn text(&mut self, l: &LogLine<'_>) -> Option<KernelReport> {
+        self.step(l);
+        self.done.pop_front()
+    }
+
+    /// A report complete with its kill: held for a group's further victims.
+    fn killed(&mut self, r: KernelReport) {
+        self.done.extend(self.held.replace(r));
+    }
+
+    fn step(&mut self, l: &LogLine<'_>) {
         let line = l.text;
+        if let Some(h) = self.held.as_mut() {
+            if let Some(group) = line
+                .strip_prefix("Tasks in ")
+                .and_then(|r| r.strip_suffix(" are going to be killed due to memory.oom.group set"))
+            {
+                h.oom_group = Some(group.to_owned());
+                return;
+            }
+            if h.oom_group.is_some() && line.contains("Killed process ") {
+                if let Some(k) = parse_killed(line)
+                    && h.also_killed.len() < MAX_GROUP
+                {
+                    h.also_killed.push(k);
+                }
+                return;
+            }
+            // Wrapped by a console or a copy: the rest of a cut kill line.
+            if let Some(k) = h.killed.as_ref().filter(|k| k.cut) {
+                let joined = format!("{}{}", k.line, line);
+                if let Some(k) = parse_killed(&joined) {
+                    h.killed = Some(k);
+                    return;
+                }
+            }
+            self.done.extend(self.held.take());
+        }
         if let Some(r) = parse_invoked(line) {
-            let done = self.current.take();
+            self.done.extend(self.current.take());
             self.block = Block::None;
+            self.chosen = None;
             self.current = Some(KernelReport {
                 timestamp: l.timestamp,
                 wallclock: l.wallclock.clone(),
                 show_free_areas_stack: std::mem::take(&mut self.orphan_sfa),
                 ..r
             });
-            return done;
+            return;
+        }
+        // Before 5.0: "Out of memory: Kill process 3359 (a.out) score 834
+        // or sacrifice child" (2.6.32: "kill process ... score N or a child").
+        if let Some((message, rest)) = line
+            .split_once(": Kill process ")
+            .or_else(|| line.split_once(": kill process "))
+            && let Some((pid, rest)) = rest.split_once(" (")
+            && let Some((_, rest)) = rest.rsplit_once(") score ")
+        {
+            let score = rest.split_whitespace().next().and_then(|s| s.parse().ok());
+            if let (Ok(pid), Some(score)) = (pid.trim().parse(), score) {
+                self.chosen = Some((message.to_owned(), pid, score));
+            }
+            return;
         }
         // ftrace's stack trace of a probe at show_free_areas: " => f+0x8/0x7a8".
         if line.contains("<stack trace>") {
@@ -311,7 +408,7 @@ impl LogParser {
                 Some(c) => c.show_free_areas_stack.clear(),
                 None => self.orphan_sfa.clear(),
             }
-            return None;
+            return;
         }
         if self.block == Block::FtraceStack {
             if let Some(f) = line.trim().strip_prefix("=> ").and_then(parse_frame) {
@@ -322,42 +419,50 @@ impl LogParser {
                 if sfa.len() < MAX_FRAMES {
                     sfa.push(f.0);
                 }
-                return None;
+                return;
             }
             self.block = Block::None;
         }
-        if line.contains(": Killed process ") {
-            let killed = parse_killed(line);
-            match self.current.as_mut() {
-                Some(cur) if cur.killed.is_none() => {
+        if line.contains(": Killed process ") || line.starts_with("Killed process ") {
+            let mut killed = parse_killed(line);
+            // Before 5.0 the message and the score came on the line before.
+            let chosen = self.chosen.take();
+            let mut points = None;
+            if let (Some(k), Some((message, pid, score))) = (killed.as_mut(), chosen)
+                && k.pid == pid
+            {
+                if k.message.is_empty() {
+                    k.message = message;
+                }
+                points = Some(score);
+            }
+            self.block = Block::None;
+            match self.current.take() {
+                Some(mut cur) if cur.killed.is_none() => {
                     cur.killed = killed;
-                    self.block = Block::None;
-                    return self.current.take();
+                    cur.points = points;
+                    self.killed(cur);
                 }
                 // A kill without its own header: the kernel rate-limited
                 // that OOM's report (dump_header), not the kill line. An
                 // unfinished report before it ends here too.
-                _ => {
-                    let unfinished = self.current.take();
-                    self.block = Block::None;
-                    let alone = KernelReport {
+                unfinished => {
+                    self.done.extend(unfinished);
+                    self.killed(KernelReport {
                         timestamp: l.timestamp,
                         wallclock: l.wallclock.clone(),
                         header_suppressed: true,
                         killed,
+                        points,
                         ..KernelReport::default()
-                    };
-                    return match unfinished {
-                        Some(u) => {
-                            self.current = Some(alone);
-                            Some(u)
-                        }
-                        None => Some(alone),
-                    };
+                    });
                 }
             }
+            return;
         }
-        let cur = self.current.as_mut()?;
+        let Some(cur) = self.current.as_mut() else {
+            return;
+        };
         if line.starts_with("Call Trace:") || line.starts_with("Call trace:") {
             self.block = Block::Trace;
             cur.arch = Some(if line.starts_with("Call Trace:") {
@@ -365,7 +470,7 @@ impl LogParser {
             } else {
                 crate::arch::AARCH64.machine
             });
-            return None;
+            return;
         }
         // 32-bit ARM prints its unwind without a title: "a from b+0x18/0x1c".
         if cur.stack.is_empty()
@@ -377,19 +482,19 @@ impl LogParser {
             cur.arch = Some(crate::arch::ARM.machine);
             cur.stack.push(frame);
             cur.stack_addrs.push(addr);
-            return None;
+            return;
         }
         if self.block == Block::Trace {
             let t = line.trim();
             if t == "<TASK>" || t.starts_with('?') || t.starts_with("<IRQ>") {
-                return None;
+                return;
             }
             if let Some((frame, addr)) = parse_frame(t) {
                 if cur.stack.len() < MAX_FRAMES {
                     cur.stack.push(frame);
                     cur.stack_addrs.push(addr);
                 }
-                return None;
+                return;
             }
             // Registers, code bytes, other CPUs' lines: the trace goes on
             // until a line of the report's next part.
@@ -400,7 +505,7 @@ impl LogParser {
             {
                 self.block = Block::None;
             } else {
-                return None;
+                return;
             }
         }
         if line.contains("no killable processes") {
@@ -466,6 +571,11 @@ impl LogParser {
                 cur.free_areas.push(area);
                 cur.free_types.push(types);
             }
+        } else if self.block == Block::MemInfo
+            && (line.ends_with(" per-cpu:") || line.starts_with("CPU "))
+        {
+            // 3.x's Mem-Info opens with each zone's per-CPU page lists:
+            // "Node 0 DMA per-cpu:", "CPU    0: hi:    0, btch:   1 usd:   0".
         } else if let Some(rest) = line.strip_prefix("Node ") {
             self.block = Block::None;
             if let Some((node, pairs)) = rest.split_once(' ')
@@ -513,7 +623,6 @@ impl LogParser {
         } else if let Some(n) = line.strip_suffix(" total pagecache pages") {
             cur.pagecache_pages = n.trim().parse().ok();
         }
-        None
     }
 }
 
@@ -558,6 +667,13 @@ fn parse_frame(t: &str) -> Option<((String, u64, u64), u64)> {
     }
     if let Some((_, callee)) = t.split_once(" from ") {
         t = callee.trim();
+        // "[<c0135760>] (dump_header.clone.1+0x6c/0x18c)" (ARM before 4.x's end).
+        if let Some(rest) = t.strip_prefix("[<")
+            && let Some((a, rest)) = rest.split_once(">]")
+        {
+            addr = u64::from_str_radix(a.trim_start_matches("0x"), 16).ok()?;
+            t = rest.trim();
+        }
     }
     let word = t.split_whitespace().next()?;
     let word = word.trim_start_matches('(').trim_end_matches(')');
@@ -576,8 +692,9 @@ pub fn parse_log(log: &str) -> Vec<KernelReport> {
     let mut reports = Vec::new();
     for line in log.lines() {
         reports.extend(p.line(line));
+        reports.extend(std::iter::from_fn(|| p.drain()));
     }
-    reports.extend(p.finish());
+    reports.extend(std::iter::from_fn(|| p.finish()));
     reports
 }
 
@@ -593,15 +710,22 @@ fn label_values(line: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 /// `comm invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0`
+/// Before 4.7 without the flags' names (`gfp_mask=0x201da, order=0,
+/// oom_adj=0, oom_score_adj=0`); 2.6.32 has only `oom_adj`.
 fn parse_invoked(line: &str) -> Option<KernelReport> {
     let (comm, rest) = line.split_once(" invoked oom-killer: ")?;
     let rest = rest.strip_prefix("gfp_mask=")?;
-    let (hex, rest) = rest.split_once('(')?;
-    let (flags, rest) = rest.split_once(')')?;
+    let end = rest.find(['(', ',']).unwrap_or(rest.len());
+    let hex = &rest[..end];
+    let (flags, rest) = match rest[end..].strip_prefix('(') {
+        Some(r) => r.split_once(')')?,
+        None => ("", &rest[end..]),
+    };
     let mut r = KernelReport {
         trigger_comm: comm.to_owned(),
-        gfp_mask: u32::from_str_radix(hex.trim_start_matches("0x"), 16).ok()?,
+        gfp_mask: u32::from_str_radix(hex.trim().trim_start_matches("0x"), 16).ok()?,
         gfp_flags: flags.to_owned(),
+        gfp_named: !flags.is_empty() || hex.trim() == "0x0",
         ..KernelReport::default()
     };
     for kv in rest.split(',').map(str::trim) {
@@ -614,30 +738,47 @@ fn parse_invoked(line: &str) -> Option<KernelReport> {
     Some(r)
 }
 
-/// `Memory cgroup out of memory: Killed process 15489 (python3) total-vm:78028kB, anon-rss:65024kB, file-rss:2424kB, shmem-rss:0kB, UID:0 pgtables:188kB oom_score_adj:0`
+/// `Memory cgroup out of memory: Killed process 15489 (python3) total-vm:78028kB, anon-rss:65024kB, file-rss:2424kB, shmem-rss:0kB, UID:0 pgtables:188kB oom_score_adj:0`;
+/// before 5.0 without the message (`Killed process 3359 (a.out)
+/// total-vm:...`), on 2.6.32 with `vsz:`; a line cut short (a console's
+/// wrap) keeps what it has and says so.
 fn parse_killed(line: &str) -> Option<Killed> {
-    let (message, rest) = line.split_once(": Killed process ")?;
+    let (message, rest) = match line.split_once(": Killed process ") {
+        Some(m) => m,
+        None => ("", line.strip_prefix("Killed process ")?),
+    };
     let (pid, rest) = rest.split_once(" (")?;
-    // The comm may contain spaces or parentheses: the last ") " ends it.
-    let close = rest.rfind(") ")?;
-    let (comm, fields) = (&rest[..close], &rest[close + 2..]);
+    // The comm may contain spaces or parentheses: the last ")" ends it.
+    let close = rest.rfind(')')?;
+    let (comm, fields) = (&rest[..close], rest[close + 1..].trim_start());
     let mut k = Killed {
         message: message.to_owned(),
-        pid: pid.parse().ok()?,
+        pid: pid.trim().parse().ok()?,
         comm: comm.to_owned(),
+        line: line.to_owned(),
         ..Killed::default()
     };
+    // Sizes end in kB: a number without it was cut inside.
+    let kb = |v: &str| v.strip_suffix("kB")?.parse::<u64>().ok();
+    // A line that ends at a comma goes on in the next one.
+    k.cut = fields.trim_end().ends_with(',');
     for f in fields.split([',', ' ']).filter(|f| !f.is_empty()) {
-        let (key, v) = f.split_once(':')?;
-        match key {
-            "total-vm" => k.total_vm_kb = kb(v)?,
-            "anon-rss" => k.anon_rss_kb = kb(v)?,
-            "file-rss" => k.file_rss_kb = kb(v)?,
-            "shmem-rss" => k.shmem_rss_kb = kb(v)?,
-            "UID" => k.uid = v.parse().ok()?,
-            "pgtables" => k.pgtables_kb = kb(v)?,
-            "oom_score_adj" => k.oom_score_adj = v.parse().ok()?,
-            _ => {}
+        let parsed = f.split_once(':').and_then(|(key, v)| {
+            match key {
+                "total-vm" | "vsz" => k.total_vm_kb = kb(v)?,
+                "anon-rss" => k.anon_rss_kb = kb(v)?,
+                "file-rss" => k.file_rss_kb = kb(v)?,
+                "shmem-rss" => k.shmem_rss_kb = kb(v)?,
+                "UID" => k.uid = v.parse().ok()?,
+                "pgtables" => k.pgtables_kb = kb(v)?,
+                "oom_score_adj" => k.oom_score_adj = v.parse().ok()?,
+                _ => {}
+            }
+            Some(())
+        });
+        if parsed.is_none() {
+            k.cut = true;
+            break;
         }
     }
     Some(k)
@@ -759,7 +900,7 @@ pub fn to_event(r: &KernelReport, seq: u64) -> OomEvent {
             workload: None,
         },
         gfp_mask: (!r.header_suppressed).then_some(r.gfp_mask),
-        gfp_flags: (!r.header_suppressed).then(|| r.gfp_flags.clone()),
+        gfp_flags: (!r.header_suppressed).then(|| gfp_names(r)).flatten(),
         order: (!r.header_suppressed).then_some(r.order),
         constraint: sum("constraint"),
         nodemask: sum("nodemask"),
@@ -777,19 +918,11 @@ pub fn to_event(r: &KernelReport, seq: u64) -> OomEvent {
             None
         },
         victim: killed.map(|k| Victim {
-            pid: Some(k.pid),
-            comm: Some(k.comm.clone()),
-            uid: Some(k.uid),
-            total_vm_kb: Some(k.total_vm_kb),
-            anon_rss_kb: Some(k.anon_rss_kb),
-            file_rss_kb: Some(k.file_rss_kb),
-            shmem_rss_kb: Some(k.shmem_rss_kb),
-            pgtables_kb: Some(k.pgtables_kb),
-            oom_score_adj: Some(k.oom_score_adj),
-            points: None,
+            points: r.points,
             cgroup: sum("task_memcg"),
-            workload: None,
+            ..victim(k)
         }),
+        also_killed: r.also_killed.iter().map(victim).collect(),
         stack: frames(&r.stack, &r.stack_addrs),
         show_free_areas_stack: (!r.show_free_areas_stack.is_empty())
             .then(|| frames(&r.show_free_areas_stack, &[])),
@@ -803,7 +936,10 @@ pub fn to_event(r: &KernelReport, seq: u64) -> OomEvent {
         ..OomEvent::default()
     };
     memory(r, &mut ev);
-    let mut missing: Vec<crate::event::Field> = NOT_IN_LOGS.to_vec();
+    let mut missing: Vec<crate::event::Field> = NOT_IN_LOGS
+        .into_iter()
+        .filter(|f| *f != crate::event::Field::Points || r.points.is_none())
+        .collect();
     if r.header_suppressed {
         missing.extend([
             crate::event::Field::GfpMask,
@@ -814,6 +950,41 @@ pub fn to_event(r: &KernelReport, seq: u64) -> OomEvent {
     }
     ev.unavailable = missing.iter().map(|f| f.name().to_owned()).collect();
     ev
+}
+
+/// A `Killed process` line as a victim. Each figure is the kernel's,
+/// except those a line cut short lost (and, before 4.5, shmem; before 4.9
+/// UID, page tables and oom_score_adj, which such a line does not print).
+fn victim(k: &Killed) -> Victim {
+    let has = |key: &str| !k.line.is_empty() && k.line.contains(key);
+    let known = |key: &str, v: u64| (k.line.is_empty() || has(key)).then_some(v);
+    Victim {
+        pid: Some(k.pid),
+        comm: Some(k.comm.clone()),
+        uid: (k.line.is_empty() || has("UID:")).then_some(k.uid),
+        total_vm_kb: known("total-vm:", k.total_vm_kb).or(known("vsz:", k.total_vm_kb)),
+        anon_rss_kb: known("anon-rss:", k.anon_rss_kb),
+        file_rss_kb: known("file-rss:", k.file_rss_kb),
+        shmem_rss_kb: known("shmem-rss:", k.shmem_rss_kb),
+        pgtables_kb: known("pgtables:", k.pgtables_kb),
+        oom_score_adj: (k.line.is_empty() || has("oom_score_adj:")).then_some(k.oom_score_adj),
+        points: None,
+        cgroup: None,
+        workload: None,
+    }
+}
+
+/// The gfp flags' names: as printed (4.7 and later), else by the built-in
+/// table of the era the log's `CPU:` line names (4.15 and later: older eras
+/// had other bits, which oomtrace has no table of), else none.
+fn gfp_names(r: &KernelReport) -> Option<String> {
+    if r.gfp_named {
+        return Some(r.gfp_flags.clone());
+    }
+    let release = r.kernel.as_deref()?;
+    let (major, minor) = crate::gfp::parse_release(release)?;
+    ((major, minor) >= (4, 15))
+        .then(|| crate::gfp::GfpTable::builtin(release).format(r.gfp_mask as u64))
 }
 
 fn frames(stack: &[(String, u64, u64)], addrs: &[u64]) -> Vec<Frame> {
@@ -1163,5 +1334,211 @@ mod tests {
         assert_eq!(l.text, "text");
         assert_eq!(l.wallclock, None);
         assert_eq!(l.timestamp, Some(1.5));
+    }
+}
+
+/// Reports of kernels before 5.0, each laid out by that kernel's format
+/// strings in mm/oom_kill.c, arch/arm/kernel/traps.c and mm/page_alloc.c.
+#[cfg(test)]
+mod old_formats {
+    use super::*;
+
+    fn one(log: &str) -> KernelReport {
+        let mut r = parse_log(log);
+        assert_eq!(r.len(), 1, "{r:#?}");
+        r.remove(0)
+    }
+
+    /// 2.6.36 on ARMv5: `oom_adj`, a mask without names, frames with
+    /// both addresses, "Kill process ... or sacrifice child" first.
+    #[test]
+    fn a_2_6_36_arm_report() {
+        let r = one("\
+<4>[ 3471.413659] Xorg invoked oom-killer: gfp_mask=0x200da, order=0, oom_adj=2, oom_score_adj=134
+<4>[ 3471.413721] [<c00497f4>] (unwind_backtrace+0x0/0x12c) from [<c0135760>] (dump_header.clone.1+0x6c/0x18c)
+<4>[ 3471.413747] [<c0135760>] (dump_header.clone.1+0x6c/0x18c) from [<c01358c0>] (oom_kill_process.clone.0+0x40/0x21c)
+<4>[ 3471.413772] [<c01358c0>] (oom_kill_process.clone.0+0x40/0x21c) from [<c0135cf8>] (out_of_memory+0x25c/0x330)
+<4>[ 3471.413799] [<c0135cf8>] (out_of_memory+0x25c/0x330) from [<c0139728>] (__alloc_pages_nodemask+0x4fc/0x6ac)
+<4>[ 3471.413900] Mem-info:
+<3>[ 3471.414100] Out of memory: Kill process 1234 (Xorg) score 834 or sacrifice child
+<3>[ 3471.414200] Killed process 1234 (Xorg) total-vm:120640kB, anon-rss:80012kB, file-rss:1024kB
+");
+        assert_eq!(r.trigger_comm, "Xorg");
+        assert_eq!(
+            (r.gfp_mask, r.order, r.trigger_oom_score_adj),
+            (0x200da, 0, 134)
+        );
+        assert!(!r.gfp_named);
+        assert_eq!(r.arch, Some(crate::arch::ARM.machine));
+        let names: Vec<&str> = r.stack.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "dump_header.clone.1",
+                "oom_kill_process.clone.0",
+                "out_of_memory",
+                "__alloc_pages_nodemask"
+            ]
+        );
+        assert_eq!(r.stack_addrs[2], 0xc0135cf8);
+        assert_eq!(r.stack[2], ("out_of_memory".to_owned(), 0x25c, 0x330));
+        let ev = to_event(&r, 1);
+        assert_eq!(ev.gfp_mask, Some(0x200da));
+        assert_eq!(ev.gfp_flags, None, "no names of that era's bits");
+        let v = ev.victim.unwrap();
+        assert_eq!((v.pid, v.comm.as_deref()), (Some(1234), Some("Xorg")));
+        assert_eq!(
+            (v.total_vm_kb, v.anon_rss_kb, v.file_rss_kb),
+            (Some(120640), Some(80012), Some(1024))
+        );
+        assert_eq!(
+            (v.shmem_rss_kb, v.uid, v.pgtables_kb),
+            (None, None, None),
+            "not printed then"
+        );
+        assert_eq!(v.points, Some(834));
+        assert_eq!(ev.message.as_deref(), Some("Out of memory"));
+        assert!(!ev.unavailable.iter().any(|u| u == "points"));
+    }
+
+    /// 4.4 on a Qualcomm ARM phone: names not printed yet, frames whose
+    /// first function has no offset.
+    #[test]
+    fn a_4_4_arm_report() {
+        let r = one("\
+[ 5318.123456] kworker/u16:3 invoked oom-killer: gfp_mask=0x26080c0, order=3, oom_score_adj=0
+[ 5318.123470] CPU: 2 PID: 9251 Comm: kworker/u16:3 Tainted: G        W       4.4.153-perf+ #1
+[ 5318.123480] [<c02149d0>] (unwind_backtrace) from [<c02125a4>] (show_stack+0x10/0x14)
+[ 5318.123490] [<c02125a4>] (show_stack) from [<c05a2f14>] (dump_stack+0x84/0x98)
+[ 5318.123500] [<c05a2f14>] (dump_stack) from [<c0310b40>] (dump_header+0x5c/0x1a8)
+[ 5318.123510] [<c0310b40>] (dump_header) from [<c03112c0>] (oom_kill_process+0xd8/0x4a8)
+[ 5318.123600] Out of memory: Kill process 812 (system_server) score 93 or sacrifice child
+[ 5318.123700] Killed process 812 (system_server) total-vm:2143872kB, anon-rss:124108kB, file-rss:18832kB, shmem-rss:1024kB
+");
+        assert_eq!((r.gfp_mask, r.order), (0x26080c0, 3));
+        assert_eq!(r.trigger_pid, Some(9251));
+        assert_eq!(r.kernel.as_deref(), Some("4.4.153-perf+"));
+        assert_eq!(r.stack[0], ("show_stack".to_owned(), 0x10, 0x14));
+        assert_eq!(r.stack[3], ("oom_kill_process".to_owned(), 0xd8, 0x4a8));
+        assert_eq!(r.stack_addrs[3], 0xc03112c0);
+        let ev = to_event(&r, 1);
+        assert_eq!(ev.gfp_flags, None);
+        let v = ev.victim.unwrap();
+        assert_eq!(
+            (v.pid, v.shmem_rss_kb, v.points),
+            (Some(812), Some(1024), Some(93))
+        );
+    }
+
+    /// 4.19: names printed, the victim chosen and killed on two lines, a
+    /// memcg OOM's message carried from the first to the second.
+    #[test]
+    fn a_4_19_memcg_report() {
+        let r = one("\
+[  812.112233] a.out invoked oom-killer: gfp_mask=0x6000c0(GFP_KERNEL), nodemask=(null), order=0, oom_score_adj=0
+[  812.112240] a.out cpuset=/ mems_allowed=0
+[  812.112250] CPU: 0 PID: 3359 Comm: a.out Not tainted 4.19.0-16-amd64 #1 Debian 4.19.181-1
+[  812.112300] memory: usage 102400kB, limit 102400kB, failcnt 41
+[  812.112400] Memory cgroup out of memory: Kill process 3359 (a.out) score 1000 or sacrifice child
+[  812.112500] Killed process 3359 (a.out) total-vm:106600kB, anon-rss:101588kB, file-rss:1456kB, shmem-rss:0kB
+[  812.112600] oom_reaper: reaped process 3359 (a.out), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB
+");
+        assert_eq!(r.gfp_flags, "GFP_KERNEL");
+        let ev = to_event(&r, 1);
+        assert_eq!(ev.gfp_flags.as_deref(), Some("GFP_KERNEL"));
+        assert_eq!(ev.message.as_deref(), Some("Memory cgroup out of memory"));
+        assert_eq!(ev.cpuset.as_deref(), Some("/"));
+        let v = ev.victim.unwrap();
+        assert_eq!(
+            (v.pid, v.anon_rss_kb, v.points),
+            (Some(3359), Some(101588), Some(1000))
+        );
+        assert_eq!(ev.memcg_memory.map(|m| m.limit_kb), Some(102400));
+    }
+
+    /// A console that wraps at 80 columns cut the kill line: its rest, on
+    /// the next line, is joined back.
+    #[test]
+    fn a_wrapped_kill_line_is_joined() {
+        for (head, tail) in [
+            (
+                "file-r",
+                "ss:1456kB, shmem-rss:0kB, UID:0 pgtables:240kB oom_score_adj:0",
+            ),
+            (
+                "file-rss:1456kB,",
+                " shmem-rss:0kB, UID:0 pgtables:240kB oom_score_adj:0",
+            ),
+            (
+                "file-rss:14",
+                "56kB, shmem-rss:0kB, UID:0 pgtables:240kB oom_score_adj:0",
+            ),
+        ] {
+            let log = format!("\
+[  100.000001] hog invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0
+[  100.000300] Out of memory: Killed process 3359 (hog) total-vm:106600kB, anon-rss:101588kB, {head}
+{tail}
+");
+            let ev = to_event(&one(&log), 1);
+            let v = ev.victim.unwrap();
+            assert_eq!(
+                (v.file_rss_kb, v.shmem_rss_kb, v.pgtables_kb, v.uid),
+                (Some(1456), Some(0), Some(240), Some(0)),
+                "{head}|{tail}"
+            );
+        }
+    }
+
+    /// A memory.oom.group kill: one report, every victim in it.
+    #[test]
+    fn a_memory_oom_group_kill_is_one_report() {
+        let mut log = String::from("\
+[ 200.000001] worker invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0
+[ 200.000100] memory: usage 65536kB, limit 65536kB, failcnt 9
+[ 200.000200] oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/job,task_memcg=/job,task=worker,pid=100,uid=0
+[ 200.000300] Memory cgroup out of memory: Killed process 100 (worker) total-vm:9000kB, anon-rss:8000kB, file-rss:100kB, shmem-rss:0kB, UID:0 pgtables:60kB oom_score_adj:0
+[ 200.000400] Tasks in /job are going to be killed due to memory.oom.group set
+");
+        for pid in 101..106 {
+            log.push_str(&format!("[ 200.000500] Memory cgroup out of memory: Killed process {pid} (helper) total-vm:900kB, anon-rss:80kB, file-rss:10kB, shmem-rss:0kB, UID:0 pgtables:40kB oom_score_adj:0\n"));
+        }
+        log.push_str("[ 201.000000] something else\n");
+        let r = one(&log);
+        assert_eq!(r.oom_group.as_deref(), Some("/job"));
+        let ev = to_event(&r, 1);
+        assert_eq!(ev.victim.unwrap().pid, Some(100));
+        let more: Vec<Option<i32>> = ev.also_killed.iter().map(|v| v.pid).collect();
+        assert_eq!(more, (101..106).map(Some).collect::<Vec<_>>());
+    }
+
+    /// 3.x's Mem-Info opens with per-CPU lists, then the counters.
+    #[test]
+    fn a_3_x_mem_info_with_per_cpu_lines() {
+        let r = one("\
+May  1 21:13:05 dev kernel: [ 4563.079551] memory-hog invoked oom-killer: gfp_mask=0x2084d0, order=0, oom_score_adj=0
+May  1 21:13:06 dev kernel: [ 4563.079563] memory-hog cpuset=/ mems_allowed=0
+May  1 21:13:06 dev kernel: [ 4563.079570] CPU: 1 PID: 4242 Comm: memory-hog Not tainted 3.13.0-85-generic #129-Ubuntu
+May  1 21:13:06 dev kernel: [ 4563.079821] Mem-Info:
+May  1 21:13:06 dev kernel: [ 4563.079827] Node 0 DMA per-cpu:
+May  1 21:13:06 dev kernel: [ 4563.079834] CPU    0: hi:    0, btch:   1 usd:   0
+May  1 21:13:06 dev kernel: [ 4563.079855] Node 0 DMA32 per-cpu:
+May  1 21:13:06 dev kernel: [ 4563.079861] CPU    0: hi:  186, btch:  31 usd:  26
+May  1 21:13:06 dev kernel: [ 4563.079900] active_anon:400263 inactive_anon:1124 isolated_anon:0
+May  1 21:13:06 dev kernel: [ 4563.079901]  active_file:27 inactive_file:41 isolated_file:0
+May  1 21:13:06 dev kernel: [ 4563.079902]  free:13227 slab_reclaimable:3065 slab_unreclaimable:3612
+May  1 21:13:06 dev kernel: [ 4563.079950] Node 0 DMA free:15900kB min:264kB low:328kB high:396kB active_anon:0kB present:15992kB managed:15908kB
+May  1 21:13:06 dev kernel: [ 4563.079960] lowmem_reserve[]: 0 1987 1987 1987
+May  1 21:13:06 dev kernel: [ 4563.080000] Node 0 DMA: 1*4kB (U) 1*8kB (U) 0*16kB 1*32kB (U) 2*64kB (U) 1*128kB (U) 1*256kB (U) 0*512kB 1*1024kB (U) 1*2048kB (R) 3*4096kB (M) = 15900kB
+May  1 21:13:07 dev kernel: [ 4563.080100] Out of memory: Kill process 4242 (memory-hog) score 915 or sacrifice child
+May  1 21:13:07 dev kernel: [ 4563.080200] Killed process 4242 (memory-hog) total-vm:1663640kB, anon-rss:1601108kB, file-rss:0kB
+");
+        assert_eq!(r.mem_info.get("active_anon"), Some(&400263));
+        assert_eq!(r.mem_info.get("free"), Some(&13227));
+        assert!(!r.mem_info.contains_key("hi"));
+        assert_eq!(r.zone_watermarks.len(), 1);
+        assert_eq!(r.free_areas[0].2[10], 3);
+        let ev = to_event(&r, 1);
+        assert_eq!(ev.victim.unwrap().points, Some(915));
+        assert!(ev.zones.is_some());
     }
 }

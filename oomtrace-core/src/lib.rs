@@ -8,7 +8,8 @@
 //! - [`event`]: the event model, the JSON Lines schema of DESIGN.md.
 //! - [`assemble`]: ring-buffer records → one [`event::OomEvent`] per OOM, with
 //!   [`memstate`] (counters, zones, free lists) and [`symbols`] (kallsyms).
-//! - [`kernel_log`]: the kernel's own report, parsed, and made into events.
+//! - [`kernel_log`]: the kernel's own report, parsed, and made into events;
+//!   [`report_join`] completes a live event with it (kernel-log mode, no BTF).
 //! - [`pipeline`]: the one loop every command runs: a [`pipeline::Source`],
 //!   [`pipeline::Enricher`]s, a [`pipeline::Filter`], a [`sink::Sink`].
 //! - [`sink`], [`render`], [`session`], [`summary`]: where events go.
@@ -29,6 +30,7 @@ pub mod memstate;
 pub mod pipeline;
 pub mod pressure;
 pub mod render;
+pub mod report_join;
 pub mod rotate;
 pub mod session;
 pub mod sink;
