@@ -620,7 +620,8 @@ pub fn oom_kill(ctx: ProbeContext) -> u32 {
         rec.stack.len_bytes = 0;
     }
     let victim = read_ulong(oc, off!(oc_chosen)).unwrap_or(0);
-    if victim == 0 {
+    // Without layouts (kernel-log mode) there is nothing to read: no error.
+    if victim == 0 && off!(oc_chosen) != ABSENT {
         error!(
             &(),
             "oom_kill_process: no victim could be read from oom_control"

@@ -20,6 +20,8 @@ pub struct HookReport {
     /// Whether `trace` in auto mode would attach it.
     pub used: bool,
     pub provides: String,
+    /// It reads kernel structs only: unused without BTF.
+    pub needs_btf: bool,
 }
 
 #[derive(Serialize)]
@@ -57,6 +59,13 @@ pub struct Report {
     /// where it can (derived from the hook table).
     pub unavailable_in_this_mode: Vec<&'static str>,
     pub inferred_in_this_mode: Vec<&'static str>,
+    /// Whether `trace` would run in kernel-log mode (no BTF): BPF without
+    /// struct layouts, each event completed by the kernel's own report.
+    pub kernel_log_mode: bool,
+    /// What kernel-log mode (no BTF, or `--btf none`) cannot have here.
+    pub unavailable_in_kernel_log_mode: Vec<&'static str>,
+    /// Whether /dev/kmsg, which kernel-log mode reads, can be read.
+    pub kmsg_readable: bool,
     /// How the end of an OOM is known (no return probe).
     pub end_of_oom: &'static str,
     pub ready: bool,
@@ -102,6 +111,7 @@ pub fn gather(btf_file: Option<&Path>) -> Report {
     } else {
         Mode::Tracepoint
     };
+    let kernel_log_mode = matches!(btf::layouts(btf_file), Ok(btf::Layouts::KernelLog(_)));
     let hooks: Vec<HookReport> = HOOKS
         .iter()
         .map(|h| {
@@ -122,9 +132,12 @@ pub fn gather(btf_file: Option<&Path>) -> Report {
             HookReport {
                 program: h.program,
                 hook: h.describe(),
-                used: resolved.is_some() && h.in_mode(mode),
+                used: resolved.is_some()
+                    && h.in_mode(mode)
+                    && (!kernel_log_mode || !h.without_btf.is_empty()),
                 resolved,
                 provides: oomtrace_core::event::field_names(h.provides),
+                needs_btf: h.without_btf.is_empty(),
             }
         })
         .collect();
@@ -145,8 +158,9 @@ pub fn gather(btf_file: Option<&Path>) -> Report {
     }
     .to_owned();
     let p = privileges();
+    let kmsg_readable = std::fs::File::open("/dev/kmsg").is_ok();
     let ready = p.missing.is_empty()
-        && types.is_some()
+        && (types.is_some() || (kernel_log_mode && kmsg_readable))
         && tracefs_root.is_some()
         && hooks.iter().any(|h| h.used);
     Report {
@@ -183,6 +197,12 @@ pub fn gather(btf_file: Option<&Path>) -> Report {
         mode,
         unavailable_in_this_mode: hooks::mode_loses(mode).0.iter().map(|f| f.name()).collect(),
         inferred_in_this_mode: hooks::mode_loses(mode).1.iter().map(|f| f.name()).collect(),
+        kernel_log_mode,
+        unavailable_in_kernel_log_mode: hooks::kernel_log_lacks(mode)
+            .iter()
+            .map(|f| f.name())
+            .collect(),
+        kmsg_readable,
         end_of_oom: hooks::END_OF_OOM,
         ready,
     }
@@ -287,6 +307,9 @@ pub fn text(r: &Report) -> String {
             h.hook,
             match (&h.resolved, h.used) {
                 (Some(t), true) => format!("found: {t}"),
+                (Some(t), false) if h.needs_btf && r.kernel_log_mode => {
+                    format!("found: {t} (unused: reads kernel structs, and there is no BTF)")
+                }
                 (Some(t), false) => format!("found: {t} (unused: no kprobes)"),
                 (None, _) => format!("missing; lost: {}", h.provides),
             }
@@ -296,15 +319,38 @@ pub fn text(r: &Report) -> String {
     row("end of OOM", r.end_of_oom.into());
     row(
         "mode",
-        format!("{} (what `trace --mode auto` uses)", r.mode.name()),
+        if r.kernel_log_mode {
+            format!(
+                "{} + kernel-log: no BTF, so BPF copies what needs no struct layout and the \
+                 kernel's own report from /dev/kmsg completes each event",
+                r.mode.name()
+            )
+        } else {
+            format!("{} (what `trace --mode auto` uses)", r.mode.name())
+        },
     );
-    if !r.unavailable_in_this_mode.is_empty() {
+    row(
+        "without BTF",
+        format!(
+            "kernel-log mode (no BTF, or --btf none) loses {}; and a report the kernel \
+             rate-limits (10 per 5 s) gives only its victim{}",
+            r.unavailable_in_kernel_log_mode.join(", "),
+            if r.kmsg_readable {
+                ""
+            } else {
+                "; /dev/kmsg cannot be read here (root or CAP_SYSLOG)"
+            }
+        ),
+    );
+    if r.kernel_log_mode {
+        // The rows below are for BTF modes.
+    } else if !r.unavailable_in_this_mode.is_empty() {
         row(
             "unavailable",
             format!("{} (need kprobes)", r.unavailable_in_this_mode.join(", ")),
         );
     }
-    if !r.inferred_in_this_mode.is_empty() {
+    if !r.inferred_in_this_mode.is_empty() && !r.kernel_log_mode {
         row(
             "inferred",
             format!(

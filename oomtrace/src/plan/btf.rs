@@ -12,19 +12,42 @@ pub struct KernelTypes {
     btf: Btf,
 }
 
-/// Where the kernel's types come from: the kernel's own BTF, or a detached
-/// BTF file given with `--btf` (made once with pahole from the kernel's
-/// debug vmlinux, for kernels built without CONFIG_DEBUG_INFO_BTF).
-pub fn source(explicit: Option<&Path>) -> Result<std::path::PathBuf> {
+/// Where the kernel's struct layouts come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layouts {
+    /// The kernel's own BTF, or a detached BTF file given with `--btf`
+    /// (made once with pahole from the kernel's debug vmlinux).
+    Btf(std::path::PathBuf),
+    /// None (no BTF, or `--btf none`): kernel-log mode, where BPF copies
+    /// only what needs no layout and the kernel's own report, read from
+    /// /dev/kmsg, gives the rest. Why, for the notice.
+    KernelLog(String),
+}
+
+/// `--btf none`: kernel-log mode on any kernel.
+pub const NONE: &str = "none";
+
+/// The layouts `--btf` (or its absence) names on this kernel.
+pub fn layouts(explicit: Option<&Path>) -> Result<Layouts> {
     match explicit {
-        Some(p) if p.exists() => Ok(p.to_owned()),
+        Some(p) if p == Path::new(NONE) => Ok(Layouts::KernelLog("--btf none".into())),
+        Some(p) if p.exists() => Ok(Layouts::Btf(p.to_owned())),
         Some(p) => anyhow::bail!("--btf {}: no such file", p.display()),
-        None if Path::new(VMLINUX).exists() => Ok(VMLINUX.into()),
-        None => anyhow::bail!(
-            "this kernel has no BTF ({VMLINUX}; CONFIG_DEBUG_INFO_BTF is off): make a BTF file \
-             once from its debug vmlinux (`cargo xtask btf --kernel-package \
-             linux-image-$(uname -r)-dbg`, or `pahole --btf_encode_detached=FILE vmlinux`) \
-             and pass it with --btf FILE"
+        None if Path::new(VMLINUX).exists() => Ok(Layouts::Btf(VMLINUX.into())),
+        None => Ok(Layouts::KernelLog(format!(
+            "this kernel has no BTF ({VMLINUX}; CONFIG_DEBUG_INFO_BTF is off)"
+        ))),
+    }
+}
+
+/// The BTF file of `layouts`, or why there is none (for `check`).
+pub fn source(explicit: Option<&Path>) -> Result<std::path::PathBuf> {
+    match layouts(explicit)? {
+        Layouts::Btf(p) => Ok(p),
+        Layouts::KernelLog(why) => anyhow::bail!(
+            "{why}: kernel-log mode; for every field read in the kernel, make a BTF file once \
+             from its debug vmlinux (`pahole --btf_encode_detached=FILE vmlinux`) and pass it \
+             with --btf FILE"
         ),
     }
 }

@@ -56,6 +56,9 @@ pub struct Hook {
     /// Fields it fills only when the stack proves them (tracepoint mode's
     /// inferences: a memcg OOM's domain, sysrq-f's order).
     pub infers: &'static [Field],
+    /// What it still fills without the kernel's struct layouts (kernel-log
+    /// mode: no BTF); a hook with none is not attached there.
+    pub without_btf: &'static [Field],
 }
 
 /// Whether the kernel stack comes from `mark_victim`'s tracepoint (from
@@ -69,6 +72,8 @@ const fn tracepoint(program: &'static str, provides: &'static [Field]) -> Hook {
         tracepoint_mode_only: false,
         provides,
         infers: &[],
+        // Their records are the tracepoints' own fields (tracefs formats).
+        without_btf: provides,
     }
 }
 
@@ -88,6 +93,7 @@ pub const HOOKS: &[Hook] = &[
             Field::DurationNs,
         ],
         infers: &[],
+        without_btf: &[Field::DurationNs],
     },
     Hook {
         program: names::PROG_OOM_KILL,
@@ -113,6 +119,11 @@ pub const HOOKS: &[Hook] = &[
             ]
         },
         infers: &[],
+        without_btf: if STACK_AT_TRACEPOINT {
+            &[]
+        } else {
+            &[Field::Stack]
+        },
     },
     Hook {
         program: names::PROG_PRINT_RSS,
@@ -122,6 +133,7 @@ pub const HOOKS: &[Hook] = &[
         tracepoint_mode_only: false,
         provides: &[],
         infers: &[],
+        without_btf: &[],
     },
     Hook {
         program: names::PROG_MEMCG_PRINT,
@@ -130,6 +142,7 @@ pub const HOOKS: &[Hook] = &[
         tracepoint_mode_only: false,
         provides: &[Field::MemcgMemory],
         infers: &[],
+        without_btf: &[],
     },
     Hook {
         program: names::PROG_SHOW_FREE_AREAS,
@@ -138,6 +151,7 @@ pub const HOOKS: &[Hook] = &[
         tracepoint_mode_only: false,
         provides: &[Field::ShowFreeAreasStack],
         infers: &[],
+        without_btf: &[Field::ShowFreeAreasStack],
     },
     Hook {
         program: names::PROG_MARK_VICTIM,
@@ -167,6 +181,16 @@ pub const HOOKS: &[Hook] = &[
             Field::Order,
             Field::VictimCgroup,
         ],
+        without_btf: if STACK_AT_TRACEPOINT {
+            &[
+                Field::Victim,
+                Field::Trigger,
+                Field::Stack,
+                Field::UserStack,
+            ]
+        } else {
+            &[Field::Victim, Field::Trigger, Field::UserStack]
+        },
     },
     Hook {
         program: names::PROG_MARK_VICTIM_STACK,
@@ -188,6 +212,7 @@ pub const HOOKS: &[Hook] = &[
             // A global OOM's (a memcg OOM's comes from the stack's path).
             Field::Message,
         ],
+        without_btf: &[],
     },
     tracepoint(names::PROG_WAKE_REAPER, &[Field::Reaper]),
     tracepoint(names::PROG_START_TASK_REAPING, &[Field::Reaper]),
@@ -245,6 +270,37 @@ pub fn mode_loses(mode: Mode) -> (Vec<Field>, Vec<Field>) {
     let lacking = lacking(used.clone());
     let inferred: Vec<Field> = used.flat_map(|h| h.infers).copied().collect();
     lacking.into_iter().partition(|f| !inferred.contains(f))
+}
+
+/// What kernel-log mode (no BTF) cannot have with `mode`'s hooks: what
+/// neither they, without layouts, nor the kernel's printed report give.
+pub fn kernel_log_lacks(mode: Mode) -> Vec<Field> {
+    let mut lacking: Vec<Field> = oomtrace_core::report_join::EVENT_FIELDS
+        .iter()
+        .copied()
+        .filter(|f| !oomtrace_core::report_join::KERNEL_REPORT_PROVIDES.contains(f))
+        .filter(|f| {
+            !HOOKS
+                .iter()
+                .filter(|h| h.in_mode(mode))
+                .any(|h| h.without_btf.contains(f))
+        })
+        .collect();
+    lacking.sort();
+    lacking
+}
+
+/// "totalpages, points, ..." (kernel-log mode's notice and `check`).
+pub fn describe_kernel_log_loss(mode: Mode) -> String {
+    let lacking = kernel_log_lacks(mode);
+    if lacking.is_empty() {
+        "nothing".into()
+    } else {
+        format!(
+            "{}; and what the kernel rate-limits away (10 reports per 5 s)",
+            oomtrace_core::event::field_names(&lacking)
+        )
+    }
 }
 
 /// "not available: ...; inferred from the stack where it can: ..."

@@ -133,6 +133,28 @@ impl Learned {
         }
     }
 
+    /// Kernel-log mode: no layout at all; the GFP names still come from
+    /// tracefs.
+    fn without_btf(tracefs: &Path, release: &str) -> Self {
+        let page_shift = host::page_shift();
+        Self {
+            key: String::new(),
+            off: oomtrace_common::KernelOffsets::unplanned(),
+            mem: MemLayout::unplanned(),
+            mem_names: MemNames {
+                page_shift,
+                pmd_shift: host::pmd_shift(page_shift),
+                layout: MemLayout::unplanned(),
+                ..MemNames::default()
+            },
+            constraints: Vec::new(),
+            gfp: GfpTable::for_kernel(
+                tracefs::print_fmt(tracefs, "kmem", "mm_page_alloc").as_deref(),
+                release,
+            ),
+        }
+    }
+
     fn from_kernel(key: String, tracefs: &Path, release: &str, btf: &Path) -> Result<Self> {
         let types = KernelTypes::load_from(btf).map_err(|e| {
             anyhow::anyhow!(
@@ -268,6 +290,9 @@ pub struct Plan {
     pub constraints: Vec<(u64, String)>,
     pub mem_names: MemNames,
     pub raw_formats: RawFormats,
+    /// Kernel-log mode (no BTF, or `--btf none`): why. The kernel's own
+    /// report, read from /dev/kmsg, completes each event.
+    pub kernel_log: Option<String>,
     /// Things the user should hear once at start (lost fields, fallbacks).
     pub notices: Vec<String>,
 }
@@ -281,11 +306,12 @@ impl Plan {
         btf_file: Option<&Path>,
     ) -> Result<Self> {
         host::require_own_architecture()?;
-        let btf_path = btf::source(btf_file)?;
+        let layouts = btf::layouts(btf_file)?;
         let release = host::kernel_release();
         let tracefs = tracefs::find_or_mount().map_err(anyhow::Error::msg)?;
         let kprobes = host::kprobes_supported(Some(&tracefs));
         let mut notices = Vec::new();
+        let without_btf = matches!(layouts, btf::Layouts::KernelLog(_));
         let mode = match requested {
             Mode::Kprobe if !kprobes => bail!(
                 "--mode kprobe: this kernel ({release}) has no kprobes (CONFIG_KPROBES is off); \
@@ -293,6 +319,7 @@ impl Plan {
                 hooks::describe_loss(Mode::Tracepoint)
             ),
             Mode::Auto if kprobes => Mode::Kprobe,
+            Mode::Auto if without_btf => Mode::Tracepoint,
             Mode::Auto => {
                 notices.push(format!(
                     "this kernel has no kprobes: tracepoint mode; not available: {}",
@@ -305,17 +332,37 @@ impl Plan {
         if !host::kallsyms_addresses_visible() {
             notices.push(host::describe(&["CAP_SYSLOG"]));
         }
-        let key = cache_key(&release, &btf_path);
-        let learned = match Learned::load(&key) {
-            Some(l) => l,
-            None => {
-                let l = Learned::from_kernel(key, &tracefs, &release, &btf_path)?;
-                l.store();
-                l
+        let kernel_log = match &layouts {
+            btf::Layouts::KernelLog(why) => Some(why.clone()),
+            btf::Layouts::Btf(_) => None,
+        };
+        let learned = match &layouts {
+            btf::Layouts::KernelLog(_) => Learned::without_btf(&tracefs, &release),
+            btf::Layouts::Btf(btf_path) => {
+                let key = cache_key(&release, btf_path);
+                match Learned::load(&key) {
+                    Some(l) => l,
+                    None => {
+                        let l = Learned::from_kernel(key, &tracefs, &release, btf_path)?;
+                        l.store();
+                        l
+                    }
+                }
             }
         };
         let absent = btf::absent(learned.off.absent().chain(learned.mem.absent()));
-        if !absent.is_empty() {
+        if let Some(why) = &kernel_log {
+            notices.push(format!(
+                "{why}: kernel-log mode{}: BPF copies what needs no struct layout and each \
+                 event is completed by the kernel's own report from /dev/kmsg; not available: {}",
+                if mode == Mode::Tracepoint && requested == Mode::Auto {
+                    " (no kprobes: tracepoints)"
+                } else {
+                    ""
+                },
+                hooks::describe_kernel_log_loss(mode)
+            ));
+        } else if !absent.is_empty() {
             notices.push(format!(
                 "this kernel's BTF lacks {}: fields read through them are null",
                 absent.join(", ")
@@ -326,7 +373,15 @@ impl Plan {
             notices.push("this kernel has no oom:mark_victim tracepoint: no victim from it".into());
         }
         let mut mem = learned.mem;
-        let addrs = locate_memory(&mut mem, memory_via, kallsyms, &mut notices);
+        let addrs = if kernel_log.is_some() {
+            // No node is read in the kernel: the report's Mem-Info, or /proc.
+            MemAddrs {
+                online_nodes: 0,
+                ..MemAddrs::unplanned()
+            }
+        } else {
+            locate_memory(&mut mem, memory_via, kallsyms, &mut notices)
+        };
         let mut mark_victim_layout = mark_victim_layout(mark_victim.as_ref());
         // Every reaper tracepoint's record is `int pid` after the common fields.
         mark_victim_layout.reaper_pid = tracefs::event_format(&tracefs, "oom", "wake_reaper")
@@ -354,9 +409,10 @@ impl Plan {
             .iter()
             .filter(|h| h.in_mode(mode))
             .filter(|h| task_arg || !matches!(h.attach, Attach::RawTracepoint(_)))
+            .filter(|h| kernel_log.is_none() || !h.without_btf.is_empty())
             .copied()
             .collect();
-        if mode == Mode::Tracepoint && !task_arg {
+        if mode == Mode::Tracepoint && !task_arg && kernel_log.is_none() {
             notices.push(
                 "this kernel's oom:mark_victim passes the victim's pid only: without kprobes \
                  the OOM's oom_control (gfp_mask, order, totalpages, points) cannot be found"
@@ -373,6 +429,7 @@ impl Plan {
             mode,
             hooks,
             config,
+            kernel_log,
             notices,
         })
     }

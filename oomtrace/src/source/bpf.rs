@@ -250,6 +250,8 @@ pub struct BpfSource {
     /// The allocator's retry tracepoints are attached.
     counts_retries: bool,
     reopen_on_hup: bool,
+    /// Kernel-log mode: the kernel's reports, which complete each event.
+    kernel_reports: Option<super::kmsg::KernelReports>,
     /// What is attached, for the caller's own messages.
     pub mode: Mode,
     pub release: String,
@@ -273,6 +275,13 @@ impl BpfSource {
             Symbols::load_in_background()
         };
         let plan = Plan::make(opts.mode, opts.memory_via, &symbols, opts.btf.as_deref())?;
+        // Read from before the first hook: no report of a traced OOM is missed.
+        let kernel_reports = match plan.kernel_log {
+            Some(_) if opts.duration != Some(Duration::ZERO) => {
+                Some(super::kmsg::KernelReports::start()?)
+            }
+            _ => None,
+        };
         let mut bpf = load(
             &plan,
             opts.buffer_kib.unwrap_or_else(|| default_buffer_kib(&plan)),
@@ -305,7 +314,7 @@ impl BpfSource {
             .filter(|a| a.result.is_ok())
             .map(|a| a.hook)
             .collect();
-        let names: Vec<String> = attached
+        let mut names: Vec<String> = attached
             .iter()
             .filter_map(|a| {
                 a.result
@@ -314,6 +323,9 @@ impl BpfSource {
                     .map(|t| format!("{}={t}", a.hook.program))
             })
             .collect();
+        if plan.kernel_log.is_some() {
+            names.push("kernel_report=/dev/kmsg".into());
+        }
         let marks = ok.iter().any(|h| h.program == names::PROG_MARK_VICTIM);
         let kprobes = ok.iter().any(Hook::is_kprobe);
         let counts_retries = ok.iter().any(|h| {
@@ -384,6 +396,7 @@ impl BpfSource {
             said_retries: 0,
             counts_retries,
             reopen_on_hup: opts.reopen_on_hup,
+            kernel_reports,
             mode: plan.mode,
             release: plan.release.clone(),
         };
@@ -529,7 +542,10 @@ impl BpfSource {
     fn queue(&mut self, events: Vec<oomtrace_core::event::OomEvent>) {
         let mut reaps = self.assembler.take_reaper_events();
         let now = oomtrace_core::assemble::monotonic_ns();
-        for ev in events {
+        for mut ev in events {
+            if let Some(k) = self.kernel_reports.as_mut() {
+                k.join(&mut ev);
+            }
             let seq = ev.seq;
             if ev.killed == Some(true) && ev.uptime_ns > 0 {
                 self.latency.add(now.saturating_sub(ev.uptime_ns));

@@ -4,4 +4,5 @@
 
 pub mod bpf;
 pub mod kernel_log;
+pub mod kmsg;
 pub mod session;
