@@ -3,7 +3,8 @@
 //! event's, read from `dmesg` by this test's own reader of the lines it
 //! compares (not the importer's parser, which the mode itself uses); and a
 //! storm past the kernel's report rate limit, whose events say which
-//! reports the kernel left out.
+//! reports the kernel left out. And BTF files bound to their kernel build
+//! (`oomtrace btf`), for boards that have a debug vmlinux.
 
 use oomtrace_core::event::OomEvent;
 use std::process::Command;
@@ -318,5 +319,91 @@ fn check_says_what_kernel_log_mode_loses_here() {
         {
             assert_eq!(h["used"], false, "{h}");
         }
+    }
+}
+
+/// `oomtrace btf` binds a BTF file to the build of the vmlinux it came
+/// from: its build ID is what `readelf -n` (binutils) reads from that
+/// vmlinux, and `--btf` takes it on this kernel, whose own build ID is in
+/// /sys/kernel/notes, and refuses one of another build in one sentence.
+/// The "vmlinux" here is a small ELF carrying this kernel's own BTF and
+/// notes (objcopy), and the same with one byte of the build ID changed.
+#[test]
+fn a_btf_file_is_bound_to_its_kernel_build() {
+    require_root();
+    let dir = Scratch::new("btf-bound");
+    let sh = |cmd: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut other = std::fs::read("/sys/kernel/notes").unwrap();
+    std::fs::write(dir.join("notes"), &other).unwrap();
+    // The first note's descriptor starts after 12 bytes of header and "GNU\0".
+    other[16] ^= 0xff;
+    std::fs::write(dir.join("other-notes"), &other).unwrap();
+    sh("echo 'int x;' > e.c && gcc -c e.c -o e.o");
+    for (elf, notes) in [("vmlinux", "notes"), ("other", "other-notes")] {
+        sh(&format!(
+            "objcopy --add-section .BTF=/sys/kernel/btf/vmlinux \
+             --add-section .note.gnu.build-id={notes} e.o {elf}"
+        ));
+    }
+    let readelf = sh("readelf -n vmlinux");
+    let id = readelf
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: "))
+        .expect("readelf names the build ID")
+        .to_owned();
+    for (elf, out) in [("vmlinux", "k.btf"), ("other", "o.btf")] {
+        oomtrace_ok(&[
+            "btf",
+            "--vmlinux",
+            dir.join(elf).to_str().unwrap(),
+            "-o",
+            dir.join(out).to_str().unwrap(),
+        ]);
+    }
+    let made = std::fs::read(dir.join("k.btf")).unwrap();
+    let header = String::from_utf8_lossy(&made[..200]).into_owned();
+    assert!(
+        header.contains(&format!("\"build_id\":\"{id}\"")),
+        "{header}"
+    );
+    let (_, err) = oomtrace_ok(&[
+        "trace",
+        "--btf",
+        dir.join("k.btf").to_str().unwrap(),
+        "--duration",
+        "0",
+    ]);
+    assert!(err.contains("oomtrace: attached"), "{err}");
+    for refused in ["o.btf", "other"] {
+        let out = Command::new(OOMTRACE)
+            .args(["trace", "--duration", "0", "--btf"])
+            .arg(dir.join(refused))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{refused}: {err}");
+        let said = format!(
+            "oomtrace: {} is of another kernel build",
+            dir.join(refused).display()
+        );
+        assert!(err.starts_with(&said), "{err}");
+        assert!(
+            err.contains(&format!("this kernel's, in /sys/kernel/notes, is {id}")),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
     }
 }

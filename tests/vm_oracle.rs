@@ -514,6 +514,7 @@ fn caller_of_out_of_memory(stack: &[(String, u64, u64)]) -> Option<&str> {
 /// The kind of OOM a scenario causes: `tp-` ones are the same in
 /// tracepoint mode; all others are memory-cgroup OOMs.
 fn kind(scenario: &str) -> &str {
+    let scenario = scenario.strip_prefix("kl-").unwrap_or(scenario);
     match scenario.strip_prefix("tp-").unwrap_or(scenario) {
         k @ ("sysrq" | "global") => k,
         _ => "memcg",
@@ -594,8 +595,11 @@ fn assert_stack_reaches(kernel: &str, scenario: &str, ev: &OomEvent, entry: &[&s
         entry.iter().any(|e| syms.contains(e)),
         "{kernel} {scenario}: oomtrace's stack does not reach {entry:?}: {syms:?}"
     );
-    // Each place once: arm64's walk gave the innermost one twice.
-    if let [a, b, ..] = ev.stack.as_slice() {
+    // Each place once: arm64's walk gave the innermost one twice. (A stack
+    // from the kernel's report, kernel-log mode's, has no addresses.)
+    if let [a, b, ..] = ev.stack.as_slice()
+        && !a.addr.is_empty()
+    {
         assert_ne!(a.addr, b.addr, "{kernel} {scenario}: {syms:?}");
     }
     assert!(
@@ -929,8 +933,137 @@ fn check_watch(run: &VmRun) {
     );
 }
 
+/// Kernel-log mode's event (`--btf none`, and every scenario on a kernel
+/// without BTF): joined to the kernel's report of its kill, agreeing with
+/// it field by field as any event must, and saying as unavailable what
+/// neither BPF without layouts nor the report has, and nothing the report
+/// printed.
+fn assert_kernel_log_event(kernel: &str, scenario: &str, ev: &OomEvent, r: &KernelReport) {
+    let ctx = format!("{kernel} {scenario}");
+    assert_eq!(
+        ev.kernel_report.as_deref(),
+        Some("joined"),
+        "{ctx}: {:?}",
+        ev.notes
+    );
+    for f in ["totalpages", "points"] {
+        assert!(
+            ev.unavailable.iter().any(|u| u == f),
+            "{ctx}: {:?}",
+            ev.unavailable
+        );
+    }
+    let memcg_oom = r.summary.get("constraint").map(String::as_str) == Some("CONSTRAINT_MEMCG");
+    for f in [
+        "gfp_mask",
+        "order",
+        "constraint",
+        "nodemask",
+        "victim",
+        "trigger",
+        "stack",
+        "message",
+    ]
+    .into_iter()
+    .chain(memcg_oom.then_some("memcg_memory"))
+    .chain((!r.zone_watermarks.is_empty()).then_some("counters, nodes, zones"))
+    {
+        assert!(
+            !ev.unavailable.iter().any(|u| u == f),
+            "{ctx}: {f} unavailable where the kernel printed it: {:?}",
+            ev.unavailable
+        );
+    }
+    assert!(
+        !ev.from_kernel_log.is_empty(),
+        "{ctx}: nothing from the report"
+    );
+    assert_agrees(kernel, scenario, ev, r);
+    let entry: &[&str] = match kind(scenario) {
+        "sysrq" => &["moom_callback"],
+        "global" => &[
+            "asm_exc_page_fault",
+            "exc_page_fault",
+            "do_page_fault",
+            "do_mem_abort",
+            "do_DataAbort",
+        ],
+        _ => &["try_charge_memcg", "mem_cgroup_out_of_memory"],
+    };
+    assert_stack_reaches(kernel, scenario, ev, entry);
+}
+
+/// The `--btf none` scenarios every kernel runs.
+fn check_kernel_log(run: &VmRun) {
+    let kernel = &run.kernel;
+    for scenario in ["kl-sysrq", "kl-global", "kl-memcg"] {
+        let ev = run.event(scenario);
+        assert!(
+            run.attached(scenario).contains("kernel_report=/dev/kmsg"),
+            "{kernel} {scenario}: {}",
+            run.attached(scenario)
+        );
+        assert_kernel_log_event(kernel, scenario, &ev, run.report_for(&ev));
+    }
+    let sysrq = run.event("kl-sysrq");
+    assert_eq!(sysrq.order, Some(-1), "{kernel}: sysrq-f is order -1");
+    assert_eq!(
+        sysrq.victim.as_ref().unwrap().pid,
+        run.marker("kl-sysrq victim ").trim().parse().ok(),
+        "{kernel}: the sacrificial process dies"
+    );
+    let global = run.event("kl-global");
+    assert_eq!(
+        global.memory_read.as_ref().map(|m| m.at.name()),
+        Some("printed"),
+        "{kernel}: a global OOM's memory as the kernel printed it"
+    );
+    println!(
+        "{kernel}: kernel-log mode (--btf none): unavailable {}",
+        run.event("kl-memcg").unavailable.join(", ")
+    );
+}
+
+/// A kernel without BTF, oomtrace run with no flag (a board as it comes):
+/// every scenario in kernel-log mode, each event as the kernel printed it.
+fn check_kernel_without_btf(run: &VmRun) {
+    let kernel = &run.kernel;
+    println!("{kernel}: no BTF: {}", run.attached("sysrq"));
+    assert!(
+        run.sections["sysrq.err"].contains("kernel-log mode"),
+        "{kernel}: the mode is said"
+    );
+    for scenario in [
+        "sysrq",
+        "global",
+        "memcg",
+        "steer",
+        "tracepoint",
+        "tp-sysrq",
+        "tp-global",
+        "reaper",
+    ] {
+        let ev = run.event(scenario);
+        assert_kernel_report_unchanged(run, scenario, run.report_for(&ev));
+        assert_kernel_log_event(kernel, scenario, &ev, run.report_for(&ev));
+    }
+    let global = run.event("global");
+    let zones = global.zones.as_ref().expect("zones");
+    assert!(
+        zones.iter().any(|z| z.zone == "HighMem"),
+        "{kernel}: a 32-bit board's HighMem zone: {:?}",
+        zones.iter().map(|z| &z.zone).collect::<Vec<_>>()
+    );
+    check_kernel_log(run);
+    check_fleet(run);
+}
+
 fn check_kernel(run: &VmRun) {
     let kernel = &run.kernel;
+    if run.markers.iter().any(|m| m == "no-btf") {
+        check_kernel_without_btf(run);
+        return;
+    }
     println!("{kernel}: {}", run.attached("sysrq"));
     // Every hook of the mode attached, and the BTF had every field: a
     // "cannot attach" or "lacks" on these kernels is a failure, not a null.
@@ -1215,6 +1348,7 @@ fn check_kernel(run: &VmRun) {
         "{kernel}: the kernel log lacks {reaped:?}"
     );
 
+    check_kernel_log(run);
     check_fleet(run);
     check_watch(run);
 

@@ -1,6 +1,6 @@
 //! oomtrace: the Linux OOM killer, traced with eBPF.
 
-use oomtrace::cmd::{agent, check, import, report, trace, trigger, watch};
+use oomtrace::cmd::{agent, btf, check, import, report, trace, trigger, watch};
 use oomtrace::parse_size;
 
 use anyhow::Result;
@@ -36,6 +36,9 @@ enum Command {
     /// Past OOMs from kernel logs (dmesg, journalctl -k, kern.log, a serial
     /// console, /dev/kmsg) as events: printed, or written as a session.
     Import(import::ImportArgs),
+    /// Make a BTF file bound to its kernel build from that kernel's vmlinux
+    /// (for `--btf FILE` on a kernel without BTF of its own).
+    Btf(btf::BtfArgs),
     /// Say what this kernel offers and what oomtrace would use.
     Check {
         #[arg(long)]
@@ -145,6 +148,7 @@ fn main() -> ExitCode {
             mib_per_s,
         } => trigger::hog(mib, adj, frozen_sharer.as_deref(), mib_per_s),
         Command::Check { json, btf } => check::run(json, btf.as_deref()),
+        Command::Btf(args) => btf::run(&args).map(|()| true),
         Command::Generate { dir } => generate(&dir).map(|()| true),
         Command::Trace(args) => trace::trace(&args).map(|()| true),
         Command::Record(args) => trace::record(&args).map(|()| true),

@@ -477,6 +477,14 @@ mod vm {
         memory_mib: 1024,
     };
 
+    /// 32-bit ARM without LPAE (Debian's `armmp` flavour, as Raspberry Pi
+    /// OS and most boards run): the first 4 GiB only (`highmem=off`), 1 GiB
+    /// of it, some `HighMem` again.
+    pub const ARMHF_NOLPAE: Machine = Machine {
+        qemu_args: &["-M", "virt,highmem=off", "-cpu", "cortex-a15"],
+        ..ARMHF
+    };
+
     /// One kernel the VM tests boot.
     pub struct Kernel {
         pub machine: &'static Machine,
@@ -537,6 +545,15 @@ mod vm {
             meta: "linux-image-armmp-lpae",
             release: Some("bookworm"),
             detached_btf: true,
+        },
+        // No BTF and no -dbg package used: a board as it comes, oomtrace
+        // run with no flag (kernel-log mode).
+        Kernel {
+            machine: &ARMHF_NOLPAE,
+            series: "6.12",
+            meta: "linux-image-armmp",
+            release: Some("trixie"),
+            detached_btf: false,
         },
     ];
     const BOOT_TIMEOUT_SECS: u64 = 300;

@@ -3,6 +3,7 @@
 //! (`check`), or makes an OOM (`trigger`).
 
 pub mod agent;
+pub mod btf;
 pub mod check;
 pub mod import;
 pub mod report;

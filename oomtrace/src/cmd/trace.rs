@@ -51,9 +51,11 @@ pub struct TraceArgs {
     /// oom_score_adj to -1000 (`record` always does).
     #[arg(long)]
     pub protect: bool,
-    /// The kernel's types from this BTF file, for a kernel built without
-    /// its own (no /sys/kernel/btf/vmlinux): made once from its debug
-    /// vmlinux with pahole (`cargo xtask btf`).
+    /// The kernel's types from this file, for a kernel built without BTF
+    /// of its own: made once from its debug vmlinux by `oomtrace btf`
+    /// (bound to that build: a file of another build is refused), or
+    /// pahole's raw BTF (unchecked). `none`: kernel-log mode, which is
+    /// what a kernel without BTF gets anyway.
     #[arg(long, value_name = "FILE")]
     pub btf: Option<std::path::PathBuf>,
     /// Where the host's files are (container runtimes' state, for the

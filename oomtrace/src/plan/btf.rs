@@ -74,8 +74,18 @@ impl KernelTypes {
                 MAX_BTF >> 20
             );
         }
-        let btf = Btf::from_bytes(&bytes)
-            .map_err(|e| anyhow::anyhow!("{}: not valid BTF: {e}", path.display()))?;
+        let bytes = if path == Path::new(VMLINUX) {
+            bytes
+        } else {
+            bound::unwrap(path, bytes, running_build_id().as_deref())?
+        };
+        let btf = Btf::from_bytes(&bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not valid BTF: {e}; oomtrace reads struct layouts from the kernel's BTF \
+                     (CONFIG_DEBUG_INFO_BTF=y), a file `oomtrace btf` made, or none (--btf none)",
+                path.display()
+            )
+        })?;
         Ok(Self { btf })
     }
 
@@ -386,5 +396,165 @@ mod tests {
         let constraints = types.enum_members("oom_constraint").unwrap();
         assert_eq!(constraints[0], ("CONSTRAINT_NONE".to_owned(), 0));
         assert!(constraints.iter().any(|(n, _)| n == "CONSTRAINT_MEMCG"));
+    }
+}
+
+/// The running kernel's build ID: the GNU build-id note of
+/// `/sys/kernel/notes`, as `readelf -n vmlinux` shows it (hex).
+pub fn running_build_id() -> Option<String> {
+    bound::build_id_of_notes(&std::fs::read("/sys/kernel/notes").ok()?)
+}
+
+/// A BTF file bound to the kernel build it describes: `oomtrace btf` writes
+/// [`bound::MAGIC`], a JSON line with the build ID, then the raw BTF; a
+/// vmlinux with a `.BTF` section carries its own build-id note. `--btf`
+/// refuses either of another build. A raw BTF file (pahole's) names no
+/// build: it is taken with a warning.
+pub mod bound {
+    use anyhow::{Result, bail};
+    use std::path::Path;
+
+    pub const MAGIC: &[u8] = b"OOMTRACE-BTF 1\n";
+
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq, Eq)]
+    pub struct Header {
+        /// The GNU build ID of the vmlinux it was made from, hex.
+        pub build_id: String,
+        /// That vmlinux's `Linux version ...` banner, where it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub release: Option<String>,
+    }
+
+    /// A GNU build-id note (type 3, name "GNU") among ELF notes, as hex.
+    pub fn build_id_of_notes(notes: &[u8]) -> Option<String> {
+        let mut at = 0;
+        let word = |o: usize| -> Option<usize> {
+            Some(u32::from_ne_bytes(notes.get(o..o + 4)?.try_into().ok()?) as usize)
+        };
+        let pad = |n: usize| n.div_ceil(4) * 4;
+        while at + 12 <= notes.len() {
+            let (namesz, descsz, kind) = (word(at)?, word(at + 4)?, word(at + 8)?);
+            let name = notes.get(at + 12..at + 12 + namesz)?;
+            let desc_at = at + 12 + pad(namesz);
+            let desc = notes.get(desc_at..desc_at + descsz)?;
+            if kind == 3 && name == b"GNU\0" {
+                return Some(hex(desc));
+            }
+            at = desc_at + pad(descsz);
+        }
+        None
+    }
+
+    pub fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    /// A file as `oomtrace btf` writes it.
+    pub fn write(header: &Header, btf: &[u8]) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend(serde_json::to_vec(header).unwrap_or_default());
+        out.push(b'\n');
+        out.extend_from_slice(btf);
+        out
+    }
+
+    /// The raw BTF of a `--btf` file, once its build is this kernel's.
+    /// `running`: this kernel's build ID, where /sys/kernel/notes has one.
+    pub fn unwrap(path: &Path, bytes: Vec<u8>, running: Option<&str>) -> Result<Vec<u8>> {
+        let shown = path.display();
+        let (id, btf) = if let Some(rest) = bytes.strip_prefix(MAGIC) {
+            let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
+                bail!("{shown}: an oomtrace BTF file without its header line");
+            };
+            let h: Header = serde_json::from_slice(&rest[..nl])
+                .map_err(|e| anyhow::anyhow!("{shown}: its header line: {e}"))?;
+            (h.build_id, rest[nl + 1..].to_vec())
+        } else if bytes.starts_with(b"\x7fELF") {
+            use object::{Object, ObjectSection};
+            let file = object::File::parse(&*bytes)
+                .map_err(|e| anyhow::anyhow!("{shown}: not an ELF file oomtrace can read: {e}"))?;
+            let Some(section) = file.section_by_name(".BTF") else {
+                bail!(
+                    "{shown}: a vmlinux without a .BTF section: make a BTF file from it with \
+                     `oomtrace btf --vmlinux {shown} -o FILE` (pahole reads its DWARF)"
+                );
+            };
+            let btf = section
+                .data()
+                .map_err(|e| anyhow::anyhow!("{shown}: its .BTF section: {e}"))?
+                .to_vec();
+            let id = file.build_id().ok().flatten().map(hex).unwrap_or_default();
+            (id, btf)
+        } else {
+            eprintln!(
+                "oomtrace: {shown} names no kernel build (pahole's raw BTF): it cannot be checked \
+                 against this kernel, and a BTF of another build gives wrong numbers; \
+                 `oomtrace btf --vmlinux VMLINUX -o FILE` makes one that can"
+            );
+            return Ok(bytes);
+        };
+        match running {
+            Some(r) if !id.is_empty() && r != id => bail!(
+                "{shown} is of another kernel build (build ID {id}; this kernel's, in \
+                 /sys/kernel/notes, is {r}): its offsets would give wrong numbers; make one \
+                 from this kernel's own debug vmlinux"
+            ),
+            None => eprintln!(
+                "oomtrace: this kernel has no build ID in /sys/kernel/notes: {shown} cannot be \
+                 checked against it"
+            ),
+            _ => {}
+        }
+        Ok(btf)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// One note as the kernel lays it out.
+        fn note(name: &[u8], kind: u32, desc: &[u8]) -> Vec<u8> {
+            let mut v = Vec::new();
+            v.extend((name.len() as u32).to_ne_bytes());
+            v.extend((desc.len() as u32).to_ne_bytes());
+            v.extend(kind.to_ne_bytes());
+            v.extend(name);
+            v.resize(v.len().div_ceil(4) * 4, 0);
+            v.extend(desc);
+            v.resize(v.len().div_ceil(4) * 4, 0);
+            v
+        }
+
+        #[test]
+        fn the_build_id_is_found_among_other_notes() {
+            let mut notes = note(b"Xen\0", 6, b"abcd");
+            notes.extend(note(b"GNU\0", 3, &[0x24, 0x01, 0x38, 0xff]));
+            notes.extend(note(b"Linux\0", 0x100, &[1, 1, 0, 0]));
+            assert_eq!(build_id_of_notes(&notes).as_deref(), Some("240138ff"));
+            assert_eq!(build_id_of_notes(&note(b"Linux\0", 3, b"xx")), None);
+            assert_eq!(build_id_of_notes(&notes[..5]), None);
+        }
+
+        #[test]
+        fn a_file_of_another_build_is_refused_in_one_sentence() {
+            let path = Path::new("k.btf");
+            let h = Header {
+                build_id: "aa".into(),
+                release: None,
+            };
+            let file = write(&h, b"BTFBYTES");
+            assert_eq!(unwrap(path, file.clone(), Some("aa")).unwrap(), b"BTFBYTES");
+            let e = unwrap(path, file, Some("bb")).unwrap_err().to_string();
+            assert!(
+                e.starts_with("k.btf is of another kernel build (build ID aa; this kernel's"),
+                "{e}"
+            );
+            assert_eq!(e.lines().count(), 1);
+            // pahole's raw BTF: taken, with a warning.
+            assert_eq!(
+                unwrap(path, b"\x9f\xeb".to_vec(), Some("bb")).unwrap(),
+                b"\x9f\xeb"
+            );
+        }
     }
 }

@@ -156,12 +156,7 @@ impl Learned {
     }
 
     fn from_kernel(key: String, tracefs: &Path, release: &str, btf: &Path) -> Result<Self> {
-        let types = KernelTypes::load_from(btf).map_err(|e| {
-            anyhow::anyhow!(
-                "{e}; oomtrace reads struct layouts from the kernel's BTF \
-                 (CONFIG_DEBUG_INFO_BTF=y, in every major distribution kernel since 2021)"
-            )
-        })?;
+        let types = KernelTypes::load_from(btf)?;
         let page_shift = host::page_shift();
         let off = types.kernel_offsets(page_shift);
         let mem = types.mem_layout();
