@@ -170,6 +170,15 @@ fn a_memcg_oom_without_btf_equals_the_kernels_report() {
     ] {
         assert_eq!(got, field(&p, name), "{name}");
     }
+    // A memcg OOM's report has no Mem-Info: its memory is sampled from
+    // /proc right after, with the kernel's counters by name.
+    let read = ev.memory_read.as_ref().expect("memory_read");
+    assert_eq!(read.at.name(), "sampled");
+    let c = ev.counters.as_ref().expect("counters");
+    assert!(
+        c.node.contains_key("NR_FILE_PAGES") && c.zone.contains_key("NR_FREE_PAGES"),
+        "{c:?}"
+    );
     // BPF's own part: the kill's stack through out_of_memory, the trigger's
     // user stack.
     assert!(

@@ -686,6 +686,37 @@ fn parse_frame(t: &str) -> Option<((String, u64, u64), u64)> {
     Some(((name.to_owned(), hex(off)?, hex(size)?), addr))
 }
 
+/// The lines of one `/dev/kmsg` record (`prio,seq,usec,flags;text`, then
+/// dictionary lines): a printk of several lines is one record whose
+/// newlines the kernel escaped as `\x0a` (Mem-Info's counters are printed
+/// so), and other unprintable bytes as `\xNN`. The first line keeps the
+/// record's prefix (its time); the rest are the text's further lines.
+pub fn kmsg_record_lines(record: &str) -> Vec<String> {
+    let first = record.lines().next().unwrap_or("");
+    let (head, text) = match first.split_once(';') {
+        Some((h, t)) => (Some(h), t),
+        None => (None, first),
+    };
+    let mut out = Vec::new();
+    let mut line = head.map(|h| format!("{h};")).unwrap_or_default();
+    let mut rest = text;
+    while let Some(i) = rest.find("\\x") {
+        line.push_str(&rest[..i]);
+        let hex = rest
+            .get(i + 2..i + 4)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(b'\n') => out.push(std::mem::take(&mut line)),
+            Some(b) if b.is_ascii() => line.push(b as char),
+            _ => line.push_str(&rest[i..(i + 4).min(rest.len())]),
+        }
+        rest = rest.get(i + 4..).unwrap_or("");
+    }
+    line.push_str(rest);
+    out.push(line);
+    out
+}
+
 /// Every OOM report in a kernel log, in order.
 pub fn parse_log(log: &str) -> Vec<KernelReport> {
     let mut p = LogParser::new();
@@ -1342,6 +1373,36 @@ mod tests {
 #[cfg(test)]
 mod old_formats {
     use super::*;
+
+    #[test]
+    fn a_kmsg_record_of_several_lines_is_split() {
+        let rec = "6,1234,5000000,-;active_anon:1 inactive_anon:2 isolated_anon:3\\x0a active_file:4 isolated_file:5\\x0a free:6\n SUBSYSTEM=x\n";
+        let lines = kmsg_record_lines(rec);
+        assert_eq!(
+            lines,
+            [
+                "6,1234,5000000,-;active_anon:1 inactive_anon:2 isolated_anon:3",
+                " active_file:4 isolated_file:5",
+                " free:6"
+            ]
+        );
+        let mut p = LogParser::new();
+        for l in [
+            "6,1,4000000,-;hog invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0",
+            "6,2,4000001,-;Mem-Info:",
+        ] {
+            p.line(l);
+        }
+        for l in lines {
+            p.line(&l);
+        }
+        p.line("3,3,4000002,-;Out of memory: Killed process 9 (hog) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0");
+        let r = p.finish().unwrap();
+        assert_eq!(r.mem_info.get("isolated_anon"), Some(&3));
+        assert_eq!(r.mem_info.get("isolated_file"), Some(&5));
+        assert_eq!(r.mem_info.get("free"), Some(&6));
+        assert_eq!(r.timestamp, Some(4.0));
+    }
 
     fn one(log: &str) -> KernelReport {
         let mut r = parse_log(log);

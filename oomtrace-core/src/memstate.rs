@@ -404,6 +404,31 @@ pub fn sample_proc(names: &MemNames, delay_ns: u64) -> MemoryState {
             body.push('\n');
         }
     }
+    // Without BTF (kernel-log mode) the counters' enum names are unknown:
+    // zoneinfo's own names, upper-cased, stand for them (`nr_free_pages`
+    // is `NR_FREE_PAGES`; the few the kernel renamed for /proc keep their
+    // /proc name).
+    let (node_names, zone_names) = if names.node.is_empty() {
+        let upper = |part: &str| -> Vec<String> {
+            pairs(part)
+                .into_keys()
+                .filter(|k| k.starts_with("nr_"))
+                .map(|k| k.to_ascii_uppercase())
+                .collect()
+        };
+        let first = blocks.iter().find(|b| b.2.contains("per-node stats"));
+        let (n, z) = first
+            .and_then(|b| b.2.split_once("  pages free"))
+            .unwrap_or(("", ""));
+        (upper(n), upper(z))
+    } else {
+        (names.node.clone(), names.zone.clone())
+    };
+    let names = &MemNames {
+        node: node_names,
+        zone: zone_names,
+        ..names.clone()
+    };
     for (node, zone, body) in &blocks {
         let (node_part, zone_part) = match body.split_once("  pages free") {
             Some((n, z)) => (n, format!("pages_free {z}")),

@@ -146,8 +146,17 @@ pub const HOOKS: &[Hook] = &[
     },
     Hook {
         program: names::PROG_SHOW_FREE_AREAS,
-        // A global until 6.0, `__show_free_areas` in 6.1–6.4, static again from 6.5.
-        attach: Attach::Kprobe(&["__show_free_areas", "show_free_areas"]),
+        // A global until 6.0, `__show_free_areas` in 6.1–6.4, static again
+        // from 6.5. Where no kprobe can go there (trixie's 32-bit `armmp`
+        // 6.12 refuses it: perf_event_open fails), at its one caller's
+        // entry, `__show_mem` (`show_mem` before 6.1): the same moment and
+        // the same path, less the innermost frame.
+        attach: Attach::Kprobe(&[
+            "__show_free_areas",
+            "show_free_areas",
+            "__show_mem",
+            "show_mem",
+        ]),
         tracepoint_mode_only: false,
         provides: &[Field::ShowFreeAreasStack],
         infers: &[],

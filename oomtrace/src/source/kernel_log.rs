@@ -34,7 +34,8 @@ impl Input {
 /// Lines of one input, at most `MAX_LINE` bytes each.
 enum Lines {
     Text(Box<dyn BufRead>),
-    Kmsg(std::fs::File),
+    /// The device, and the further lines of the last record read.
+    Kmsg(std::fs::File, VecDeque<String>),
 }
 
 impl Lines {
@@ -55,6 +56,7 @@ impl Lines {
                             "opening /dev/kmsg (reading the kernel log needs root or CAP_SYSLOG \
                              when kernel.dmesg_restrict is 1)",
                         )?,
+                    VecDeque::new(),
                 )
             }
         })
@@ -93,15 +95,22 @@ impl Lines {
                 buf.push_str(&String::from_utf8_lossy(&bytes));
                 Ok(true)
             }
-            Lines::Kmsg(f) => {
-                // One record per read; its dictionary lines follow the text.
+            Lines::Kmsg(f, further) => {
+                if let Some(l) = further.pop_front() {
+                    buf.push_str(&l);
+                    return Ok(true);
+                }
+                // One record per read, of one or more lines (a printk of
+                // several lines, as Mem-Info's, is one record).
                 let mut rec = vec![0u8; kernel_log::MAX_LINE];
                 loop {
                     match f.read(&mut rec) {
                         Ok(0) => return Ok(false),
                         Ok(n) => {
                             let text = String::from_utf8_lossy(&rec[..n]);
-                            buf.push_str(text.lines().next().unwrap_or(""));
+                            let mut lines = kernel_log::kmsg_record_lines(&text).into_iter();
+                            buf.push_str(&lines.next().unwrap_or_default());
+                            further.extend(lines);
                             return Ok(true);
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),

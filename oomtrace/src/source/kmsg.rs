@@ -114,9 +114,11 @@ fn read(kmsg: std::fs::File, tx: mpsc::SyncSender<KernelReport>) {
                 Ok(0) => break,
                 Ok(n) => {
                     let text = String::from_utf8_lossy(&rec[..n]);
-                    // One record per read; its dictionary lines follow the text.
-                    out.extend(parser.line(text.lines().next().unwrap_or("")));
-                    out.extend(std::iter::from_fn(|| parser.drain()));
+                    // One record per read, of one or more lines.
+                    for line in kernel_log::kmsg_record_lines(&text) {
+                        out.extend(parser.line(&line));
+                        out.extend(std::iter::from_fn(|| parser.drain()));
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
