@@ -238,15 +238,7 @@ fn a_storm_past_the_rate_limit_says_which_reports_the_kernel_left_out() {
         std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
         s
     });
-    let out = Command::new(OOMTRACE)
-        .args(["trigger", "storm", "--kills", "30", "--parallel", "2"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    oomtrace_ok(&["trigger", "storm", "--kills", "30", "--parallel", "2"]);
     std::thread::sleep(Duration::from_secs(2));
     let kills = vmstat_oom_kills() - before;
     // SAFETY: a signal to our own child.
@@ -296,16 +288,8 @@ fn a_storm_past_the_rate_limit_says_which_reports_the_kernel_left_out() {
 #[test]
 fn check_says_what_kernel_log_mode_loses_here() {
     require_root();
-    let out = Command::new(OOMTRACE)
-        .args(["check", "--btf", "none", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (out, _) = oomtrace_ok(&["check", "--btf", "none", "--json"]);
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(r["kernel_log_mode"], true);
     assert_eq!(r["kmsg_readable"], true);
     assert_eq!(r["ready"], true);
