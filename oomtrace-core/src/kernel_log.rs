@@ -499,7 +499,7 @@ impl LogParser {
             // Registers, code bytes, other CPUs' lines: the trace goes on
             // until a line of the report's next part.
             if t == "</TASK>"
-                || t == "Mem-Info:"
+                || t.eq_ignore_ascii_case("Mem-Info:")
                 || t.starts_with("memory: ")
                 || t.starts_with("Tasks state")
             {
@@ -552,7 +552,8 @@ impl LogParser {
                     None => {}
                 }
             }
-        } else if line == "Mem-Info:" {
+        } else if line.eq_ignore_ascii_case("Mem-Info:") {
+            // "Mem-info:" before 3.x's end.
             self.block = Block::MemInfo;
         } else if let Some(z) = parse_zone_line(line) {
             self.block = Block::None;
@@ -1420,7 +1421,16 @@ mod old_formats {
 <4>[ 3471.413747] [<c0135760>] (dump_header.clone.1+0x6c/0x18c) from [<c01358c0>] (oom_kill_process.clone.0+0x40/0x21c)
 <4>[ 3471.413772] [<c01358c0>] (oom_kill_process.clone.0+0x40/0x21c) from [<c0135cf8>] (out_of_memory+0x25c/0x330)
 <4>[ 3471.413799] [<c0135cf8>] (out_of_memory+0x25c/0x330) from [<c0139728>] (__alloc_pages_nodemask+0x4fc/0x6ac)
+<4>[ 3471.413800] r6:00000000 r5:0000020c r4:c045f06c
+<4>[ 3471.413810] Exception stack(0xc09e7fb0 to 0xc09e7ff8)
+<4>[ 3471.413820] 7fa0:                                     00001431 00000d31 0271e2d0 0271cea0
 <4>[ 3471.413900] Mem-info:
+<4>[ 3471.413910] Normal per-cpu:
+<4>[ 3471.413920] CPU    0: hi:    0, btch:   1 usd:   0
+<4>[ 3471.413930] active_anon:3734 inactive_anon:0 isolated_anon:0
+<4>[ 3471.413940]  active_file:159 inactive_file:376 isolated_file:0
+<4>[ 3471.413950]  unevictable:0 dirty:0 writeback:68 unstable:0
+<4>[ 3471.413960]  free:180 slab_reclaimable:94 slab_unreclaimable:600
 <3>[ 3471.414100] Out of memory: Kill process 1234 (Xorg) score 834 or sacrifice child
 <3>[ 3471.414200] Killed process 1234 (Xorg) total-vm:120640kB, anon-rss:80012kB, file-rss:1024kB
 ");
@@ -1443,6 +1453,12 @@ mod old_formats {
         );
         assert_eq!(r.stack_addrs[2], 0xc0135cf8);
         assert_eq!(r.stack[2], ("out_of_memory".to_owned(), 0x25c, 0x330));
+        // "Mem-info:" (its old spelling) ends the trace and opens the
+        // counters; registers and the exception stack are passed over.
+        assert_eq!(r.stack.len(), 4);
+        assert_eq!(r.mem_info.get("active_anon"), Some(&3734));
+        assert_eq!(r.mem_info.get("free"), Some(&180));
+        assert_eq!(r.mem_info.get("writeback"), Some(&68));
         let ev = to_event(&r, 1);
         assert_eq!(ev.gfp_mask, Some(0x200da));
         assert_eq!(ev.gfp_flags, None, "no names of that era's bits");
