@@ -703,15 +703,23 @@ pub fn kmsg_record_lines(record: &str) -> Vec<String> {
     let mut rest = text;
     while let Some(i) = rest.find("\\x") {
         line.push_str(&rest[..i]);
+        // Two hex digits are two ASCII bytes: i + 4 is then a char boundary.
         let hex = rest
             .get(i + 2..i + 4)
+            .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
             .and_then(|h| u8::from_str_radix(h, 16).ok());
         match hex {
             Some(b'\n') => out.push(std::mem::take(&mut line)),
             Some(b) if b.is_ascii() => line.push(b as char),
-            _ => line.push_str(&rest[i..(i + 4).min(rest.len())]),
+            Some(_) => line.push_str(&rest[i..i + 4]),
+            None => {
+                // Not an escape: the backslash and the x as they are.
+                line.push_str("\\x");
+                rest = &rest[i + 2..];
+                continue;
+            }
         }
-        rest = rest.get(i + 4..).unwrap_or("");
+        rest = &rest[i + 4..];
     }
     line.push_str(rest);
     out.push(line);
@@ -1374,6 +1382,15 @@ mod tests {
 #[cfg(test)]
 mod old_formats {
     use super::*;
+
+    #[test]
+    fn odd_escapes_pass_as_they_are() {
+        assert_eq!(
+            kmsg_record_lines("a\\xzz\\x\u{e9}b\\x"),
+            ["a\\xzz\\x\u{e9}b\\x"]
+        );
+        assert_eq!(kmsg_record_lines("a\\x41\\xe9b"), ["aA\\xe9b"]);
+    }
 
     #[test]
     fn a_kmsg_record_of_several_lines_is_split() {
