@@ -15,7 +15,9 @@ pub struct Field {
 impl Field {
     /// The field's value in a raw record (integers of 1, 2, 4 or 8 bytes).
     pub fn value(&self, record: &[u8]) -> Option<i64> {
-        let bytes = record.get(self.offset as usize..(self.offset + self.size) as usize)?;
+        // A format file may say anything: an end past u32 is no field.
+        let end = self.offset.checked_add(self.size)?;
+        let bytes = record.get(self.offset as usize..end as usize)?;
         let mut buf = [0u8; 8];
         buf[..bytes.len().min(8)].copy_from_slice(&bytes[..bytes.len().min(8)]);
         let raw = u64::from_le_bytes(buf);
@@ -80,6 +82,17 @@ pub fn print_fmt(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fuzzer's find: an offset and size whose sum overflows.
+    #[test]
+    fn a_field_past_the_end_of_u32_is_none() {
+        let f = Field {
+            offset: u32::MAX - 1,
+            size: 4,
+            signed: false,
+        };
+        assert_eq!(f.value(&[0; 16]), None);
+    }
 
     const NEW: &str = "name: mark_victim
 ID: 609
