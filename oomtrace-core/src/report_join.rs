@@ -77,11 +77,11 @@ pub fn join(ev: &mut OomEvent, r: Option<&KernelReport>) {
         return;
     };
     let k = kernel_log::to_event(r, ev.seq);
-    let took = std::cell::RefCell::new(Vec::<&'static str>::new());
-    let take = |field: Field, missing: bool, have: bool| -> bool {
+    let mut took: Vec<&'static str> = Vec::new();
+    let mut take = |field: Field, missing: bool, have: bool| -> bool {
         let t = missing && have;
         if t {
-            took.borrow_mut().push(field.name());
+            took.push(field.name());
         }
         t
     };
@@ -186,7 +186,6 @@ pub fn join(ev: &mut OomEvent, r: Option<&KernelReport>) {
         ev.zones = k.zones.clone();
         ev.memory_read = k.memory_read.clone();
     }
-    let mut took = took.into_inner();
     took.sort_unstable();
     took.dedup();
     ev.from_kernel_log = took.into_iter().map(str::to_owned).collect();

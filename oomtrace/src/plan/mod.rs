@@ -148,10 +148,7 @@ impl Learned {
                 ..MemNames::default()
             },
             constraints: Vec::new(),
-            gfp: GfpTable::for_kernel(
-                tracefs::print_fmt(tracefs, "kmem", "mm_page_alloc").as_deref(),
-                release,
-            ),
+            gfp: gfp_table(tracefs, release),
         }
     }
 
@@ -179,12 +176,17 @@ impl Learned {
                 .into_iter()
                 .map(|(name, v)| (v, name))
                 .collect(),
-            gfp: GfpTable::for_kernel(
-                tracefs::print_fmt(tracefs, "kmem", "mm_page_alloc").as_deref(),
-                release,
-            ),
+            gfp: gfp_table(tracefs, release),
         })
     }
+}
+
+/// The kernel's GFP names: its own table from tracefs, else its era's.
+fn gfp_table(tracefs: &Path, release: &str) -> GfpTable {
+    GfpTable::for_kernel(
+        tracefs::print_fmt(tracefs, "kmem", "mm_page_alloc").as_deref(),
+        release,
+    )
 }
 
 /// How the BPF side reaches the nodes' memory state.
@@ -306,7 +308,10 @@ impl Plan {
         let tracefs = tracefs::find_or_mount().map_err(anyhow::Error::msg)?;
         let kprobes = host::kprobes_supported(Some(&tracefs));
         let mut notices = Vec::new();
-        let without_btf = matches!(layouts, btf::Layouts::KernelLog(_));
+        let kernel_log = match &layouts {
+            btf::Layouts::KernelLog(why) => Some(why.clone()),
+            btf::Layouts::Btf(_) => None,
+        };
         let mode = match requested {
             Mode::Kprobe if !kprobes => bail!(
                 "--mode kprobe: this kernel ({release}) has no kprobes (CONFIG_KPROBES is off); \
@@ -314,7 +319,8 @@ impl Plan {
                 hooks::describe_loss(Mode::Tracepoint)
             ),
             Mode::Auto if kprobes => Mode::Kprobe,
-            Mode::Auto if without_btf => Mode::Tracepoint,
+            // Kernel-log mode's notice says so, with what it loses.
+            Mode::Auto if kernel_log.is_some() => Mode::Tracepoint,
             Mode::Auto => {
                 notices.push(format!(
                     "this kernel has no kprobes: tracepoint mode; not available: {}",
@@ -327,10 +333,6 @@ impl Plan {
         if !host::kallsyms_addresses_visible() {
             notices.push(host::describe(&["CAP_SYSLOG"]));
         }
-        let kernel_log = match &layouts {
-            btf::Layouts::KernelLog(why) => Some(why.clone()),
-            btf::Layouts::Btf(_) => None,
-        };
         let learned = match &layouts {
             btf::Layouts::KernelLog(_) => Learned::without_btf(&tracefs, &release),
             btf::Layouts::Btf(btf_path) => {

@@ -45,20 +45,7 @@ impl Lines {
                 std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?,
             ))),
             Input::Stdin => Lines::Text(Box::new(BufReader::new(std::io::stdin()))),
-            Input::Kmsg => {
-                use std::os::unix::fs::OpenOptionsExt;
-                Lines::Kmsg(
-                    std::fs::OpenOptions::new()
-                        .read(true)
-                        .custom_flags(libc::O_NONBLOCK)
-                        .open("/dev/kmsg")
-                        .context(
-                            "opening /dev/kmsg (reading the kernel log needs root or CAP_SYSLOG \
-                             when kernel.dmesg_restrict is 1)",
-                        )?,
-                    VecDeque::new(),
-                )
-            }
+            Input::Kmsg => Lines::Kmsg(super::kmsg::open()?, VecDeque::new()),
         })
     }
 
@@ -100,25 +87,14 @@ impl Lines {
                     buf.push_str(&l);
                     return Ok(true);
                 }
-                // One record per read, of one or more lines (a printk of
-                // several lines, as Mem-Info's, is one record).
                 let mut rec = vec![0u8; kernel_log::MAX_LINE];
-                loop {
-                    match f.read(&mut rec) {
-                        Ok(0) => return Ok(false),
-                        Ok(n) => {
-                            let text = String::from_utf8_lossy(&rec[..n]);
-                            let mut lines = kernel_log::kmsg_record_lines(&text).into_iter();
-                            buf.push_str(&lines.next().unwrap_or_default());
-                            further.extend(lines);
-                            return Ok(true);
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
-                        // Overwritten while we read: the next record follows.
-                        Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
-                        Err(e) => return Err(e).context("reading /dev/kmsg"),
-                    }
-                }
+                let Some(lines) = super::kmsg::read_record(f, &mut rec)? else {
+                    return Ok(false);
+                };
+                let mut lines = lines.into_iter();
+                buf.push_str(&lines.next().unwrap_or_default());
+                further.extend(lines);
+                Ok(true)
             }
         }
     }

@@ -34,15 +34,7 @@ pub struct KernelReports {
 impl KernelReports {
     /// Opens /dev/kmsg at its end and reads it on a thread of its own.
     pub fn start() -> Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let kmsg = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open("/dev/kmsg")
-            .context(
-                "kernel-log mode reads the kernel's reports from /dev/kmsg, which needs root or \
-                 CAP_SYSLOG when kernel.dmesg_restrict is 1",
-            )?;
+        let kmsg = open().context("kernel-log mode reads the kernel's own OOM reports")?;
         // SAFETY: lseek on our own descriptor; /dev/kmsg's SEEK_END is the
         // next record to be written.
         unsafe { libc::lseek(kmsg.as_raw_fd(), 0, libc::SEEK_END) };
@@ -93,7 +85,6 @@ impl KernelReports {
 /// The reader: records into the parser, reports out; a held report goes
 /// once the log has been quiet for [`QUIET`]. Ends when the source is gone.
 fn read(kmsg: std::fs::File, tx: mpsc::SyncSender<KernelReport>) {
-    use std::io::Read;
     let mut parser = LogParser::new();
     let mut rec = vec![0u8; kernel_log::MAX_LINE];
     let mut kmsg = kmsg;
@@ -110,20 +101,14 @@ fn read(kmsg: std::fs::File, tx: mpsc::SyncSender<KernelReport>) {
             out.extend(parser.flush_held());
         }
         loop {
-            match kmsg.read(&mut rec) {
-                Ok(0) => break,
-                Ok(n) => {
-                    let text = String::from_utf8_lossy(&rec[..n]);
-                    // One record per read, of one or more lines.
-                    for line in kernel_log::kmsg_record_lines(&text) {
+            match read_record(&mut kmsg, &mut rec) {
+                Ok(Some(lines)) => {
+                    for line in lines {
                         out.extend(parser.line(&line));
                         out.extend(std::iter::from_fn(|| parser.drain()));
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                // Overwritten before we read it: the next record follows.
-                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
+                Ok(None) => break,
                 Err(_) => return,
             }
         }
@@ -131,6 +116,41 @@ fn read(kmsg: std::fs::File, tx: mpsc::SyncSender<KernelReport>) {
             if tx.send(r).is_err() {
                 return;
             }
+        }
+    }
+}
+
+/// Opens /dev/kmsg for reading without blocking.
+pub fn open() -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/kmsg")
+        .context(
+            "opening /dev/kmsg (reading the kernel log needs root or CAP_SYSLOG when \
+             kernel.dmesg_restrict is 1)",
+        )
+}
+
+/// The lines of the next record of /dev/kmsg (one record per read, of one
+/// or more lines: a printk of several lines, as Mem-Info's, is one record);
+/// `None` when no record is waiting. `buf` holds one record
+/// ([`kernel_log::MAX_LINE`] bytes).
+pub fn read_record(kmsg: &mut std::fs::File, buf: &mut [u8]) -> Result<Option<Vec<String>>> {
+    use std::io::Read;
+    loop {
+        match kmsg.read(buf) {
+            Ok(0) => return Ok(None),
+            Ok(n) => {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                return Ok(Some(kernel_log::kmsg_record_lines(&text)));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // Overwritten before we read it: the next record follows.
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
+            Err(e) => return Err(e).context("reading /dev/kmsg"),
         }
     }
 }
