@@ -352,7 +352,10 @@ fn main() -> ExitCode {
         "deps" => deps(),
         "build" => build().map(|p| eprintln!("xtask: built {}", p.display())),
         "lint" => lint(),
-        "vm-test" => deps().and_then(|()| vm::test(rest)),
+        "vm-test" => match rest {
+            [flag] if flag == "--newest" => vm::newest_report(),
+            _ => deps().and_then(|()| vm::test(rest)),
+        },
         "dist" => dist::run().map(|_| ()),
         "btf" => match rest {
             [flag, package] if flag == "--kernel-package" => deps()
@@ -389,8 +392,9 @@ fn main() -> ExitCode {
                  \x20 build  build oomtrace (the BPF object is embedded)\n\
                  \x20 run    build, then run: cargo xtask run -- trace --json\n\
                  \x20 lint   rustfmt and clippy, the eBPF crate with its own target\n\
-                 \x20 vm-test [SERIES@ARCH...]  boot Debian's x86_64 5.10, 6.1, 6.12, arm64 6.1, 6.12 and armhf 6.1, 6.12 kernels\n\
-                 \x20         in QEMU (or those named: 6.1@armhf), check oomtrace against their reports\n\
+                 \x20 vm-test [SERIES@ARCH...]  boot Debian's x86_64 5.10, 6.1, 6.12, 7.2, arm64 6.1, 6.12, 7.2 and armhf 6.1,\n\
+                 \x20         6.12 kernels in QEMU (or those named: 6.1@armhf), check oomtrace against their reports\n\
+                 \x20 vm-test --newest  whether Debian has newer builds than the kernels the VM tests pin\n\
                  \x20 dist   static binaries for x86_64 and aarch64, SHA256SUMS and .deb packages in target/dist/\n\
                  \x20 btf --kernel-package NAME  a BTF file for a kernel without its own, by pahole from NAME (a -dbg package)\n\
                  \x20 toolchains [--clean-root]  link a static program for each release target and build the BPF\n\

@@ -67,12 +67,21 @@ pub const ARMHF_NOLPAE: Machine = Machine {
     ..ARMHF
 };
 
-/// One kernel the VM tests boot.
+/// One kernel the VM tests boot, pinned: the same build on every run until
+/// the table is changed (`cargo xtask vm-test --newest` says when Debian
+/// has a newer one).
 pub struct Kernel {
     pub machine: &'static Machine,
     /// The series the oracle must see run, by name.
     pub series: &'static str,
-    /// The meta-package whose dependency is the series' newest kernel.
+    /// The package that holds the image (`linux-image-*`; from 7.x Debian
+    /// ships it in `linux-binary-*`, at /usr/lib/modules/RELEASE/vmlinuz)
+    /// and its version.
+    package: &'static str,
+    version: &'static str,
+    /// The meta-package whose dependency is the series' newest kernel: what
+    /// `--newest` compares with, and what is tested when Debian no longer
+    /// serves the pinned version (said, with the table to change).
     meta: &'static str,
     /// The Debian release that has it when it is not this machine's
     /// (read through a private apt configuration under .cache/, never
@@ -88,6 +97,8 @@ pub const KERNELS: &[Kernel] = &[
     Kernel {
         machine: &X86_64,
         series: "5.10",
+        package: "linux-image-5.10.0-46-cloud-amd64",
+        version: "5.10.262-1",
         meta: "linux-image-cloud-amd64",
         release: Some("bullseye"),
         detached_btf: false,
@@ -95,6 +106,8 @@ pub const KERNELS: &[Kernel] = &[
     Kernel {
         machine: &X86_64,
         series: "6.1",
+        package: "linux-image-6.1.0-57-cloud-amd64",
+        version: "6.1.192-3",
         meta: "linux-image-cloud-amd64",
         release: None,
         detached_btf: true,
@@ -102,13 +115,28 @@ pub const KERNELS: &[Kernel] = &[
     Kernel {
         machine: &X86_64,
         series: "6.12",
+        package: "linux-image-6.12.118+deb12-cloud-amd64",
+        version: "6.12.118-1~deb12u1",
         meta: "linux-image-6.12-cloud-amd64",
         release: None,
+        detached_btf: false,
+    },
+    // Debian unstable's: the image in linux-binary-*, the rss the kernel
+    // prints summed over each CPU's part.
+    Kernel {
+        machine: &X86_64,
+        series: "7.2",
+        package: "linux-binary-7.2.13+deb14-cloud-amd64",
+        version: "7.2.13-1",
+        meta: "linux-image-cloud-amd64",
+        release: Some("unstable"),
         detached_btf: false,
     },
     Kernel {
         machine: &ARM64,
         series: "6.1",
+        package: "linux-image-6.1.0-57-cloud-arm64",
+        version: "6.1.192-3",
         meta: "linux-image-cloud-arm64",
         release: Some("bookworm"),
         detached_btf: false,
@@ -116,14 +144,27 @@ pub const KERNELS: &[Kernel] = &[
     Kernel {
         machine: &ARM64,
         series: "6.12",
+        package: "linux-image-6.12.118+deb12-cloud-arm64",
+        version: "6.12.118-1~deb12u1",
         meta: "linux-image-6.12-cloud-arm64",
         release: Some("bookworm"),
+        detached_btf: false,
+    },
+    Kernel {
+        machine: &ARM64,
+        series: "7.2",
+        package: "linux-binary-7.2.13+deb14-cloud-arm64",
+        version: "7.2.13-1",
+        meta: "linux-image-cloud-arm64",
+        release: Some("unstable"),
         detached_btf: false,
     },
     // No BTF of its own: planned from pahole's, made from its -dbg package.
     Kernel {
         machine: &ARMHF,
         series: "6.1",
+        package: "linux-image-6.1.0-50-armmp-lpae",
+        version: "6.1.176-1",
         meta: "linux-image-armmp-lpae",
         release: Some("bookworm"),
         detached_btf: true,
@@ -133,6 +174,8 @@ pub const KERNELS: &[Kernel] = &[
     Kernel {
         machine: &ARMHF_NOLPAE,
         series: "6.12",
+        package: "linux-image-6.12.118+deb13-armmp",
+        version: "6.12.118-1",
         meta: "linux-image-armmp",
         release: Some("trixie"),
         detached_btf: false,
@@ -162,10 +205,15 @@ fn apt_options(release: Option<&str>, arch: &str) -> Result<Vec<String>> {
     let sources = dir.join("sources.list");
     fs::write(
         &sources,
-        format!(
-            "deb http://deb.debian.org/debian {release} main\n\
-             deb http://deb.debian.org/debian-security {release}-security main\n"
-        ),
+        if release == "unstable" {
+            // Unstable has no security suite.
+            format!("deb http://deb.debian.org/debian {release} main\n")
+        } else {
+            format!(
+                "deb http://deb.debian.org/debian {release} main\n\
+                 deb http://deb.debian.org/debian-security {release}-security main\n"
+            )
+        },
     )?;
     let mut opts = vec![
         format!("-oDir::Etc::SourceList={}", sources.display()),
@@ -213,46 +261,156 @@ fn update(opts: &[String]) -> Result<()> {
     }
 }
 
-/// The newest kernel package of a series, as apt resolves the meta-package.
-fn resolve(meta: &str, apt: &[String]) -> Result<String> {
+/// The newest kernel of a series, as apt resolves the meta-package: the
+/// package that holds its image and that package's version.
+fn newest(k: &Kernel, apt: &[String]) -> Result<(String, String)> {
+    let meta = k.meta;
     let deps = output(
         Command::new("apt-cache")
             .args(apt)
             .args(["depends", "--important", meta]),
     )
     .with_context(|| format!("apt-cache depends {meta}"))?;
-    deps.lines()
+    let image = deps
+        .lines()
         .filter_map(|l| l.trim().strip_prefix("Depends: "))
         .find(|p| p.starts_with("linux-image-") && !p.contains("-dbg"))
-        .map(str::to_owned)
-        .with_context(|| format!("{meta} depends on no linux-image package"))
+        .with_context(|| format!("{meta} depends on no linux-image package"))?;
+    // From 7.x the image package is empty; linux-binary-* holds the image.
+    let binary = image.replacen("linux-image-", "linux-binary-", 1);
+    let package = if candidate(&binary, apt).is_some() {
+        binary
+    } else {
+        image.to_owned()
+    };
+    let version =
+        candidate(&package, apt).with_context(|| format!("apt has no version of {package}"))?;
+    Ok((package, version))
 }
 
-/// Downloads and unpacks a kernel package once; returns its vmlinuz.
-fn kernel(k: &Kernel) -> Result<PathBuf> {
-    let (meta, release) = (k.meta, k.release);
-    let apt = apt_options(release, k.machine.debian_arch)?;
-    let mut pkg = resolve(meta, &apt);
-    if pkg.is_err() {
-        update(&apt)?;
-        pkg = resolve(meta, &apt);
-    }
-    let pkg = pkg?;
-    let dir = cache().join(&pkg);
-    let find = |dir: &Path| -> Option<PathBuf> {
-        fs::read_dir(dir.join("boot"))
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+/// The version apt would install of a package, if it has one.
+fn candidate(package: &str, apt: &[String]) -> Option<String> {
+    let policy = output(
+        Command::new("apt-cache")
+            .args(apt)
+            .args(["policy", package]),
+    )?;
+    policy
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Candidate: "))
+        .filter(|v| *v != "(none)")
+        .map(str::to_owned)
+}
+
+/// Whether apt can download this version of a package.
+fn served(package: &str, version: &str, apt: &[String]) -> bool {
+    output(
+        Command::new("apt-cache")
+            .args(apt)
+            .args(["show", &format!("{package}={version}")]),
+    )
+    .is_some_and(|s| s.contains("Package:"))
+}
+
+/// The kernel image in an unpacked package: boot/vmlinuz-RELEASE, or from
+/// 7.x usr/lib/modules/RELEASE/vmlinuz. Returns it and its release.
+fn find_image(dir: &Path) -> Option<(PathBuf, String)> {
+    let boot = fs::read_dir(dir.join("boot")).ok().and_then(|d| {
+        d.filter_map(|e| e.ok().map(|e| e.path())).find_map(|p| {
+            let release = p
+                .file_name()?
+                .to_str()?
+                .strip_prefix("vmlinuz-")?
+                .to_owned();
+            Some((p, release))
+        })
+    });
+    boot.or_else(|| {
+        fs::read_dir(dir.join("usr/lib/modules"))
+            .ok()
+            .and_then(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path())).find_map(|m| {
+                    let image = m.join("vmlinuz");
+                    let release = m.file_name()?.to_str()?.to_owned();
+                    image.exists().then_some((image, release))
+                })
             })
-    };
-    if let Some(k) = find(&dir) {
-        return Ok(k);
+    })
+}
+
+/// The package and version a run tests: the pinned ones while Debian
+/// serves them; else the series' newest, said on stderr with the table
+/// to change (a pinned build Debian has dropped can be tested no more).
+fn chosen(k: &Kernel, apt: &[String]) -> Result<(String, String)> {
+    if served(k.package, k.version, apt) {
+        return Ok((k.package.to_owned(), k.version.to_owned()));
     }
-    unpack(&apt, &pkg, &dir)?;
-    find(&dir).with_context(|| format!("{pkg} has no boot/vmlinuz-*"))
+    update(apt)?;
+    if served(k.package, k.version, apt) {
+        return Ok((k.package.to_owned(), k.version.to_owned()));
+    }
+    let (package, version) = newest(k, apt)?;
+    eprintln!(
+        "xtask: {}: Debian no longer serves the pinned {} {}; testing its newest, {package} \
+         {version}: pin it in xtask/src/vm.rs's KERNELS",
+        k.name(),
+        k.package,
+        k.version
+    );
+    Ok((package, version))
+}
+
+/// Downloads and unpacks a kernel package once; returns its image and the
+/// kernel's release.
+fn kernel(k: &Kernel) -> Result<(PathBuf, String)> {
+    let apt = apt_options(k.release, k.machine.debian_arch)?;
+    let (package, version) = chosen(k, &apt)?;
+    let dir = cache().join(format!("{package}_{version}"));
+    if let Some(found) = find_image(&dir) {
+        return Ok(found);
+    }
+    let _ = fs::remove_dir_all(&dir);
+    unpack(&apt, &format!("{package}={version}"), &dir)?;
+    find_image(&dir).with_context(|| {
+        format!("{package} {version} has no boot/vmlinuz-* or usr/lib/modules/*/vmlinuz")
+    })
+}
+
+/// `cargo xtask vm-test --newest`: for each kernel of the table, whether
+/// Debian has a newer build than the one pinned (apt's lists read afresh).
+pub fn newest_report() -> Result<()> {
+    let mut behind = 0;
+    for k in KERNELS {
+        let apt = apt_options(k.release, k.machine.debian_arch)?;
+        update(&apt)?;
+        let (package, version) = newest(k, &apt)?;
+        if (package.as_str(), version.as_str()) == (k.package, k.version) {
+            println!(
+                "{:<12} {} {}: Debian's newest",
+                k.name(),
+                k.package,
+                k.version
+            );
+        } else {
+            behind += 1;
+            let served = if served(k.package, k.version, &apt) {
+                "still served"
+            } else {
+                "no longer served"
+            };
+            println!(
+                "{:<12} {} {} ({served}); Debian's newest: {package} {version}",
+                k.name(),
+                k.package,
+                k.version
+            );
+        }
+    }
+    println!(
+        "{behind} of {} kernels have a newer build; the pins are in xtask/src/vm.rs's KERNELS",
+        KERNELS.len()
+    );
+    Ok(())
 }
 
 /// Downloads a package (once, into .cache/vm/debs) and unpacks it into `dir`.
@@ -262,12 +420,23 @@ fn unpack(apt: &[String], pkg: &str, dir: &Path) -> Result<()> {
 }
 
 /// A package's .deb, downloaded once into .cache/vm/debs (`NAME:ARCH`
-/// picks that architecture's).
+/// picks that architecture's, `NAME=VERSION` that version).
 fn download(apt: &[String], pkg: &str) -> Result<PathBuf> {
     let debs = cache().join("debs");
     fs::create_dir_all(&debs)?;
-    let name = pkg.split(':').next().unwrap_or(pkg);
-    let arch = pkg.split(':').nth(1);
+    let (name, version) = match pkg.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (pkg, None),
+    };
+    let (name, arch) = match name.split_once(':') {
+        Some((n, a)) => (n, Some(a)),
+        None => (name, None),
+    };
+    // apt names the file NAME_VERSION_ARCH.deb, an epoch's colon escaped.
+    let prefix = match version {
+        Some(v) => format!("{name}_{}_", v.replace(':', "%3a")),
+        None => format!("{name}_"),
+    };
     let downloaded = || -> Option<PathBuf> {
         fs::read_dir(&debs)
             .ok()?
@@ -275,8 +444,7 @@ fn download(apt: &[String], pkg: &str) -> Result<PathBuf> {
             .find(|p| {
                 p.file_name().is_some_and(|n| {
                     let n = n.to_string_lossy();
-                    n.starts_with(&format!("{name}_"))
-                        && arch.is_none_or(|a| n.ends_with(&format!("_{a}.deb")))
+                    n.starts_with(&prefix) && arch.is_none_or(|a| n.ends_with(&format!("_{a}.deb")))
                 })
             })
     };
@@ -543,10 +711,8 @@ pub fn boot_all(kernels: &[&'static Kernel]) -> Result<Vec<PathBuf>> {
     let mut booted = Vec::new();
     let mut btfs: Vec<(&str, PathBuf)> = Vec::new();
     for &k in kernels {
-        let vmlinuz = kernel(k)?;
+        let (vmlinuz, release) = kernel(k)?;
         if k.detached_btf {
-            let name = vmlinuz.file_name().unwrap().to_string_lossy().into_owned();
-            let release = name.trim_start_matches("vmlinuz-");
             btfs.push((
                 k.machine.debian_arch,
                 btf(&format!("linux-image-{release}-dbg"))?,
