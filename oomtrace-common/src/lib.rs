@@ -21,10 +21,13 @@ pub const CGROUP_NAME_LEN: usize = 128;
 /// Bytes kept of `oom_kill_process`'s message ("Memory cgroup out of memory").
 pub const MESSAGE_LEN: usize = 48;
 /// Counters of `enum node_stat_item` / `enum zone_stat_item` we have room for.
-pub const MAX_NODE_STATS: usize = 64;
+pub const MAX_NODE_STATS: usize = 128;
 pub const MAX_ZONE_STATS: usize = 16;
 /// NUMA nodes whose memory state is read at an OOM.
 pub const MAX_NODES: usize = 16;
+/// CPUs whose parts of a victim's rss counters are summed (7.0+ kernels
+/// print that sum); beyond, the rss is not read.
+pub const MAX_CPUS: u32 = 1024;
 /// User frames kept of the triggering task.
 pub const MAX_USER_STACK_DEPTH: usize = 32;
 
@@ -526,6 +529,12 @@ kernel_facts! {
             mm_rss_stride = ABSENT,
             /// Offset of the count inside one entry (`percpu_counter.count`, or 0).
             mm_rss_count = ABSENT,
+            /// `percpu_counter.counters` inside one entry: each CPU's part,
+            /// set only where the kernel prints the exact sum of them (7.0+),
+            /// with `nr_cpus` and `MemAddrs::per_cpu_offset`.
+            mm_rss_percpu = ABSENT,
+            /// Possible CPUs (`nr_cpu_ids`), at most [`MAX_CPUS`].
+            nr_cpus = ABSENT,
             /// `task_struct.rss_stat.count`: the per-thread cache of rss deltas
             /// (`SPLIT_RSS_COUNTING`, kernels before 6.2), flushed into the mm on exit.
             task_rss_cache = ABSENT,
@@ -583,6 +592,10 @@ kernel_facts! {
             /// `NR_VM_NODE_STAT_ITEMS`, `NR_VM_ZONE_STAT_ITEMS`.
             node_stat_items = ABSENT,
             zone_stat_items = ABSENT,
+            /// `mem_cgroup.memory_events[MEMCG_MAX]`: what the kernel prints
+            /// as the memory's failcnt where cgroup v2 keeps no page-counter
+            /// failcnt (`page_counter.track_failcnt`, not in 6.12, in 6.18).
+            memcg_max_events = ABSENT,
         }
     }
 }
@@ -604,6 +617,9 @@ pub struct MemAddrs {
     pub vm_zone_stat: u64,
     /// Online NUMA nodes (`/sys/devices/system/node/online`), bit per node id.
     pub online_nodes: u64,
+    /// `__per_cpu_offset[]`, each CPU's per-CPU area (0: unknown), where
+    /// the victim's rss is summed over CPUs.
+    pub per_cpu_offset: u64,
 }
 
 impl MemAddrs {
@@ -614,6 +630,7 @@ impl MemAddrs {
             vm_node_stat: 0,
             vm_zone_stat: 0,
             online_nodes: 1,
+            per_cpu_offset: 0,
         }
     }
 }

@@ -555,12 +555,20 @@ impl Assembler {
             ev.message = has(k.valid, OC_MESSAGE).then(|| cstr(&k.message));
         }
         let mut victims = p.marks.iter().map(|m| {
-            let v = victim(&m.victim);
+            let mut v = victim(&m.victim);
             // When the victim is the current task (the usual memcg case), what
-            // the tracepoint lacks was read from the task itself.
+            // the tracepoint lacks was read from the task itself; and its rss
+            // read from the task wins, as the kernel prints it (7.x sums each
+            // CPU's part, the tracepoint carries the central count only).
             if v.pid.is_some() && v.pid == has(m.trigger.valid, TASK_TGID).then_some(m.trigger.tgid)
             {
-                Victim::or(v, victim(&m.trigger))
+                let own = victim(&m.trigger);
+                if own.anon_rss_kb.is_some() {
+                    v.anon_rss_kb = own.anon_rss_kb;
+                    v.file_rss_kb = own.file_rss_kb;
+                    v.shmem_rss_kb = own.shmem_rss_kb;
+                }
+                Victim::or(v, own)
             } else {
                 v
             }

@@ -338,8 +338,13 @@ pub const NODE_LINE: &[(&str, &str)] = &[
     ("pagetables", "NR_PAGETABLE"),
     ("sec_pagetables", "NR_SECONDARY_PAGETABLE"),
 ];
-/// ... the fields the `Node N` line has after `all_unreclaimable?` (6.16+) ...
-pub const NODE_LINE_AFTER: &[(&str, &str)] = &[("Balloon", "NR_BALLOON_PAGES")];
+/// ... the fields the `Node N` line has after `all_unreclaimable?` (6.16+;
+/// the GPU's pages since 7.x) ...
+pub const NODE_LINE_AFTER: &[(&str, &str)] = &[
+    ("Balloon", "NR_BALLOON_PAGES"),
+    ("gpu_active", "NR_GPU_ACTIVE"),
+    ("gpu_reclaim", "NR_GPU_RECLAIM"),
+];
 /// ... the THP fields, printed `label: NkB` before 6.6 ...
 const SPACED_BEFORE_6_6: [&str; 3] = ["shmem_thp", "shmem_pmdmapped", "anon_thp"];
 /// ... and each zone's line (kB), whose last fields come after `managed:`.
@@ -359,6 +364,11 @@ pub const ZONE_LINE_TAIL: &[(&str, &str)] = &[
     ("pagetables", "NR_PAGETABLE"),
     ("bounce", "NR_BOUNCE"),
 ];
+
+/// Counters the kernel removed but whose labels it still prints, as a
+/// constant 0 (`bounce:0` in Mem-Info and each zone's line since NR_BOUNCE
+/// went, after 6.12).
+pub const PRINTED_AS_ZERO_WHEN_GONE: [&str; 1] = ["NR_BOUNCE"];
 
 /// The counters kernels before 5.13 kept in huge pages, not pages, and
 /// printed multiplied by `HPAGE_PMD_NR`.
@@ -400,7 +410,10 @@ fn pairs_spaced(
     items
         .iter()
         .filter_map(|(label, name)| {
-            let v = *counters.get(*name)?;
+            let v = counters
+                .get(*name)
+                .copied()
+                .or_else(|| PRINTED_AS_ZERO_WHEN_GONE.contains(name).then_some(0))?;
             let colon = if spaced.contains(label) { ": " } else { ":" };
             Some(match to_kb {
                 // Counters named *_KB already are.

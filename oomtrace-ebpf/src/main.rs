@@ -297,13 +297,22 @@ fn task_memcg(task: u64) -> u64 {
     css - css_off as u64
 }
 
-/// The `memory` page counter at `counter`.
+/// The `memory` page counter at `counter` (a `mem_cgroup`'s `memory`), its
+/// failcnt as the kernel prints it: the memcg's `MEMCG_MAX` events where
+/// the planner says so (cgroup v2, on kernels after 6.12), else the counter's own.
 #[inline(always)]
 fn read_page_counter(counter: u64) -> Option<MemcgCounters> {
+    let events = mem!(memcg_max_events);
+    let memory = mem!(memcg_memory);
+    let failcnt = if events != ABSENT && memory != ABSENT && counter != 0 {
+        read_long(counter - memory as u64, events).map(|v| v.max(0) as u64)
+    } else {
+        read_ulong(counter, mem!(counter_failcnt))
+    };
     Some(MemcgCounters {
         usage: read_ulong(counter, mem!(counter_usage))?,
         max: read_ulong(counter, mem!(counter_max))?,
-        failcnt: read_ulong(counter, mem!(counter_failcnt)).unwrap_or(0),
+        failcnt: failcnt.unwrap_or(0),
     })
 }
 
@@ -433,36 +442,64 @@ fn emit_node(nid: u32, at: u32, first: u32) -> u32 {
     1
 }
 
-/// One rss counter of `task`'s mm in pages, as the kernel's `Killed process`
-/// line will print it. Before 6.2 each thread caches its rss deltas
-/// (`task->rss_stat`) until 64 faults or its exit: a victim woken by SIGKILL
-/// (sent before `mark_victim`) flushes them on its way out, before that line
-/// is printed, so they are folded in (`fold`). The task running the OOM
-/// itself flushes nothing before its own report: not folded. Clamped at
-/// zero as `get_mm_counter` does.
+/// The victim's rss counters (file, anon, shmem) in pages, as its `Killed
+/// process` line will print them. Before 6.2 each thread caches its rss
+/// deltas (`task->rss_stat`) until 64 faults or its exit: a victim woken by
+/// SIGKILL (sent before `mark_victim`) flushes them on its way out, before
+/// that line is printed, so they are folded in (`fold`). The task running
+/// the OOM itself flushes nothing before its own report: not folded. From
+/// 7.0 the kernel prints each counter's exact sum over the CPUs' parts
+/// (`get_mm_counter_sum`): added where the planner set `mm_rss_percpu`.
+/// Clamped at zero as the kernel does.
 #[inline(always)]
-fn mm_counter(task: u64, mm: u64, index: u32, fold: bool) -> Option<u64> {
+fn mm_counters(task: u64, mm: u64, fold: bool) -> Option<[u64; 3]> {
     let (base, stride, count) = (off!(mm_rss_stat), off!(mm_rss_stride), off!(mm_rss_count));
-    if index == ABSENT || base == ABSENT || stride == ABSENT || count == ABSENT || index >= 8 {
+    let index = [off!(mm_filepages), off!(mm_anonpages), off!(mm_shmempages)];
+    if base == ABSENT || stride == ABSENT || count == ABSENT {
         return None;
     }
-    // `atomic_long_t` entries before 6.2 (the stride is a long); since, a
-    // `percpu_counter`'s `s64 count` on every architecture.
-    let at = base + index * stride + count;
-    // `LONG < 8` folds away on 64-bit kernels: one read, one path (5.10's
-    // verifier rejected print_rss with both).
-    let shared = if LONG < 8 && stride == LONG {
-        read_long(mm, at)?
-    } else {
-        read::<i64>(mm, at)?
-    };
     let cache = off!(task_rss_cache);
-    let own = if cache == ABSENT || !fold {
-        0
-    } else {
-        read::<i32>(task, cache + index * 4).unwrap_or(0) as i64
-    };
-    Some((shared + own).max(0) as u64)
+    let mut total = [0i64; 3];
+    for (i, &index) in index.iter().enumerate() {
+        if index == ABSENT || index >= 8 {
+            return None;
+        }
+        // `atomic_long_t` entries before 6.2 (the stride is a long); since, a
+        // `percpu_counter`'s `s64 count` on every architecture.
+        let at = base + index * stride + count;
+        // `LONG < 8` folds away on 64-bit kernels: one read, one path (5.10's
+        // verifier rejected print_rss with both).
+        let shared = if LONG < 8 && stride == LONG {
+            read_long(mm, at)?
+        } else {
+            read::<i64>(mm, at)?
+        };
+        let own = if cache == ABSENT || !fold {
+            0
+        } else {
+            read::<i32>(task, cache + index * 4).unwrap_or(0) as i64
+        };
+        total[i] = shared + own;
+    }
+    let parts = off!(mm_rss_percpu);
+    let cpus = off!(nr_cpus);
+    let offsets = addr!(per_cpu_offset);
+    if parts != ABSENT && cpus != ABSENT && offsets != 0 {
+        // `per_cpu_ptr(counters, cpu)`: the pointer plus the CPU's offset,
+        // in the kernel's own width.
+        let counters = index.map(|i| read_ulong(mm, base + i * stride + parts).unwrap_or(0));
+        for cpu in 0..MAX_CPUS {
+            if cpu >= cpus {
+                break;
+            }
+            let area = read_ulong(offsets, cpu * LONG)?;
+            for i in 0..3 {
+                let part = (counters[i] as KULong).wrapping_add(area as KULong) as u64;
+                total[i] += read::<i32>(part, 0)? as i64;
+            }
+        }
+    }
+    Some(total.map(|t| t.max(0) as u64))
 }
 
 /// Everything oomtrace reports about a task, read through BTF offsets.
@@ -500,11 +537,7 @@ fn fill_task(task: u64, out: *mut TaskInfo) {
         valid |= TASK_TOTAL_VM;
     }
     let fold = task != current_task();
-    if let (Some(file), Some(anon), Some(shmem)) = (
-        mm_counter(task, mm, off!(mm_filepages), fold),
-        mm_counter(task, mm, off!(mm_anonpages), fold),
-        mm_counter(task, mm, off!(mm_shmempages), fold),
-    ) {
+    if let Some([file, anon, shmem]) = mm_counters(task, mm, fold) {
         out.file_rss_kb = file << kb;
         out.anon_rss_kb = anon << kb;
         out.shmem_rss_kb = shmem << kb;
@@ -897,10 +930,8 @@ pub fn print_rss(_ctx: ProbeContext) -> u32 {
     let victim = unsafe { CHOSEN.get(tid) }.copied().unwrap_or(0);
     let _ = CHOSEN.remove(tid);
     let mm = read_ulong(victim, off!(task_mm)).unwrap_or(0);
-    let (Some(file), Some(anon), Some(shmem), Some(pid)) = (
-        mm_counter(victim, mm, off!(mm_filepages), false),
-        mm_counter(victim, mm, off!(mm_anonpages), false),
-        mm_counter(victim, mm, off!(mm_shmempages), false),
+    let (Some([file, anon, shmem]), Some(pid)) = (
+        mm_counters(victim, mm, false),
         read::<i32>(victim, off!(task_tgid)),
     ) else {
         return 0;

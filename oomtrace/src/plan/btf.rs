@@ -239,7 +239,21 @@ impl KernelTypes {
             .map_or(ABSENT, |(_, _, n)| n);
         l.node_stat_items = count("node_stat_item", "NR_VM_NODE_STAT_ITEMS");
         l.zone_stat_items = count("zone_stat_item", "NR_VM_ZONE_STAT_ITEMS");
+        l.memcg_max_events = self.memcg_max_events().unwrap_or(ABSENT);
         l
+    }
+
+    /// Where a kernel that keeps no failcnt in cgroup v2's page counters
+    /// (`page_counter.track_failcnt`, not in 6.12, in 6.18) finds the one it prints in a
+    /// memcg OOM's `memory:` line: `mem_cgroup.memory_events[MEMCG_MAX]`
+    /// (mm/memcontrol.c, `mem_cgroup_print_oom_meminfo`). Whether memory is
+    /// on cgroup v2 is the planner's to say.
+    fn memcg_max_events(&self) -> Option<u32> {
+        let counter = self.named_struct("page_counter")?;
+        self.find_member(&counter, "track_failcnt")?;
+        let (base, stride, _) = self.array("mem_cgroup", &["memory_events"])?;
+        let max = self.enum_value("memcg_memory_event", "MEMCG_MAX")?;
+        Some(base + stride * max as u32)
     }
 
     /// Names of an enum's counters, by value, up to its `NR_VM_*` end marker.
@@ -323,6 +337,20 @@ impl KernelTypes {
         }
     }
 
+    /// `percpu_counter.counters` in an entry of `mm->rss_stat` (6.2+, SMP
+    /// kernels): where each CPU's part of a counter is.
+    fn rss_stat_percpu(&self) -> Option<u32> {
+        let mm = self.named_struct("mm_struct")?;
+        let (_, ty) = self.find_member(&mm, "rss_stat")?;
+        let Type::Array(a) = self.strip(ty) else {
+            return None;
+        };
+        let Type::Struct(pc) = self.strip(self.btf.resolve_chained_type(&a).ok()?) else {
+            return None;
+        };
+        self.find_member(&pc, "counters").map(|(off, _)| off)
+    }
+
     /// `task_struct.rss_stat.count` (only kernels before 6.2 have it).
     fn task_rss_cache(&self) -> Option<u32> {
         let task = self.named_struct("task_struct")?;
@@ -344,6 +372,7 @@ impl KernelTypes {
         });
         (off.mm_rss_stat, off.mm_rss_stride, off.mm_rss_count) =
             self.rss_stat_layout().unwrap_or((ABSENT, ABSENT, ABSENT));
+        off.mm_rss_percpu = self.rss_stat_percpu().unwrap_or(ABSENT);
         off.task_rss_cache = self.task_rss_cache().unwrap_or(ABSENT);
         off.memory_cgrp_id = self
             .enum_value("cgroup_subsys_id", "memory_cgrp_id")
@@ -354,8 +383,25 @@ impl KernelTypes {
 }
 
 /// Facts only some kernels have, by design: the per-thread rss cache went
-/// in 6.2, `nr_free_highatomic` came in 6.14.
-const ERA_ONLY: [&str; 2] = ["task_rss_cache", "nr_free_highatomic"];
+/// in 6.2, `nr_free_highatomic` came in 6.14; the per-CPU parts of rss are
+/// read only where the kernel prints their sum (and `nr_cpus` with them),
+/// the memcg's `MEMCG_MAX` events only where it prints them as failcnt.
+const ERA_ONLY: [&str; 5] = [
+    "task_rss_cache",
+    "nr_free_highatomic",
+    "mm_rss_percpu",
+    "nr_cpus",
+    "memcg_max_events",
+];
+
+/// From 7.0 (Linux commit "mm: Fix OOM killer inaccuracy on large many-core
+/// systems") the OOM killer reads a task's rss as the exact sum of each
+/// CPU's part (`get_mm_counter_sum`): in the `Killed process` line, the task
+/// dump, the reaper's line and the badness score. Before, the central count
+/// alone (`get_mm_counter`), from which each CPU's part may be up to
+/// `percpu_counter_batch` (the larger of 32 and twice the CPUs) pages apart;
+/// that is still what 7.2's `oom:mark_victim` tracepoint carries.
+pub const RSS_SUMMED_SINCE: (u32, u32) = (7, 0);
 
 /// `struct.member` of what a table of facts lacks on this kernel, for `check`
 /// and the start-up notice.

@@ -279,6 +279,27 @@ pub fn online_nodes(list: &str) -> u64 {
     if mask == 0 { 1 } else { mask }
 }
 
+/// Whether the memory controller is bound to a cgroup v1 hierarchy (else
+/// it is v2's, the kernel's `cgroup_subsys_on_dfl`): /proc/cgroups gives
+/// it a hierarchy id other than 0 there (and newer kernels list only v1
+/// controllers at all).
+pub fn memory_on_cgroup_v1(proc_cgroups: &str) -> bool {
+    proc_cgroups.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.first() == Some(&"memory") && f.get(1).is_some_and(|h| *h != "0")
+    })
+}
+
+/// `nr_cpu_ids`: one past the highest possible CPU
+/// (`/sys/devices/system/cpu/possible`, "0-3" or "0,2-5"); None if unreadable.
+pub fn possible_cpus(list: &str) -> Option<u32> {
+    list.trim()
+        .split(',')
+        .filter_map(|part| part.rsplit('-').next()?.parse::<u32>().ok())
+        .max()
+        .map(|m| m + 1)
+}
+
 /// Keeps this process out of the OOM killer's choice: `oom_score_adj`
 /// -1000. Returns, if that could not be done, one sentence for the user.
 pub fn keep_out_of_oom_killer() -> Option<String> {
@@ -337,4 +358,38 @@ pub fn memcg_v2_root() -> Option<std::path::PathBuf> {
 /// else v1's memory hierarchy.
 pub fn memcg_root() -> Option<std::path::PathBuf> {
     memcg_v2_root().or_else(memcg_v1_root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_on_cgroup_v1_where_its_hierarchy_is_not_0() {
+        let head = "#subsys_name\thierarchy\tnum_cgroups\tenabled\n";
+        assert!(!memory_on_cgroup_v1(&format!(
+            "{head}cpu\t0\t1\t1\nmemory\t0\t5\t1\n"
+        )));
+        assert!(memory_on_cgroup_v1(&format!("{head}memory\t9\t5\t1\n")));
+        assert!(!memory_on_cgroup_v1(head));
+        // This machine mounts memory as v1 (/sys/fs/cgroup/memory).
+        let mine = std::fs::read_to_string("/proc/cgroups").unwrap();
+        let v1 = std::path::Path::new(MEMCG_V1_MOUNT)
+            .join("memory.limit_in_bytes")
+            .exists();
+        assert_eq!(memory_on_cgroup_v1(&mine), v1, "{mine}");
+    }
+
+    #[test]
+    fn possible_cpus_is_one_past_the_highest() {
+        assert_eq!(possible_cpus("0-1\n"), Some(2));
+        assert_eq!(possible_cpus("0"), Some(1));
+        assert_eq!(possible_cpus("0,2-5,7"), Some(8));
+        assert_eq!(possible_cpus(""), None);
+        // And this machine's own, against what the kernel counts online.
+        let mine =
+            possible_cpus(&std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap());
+        let online = std::thread::available_parallelism().unwrap().get() as u32;
+        assert!(mine.is_some_and(|n| n >= online), "{mine:?} < {online}");
+    }
 }

@@ -10,7 +10,10 @@ pub mod tracefs;
 use anyhow::{Result, bail};
 use btf::KernelTypes;
 pub use hooks::{Attach, HOOKS, Hook, Mode};
-use oomtrace_common::{ABSENT, Config, MAX_NODES, MarkVictimLayout, MemAddrs, MemLayout};
+use oomtrace_common::{
+    ABSENT, Config, KernelOffsets, MAX_CPUS, MAX_NODE_STATS, MAX_NODES, MAX_ZONE_STATS,
+    MarkVictimLayout, MemAddrs, MemLayout,
+};
 use oomtrace_core::assemble::RawFormats;
 use oomtrace_core::gfp::GfpTable;
 use oomtrace_core::memstate::{MemNames, pod_bytes};
@@ -254,6 +257,17 @@ fn locate_memory(
         mem.zone_free_area,
         mem.free_area_size,
     ];
+    for (what, items, max) in [
+        ("node", mem.node_stat_items, MAX_NODE_STATS),
+        ("zone", mem.zone_stat_items, MAX_ZONE_STATS),
+    ] {
+        if items != ABSENT && items as usize > max {
+            notices.push(format!(
+                "this kernel has {items} {what} counters, more than the {max} oomtrace reads: \
+                 no counters"
+            ));
+        }
+    }
     if essential.contains(&ABSENT) {
         notices.push("this kernel's struct zone is not as expected: no zones or free lists".into());
         mem.nr_zones = 0;
@@ -273,6 +287,48 @@ fn locate_memory(
         ));
     }
     addrs
+}
+
+/// Where the kernel prints a victim's rss as the exact sum of each CPU's
+/// part (`btf::RSS_SUMMED_SINCE`), the BPF side sums them too: it needs
+/// `__per_cpu_offset` from kallsyms and the possible CPUs. Without them the
+/// rss stays null (the central count alone would be a wrong number), said
+/// once. Elsewhere no CPU's part is read.
+fn sum_rss_over_cpus(
+    release: &str,
+    off: &mut KernelOffsets,
+    addrs: &mut MemAddrs,
+    kallsyms: &Symbols,
+    notices: &mut Vec<String>,
+) {
+    let summed =
+        oomtrace_core::gfp::parse_release(release).is_some_and(|v| v >= btf::RSS_SUMMED_SINCE);
+    if !summed || off.mm_rss_percpu == ABSENT || off.mm_rss_stat == ABSENT {
+        off.mm_rss_percpu = ABSENT;
+        return;
+    }
+    let cpus = host::possible_cpus(
+        &std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default(),
+    );
+    let per_cpu_offset = kallsyms.get().address_of("__per_cpu_offset");
+    let why_not = match (cpus, per_cpu_offset) {
+        (Some(n), Some(a)) if n <= MAX_CPUS => {
+            off.nr_cpus = n;
+            addrs.per_cpu_offset = a;
+            return;
+        }
+        (Some(n), Some(_)) => format!("it has {n} CPUs, more than the {MAX_CPUS} oomtrace sums"),
+        (None, _) => "/sys/devices/system/cpu/possible is unreadable".to_owned(),
+        (_, None) => "kallsyms lists no __per_cpu_offset (CONFIG_KALLSYMS_ALL is off, or its \
+                      addresses are hidden)"
+            .to_owned(),
+    };
+    off.mm_rss_percpu = ABSENT;
+    off.mm_rss_stat = ABSENT;
+    notices.push(format!(
+        "this kernel prints a victim's rss summed over its CPUs' parts, but {why_not}: \
+         the victim's anon, file and shmem rss are null"
+    ));
 }
 
 /// Everything decided at start-up.
@@ -370,6 +426,11 @@ impl Plan {
             notices.push("this kernel has no oom:mark_victim tracepoint: no victim from it".into());
         }
         let mut mem = learned.mem;
+        // Cgroup v1's page counters keep their failcnt (and print it).
+        if host::memory_on_cgroup_v1(&std::fs::read_to_string("/proc/cgroups").unwrap_or_default())
+        {
+            mem.memcg_max_events = ABSENT;
+        }
         let addrs = if kernel_log.is_some() {
             // No node is read in the kernel: the report's Mem-Info, or /proc.
             MemAddrs {
@@ -386,6 +447,8 @@ impl Plan {
             .unwrap_or(ABSENT);
         let mut off = learned.off;
         off.thread_size = oomtrace_core::arch::Arch::this().thread_size;
+        let mut addrs = addrs;
+        sum_rss_over_cpus(&release, &mut off, &mut addrs, kallsyms, &mut notices);
         let config = Config {
             planned: 1,
             mark_victim: mark_victim_layout,
