@@ -87,6 +87,18 @@ fn killed(lines: &[String]) -> Vec<(i32, String, u64)> {
         .collect()
 }
 
+/// The timestamp (seconds since boot) of each `invoked oom-killer` line
+/// that has one (`[   12.383637] ...`), read from the raw text.
+fn invoked_times(text: &str) -> Vec<f64> {
+    text.lines()
+        .filter(|l| l.contains(" invoked oom-killer: "))
+        .filter_map(|l| {
+            let stamp = l.split_once('[')?.1.split_once(']')?.0;
+            stamp.trim().parse().ok()
+        })
+        .collect()
+}
+
 /// The zone names of the report's zone lines (`... DMA32 free:NkB min:...`).
 fn zone_lines(lines: &[String]) -> Vec<(String, u64)> {
     lines
@@ -115,6 +127,19 @@ fn imported_events_say_what_the_reports_say() {
         let kernel_killed = killed(&lines);
         let with_header: Vec<&OomEvent> = events.iter().filter(|e| e.gfp_mask.is_some()).collect();
         assert_eq!(with_header.len(), kernel_invoked.len(), "{name}: reports");
+        // Each event's time is its report's, to the microsecond the log has.
+        let times = invoked_times(&text);
+        if !times.is_empty() {
+            assert_eq!(times.len(), with_header.len(), "{name}: timestamps");
+            for (ev, t) in with_header.iter().zip(&times) {
+                let ours = ev.uptime_ns as f64 / 1e9;
+                assert!(
+                    (ours - t).abs() < 1e-6,
+                    "{name}: uptime_ns {} for the report at [{t}]",
+                    ev.uptime_ns
+                );
+            }
+        }
         for (ev, (comm, gfp, order)) in with_header.iter().zip(&kernel_invoked) {
             assert_eq!(ev.source, Source::KernelLog);
             assert_eq!(ev.trigger.comm.as_deref(), Some(comm.as_str()), "{name}");
