@@ -24,6 +24,27 @@ pub struct Rotation {
 pub const PREFIX: &str = "oomtrace-";
 pub const SUFFIX: &str = ".jsonl";
 
+/// Whether a file name is one this sink writes:
+/// `oomtrace-20261129T100000.123456Z-3.jsonl` (a user's `oomtrace-notes.jsonl`
+/// beside them is not, and is never removed or counted).
+fn is_ours(name: &str) -> bool {
+    let Some(rest) = name
+        .strip_prefix(PREFIX)
+        .and_then(|r| r.strip_suffix(SUFFIX))
+    else {
+        return false;
+    };
+    let Some((stamp, n)) = rest.rsplit_once('-') else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let Some((date, time)) = stamp.strip_suffix('Z').and_then(|s| s.split_once('T')) else {
+        return false;
+    };
+    let (secs, frac) = time.split_once('.').unwrap_or((time, "0"));
+    digits(n) && date.len() == 8 && digits(date) && secs.len() == 6 && digits(secs) && digits(frac)
+}
+
 struct Current {
     writer: Writer<Box<dyn Write + Send>>,
     path: PathBuf,
@@ -141,11 +162,7 @@ impl RotatingSessions {
         let mut ours: Vec<PathBuf> = entries
             .flatten()
             .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(SUFFIX))
-            })
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_ours))
             .collect();
         ours.sort();
         let excess = ours.len().saturating_sub(self.rotation.keep.max(1));
@@ -214,6 +231,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("oomtrace-rotate-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        // A user's files beside the sessions: never removed, never counted.
+        let theirs = [
+            "notes.jsonl",
+            "oomtrace-notes.jsonl",
+            "oomtrace-20261129T100000Z.jsonl",
+            "oomtrace-20261129T100000.1Z-1.jsonl.bak",
+        ];
+        for name in theirs {
+            std::fs::write(dir.join(name), "mine\n").unwrap();
+        }
         let mut s = RotatingSessions::new(
             &dir,
             Rotation {
@@ -240,7 +267,13 @@ mod tests {
         .unwrap();
         counts.lost = 6;
         s.end(&counts).unwrap();
-        let kept = files(&dir);
+        for name in theirs {
+            assert_eq!(std::fs::read_to_string(dir.join(name)).unwrap(), "mine\n");
+        }
+        let kept: Vec<PathBuf> = files(&dir)
+            .into_iter()
+            .filter(|p| !theirs.iter().any(|t| p.ends_with(t)))
+            .collect();
         assert_eq!(kept.len(), 3, "{kept:?}");
         // Every kept file reads on its own: header, events, its own end.
         let mut seqs = Vec::new();
