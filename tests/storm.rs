@@ -131,3 +131,190 @@ fn a_ring_buffer_loss_is_reported_and_no_event_is_wrong() {
         }
     }
 }
+
+/// The stderr end line's count before `word` ("... 0 lost records, 3
+/// dropped ...").
+fn end_count(said: &str, word: &str) -> u64 {
+    let line = said
+        .lines()
+        .rev()
+        .find(|l| l.contains(" events, "))
+        .unwrap_or_else(|| panic!("no end line: {said}"));
+    let before = line
+        .split(&format!(" {word}"))
+        .next()
+        .unwrap_or_else(|| panic!("no {word:?} in {line}"));
+    before
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count before {word:?} in {line}"))
+}
+
+/// `trace --json` into a pipe nobody reads for 5 s while a storm of 600
+/// memcg OOM kills runs at this machine's fastest rate (the issue's `(sleep
+/// 4; cat)`): the pipe fills after a few events, and the drain thread keeps
+/// the ring buffer empty anyway. Returns (kills the kernel counted, the
+/// events in the order they came, stderr).
+fn storm_behind_a_stalled_reader(extra: &[&str]) -> (u64, Vec<serde_json::Value>, String) {
+    let mut args = vec!["trace", "--json"];
+    args.extend_from_slice(extra);
+    let mut tracer = Tracer::start(&args);
+    let mut pipe = tracer.take_stdout();
+    let before = vmstat_oom_kills();
+    let start = Instant::now();
+    oomtrace_ok(&[
+        "trigger",
+        "storm",
+        "--kills",
+        "600",
+        "--parallel",
+        "4",
+        "--limit",
+        "4M",
+    ]);
+    let kills = vmstat_oom_kills() - before;
+    // The reader stalls 5 s from the storm's start, then reads it all.
+    std::thread::sleep(Duration::from_secs(5).saturating_sub(start.elapsed()));
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut pipe, &mut out).unwrap();
+        out
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, said) = tracer.interrupt_all(Duration::from_secs(60));
+    let said = said.join("\n");
+    let stdout = reader.join().unwrap();
+    let events = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|v: &serde_json::Value| v["type"] == "oom")
+        .collect();
+    (kills, events, said)
+}
+
+fn kills_in(events: &[serde_json::Value]) -> u64 {
+    events
+        .iter()
+        .map(|e| {
+            u64::from(e["killed"] == true)
+                + e["also_killed"].as_array().map_or(0, |a| a.len() as u64)
+        })
+        .sum()
+}
+
+/// A reader stalled 5 s during the storm loses nothing: every kill the
+/// kernel counted (/proc/vmstat) is an event, in order, nothing lost or
+/// dropped.
+#[test]
+fn a_reader_stalled_for_5_s_during_a_storm_loses_nothing() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (kills, events, said) = storm_behind_a_stalled_reader(&["--bpf-stats"]);
+    assert!(kills >= 600, "only {kills} OOM kills");
+    assert_eq!(end_count(&said, "lost records"), 0, "{said}");
+    assert_eq!(end_count(&said, "dropped"), 0, "{said}");
+    assert!(said.contains("; queue peak "), "{said}");
+    println!(
+        "stalled reader: {kills} kills, {} events; {}",
+        events.len(),
+        said.lines().last().unwrap_or("")
+    );
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "events out of order or missing: {seqs:?}"
+    );
+    assert_eq!(
+        kills_in(&events),
+        kills,
+        "kills in the events vs /proc/vmstat"
+    );
+}
+
+/// The same with the queue set far too small: whole events are dropped,
+/// said while it happens, and the end line's count of them is exactly the
+/// kills the kernel made (/proc/vmstat) that are not among the events.
+#[test]
+fn a_tiny_queue_drops_whole_events_and_counts_them() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (kills, events, said) = storm_behind_a_stalled_reader(&["--queue", "64K"]);
+    // Each event's seq is the assembler's: the dropped ones are the gaps.
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] > w[0]),
+        "out of order: {seqs:?}"
+    );
+    assert!(kills >= 600, "only {kills} OOM kills");
+    let dropped = end_count(&said, "dropped");
+    assert!(dropped > 0, "nothing was dropped: {said}");
+    assert!(
+        said.contains("dropping events until it catches up"),
+        "not said while it happened: {said}"
+    );
+    assert_eq!(end_count(&said, "lost records"), 0, "{said}");
+    // Every event of this storm killed one task: the dropped are the rest.
+    assert_eq!(dropped, kills - kills_in(&events), "{said}");
+    println!(
+        "tiny queue: {kills} kills, {} events, {dropped} dropped",
+        events.len()
+    );
+}
+
+/// `record` to a slow disk, as a FIFO read late stands for one: the
+/// session that finally comes out holds every kill of a 600-kill storm
+/// (/proc/vmstat), its end record with nothing lost or dropped and the
+/// queue's depth.
+#[test]
+fn record_to_a_fifo_read_5_s_late_loses_nothing() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = Scratch::new("slow-disk");
+    let fifo = dir.join("slow.jsonl");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: plain syscall on a path of our own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // The reader opens at once (the recorder's open waits for it) and reads
+    // only when told.
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let path = fifo.clone();
+    let reader = std::thread::spawn(move || {
+        let mut f = std::fs::File::open(&path).unwrap();
+        wait.recv().unwrap();
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut out).unwrap();
+        out
+    });
+    let recorder = Tracer::start(&["record", "-o", fifo.to_str().unwrap(), "--quiet"]);
+    let before = vmstat_oom_kills();
+    let start = Instant::now();
+    oomtrace_ok(&[
+        "trigger",
+        "storm",
+        "--kills",
+        "600",
+        "--parallel",
+        "4",
+        "--limit",
+        "4M",
+    ]);
+    let kills = vmstat_oom_kills() - before;
+    std::thread::sleep(Duration::from_secs(5).saturating_sub(start.elapsed()));
+    go.send(()).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    recorder.interrupt(Duration::from_secs(60));
+    let bytes = reader.join().unwrap();
+    let (sessions, _) = session::read_from(&bytes[..], "slow.jsonl", false).unwrap();
+    let s = &sessions[0];
+    let t = s.trailer.as_ref().expect("an end record");
+    assert_eq!((t.lost, t.dropped), (0, 0), "{t:?}");
+    assert!(t.queue_peak_bytes.is_some_and(|b| b > 0), "{t:?}");
+    let captured: u64 = s
+        .events
+        .iter()
+        .map(|e| u64::from(e.killed == Some(true)) + e.also_killed.len() as u64)
+        .sum();
+    assert!(kills >= 600, "only {kills} OOM kills");
+    assert_eq!(captured, kills, "kills in the session vs /proc/vmstat");
+}

@@ -712,6 +712,15 @@ pub struct Trailer {
     /// above are this file's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continued_in: Option<String>,
+    /// Events dropped because the reader fell behind by more than the
+    /// queue's bound (`--queue`): OOMs the kernel killed for and that this
+    /// session does not hold.
+    #[serde(default)]
+    pub dropped: u64,
+    /// The most the queue between the kernel and the reader held, in bytes
+    /// (a live session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_peak_bytes: Option<u64>,
 }
 
 fn read_trim(path: &str) -> String {
@@ -751,6 +760,8 @@ impl Trailer {
             kernel_errors: 0,
             latency: None,
             continued_in: None,
+            dropped: 0,
+            queue_peak_bytes: None,
         }
     }
 }

@@ -38,6 +38,19 @@ pub fn create(path: &str, existing: Existing) -> io::Result<Box<dyn Write + Send
         return Ok(Box::new(io::stdout()));
     }
     let err = |e: io::Error, what: &str| io::Error::new(e.kind(), format!("{path}: {what}{e}"));
+    // A FIFO (a log shipper's, a reader of its own) is written into as it
+    // is: no file of a user's is replaced, whatever `existing` says.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| {
+        use std::os::unix::fs::FileTypeExt;
+        m.file_type().is_fifo()
+    }) {
+        let fifo = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| err(e, ""))?;
+        return Ok(Box::new(fifo));
+    }
     let new_file = |p: &Path| {
         OpenOptions::new()
             .write(true)

@@ -216,7 +216,19 @@ impl Tracer {
     }
 
     /// Waits for the tracer to exit by itself; returns stdout.
-    pub fn finish(mut self, timeout: Duration) -> String {
+    pub fn finish(self, timeout: Duration) -> String {
+        self.finish_all(timeout).0
+    }
+
+    /// As [`Tracer::interrupt`], returning its stderr too (its end line).
+    pub fn interrupt_all(self, timeout: Duration) -> (String, Vec<String>) {
+        // SAFETY: plain syscall on our own child.
+        unsafe { libc::kill(self.child_pid as i32, libc::SIGINT) };
+        self.finish_all(timeout)
+    }
+
+    /// As [`Tracer::finish`], returning its stdout and all its stderr.
+    pub fn finish_all(mut self, timeout: Duration) -> (String, Vec<String>) {
         let deadline = Instant::now() + timeout;
         while self.child.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
@@ -239,7 +251,8 @@ impl Tracer {
         if let Some(mut stdout) = self.child.stdout.take() {
             stdout.read_to_string(&mut out).unwrap();
         }
-        out
+        self.stderr_seen.extend(self.stderr.try_iter());
+        (out, self.stderr_seen)
     }
 
     /// Its stdout, to read live (then [`Tracer::finish`] returns nothing).

@@ -683,15 +683,33 @@ fn watch_cost(exe: &str, secs: u64) -> Result<String> {
     Ok(md)
 }
 
-/// The watch section of a RESULTS.md text, to the next `## ` heading.
-fn watch_section(text: &str) -> Option<&str> {
-    let start = text.find(WATCH_HEADING)?;
+/// The section of a RESULTS.md text under `heading`, to the next `## ` heading.
+fn section<'a>(text: &'a str, heading: &str) -> Option<&'a str> {
+    let start = text.find(heading)?;
     let rest = &text[start..];
-    let end = rest[WATCH_HEADING.len()..]
+    let end = rest[heading.len()..]
         .find("\n## ")
-        .map_or(rest.len(), |e| e + WATCH_HEADING.len() + 1);
+        .map_or(rest.len(), |e| e + heading.len() + 1);
     Some(&rest[..end])
 }
+
+/// Puts `new` in bench/RESULTS.md in place of the section under `heading`
+/// (or at its end).
+fn replace_section(heading: &str, new: &str) -> Result<()> {
+    let path = workspace_root().join("bench/RESULTS.md");
+    let text = fs::read_to_string(&path).unwrap_or_default();
+    let text = match section(&text, heading) {
+        Some(old) => text.replacen(old, new, 1),
+        None => format!("{}\n\n{new}", text.trim_end()),
+    };
+    fs::write(&path, text)?;
+    println!("{new}");
+    eprintln!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+/// The sections measured by commands of their own, kept by `run`.
+const OWN_SECTIONS: [&str; 2] = [WATCH_HEADING, STALL_HEADING];
 
 /// `cargo xtask bench watch [SECONDS]` (an hour unless told): replaces
 /// bench/RESULTS.md's watch section with a new measurement.
@@ -703,25 +721,135 @@ pub fn watch(secs: u64) -> Result<()> {
     let exe = exe.to_str().context("non-UTF-8 path")?.to_owned();
     eprintln!("xtask: bench: oomtrace watch for {secs} s");
     let new = watch_cost(&exe, secs)?;
-    let path = workspace_root().join("bench/RESULTS.md");
-    let text = fs::read_to_string(&path).unwrap_or_default();
-    let text = match watch_section(&text) {
-        Some(old) => text.replacen(old, &new, 1),
-        None => format!("{}\n\n{new}", text.trim_end()),
+    replace_section(WATCH_HEADING, &new)
+}
+
+const STALL_HEADING: &str = "## A reader that stalls";
+/// The storm: as fast as this machine's kernel OOM-kills (4 cgroups side by side).
+const STALL_KILLS: &str = "5000";
+/// From the storm's start until the reader reads.
+const STALL_SECS: u64 = 40;
+
+/// `cargo xtask bench stall`: `trace --json` into a pipe nobody reads for
+/// 40 s while a storm of 5000 memcg OOM kills runs, with the default queue
+/// (`--queue`): how many events the queue held before it dropped, so how
+/// long a reader may stall at the fastest rate, and the resident set at the
+/// deepest. Replaces bench/RESULTS.md's section of it.
+pub fn stall() -> Result<()> {
+    if !is_root() {
+        bail!("cargo xtask bench stall loads BPF programs: run it as root");
+    }
+    let exe = oomtrace()?;
+    let exe = exe.to_str().context("non-UTF-8 path")?.to_owned();
+    let rev =
+        output(Command::new("git").args(["rev-parse", "--short", "HEAD"])).unwrap_or_default();
+    let mut c = Command::new(&exe)
+        .args(["trace", "--json", "--bpf-stats"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let pid = c.id();
+    let mut lines = BufReader::new(c.stderr.take().unwrap()).lines();
+    for l in lines.by_ref() {
+        if l?.starts_with("oomtrace: attached") {
+            break;
+        }
+    }
+    let said = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let kills0 = vmstat_oom_kills();
+    let t0 = std::time::Instant::now();
+    eprintln!("xtask: bench: a storm of {STALL_KILLS} kills, the reader stalled {STALL_SECS} s");
+    super::run(
+        Command::new(&exe)
+            .args([
+                "trigger",
+                "storm",
+                "--kills",
+                STALL_KILLS,
+                "--parallel",
+                "4",
+                "--limit",
+                "4M",
+            ])
+            .stdout(Stdio::null()),
+    )?;
+    let storm = t0.elapsed().as_secs_f64();
+    let kills = vmstat_oom_kills() - kills0;
+    std::thread::sleep(Duration::from_secs(STALL_SECS).saturating_sub(t0.elapsed()));
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let mut out = c.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut text);
+        text.lines()
+            .filter(|l| l.starts_with(r#"{"type":"oom""#))
+            .count()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: plain syscall on our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    c.wait()?;
+    let events = reader.join().unwrap_or(0) as u64;
+    let said = said.join().unwrap_or_default();
+    let end = said
+        .iter()
+        .rev()
+        .find(|l| l.contains(" events, "))
+        .cloned()
+        .unwrap_or_default();
+    let count_before = |word: &str| -> u64 {
+        end.split(word)
+            .next()
+            .and_then(|b| b.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
     };
-    fs::write(&path, text)?;
-    println!("{new}");
-    eprintln!("xtask: wrote {}", path.display());
-    Ok(())
+    let (lost, dropped) = (count_before(" lost records"), count_before(" dropped"));
+    let peak_kib: u64 = end
+        .split("queue peak ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let rate = kills as f64 / storm.max(0.001);
+    let held = if dropped > 0 {
+        format!(
+            "{:.1} s (the {events} events it held)",
+            events as f64 / rate
+        )
+    } else {
+        format!("at least {STALL_SECS} s (nothing dropped)")
+    };
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "{STALL_HEADING}\n\n`cargo xtask bench stall` ({}): `oomtrace trace --json` with the \
+         default `--queue` (64M) into a pipe nobody reads for {STALL_SECS} s from the start of \
+         a storm of memcg OOM kills (`trigger storm --kills {STALL_KILLS} --parallel 4 --limit \
+         4M`); the kills are the kernel's count (`/proc/vmstat` oom_kill), the rest the end line \
+         and `/proc/PID/status`.\n\n\
+         | kills | storm | rate | events read | dropped | lost records | queue peak | VmHWM | longest stall at this rate |\n\
+         |---|---|---|---|---|---|---|---|---|\n\
+         | {kills} | {storm:.1} s | {rate:.0}/s | {events} | {dropped} | {lost} | {:.1} MiB | {:.1} MiB | {held} |\n",
+        rev.trim(),
+        peak_kib as f64 / 1024.0,
+        hwm_kb as f64 / 1024.0,
+    );
+    replace_section(STALL_HEADING, &md)
 }
 
 pub fn run() -> Result<()> {
     if !is_root() {
         bail!("cargo xtask bench loads BPF programs: run it as root");
     }
-    let kept_watch = fs::read_to_string(workspace_root().join("bench/RESULTS.md"))
-        .ok()
-        .and_then(|t| watch_section(&t).map(str::to_owned));
+    let before = fs::read_to_string(workspace_root().join("bench/RESULTS.md")).unwrap_or_default();
+    let kept: Vec<String> = OWN_SECTIONS
+        .iter()
+        .filter_map(|h| section(&before, h).map(str::to_owned))
+        .collect();
     install_debian_packages(BENCH_PACKAGES)?;
     let exe = oomtrace()?;
     let exe = exe.to_str().context("non-UTF-8 path")?.to_owned();
@@ -772,9 +900,10 @@ pub fn run() -> Result<()> {
     idle(&exe, &mut md)?;
     eprintln!("xtask: bench: report throughput");
     report_throughput(&exe, &mut md)?;
-    // An hour of watch is measured on its own (`cargo xtask bench watch`).
-    if let Some(w) = kept_watch {
-        let _ = write!(md, "\n{}\n", w.trim_end());
+    // An hour of watch and the stalled reader are measured on their own
+    // (`cargo xtask bench watch`, `cargo xtask bench stall`).
+    for k in kept {
+        let _ = write!(md, "\n{}\n", k.trim_end());
     }
     let path = workspace_root().join("bench/RESULTS.md");
     fs::create_dir_all(path.parent().unwrap())?;

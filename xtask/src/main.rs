@@ -371,9 +371,10 @@ fn main() -> ExitCode {
             [what, secs @ ..] if what == "watch" => deps().and_then(|()| {
                 bench::watch(secs.first().and_then(|s| s.parse().ok()).unwrap_or(3600))
             }),
+            [what] if what == "stall" => deps().and_then(|()| bench::stall()),
             [] => deps().and_then(|()| bench::run()),
             _ => Err(anyhow::anyhow!(
-                "usage: cargo xtask bench [watch [SECONDS]]"
+                "usage: cargo xtask bench [watch [SECONDS] | stall]"
             )),
         },
         "fuzz" => fuzz(
@@ -402,7 +403,8 @@ fn main() -> ExitCode {
                  \x20 test   lint, vm-test, unit tests and the integration tests on this kernel (root)\n\
                  \x20 fuzz [SECONDS]  fuzz each reader of outside text (cargo fuzz), 45 s each by default\n\
                  \x20 bench  measure start-up, in-kernel cost, idle cost, report throughput, latency: bench/RESULTS.md\n\
-                 \x20 bench watch [SECONDS]  oomtrace watch's CPU and memory over an hour (or SECONDS)"
+                 \x20 bench watch [SECONDS]  oomtrace watch's CPU and memory over an hour (or SECONDS)\n\
+                 \x20 bench stall  how long a reader may stall during the fastest storm: bench/RESULTS.md"
             );
             return if cmd == "help" {
                 ExitCode::SUCCESS

@@ -4,6 +4,7 @@
 use crate::enrich::{LeadUps, UserStacks, Workloads};
 use crate::plan::{self, Mode};
 use crate::source::bpf::{BpfSource, Options};
+use crate::source::queue::Queued;
 use anyhow::Result;
 use oomtrace_core::pipeline::Enricher;
 use oomtrace_core::pipeline::{self, Outcome};
@@ -43,6 +44,11 @@ pub struct TraceArgs {
     /// default sized for the records of some dozens of OOMs not yet read.
     #[arg(long, value_name = "KIB")]
     pub buffer: Option<u32>,
+    /// How far the reader (a pipe, a disk, a scrape) may fall behind before
+    /// whole events are dropped (counted, and said while it happens): the
+    /// events waiting in memory (`64M`, `512K`).
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = crate::parse_size)]
+    pub queue: u64,
     /// Show the kernel side's own error messages (a read that faulted, a
     /// record the full ring buffer refused); they are counted either way.
     #[arg(long, short)]
@@ -102,7 +108,7 @@ impl TraceArgs {
         lead_up: Option<Duration>,
     ) -> Result<Outcome> {
         let mut lead_ups = lead_up.and_then(LeadUps::start);
-        let mut source = BpfSource::start(&Options {
+        let source = BpfSource::start(&Options {
             protect,
             reopen_on_hup,
             ..self.options()
@@ -112,6 +118,9 @@ impl TraceArgs {
         {
             l.without_retries();
         }
+        // Drained on its own thread: a slow reader costs queue, not records.
+        let wake = source.stopper();
+        let mut source = Queued::start(source, self.queue as usize, wake);
         let mut stacks = UserStacks::new();
         let mut workloads = Workloads::watching(&self.host_root);
         let mut enrichers: Vec<&mut dyn Enricher> = vec![&mut stacks, &mut workloads];
@@ -171,13 +180,15 @@ pub fn trace(args: &TraceArgs) -> Result<()> {
     if args.duration != Some(Duration::ZERO) || io::stderr().is_terminal() {
         let t = outcome.end.unwrap_or_default();
         eprintln!(
-            "oomtrace: {} events, {} lost records, {} incomplete, {} deferred (OOMs that killed nothing), {} kernel-side errors{}",
+            "oomtrace: {} events, {} lost records, {} dropped (the reader behind), {} incomplete, {} deferred (OOMs that killed nothing), {} kernel-side errors{}{}",
             t.events,
             t.lost,
+            t.dropped,
             t.incomplete,
             t.deferred,
             t.kernel_errors,
-            latency(&t)
+            latency(&t),
+            queue_depth(&t, args.bpf_stats)
         );
     }
     Ok(())
@@ -200,15 +211,26 @@ pub fn record(a: &RecordArgs) -> Result<()> {
     if a.trace.duration != Some(Duration::ZERO) {
         let t = outcome.end.unwrap_or_default();
         eprintln!(
-            "oomtrace: recorded {} events to {}, {} lost records, {} incomplete{}",
+            "oomtrace: recorded {} events to {}, {} lost records, {} dropped (the writer behind), {} incomplete{}{}",
             t.events,
             a.output,
             t.lost,
+            t.dropped,
             t.incomplete,
-            latency(&t)
+            latency(&t),
+            queue_depth(&t, a.trace.bpf_stats)
         );
     }
     Ok(())
+}
+
+/// With `--bpf-stats`, the end line's words on how deep the queue between
+/// the kernel and the reader got.
+fn queue_depth(t: &oomtrace_core::event::Trailer, bpf_stats: bool) -> String {
+    match t.queue_peak_bytes {
+        Some(b) if bpf_stats => format!("; queue peak {} KiB", b.div_ceil(1024)),
+        _ => String::new(),
+    }
 }
 
 /// The end line's words on how far behind the kernel the session was.

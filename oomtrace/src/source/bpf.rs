@@ -252,6 +252,8 @@ pub struct BpfSource {
     reopen_on_hup: bool,
     /// Kernel-log mode: the kernel's reports, which complete each event.
     kernel_reports: Option<super::kmsg::KernelReports>,
+    /// Ends the wait from another thread (the reader has what it wanted).
+    stop_request: std::sync::Arc<tokio::sync::Notify>,
     /// What is attached, for the caller's own messages.
     pub mode: Mode,
     pub release: String,
@@ -397,6 +399,7 @@ impl BpfSource {
             counts_retries,
             reopen_on_hup: opts.reopen_on_hup,
             kernel_reports,
+            stop_request: Default::default(),
             mode: plan.mode,
             release: plan.release.clone(),
         };
@@ -443,6 +446,13 @@ impl BpfSource {
         src.bpf = Some(bpf);
         eprintln!("{attached_line}");
         Ok(src)
+    }
+
+    /// A call that makes this source end from any thread, as a signal
+    /// would: what is pending, then the end record.
+    pub fn stopper(&self) -> super::queue::Wake {
+        let n = self.stop_request.clone();
+        std::sync::Arc::new(move || n.notify_one())
     }
 
     /// Whether it counts the allocator's retries (their tracepoints attached).
@@ -570,6 +580,7 @@ impl BpfSource {
         let logger = &mut self.logger;
         let deadline = self.deadline;
         let settle = self.assembler.has_unsettled();
+        let stop_request = self.stop_request.clone();
         self.rt.block_on(async {
             let messages = async {
                 match logger.as_mut() {
@@ -614,6 +625,7 @@ impl BpfSource {
                 _ = messages => Ok(Wake::Records),
                 wake = stop => Ok(wake),
                 _ = sleep => Ok(Wake::Stop),
+                _ = stop_request.notified() => Ok(Wake::Stop),
             }
         })
     }

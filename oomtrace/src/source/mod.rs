@@ -1,8 +1,10 @@
 //! Where events come from: the kernel live ([`bpf`]), recorded sessions
 //! ([`session`]), the kernel's own logs ([`kernel_log`]). Each is a
-//! `oomtrace_core::pipeline::Source`.
+//! `oomtrace_core::pipeline::Source`; the live one runs ahead of its reader
+//! through [`queue`].
 
 pub mod bpf;
 pub mod kernel_log;
 pub mod kmsg;
+pub mod queue;
 pub mod session;
