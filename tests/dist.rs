@@ -160,14 +160,55 @@ fn the_debian_package_installs_with_apt() {
     );
     let bash = std::fs::read_to_string("/usr/share/bash-completion/completions/oomtrace").unwrap();
     assert!(bash.contains("trace") && bash.contains("--json"), "{bash}");
-    // The ARM packages hold the ARM binaries.
+    // Each completion file is its shell's: bash parses it, zsh's declares
+    // itself for oomtrace, fish's completes oomtrace.
+    let (ok, _, err) = run(Command::new("bash")
+        .arg("-n")
+        .arg("/usr/share/bash-completion/completions/oomtrace"));
+    assert!(ok, "bash -n: {err}");
+    let zsh = std::fs::read_to_string("/usr/share/zsh/vendor-completions/_oomtrace").unwrap();
+    assert!(
+        zsh.starts_with("#compdef oomtrace"),
+        "{}",
+        &zsh[..80.min(zsh.len())]
+    );
+    let fish =
+        std::fs::read_to_string("/usr/share/fish/vendor_completions.d/oomtrace.fish").unwrap();
+    assert!(
+        fish.lines().any(|l| l.starts_with("complete -c oomtrace")),
+        "{fish}"
+    );
+    // Every package's control file names its own architecture, and each
+    // holds that architecture's binary.
     for (deb_arch, want) in [
+        ("amd64", object::Architecture::X86_64),
         ("arm64", object::Architecture::Aarch64),
         ("armhf", object::Architecture::Arm),
     ] {
-        let arm = dist().join(format!("oomtrace_{}_{deb_arch}.deb", version()));
+        let deb = dist().join(format!("oomtrace_{}_{deb_arch}.deb", version()));
+        let (ok, control, err) = run(Command::new("dpkg-deb").arg("--field").arg(&deb));
+        assert!(ok, "{deb_arch}: {err}");
+        let field = |name: &str| {
+            control
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .map(str::to_owned)
+        };
+        assert_eq!(field("Package").as_deref(), Some("oomtrace"), "{control}");
+        assert_eq!(field("Version"), Some(version()), "{control}");
+        assert_eq!(
+            field("Architecture").as_deref(),
+            Some(deb_arch),
+            "{control}"
+        );
+        for required in ["Maintainer", "Description", "Installed-Size"] {
+            assert!(
+                field(required).is_some_and(|v| !v.is_empty()),
+                "{deb_arch}: no {required}: {control}"
+            );
+        }
         let dir = Scratch::new(&format!("deb-{deb_arch}"));
-        let (ok, _, err) = run(Command::new("dpkg-deb").arg("-x").arg(&arm).arg(dir.path()));
+        let (ok, _, err) = run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(dir.path()));
         assert!(ok, "{err}");
         assert_eq!(elf(&dir.join("usr/bin/oomtrace")).0, want, "{deb_arch}");
     }
