@@ -23,6 +23,11 @@ fn out_dir(test: &str) -> PathBuf {
 
 /// What Chromium saw of the page (see page.mjs for the fields).
 fn browse(page: &Path, shots: &Path) -> Value {
+    browse_with(page, shots, &[])
+}
+
+/// The same, with page.mjs's extra arguments (`text`: the page's text too).
+fn browse_with(page: &Path, shots: &Path, extra: &[&str]) -> Value {
     let browser = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/browser");
     assert!(
         browser.join("node_modules/playwright-core").is_dir()
@@ -34,6 +39,7 @@ fn browse(page: &Path, shots: &Path) -> Value {
         .arg(browser.join("page.mjs"))
         .arg(page)
         .arg(shots)
+        .args(extra)
         .output()
         .expect("node");
     assert!(
@@ -565,4 +571,47 @@ fn a_100k_event_session_makes_a_small_page_in_flat_memory() {
         note.contains(&format!("first {} OOMs", shown.len())) && note.contains(&format!("all {N}")),
         "{note:?}"
     );
+}
+
+/// Names are anyone's to choose: a process sets its own comm (15 bytes), a
+/// delegated cgroup's owner its name. Markup in them must reach the page as
+/// text: in Chromium nothing runs and no element appears, and each name is
+/// there, character for character, in the page's text.
+#[test]
+fn markup_in_a_comm_or_a_cgroup_name_is_shown_as_text() {
+    let dir = out_dir("markup");
+    let session = dir.join("imported.jsonl");
+    oomtrace_ok(&[
+        "import".as_ref(),
+        fixture("kernel-reports/6.18-memcg-oom.log").as_os_str(),
+        "-o".as_ref(),
+        session.as_os_str(),
+    ]);
+    let comm = "<svg onload=x>";
+    let cgroup = r#"/x"><img src=x onerror="window.__pwned=1">'<script>window.__pwned=1</script>"#;
+    let text = std::fs::read_to_string(&session).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        if v["type"] == "oom" {
+            for who in ["trigger", "victim"] {
+                v[who]["comm"] = comm.into();
+                v[who]["cgroup"] = cgroup.into();
+            }
+            v["memcg"] = cgroup.into();
+        }
+        out.push_str(&serde_json::to_string(&v).unwrap());
+        out.push('\n');
+    }
+    std::fs::write(&session, out).unwrap();
+    let page = dir.join("report.html");
+    report_html(std::slice::from_ref(&session), &page, &[]);
+    let seen = browse_with(&page, &dir, &["text"]);
+    assert_sound(&seen);
+    assert_eq!(seen["pwned"], false, "markup in a name ran");
+    assert_eq!(seen["images"], 0, "an <img> from a name");
+    let page_text = seen["text"].as_str().unwrap();
+    for name in [comm, cgroup] {
+        assert!(page_text.contains(name), "{name:?} is not shown as text");
+    }
 }

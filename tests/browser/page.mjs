@@ -3,7 +3,7 @@
 // network requests, the OOM sections, whether the charts drew, what a click
 // opens. Screenshots go to the directory given. Used by tests/html.rs.
 //
-//   node page.mjs REPORT.html SHOT_DIR
+//   node page.mjs REPORT.html SHOT_DIR [text]   (text: also the page's whole text)
 import { chromium } from "playwright-core";
 import { join, resolve } from "node:path";
 
@@ -63,6 +63,12 @@ try {
     ftrace: (() => { const p = e.querySelector("pre.ftrace"); return p ? p.textContent : null; })(),
     leadup_memcg: (() => { const l = e.querySelector("svg.leadup.memcg"); return l ? l.dataset.values.split(" ").map(Number) : null; })(),
   })));
+  // What markup in a name (a comm any process picks, a cgroup's name) did:
+  // nothing, if it was escaped. The names' own text, for the test to find.
+  out.pwned = await page.evaluate(() => window.__pwned === 1);
+  out.images = await page.evaluate(() => document.images.length);
+  out.scripts = await page.evaluate(() => document.scripts.length);
+  if (process.argv[4] === "text") out.text = await page.evaluate(() => document.body.innerText);
   await page.screenshot({ path: join(shots, "overview.png") });
   // Click the first OOM's report open; the text must then be shown.
   const first = page.locator("section.oom").first();
