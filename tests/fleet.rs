@@ -331,6 +331,27 @@ fn prometheus_counts_each_workloads_oom_kills_as_the_kernel_does() {
         prometheus.query("oomtrace_lost_records_total + oomtrace_incomplete_ooms_total")[0].1,
         0.0
     );
+    // Each OOM here killed one task (memcg OOMs, no oom.group): as many
+    // OOMs and events as the kernel's kills, by constraint; none dropped.
+    assert_eq!(
+        prometheus.query("oomtrace_ooms_total"),
+        vec![(labels(&[]), kills as f64)],
+        "OOMs by constraint"
+    );
+    assert_eq!(
+        prometheus.query("oomtrace_events_total")[0].1,
+        kills as f64,
+        "events written"
+    );
+    assert_eq!(
+        prometheus.query("oomtrace_dropped_events_total + oomtrace_kernel_errors_total")[0].1,
+        0.0
+    );
+    assert_eq!(
+        prometheus.query("oomtrace_workload_series")[0].1,
+        want.len() as f64,
+        "one series per workload killed"
+    );
     let last = prometheus.query("oomtrace_last_oom_timestamp_seconds")[0].1;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

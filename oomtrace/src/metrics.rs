@@ -65,6 +65,7 @@ pub struct Metrics {
     ooms: Family<ConstraintLabels, Counter>,
     workload_kills: Family<WorkloadLabels, Counter>,
     lost: Counter,
+    dropped: Counter,
     incomplete: Counter,
     kernel_errors: Counter,
     events: Counter,
@@ -92,6 +93,7 @@ impl Metrics {
             ooms: Family::default(),
             workload_kills: Family::default(),
             lost: Counter::default(),
+            dropped: Counter::default(),
             incomplete: Counter::default(),
             kernel_errors: Counter::default(),
             events: Counter::default(),
@@ -126,6 +128,11 @@ impl Metrics {
                 "oomtrace_lost_records",
                 "Kernel records lost (the ring buffer was full)",
                 m.lost.clone(),
+            );
+            r.register(
+                "oomtrace_dropped_events",
+                "OOM events dropped because the reader fell behind by more than --queue",
+                m.dropped.clone(),
             );
             r.register(
                 "oomtrace_incomplete_ooms",
@@ -251,11 +258,13 @@ impl Metrics {
     fn counts(&self, t: &Trailer) {
         let mut said = self.said.lock().unwrap_or_else(|e| e.into_inner());
         self.lost.inc_by(t.lost.saturating_sub(said.lost));
+        self.dropped.inc_by(t.dropped.saturating_sub(said.dropped));
         self.incomplete
             .inc_by(t.incomplete.saturating_sub(said.incomplete));
         self.kernel_errors
             .inc_by(t.kernel_errors.saturating_sub(said.kernel_errors));
         said.lost = said.lost.max(t.lost);
+        said.dropped = said.dropped.max(t.dropped);
         said.incomplete = said.incomplete.max(t.incomplete);
         said.kernel_errors = said.kernel_errors.max(t.kernel_errors);
     }

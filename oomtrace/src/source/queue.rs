@@ -41,6 +41,9 @@ struct Queue {
     dropped_seqs: HashSet<u64>,
     /// Dropping now (said once per stretch, on stderr).
     shedding: bool,
+    /// The source's latest counts, said again with the dropped count when
+    /// a stretch of dropping ends (the agent's metrics move then).
+    last_progress: Option<oomtrace_core::item::Progress>,
     done: bool,
     error: Option<anyhow::Error>,
 }
@@ -90,7 +93,12 @@ impl Queue {
                 t.dropped = self.dropped;
                 t.queue_peak_bytes = Some(self.peak as u64);
             }
-            Item::Progress(p) => p.counts.dropped = self.dropped,
+            Item::Progress(p) => {
+                p.counts.dropped = self.dropped;
+                let mut kept = p.clone();
+                kept.reopen = false;
+                self.last_progress = Some(kept);
+            }
             _ => {}
         }
         let size = weight(&item);
@@ -135,6 +143,7 @@ impl Queued {
                 dropped: 0,
                 dropped_seqs: HashSet::new(),
                 shedding: false,
+                last_progress: None,
                 done: false,
                 error: None,
             }),
@@ -188,6 +197,11 @@ impl Source for Queued {
                 q.bytes -= size;
                 if q.shedding && q.bytes <= q.limit / 2 {
                     q.shedding = false;
+                    // The counts with what was dropped, right after this item.
+                    if let Some(mut p) = q.last_progress.clone() {
+                        p.counts.dropped = q.dropped;
+                        q.items.push_front((Item::Progress(p), 0));
+                    }
                 }
                 return Ok(Some(item));
             }
@@ -278,6 +292,7 @@ mod tests {
     #[test]
     fn past_the_bound_whole_events_are_dropped_and_counted() {
         let mut items: VecDeque<Item> = (1..=300).flat_map(|s| [event(s), reaper(s)]).collect();
+        items.push_front(Item::Progress(Default::default()));
         items.push_back(Item::End(Trailer::default()));
         let bound = 40 * (weight(&event(1)) + weight(&reaper(1)));
         let mut q = Queued::start(Scripted(items), bound, Arc::new(|| {}));
@@ -305,6 +320,13 @@ mod tests {
         assert!(
             t.dropped > 0 && t.dropped as usize + events.len() == 300,
             "{t:?}"
+        );
+        // When the reader caught up, the counts were said again with what
+        // was dropped (the agent's metric moves then, not only at the end).
+        assert!(
+            got.iter()
+                .any(|i| matches!(i, Item::Progress(p) if p.counts.dropped == t.dropped)),
+            "no progress with the dropped count"
         );
         // Only events are dropped: the step of the last event let in (and
         // the end) may pass the bound by their own size.
