@@ -725,3 +725,63 @@ fn the_oom_reapers_steps_are_reported_as_the_kernel_logs_them() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Tracepoint mode's OOM domain where it is not the trigger's own cgroup:
+/// the limit on a parent, the hog in a child below it. The kernel's
+/// `oom-kill:` line names both (`oom_memcg`, the parent; `task_memcg`, the
+/// child); the event's memcg must be the parent, its victim's the child.
+#[test]
+fn an_oom_in_a_parents_limit_names_the_parent_as_its_domain() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    await_whole_kernel_report();
+    let root = ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"]
+        .into_iter()
+        .map(std::path::Path::new)
+        .find(|r| r.join("cgroup.procs").exists())
+        .expect("a memory cgroup hierarchy");
+    let v1 = root.join("memory.limit_in_bytes").exists();
+    let parent = root.join(format!("oomtrace-domain-{}", std::process::id()));
+    let child = parent.join("leaf");
+    std::fs::create_dir(&parent).unwrap();
+    if !v1 {
+        std::fs::write(parent.join("cgroup.subtree_control"), "+memory").unwrap();
+    }
+    std::fs::create_dir(&child).unwrap();
+    let limit = if v1 {
+        "memory.limit_in_bytes"
+    } else {
+        "memory.max"
+    };
+    std::fs::write(parent.join(limit), "32M").unwrap();
+    let tracer = Tracer::start(&["trace", "--json", "--count", "1", "--mode", "tracepoint"]);
+    let hog = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs && ulimit -v 524288 && exec {OOMTRACE} __hog",
+            child.display()
+        ))
+        .spawn()
+        .unwrap();
+    let pid = hog.id() as i32;
+    let out = hog.wait_with_output().unwrap();
+    let stdout = tracer.finish(Duration::from_secs(30));
+    let _ = std::fs::remove_dir(&child);
+    let _ = std::fs::remove_dir(&parent);
+    assert!(!out.status.success(), "the hog was not killed");
+    let ev: OomEvent = serde_json::from_str(stdout.lines().next().expect("no event")).unwrap();
+    let k = kernel_report_for(pid);
+    let name = |p: &std::path::Path| format!("/{}", p.strip_prefix(root).unwrap().display());
+    assert_eq!(k.summary["oom_memcg"], name(&parent), "the kernel's domain");
+    assert_eq!(
+        k.summary["task_memcg"],
+        name(&child),
+        "the kernel's task memcg"
+    );
+    assert_eq!(ev.source.name(), "tracepoint");
+    assert_eq!(ev.memcg.as_deref(), Some(k.summary["oom_memcg"].as_str()));
+    assert_eq!(
+        ev.victim.as_ref().and_then(|v| v.cgroup.as_deref()),
+        Some(k.summary["task_memcg"].as_str())
+    );
+}
