@@ -151,16 +151,10 @@ fn end_count(said: &str, word: &str) -> u64 {
         .unwrap_or_else(|| panic!("no count before {word:?} in {line}"))
 }
 
-/// `trace --json` into a pipe nobody reads for 5 s while a storm of 600
-/// memcg OOM kills runs at this machine's fastest rate (the issue's `(sleep
-/// 4; cat)`): the pipe fills after a few events, and the drain thread keeps
-/// the ring buffer empty anyway. Returns (kills the kernel counted, the
-/// events in the order they came, stderr).
-fn storm_behind_a_stalled_reader(extra: &[&str]) -> (u64, Vec<serde_json::Value>, String) {
-    let mut args = vec!["trace", "--json"];
-    args.extend_from_slice(extra);
-    let mut tracer = Tracer::start(&args);
-    let mut pipe = tracer.take_stdout();
+/// A storm of 600 memcg OOM kills in four cgroups side by side, as fast as
+/// this machine's kernel kills: the kernel's count of them (/proc/vmstat)
+/// and when it began.
+fn storm_of_600() -> (u64, Instant) {
     let before = vmstat_oom_kills();
     let start = Instant::now();
     oomtrace_ok(&[
@@ -173,7 +167,20 @@ fn storm_behind_a_stalled_reader(extra: &[&str]) -> (u64, Vec<serde_json::Value>
         "--limit",
         "4M",
     ]);
-    let kills = vmstat_oom_kills() - before;
+    (vmstat_oom_kills() - before, start)
+}
+
+/// `trace --json` into a pipe nobody reads for 5 s while a storm of 600
+/// memcg OOM kills runs at this machine's fastest rate (the issue's `(sleep
+/// 4; cat)`): the pipe fills after a few events, and the drain thread keeps
+/// the ring buffer empty anyway. Returns (kills the kernel counted, the
+/// events in the order they came, stderr).
+fn storm_behind_a_stalled_reader(extra: &[&str]) -> (u64, Vec<serde_json::Value>, String) {
+    let mut args = vec!["trace", "--json"];
+    args.extend_from_slice(extra);
+    let mut tracer = Tracer::start(&args);
+    let mut pipe = tracer.take_stdout();
+    let (kills, start) = storm_of_600();
     // The reader stalls 5 s from the storm's start, then reads it all.
     std::thread::sleep(Duration::from_secs(5).saturating_sub(start.elapsed()));
     let reader = std::thread::spawn(move || {
@@ -287,19 +294,7 @@ fn record_to_a_fifo_read_5_s_late_loses_nothing() {
         out
     });
     let recorder = Tracer::start(&["record", "-o", fifo.to_str().unwrap(), "--quiet"]);
-    let before = vmstat_oom_kills();
-    let start = Instant::now();
-    oomtrace_ok(&[
-        "trigger",
-        "storm",
-        "--kills",
-        "600",
-        "--parallel",
-        "4",
-        "--limit",
-        "4M",
-    ]);
-    let kills = vmstat_oom_kills() - before;
+    let (kills, start) = storm_of_600();
     std::thread::sleep(Duration::from_secs(5).saturating_sub(start.elapsed()));
     go.send(()).unwrap();
     std::thread::sleep(Duration::from_secs(1));

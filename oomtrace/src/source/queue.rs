@@ -258,6 +258,16 @@ mod tests {
         std::iter::from_fn(|| q.next(true).unwrap()).collect()
     }
 
+    fn event_seqs(items: &[Item]) -> Vec<u64> {
+        items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Event(e) => Some(e.brief.seq),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// A reader that reads only after the source is done still gets every
     /// item, in order, when they fit; the end says how deep the queue got.
     #[test]
@@ -267,13 +277,7 @@ mod tests {
         let mut q = Queued::start(Scripted(items), 64 << 20, Arc::new(|| {}));
         std::thread::sleep(std::time::Duration::from_millis(100));
         let got = drain(&mut q);
-        let seqs: Vec<u64> = got
-            .iter()
-            .filter_map(|i| match i {
-                Item::Event(e) => Some(e.brief.seq),
-                _ => None,
-            })
-            .collect();
+        let seqs = event_seqs(&got);
         assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
         let Some(Item::End(t)) = got.last() else {
             panic!("no end");
@@ -298,13 +302,7 @@ mod tests {
         let mut q = Queued::start(Scripted(items), bound, Arc::new(|| {}));
         std::thread::sleep(std::time::Duration::from_millis(100));
         let got = drain(&mut q);
-        let events: Vec<u64> = got
-            .iter()
-            .filter_map(|i| match i {
-                Item::Event(e) => Some(e.brief.seq),
-                _ => None,
-            })
-            .collect();
+        let events = event_seqs(&got);
         let reaped: Vec<u64> = got
             .iter()
             .filter_map(|i| match i {
