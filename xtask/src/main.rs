@@ -234,6 +234,57 @@ fn lint() -> Result<()> {
         ))
 }
 
+/// The cargo-mutants release `cargo xtask mutants` installs.
+const CARGO_MUTANTS_VERSION: &str = "27.1.0";
+
+/// `cargo xtask mutants [FILE...]`: cargo-mutants over oomtrace-core's
+/// sources (or the files named) with that crate's own unit tests, the fast
+/// ones; its missed mutants are written to mutants/missed.txt, which the
+/// project keeps with a line on each (a test that kills it, or why it
+/// cannot matter). Not a CI step: some minutes per file.
+fn mutants(files: &[String]) -> Result<()> {
+    if output(Command::new("cargo").args(["mutants", "--version"]))
+        .is_none_or(|v| !v.contains(CARGO_MUTANTS_VERSION))
+    {
+        run(cargo().args([
+            "install",
+            "--locked",
+            "cargo-mutants",
+            "--version",
+            CARGO_MUTANTS_VERSION,
+        ]))?;
+    }
+    let out = workspace_root().join("target/mutants");
+    let mut cmd = cargo();
+    cmd.args([
+        "mutants",
+        "--package",
+        "oomtrace-core",
+        "-j",
+        "2",
+        "--timeout",
+        "120",
+    ])
+    .arg("-o")
+    .arg(&out);
+    for f in files {
+        cmd.args(["-f", f]);
+    }
+    // Missed mutants make cargo-mutants exit 2: the list is the result.
+    let _ = cmd.status()?;
+    let dir = out.join("mutants.out");
+    let count =
+        |name: &str| std::fs::read_to_string(dir.join(name)).map_or(0, |t| t.lines().count());
+    eprintln!(
+        "xtask: mutants: {} caught, {} missed, {} unviable, {} timed out (target/mutants/mutants.out)",
+        count("caught.txt"),
+        count("missed.txt"),
+        count("unviable.txt"),
+        count("timeout.txt")
+    );
+    Ok(())
+}
+
 fn test() -> Result<()> {
     deps()?;
     if !is_root() {
@@ -366,6 +417,7 @@ fn main() -> ExitCode {
             )),
         },
         "test" => test(),
+        "mutants" => mutants(rest),
         "toolchains" => toolchains::command(rest),
         "bench" => match rest {
             [what, secs @ ..] if what == "watch" => deps().and_then(|()| {
@@ -388,7 +440,7 @@ fn main() -> ExitCode {
         }),
         _ => {
             eprintln!(
-                "usage: cargo xtask <deps|build|run|lint|toolchains|vm-test|test|dist|fuzz|bench>\n\
+                "usage: cargo xtask <deps|build|run|lint|toolchains|vm-test|test|dist|fuzz|bench|mutants>\n\
                  \x20 deps   install what is missing (Debian packages, rust-src, bpf-linker)\n\
                  \x20 build  build oomtrace (the BPF object is embedded)\n\
                  \x20 run    build, then run: cargo xtask run -- trace --json\n\
@@ -404,7 +456,9 @@ fn main() -> ExitCode {
                  \x20 fuzz [SECONDS]  fuzz each reader of outside text (cargo fuzz), 45 s each by default\n\
                  \x20 bench  measure start-up, in-kernel cost, idle cost, report throughput, latency: bench/RESULTS.md\n\
                  \x20 bench watch [SECONDS]  oomtrace watch's CPU and memory over an hour (or SECONDS)\n\
-                 \x20 bench stall  how long a reader may stall during the fastest storm: bench/RESULTS.md"
+                 \x20 bench stall  how long a reader may stall during the fastest storm: bench/RESULTS.md\n\
+                 \x20 mutants [FILE...]  cargo-mutants over oomtrace-core (or those files) with its unit tests;\n\
+                 \x20         its missed mutants in target/mutants; mutants/MISSED.md keeps their triage (not a CI step)"
             );
             return if cmd == "help" {
                 ExitCode::SUCCESS
