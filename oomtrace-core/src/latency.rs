@@ -118,6 +118,17 @@ mod tests {
         assert_eq!(bucket(u64::MAX / 1000), BUCKETS - 1);
     }
 
+    /// Each bucket's upper bound is its largest latency: one µs more is
+    /// the next bucket's smallest.
+    #[test]
+    fn each_bucket_ends_where_the_next_begins() {
+        for b in 0..BUCKETS - 1 {
+            let top = upper_us(b);
+            assert_eq!(bucket(top), b, "{top} µs");
+            assert_eq!(bucket(top + 1), b + 1, "{} µs", top + 1);
+        }
+    }
+
     #[test]
     fn quantiles_against_the_sorted_values() {
         let values: Vec<u64> = (1..=1000u64).map(|i| (i * i * 37) % 50_000 + 100).collect();

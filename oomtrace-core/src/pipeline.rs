@@ -287,4 +287,71 @@ mod tests {
             "the end record counts what was shown"
         );
     }
+
+    /// `--since` takes an event at that very time, `--until` does not; an
+    /// event whose time cannot be read passes no window (and every event
+    /// passes when there is none).
+    #[test]
+    fn time_windows_include_since_and_exclude_until() {
+        let at = |t: &str| Brief {
+            time: t.into(),
+            ..OomEvent::default().brief()
+        };
+        let t = |s: &str| humantime::parse_rfc3339_weak(s).unwrap();
+        let f = Filter {
+            since: Some(t("2026-11-27T10:00:00Z")),
+            until: Some(t("2026-11-27T11:00:00Z")),
+            ..Filter::default()
+        };
+        assert!(!f.accepts(&at("2026-11-27T09:59:59.999999Z")));
+        assert!(f.accepts(&at("2026-11-27T10:00:00Z")));
+        assert!(f.accepts(&at("2026-11-27T10:59:59.999999Z")));
+        assert!(!f.accepts(&at("2026-11-27T11:00:00Z")));
+        assert!(!f.accepts(&at("not a time")));
+        let only_since = Filter {
+            until: None,
+            ..f.clone()
+        };
+        assert!(only_since.accepts(&at("2030-01-01T00:00:00Z")));
+        let only_until = Filter { since: None, ..f };
+        assert!(only_until.accepts(&at("2000-01-01T00:00:00Z")));
+        assert!(Filter::default().accepts(&at("not a time")));
+    }
+
+    /// The shown events' seqs are kept for their reaper steps up to a bound,
+    /// the oldest going first, and forgotten when a new session begins.
+    #[test]
+    fn shown_seqs_are_bounded_and_cleared() {
+        let mut s = Shown::default();
+        for seq in 1..=(Shown::KEPT as u64 + 1) {
+            s.insert(seq);
+        }
+        s.insert(2);
+        assert_eq!(s.order.len(), Shown::KEPT, "a seq twice is kept once");
+        assert!(!s.set.contains(&1) && s.set.contains(&2));
+        assert!(s.set.contains(&(Shown::KEPT as u64 + 1)));
+        s.clear();
+        assert!(s.set.is_empty() && s.order.is_empty());
+    }
+
+    /// A new session's reaper steps follow its own shown events, not the
+    /// last session's of the same seq.
+    #[test]
+    fn a_new_session_forgets_the_shown_seqs() {
+        let items = vec![
+            Item::Session(Header::default()),
+            oom(1, 10),
+            Item::Session(Header::default()),
+            oom(1, 20),
+            reaper(1),
+        ];
+        let mut src = Items(items.into(), false);
+        let mut sink = Log::default();
+        let filter = Filter {
+            pid: Some(10),
+            ..Filter::default()
+        };
+        run(&mut src, &mut [], &filter, &mut sink, None).unwrap();
+        assert_eq!(sink.0, ["session", "oom1", "session"]);
+    }
 }

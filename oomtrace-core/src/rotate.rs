@@ -226,6 +226,95 @@ mod tests {
         v
     }
 
+    /// Only the whole shape is ours: a name off in any one part is not.
+    #[test]
+    fn a_name_is_ours_only_in_its_whole_shape() {
+        assert!(is_ours("oomtrace-20261129T100000.123456Z-3.jsonl"));
+        assert!(is_ours("oomtrace-20261129T100000Z-12.jsonl"));
+        for theirs in [
+            "oomtrace-20261129T100000.123456Z-3.json",
+            "oomtrace-20261129T100000.123456Z-.jsonl",
+            "oomtrace-20261129T100000.123456Z-3x.jsonl",
+            "oomtrace-2026112T100000.123456Z-3.jsonl",
+            "oomtrace-2026112xT100000.123456Z-3.jsonl",
+            "oomtrace-20261129T10000.123456Z-3.jsonl",
+            "oomtrace-20261129T10000x.123456Z-3.jsonl",
+            "oomtrace-20261129T100000.12a456Z-3.jsonl",
+            "oomtrace-20261129T100000.123456-3.jsonl",
+            "oomtrace-20261129X100000.123456Z-3.jsonl",
+            "oomtrace-20261129T100000.123456Z3.jsonl",
+            "xoomtrace-20261129T100000.123456Z-3.jsonl",
+        ] {
+            assert!(!is_ours(theirs), "{theirs}");
+        }
+    }
+
+    /// With `max_age` 0 every event opens a file of its own, numbered in
+    /// order, each with its event and the reaper step that followed it.
+    #[test]
+    fn rotates_by_age_numbering_the_files_in_order() {
+        let dir = std::env::temp_dir().join(format!("oomtrace-rotate-age-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = RotatingSessions::new(
+            &dir,
+            Rotation {
+                max_bytes: u64::MAX,
+                max_age: Duration::ZERO,
+                keep: 10,
+            },
+        );
+        s.session(&Header::new("6.18", "kprobe", vec![])).unwrap();
+        for seq in 1..=3 {
+            let ev = OomEvent {
+                seq,
+                time: "2026-11-29T00:00:00Z".into(),
+                ..OomEvent::default()
+            };
+            s.event(&Event::new(ev)).unwrap();
+            s.reaper(&ReaperEvent {
+                seq,
+                ..ReaperEvent::default()
+            })
+            .unwrap();
+        }
+        s.end(&Trailer::now(3, 0, 0, 0)).unwrap();
+        let kept = files(&dir);
+        let numbers: Vec<u64> = kept
+            .iter()
+            .map(|p| {
+                let n = p.file_name().unwrap().to_str().unwrap();
+                n.trim_end_matches(SUFFIX)
+                    .rsplit('-')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        // The first file, opened at the session, holds nothing: each event
+        // found it due.
+        assert_eq!(numbers, vec![1, 2, 3, 4], "{kept:?}");
+        for (i, f) in kept.iter().skip(1).enumerate() {
+            let (sessions, _) = session::read(f, false).unwrap();
+            let seq = i as u64 + 1;
+            assert_eq!(
+                sessions[0].events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+                vec![seq]
+            );
+            assert_eq!(
+                sessions[0]
+                    .reapers
+                    .iter()
+                    .map(|r| r.seq)
+                    .collect::<Vec<_>>(),
+                vec![seq],
+                "{f:?}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn rotates_by_size_and_on_request_and_keeps_the_newest() {
         let dir = std::env::temp_dir().join(format!("oomtrace-rotate-{}", std::process::id()));

@@ -134,3 +134,141 @@ impl<W: Write> Sink for Json<W> {
         self.out.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::OomEvent;
+
+    /// Which calls a sink got, in order.
+    #[derive(Default)]
+    struct Calls(Vec<&'static str>);
+
+    impl Sink for Calls {
+        fn session(&mut self, _h: &Header) -> io::Result<()> {
+            self.0.push("session");
+            Ok(())
+        }
+        fn event(&mut self, _ev: &Event) -> io::Result<()> {
+            self.0.push("event");
+            Ok(())
+        }
+        fn reaper(&mut self, _r: &ReaperEvent) -> io::Result<()> {
+            self.0.push("reaper");
+            Ok(())
+        }
+        fn end(&mut self, _t: &Trailer) -> io::Result<()> {
+            self.0.push("end");
+            Ok(())
+        }
+        fn progress(&mut self, _p: &Progress) -> io::Result<()> {
+            self.0.push("progress");
+            Ok(())
+        }
+        fn finish(&mut self) -> io::Result<()> {
+            self.0.push("finish");
+            Ok(())
+        }
+    }
+
+    /// Bytes written and how often they were flushed.
+    #[derive(Default)]
+    struct Out {
+        bytes: Vec<u8>,
+        flushes: usize,
+    }
+
+    impl Write for Out {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.bytes.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.flushes += 1;
+            Ok(())
+        }
+    }
+
+    fn event(seq: u64) -> Event {
+        Event::new(OomEvent {
+            seq,
+            ..OomEvent::default()
+        })
+    }
+
+    fn reaper(seq: u64) -> ReaperEvent {
+        ReaperEvent {
+            seq,
+            ..ReaperEvent::default()
+        }
+    }
+
+    fn feed(s: &mut dyn Sink) {
+        s.session(&Header::new("6.18", "kprobe", vec![])).unwrap();
+        s.event(&event(1)).unwrap();
+        s.reaper(&reaper(1)).unwrap();
+        s.end(&Trailer::default()).unwrap();
+        s.progress(&Progress::default()).unwrap();
+        s.finish().unwrap();
+    }
+
+    #[test]
+    fn a_tee_gives_both_sinks_everything_in_order() {
+        let mut tee = Tee(Calls::default(), Some(Calls::default()));
+        feed(&mut tee);
+        let want = ["session", "event", "reaper", "end", "progress", "finish"];
+        assert_eq!(tee.0.0, want);
+        assert_eq!(tee.1.unwrap().0, want);
+    }
+
+    /// One line an item; a recorded line passes as it was; live output is
+    /// flushed at each line, a batch once at the end.
+    #[test]
+    fn json_writes_a_line_an_item_flushed_as_asked() {
+        let recorded = br#"{"type":"oom","seq":7,"as":"recorded"}"#.to_vec();
+        for live in [true, false] {
+            let out = Out::default();
+            let mut j = if live {
+                Json::live(out)
+            } else {
+                Json::batch(out)
+            };
+            j.event(&event(1)).unwrap();
+            j.reaper(&reaper(1)).unwrap();
+            let mut passed = event(7);
+            passed.line = Some(recorded.clone());
+            j.event(&passed).unwrap();
+            j.finish().unwrap();
+            let text = String::from_utf8(j.out.bytes.clone()).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), 3, "{text}");
+            let first: OomEvent = serde_json::from_str(lines[0]).unwrap();
+            assert_eq!(first.seq, 1);
+            let step: ReaperEvent = serde_json::from_str(lines[1]).unwrap();
+            assert_eq!(step.seq, 1);
+            assert_eq!(lines[2].as_bytes(), &recorded[..]);
+            assert_eq!(j.out.flushes, if live { 4 } else { 1 }, "live {live}");
+        }
+    }
+
+    /// The text sink writes each event as `render` makes it, and each
+    /// reaper step as its line, flushing each.
+    #[test]
+    fn text_writes_the_report_and_the_reaper_line() {
+        let mut t = Text(Out::default(), render::Options::default());
+        t.session(&Header::new("6.18", "kprobe", vec![])).unwrap();
+        let ev = event(3);
+        t.event(&ev).unwrap();
+        t.reaper(&reaper(3)).unwrap();
+        let text = String::from_utf8(t.0.bytes.clone()).unwrap();
+        let report = render::text_with(ev.full.as_ref().unwrap(), t.1);
+        assert!(text.starts_with(&report), "{text}");
+        assert!(text.ends_with(&format!("{}\n", render::reaper_line(&reaper(3)))));
+        assert_eq!(t.0.flushes, 2);
+        let brief_only = Event {
+            full: None,
+            ..event(4)
+        };
+        assert!(t.event(&brief_only).is_err(), "a brief is not a report");
+    }
+}

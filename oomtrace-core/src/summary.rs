@@ -162,6 +162,71 @@ mod tests {
     use crate::event::{OomEvent, Victim};
     use crate::session::{Depth, Reader, Writer};
 
+    /// Two sessions, the second never ended: every count and every table
+    /// row, against the text worked out by hand.
+    #[test]
+    fn the_summary_counts_each_session_event_and_table_row() {
+        let ev = |seq: u64, time: &str, victim: &str, killed: bool, memcg: Option<&str>| {
+            let ev = OomEvent {
+                seq,
+                time: time.into(),
+                constraint: Some(
+                    if memcg.is_some() {
+                        "CONSTRAINT_MEMCG"
+                    } else {
+                        "CONSTRAINT_NONE"
+                    }
+                    .into(),
+                ),
+                memcg: memcg.map(str::to_owned),
+                gfp_flags: Some("GFP_KERNEL".into()),
+                order: Some(0),
+                killed: Some(killed),
+                trigger: crate::event::Task {
+                    comm: Some("hog".into()),
+                    ..Default::default()
+                },
+                victim: Some(Victim {
+                    comm: Some(victim.into()),
+                    ..Victim::default()
+                }),
+                ..OomEvent::default()
+            };
+            Event::new(ev)
+        };
+        let mut sink = SummarySink::new(Vec::new());
+        sink.session(&Header::new("6.18", "kprobe", vec![]))
+            .unwrap();
+        sink.event(&ev(1, "2026-11-27T10:00:02Z", "a", true, Some("/x")))
+            .unwrap();
+        sink.event(&ev(2, "2026-11-27T10:00:01Z", "a", true, None))
+            .unwrap();
+        sink.event(&ev(3, "2026-11-27T10:00:03Z", "b", false, Some("/x")))
+            .unwrap();
+        sink.end(&Trailer {
+            lost: 2,
+            incomplete: 1,
+            ..Trailer::default()
+        })
+        .unwrap();
+        sink.session(&Header::new("6.18", "kprobe", vec![]))
+            .unwrap();
+        sink.event(&ev(1, "2026-11-27T09:00:00Z", "c", true, Some("/y")))
+            .unwrap();
+        sink.finish().unwrap();
+        let text = String::from_utf8(sink.out).unwrap();
+        assert_eq!(
+            text,
+            "sessions: 2 (1 not stopped cleanly), lost records: 2, incomplete OOMs: 1\n\
+             OOMs: 4 (3 killed a task, 1 did not), first 2026-11-27T09:00:00Z, last 2026-11-27T10:00:03Z\n\
+             \n    OOMs  victim comm\n       2  a\n       1  b\n       1  c\n\
+             \n    OOMs  victim workload (pod, container, unit or cgroup)\n       4  (unknown)\n\
+             \n    OOMs  memcg\n       2  /x\n       1  (global)\n       1  /y\n\
+             \n    OOMs  trigger comm\n       4  hog\n\
+             \n    OOMs  gfp/order\n       4  GFP_KERNEL order=0\n"
+        );
+    }
+
     /// A global OOM read back briefly from a session is counted under
     /// `(global)`, as the whole event is: the brief holds what the summary uses.
     #[test]
