@@ -147,22 +147,59 @@ fn name_frames(
     frames: &mut [UserFrame],
     mut file_of: impl FnMut(&UserFrame) -> Option<(PathBuf, Input<u64>)>,
 ) {
+    name_frames_with(frames, |f| {
+        let (path, at) = file_of(f)?;
+        symbolize(symbolizer, path, at)
+    });
+}
+
+/// What names a frame: its function, the offset into it, file and line.
+#[derive(Clone)]
+struct Named {
+    symbol: String,
+    offset: u64,
+    file: Option<String>,
+    line: Option<u32>,
+}
+
+/// The function at `at` in the ELF file `path`, if its symbols name one.
+fn symbolize(symbolizer: &Symbolizer, path: PathBuf, at: Input<u64>) -> Option<Named> {
+    let Ok(Symbolized::Sym(sym)) = symbolizer.symbolize_single(&Source::Elf(Elf::new(path)), at)
+    else {
+        return None;
+    };
+    let (file, line) = match &sym.code_info {
+        Some(ci) => {
+            let file = Path::new(&ci.file);
+            let file = match &ci.dir {
+                Some(dir) => dir.join(file).display().to_string(),
+                None => file.display().to_string(),
+            };
+            (Some(file), ci.line)
+        }
+        None => (None, None),
+    };
+    Some(Named {
+        symbol: sym.name.to_string(),
+        offset: sym.offset as u64,
+        file,
+        line,
+    })
+}
+
+/// Names each frame not yet named by `name`; a frame after one that names
+/// no function is unreliable.
+fn name_frames_with(frames: &mut [UserFrame], mut name: impl FnMut(&UserFrame) -> Option<Named>) {
     let mut reliable = true;
     for f in frames.iter_mut() {
         if f.symbol.is_none()
-            && let Some((path, at)) = file_of(f)
-            && let Ok(Symbolized::Sym(sym)) =
-                symbolizer.symbolize_single(&Source::Elf(Elf::new(path)), at)
+            && let Some(n) = name(f)
         {
-            f.symbol = Some(sym.name.to_string());
-            f.symbol_offset = Some(sym.offset as u64);
-            if let Some(ci) = &sym.code_info {
-                let file = Path::new(&ci.file);
-                f.file = Some(match &ci.dir {
-                    Some(dir) => dir.join(file).display().to_string(),
-                    None => file.display().to_string(),
-                });
-                f.line = ci.line;
+            f.symbol = Some(n.symbol);
+            f.symbol_offset = Some(n.offset);
+            if n.file.is_some() {
+                f.file = n.file;
+                f.line = n.line;
             }
         }
         reliable &= f.symbol.is_some();
@@ -182,7 +219,14 @@ pub struct StoredUserFrames {
     /// The file found for each (build id, mapping) so far: a session's
     /// frames name the same few files again and again.
     found: HashMap<(String, Option<String>), Option<Found>>,
+    /// What each (build id, mapping, offset, address) was named, or that
+    /// nothing names it: a session's frames are the same few places again
+    /// and again, and asking the symbolizer again (for a stripped library,
+    /// its debug link's checksums) cost 350 µs a frame.
+    named: HashMap<FrameKey, Option<Named>>,
 }
+
+type FrameKey = (String, Option<String>, Option<u64>, Option<u64>);
 
 /// A file with a frame's build id.
 #[derive(Clone)]
@@ -214,6 +258,7 @@ impl StoredUserFrames {
                 .build(),
             debug_dirs,
             found: HashMap::new(),
+            named: HashMap::new(),
         }
     }
 
@@ -282,8 +327,21 @@ impl Enricher for StoredUserFrames {
             symbolizer,
             debug_dirs,
             found,
+            named,
         } = self;
-        name_frames(symbolizer, frames, |f| Self::file_of(debug_dirs, found, f));
+        name_frames_with(frames, |f| {
+            let key = (f.build_id.clone()?, f.mapping.clone(), f.offset, f.vaddr);
+            if let Some(n) = named.get(&key) {
+                return n.clone();
+            }
+            if named.len() >= FOUND_MAX * 16 {
+                named.clear();
+            }
+            let n = Self::file_of(debug_dirs, found, f)
+                .and_then(|(path, at)| symbolize(symbolizer, path, at));
+            named.insert(key, n.clone());
+            n
+        });
     }
 }
 
