@@ -88,12 +88,15 @@ pub struct Attached {
 /// kill (memory.oom.group marks them within microseconds of each other).
 const SETTLE: Duration = Duration::from_millis(10);
 
-/// OOMs whose records the default ring buffer holds before userspace reads
-/// them: a storm here reaches about 115 kills/s, each read within a
-/// millisecond, so 24 are 200 ms of a stalled reader. The mapping counts
-/// twice in the tracer's resident set (the kernel maps the data pages twice
-/// for wrap-around): 24 OOMs of one node are 1 MiB, 2 MiB resident; 64 were 8.
-const OOMS_BUFFERED: usize = 24;
+/// OOMs whose records the default ring buffer holds before the drain
+/// thread reads them: a storm here reaches about 250 kills/s, each read
+/// within a millisecond (the reader's own pace no longer matters: the queue
+/// behind the ring holds the seconds, `--queue`), so 20 are 80 ms of a
+/// thread kept off the CPU. The mapping counts twice in the tracer's
+/// resident set (the kernel maps the data pages twice for wrap-around): 20
+/// OOMs of one node (room for 128 node counters each) are under 1 MiB, 2 MiB
+/// resident; 24 of them were just over, and the size, a power of two, 2 MiB.
+const OOMS_BUFFERED: usize = 20;
 
 /// The records one OOM can write, with one memory state per online node.
 fn bytes_per_oom(nodes: usize) -> usize {
