@@ -313,8 +313,10 @@ mod tests {
             ..f.clone()
         };
         assert!(only_since.accepts(&at("2030-01-01T00:00:00Z")));
+        assert!(!only_since.accepts(&at("2026-11-27T09:00:00Z")));
         let only_until = Filter { since: None, ..f };
         assert!(only_until.accepts(&at("2000-01-01T00:00:00Z")));
+        assert!(!only_until.accepts(&at("2030-01-01T00:00:00Z")));
         assert!(Filter::default().accepts(&at("not a time")));
     }
 
@@ -353,5 +355,37 @@ mod tests {
         };
         run(&mut src, &mut [], &filter, &mut sink, None).unwrap();
         assert_eq!(sink.0, ["session", "oom1", "session"]);
+    }
+
+    /// The source is asked to wait while the run goes on, and only for what
+    /// is at hand once the count is reached.
+    #[test]
+    fn the_source_waits_until_the_count_then_hands_out_what_is_at_hand() {
+        struct Waits(VecDeque<Item>, Vec<bool>);
+        impl Source for Waits {
+            fn next(&mut self, wait: bool) -> Result<Option<Item>> {
+                self.1.push(wait);
+                Ok(self.0.pop_front())
+            }
+        }
+        let mut src = Waits(
+            vec![
+                Item::Session(Header::default()),
+                oom(1, 1),
+                oom(2, 1),
+                oom(3, 1),
+            ]
+            .into(),
+            Vec::new(),
+        );
+        run(
+            &mut src,
+            &mut [],
+            &Filter::default(),
+            &mut Log::default(),
+            Some(2),
+        )
+        .unwrap();
+        assert_eq!(src.1, [true, true, true, false, false]);
     }
 }

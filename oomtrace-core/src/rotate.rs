@@ -315,6 +315,33 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A reopen request (SIGHUP) opens a new file at once, due or not.
+    #[test]
+    fn a_reopen_request_opens_a_new_file_at_once() {
+        let dir = std::env::temp_dir().join(format!("oomtrace-rotate-hup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = RotatingSessions::new(
+            &dir,
+            Rotation {
+                max_bytes: u64::MAX,
+                max_age: Duration::from_secs(3600),
+                keep: 10,
+            },
+        );
+        s.session(&Header::new("6.18", "kprobe", vec![])).unwrap();
+        assert_eq!(files(&dir).len(), 1);
+        s.progress(&Progress::default()).unwrap();
+        assert_eq!(files(&dir).len(), 1, "counts alone rotate nothing");
+        s.progress(&Progress {
+            reopen: true,
+            ..Progress::default()
+        })
+        .unwrap();
+        assert_eq!(files(&dir).len(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn rotates_by_size_and_on_request_and_keeps_the_newest() {
         let dir = std::env::temp_dir().join(format!("oomtrace-rotate-{}", std::process::id()));
@@ -363,6 +390,23 @@ mod tests {
             .into_iter()
             .filter(|p| !theirs.iter().any(|t| p.ends_with(t)))
             .collect();
+        // Rotated by size (about 600 bytes: a few events a file) and once on
+        // request: not at every event.
+        let last: u64 = kept
+            .last()
+            .and_then(|p| {
+                p.to_str()?
+                    .trim_end_matches(SUFFIX)
+                    .rsplit('-')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap();
+        assert!(
+            (4..=7).contains(&last),
+            "{last} files for 10 events: {kept:?}"
+        );
         assert_eq!(kept.len(), 3, "{kept:?}");
         // Every kept file reads on its own: header, events, its own end.
         let mut seqs = Vec::new();

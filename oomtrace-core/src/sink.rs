@@ -257,6 +257,8 @@ mod tests {
     fn text_writes_the_report_and_the_reaper_line() {
         let mut t = Text(Out::default(), render::Options::default());
         t.session(&Header::new("6.18", "kprobe", vec![])).unwrap();
+        // The session's kernel decides how its era's lines are rendered.
+        assert_eq!(t.1.kernel, Some((6, 18)));
         let ev = event(3);
         t.event(&ev).unwrap();
         t.reaper(&reaper(3)).unwrap();
