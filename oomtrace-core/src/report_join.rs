@@ -277,13 +277,25 @@ mod tests {
                 .map(|m| (m.usage_kb, m.limit_kb, m.failcnt)),
             Some((65536, 65536, 102))
         );
-        for f in ["gfp_mask", "order", "memcg", "trigger", "victim.cgroup"] {
+        // BPF had the victim's rss but not its comm: the victim is the report's.
+        for f in [
+            "gfp_mask",
+            "order",
+            "memcg",
+            "trigger",
+            "victim",
+            "victim.cgroup",
+        ] {
             assert!(
                 ev.from_kernel_log.iter().any(|t| t == f),
                 "{f}: {:?}",
                 ev.from_kernel_log
             );
         }
+        assert!(
+            !ev.from_kernel_log.iter().any(|t| t == "stack"),
+            "a report without a Call Trace gives no stack"
+        );
         // Neither BPF without layouts nor the report has these.
         for f in ["totalpages", "points", "user_stack", "stack"] {
             assert!(
@@ -320,5 +332,110 @@ mod tests {
         join(&mut ev, None);
         assert_eq!(ev.kernel_report.as_deref(), Some(NOT_FOUND));
         assert!(ev.unavailable.iter().any(|u| u == "gfp_mask"));
+    }
+
+    /// What BPF has stays, and is not said to come from the report; what
+    /// the report has that BPF lacks is taken and said; memory BPF read in
+    /// the kernel stays, memory sampled from /proc after the fact gives way
+    /// to the memory the kernel printed; a field taken from the report is
+    /// no longer "inferred"; a memory.oom.group victim already known is
+    /// completed, not listed twice.
+    #[test]
+    fn what_bpf_has_stays_and_only_what_it_lacks_is_taken() {
+        let text = std::fs::read_to_string(
+            crate::testdata::kernel_reports_dir().join("6.18-global-oom.log"),
+        )
+        .unwrap();
+        let r = kernel_log::parse_log(&text).remove(0);
+        let k = kernel_log::to_event(&r, 1);
+        let victim = k.victim.clone().unwrap();
+        assert!(
+            k.counters.is_some() && !k.stack.is_empty(),
+            "a whole report"
+        );
+        let ours = || OomEvent {
+            gfp_mask: Some(0x100cca),
+            gfp_flags: Some("GFP_HIGHUSER_MOVABLE".into()),
+            order: Some(3),
+            trigger: Task {
+                comm: Some("ours".into()),
+                ..Task::default()
+            },
+            victim: Some(Victim {
+                pid: victim.pid,
+                comm: Some("ours".into()),
+                anon_rss_kb: Some(1),
+                ..Victim::default()
+            }),
+            stack: vec![crate::event::Frame::default()],
+            counters: Some(crate::event::Counters::default()),
+            memory_read: Some(crate::event::MemoryRead {
+                at: crate::event::MemoryAt::ShowFreeAreas,
+                ..Default::default()
+            }),
+            inferred: vec!["gfp_mask".into(), "message".into()],
+            also_killed: vec![Victim {
+                pid: Some(-5),
+                comm: Some("other".into()),
+                ..Victim::default()
+            }],
+            ..OomEvent::default()
+        };
+        let mut ev = ours();
+        let mut r = r;
+        r.also_killed = vec![crate::kernel_log::Killed {
+            pid: -5,
+            ..r.killed.clone().unwrap()
+        }];
+        join(&mut ev, Some(&r));
+        assert_eq!((ev.gfp_mask, ev.order), (Some(0x100cca), Some(3)));
+        assert_eq!(ev.trigger.comm.as_deref(), Some("ours"));
+        let v = ev.victim.as_ref().unwrap();
+        assert_eq!(
+            (v.comm.as_deref(), v.anon_rss_kb),
+            (victim.comm.as_deref(), victim.anon_rss_kb),
+            "the printed victim wins"
+        );
+        assert_eq!(ev.stack.len(), 1, "our stack stays");
+        assert_eq!(
+            ev.counters.as_ref().map(|c| c.node.len()),
+            Some(0),
+            "memory read in the kernel stays"
+        );
+        for kept in [
+            "gfp_mask",
+            "order",
+            "trigger",
+            "stack",
+            "counters, nodes, zones",
+        ] {
+            assert!(
+                !ev.from_kernel_log.iter().any(|f| f == kept),
+                "{kept}: {:?}",
+                ev.from_kernel_log
+            );
+        }
+        assert!(ev.from_kernel_log.iter().any(|f| f == "message"));
+        assert_eq!(ev.inferred, ["gfp_mask"], "message came from the report");
+        assert_eq!(ev.also_killed.len(), 1, "{:?}", ev.also_killed);
+        assert_eq!(
+            (
+                ev.also_killed[0].comm.as_deref(),
+                ev.also_killed[0].anon_rss_kb
+            ),
+            (victim.comm.as_deref(), victim.anon_rss_kb),
+            "its own line, as printed, wins"
+        );
+
+        // The same with the memory sampled from /proc: the printed one wins.
+        let mut ev = ours();
+        ev.memory_read.as_mut().unwrap().at = crate::event::MemoryAt::Sampled;
+        join(&mut ev, Some(&r));
+        assert!(ev.counters.as_ref().is_some_and(|c| !c.node.is_empty()));
+        assert!(
+            ev.from_kernel_log
+                .iter()
+                .any(|f| f == "counters, nodes, zones")
+        );
     }
 }
