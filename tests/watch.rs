@@ -627,3 +627,68 @@ fn watch_ends_within_a_second_when_its_terminal_goes_or_a_signal_comes() {
         assert!(ticks <= 20, "{ticks} clock ticks of CPU after signal {sig}");
     }
 }
+
+/// `total=` of a line of /proc/pressure/memory (µs stalled since boot).
+fn psi_total_us(kind: &str) -> u64 {
+    std::fs::read_to_string("/proc/pressure/memory")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(kind))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find_map(|kv| kv.strip_prefix("total="))
+        })
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The snapshot's rates are differences of the kernel's own counters over
+/// its interval: during a storm of memcg OOM kills, its `oom_kill` rate
+/// times the interval it reports is a whole number of kills, more than
+/// none, and no more than /proc/vmstat counted from before the snapshot
+/// began to after it ended; its PSI `some` share now, turned back into
+/// stalled µs, no more than /proc/pressure/memory's `total` grew meanwhile.
+#[test]
+fn the_snapshots_rates_are_the_kernels_counters_over_its_interval() {
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut storm = Command::new(OOMTRACE)
+        .args([
+            "trigger",
+            "storm",
+            "--kills",
+            "600",
+            "--parallel",
+            "2",
+            "--limit",
+            "8M",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let (kills0, stall0) = (vmstat_oom_kills(), psi_total_us("some "));
+    let snap = snapshot("1s");
+    let (kills1, stall1) = (vmstat_oom_kills(), psi_total_us("some "));
+    storm.wait().unwrap();
+    let secs = snap["interval_s"].as_f64().unwrap();
+    assert!((0.9..2.0).contains(&secs), "{secs}");
+    let kills = snap["reclaim_per_s"]["oom_kill"].as_f64().unwrap() * secs;
+    assert!(
+        (kills - kills.round()).abs() < 1e-6 && kills.round() >= 1.0,
+        "{kills} kills in the interval"
+    );
+    assert!(
+        kills.round() as u64 <= kills1 - kills0,
+        "{kills} in the interval, {} around it",
+        kills1 - kills0
+    );
+    eprintln!("{kills} kills in {secs} s; {} around it", kills1 - kills0);
+    let stalled_us = snap["psi"]["some_now"].as_f64().unwrap() / 100.0 * secs * 1e6;
+    assert!(
+        stalled_us <= (stall1 - stall0) as f64 + 1.0,
+        "{stalled_us} µs stalled in the interval, {} around it",
+        stall1 - stall0
+    );
+}
