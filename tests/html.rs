@@ -102,6 +102,42 @@ fn assert_sound(seen: &Value) {
     }
 }
 
+/// Each stacked bar as Chromium drew it: its parts' kB add up to its total,
+/// each part is as wide as its share of the bar, to a pixel, and starts
+/// where the one before it ended.
+fn assert_bars_drawn_to_scale(seen: &Value) {
+    let mut bars = 0;
+    for d in seen["details"].as_array().unwrap() {
+        for bar in d["bars"].as_array().unwrap() {
+            let total = bar["total"].as_f64().unwrap();
+            let width = bar["width"].as_f64().unwrap();
+            let parts = bar["parts"].as_array().unwrap();
+            let kb: f64 = parts.iter().map(|p| p[0].as_f64().unwrap()).sum();
+            assert_eq!(kb, total, "{bar}");
+            let mut x = 0.0;
+            for p in parts {
+                let (k, left, w) = (
+                    p[0].as_f64().unwrap(),
+                    p[1].as_f64().unwrap(),
+                    p[2].as_f64().unwrap(),
+                );
+                let want = if total > 0.0 { k / total * width } else { 0.0 };
+                assert!(
+                    (w - want).abs() <= 1.0,
+                    "{k} kB of {total}: {w} px, want {want}: {bar}"
+                );
+                assert!(
+                    (left - x).abs() <= 1.0,
+                    "starts at {left} px, the last ended at {x}: {bar}"
+                );
+                x += w;
+            }
+            bars += 1;
+        }
+    }
+    assert!(bars > 0, "no bar drawn");
+}
+
 /// Counts of a who chart, by its caption's first words.
 fn who(seen: &Value, title: &str) -> BTreeMap<String, u64> {
     let fig = seen["who"]
@@ -295,6 +331,7 @@ fn the_page_of_imported_kernel_logs_shows_each_oom_as_the_log_says() {
     assert_sound(&seen);
     let events = lines_of(&sessions, "oom");
     assert_matches_events(&seen, &events);
+    assert_bars_drawn_to_scale(&seen);
     // The board's buddy lists, against the log's own line, read here:
     // `Normal: 2*4kB (EC) 5*8kB (UEC) ... = NkB`.
     let seed = std::fs::read_to_string(&logs[0]).unwrap();

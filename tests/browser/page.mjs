@@ -62,6 +62,16 @@ try {
     chips: [...e.querySelectorAll(".chip")].map((c) => c.textContent),
     ftrace: (() => { const p = e.querySelector("pre.ftrace"); return p ? p.textContent : null; })(),
     leadup_memcg: (() => { const l = e.querySelector("svg.leadup.memcg"); return l ? l.dataset.values.split(" ").map(Number) : null; })(),
+    // Each stacked bar as drawn: its width and total, and each part's kB,
+    // left edge and width in screen pixels.
+    bars: [...e.querySelectorAll("svg.bar")].map((svg) => {
+      const s = svg.getBoundingClientRect();
+      return { cls: svg.getAttribute("class"), total: +svg.dataset.totalKb, width: s.width,
+        parts: [...svg.querySelectorAll("rect[data-part]")].map((r) => {
+          const b = r.getBoundingClientRect();
+          return [+r.dataset.kb, b.left - s.left, b.width];
+        }) };
+    }),
   })));
   // What markup in a name (a comm any process picks, a cgroup's name) did:
   // nothing, if it was escaped. The names' own text, for the test to find.
