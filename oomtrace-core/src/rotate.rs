@@ -217,6 +217,25 @@ mod tests {
     use super::*;
     use crate::event::OomEvent;
 
+    /// A fresh directory and a rotating sink in it, its session begun.
+    fn sink_in(tag: &str, rotation: Rotation) -> (PathBuf, RotatingSessions) {
+        let dir =
+            std::env::temp_dir().join(format!("oomtrace-rotate-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = RotatingSessions::new(&dir, rotation);
+        s.session(&Header::new("6.18", "kprobe", vec![])).unwrap();
+        (dir, s)
+    }
+
+    fn event(seq: u64) -> Event {
+        Event::new(OomEvent {
+            seq,
+            time: "2026-11-29T00:00:00Z".into(),
+            ..OomEvent::default()
+        })
+    }
+
     fn files(dir: &Path) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
             .unwrap()
@@ -253,25 +272,16 @@ mod tests {
     /// order, each with its event and the reaper step that followed it.
     #[test]
     fn rotates_by_age_numbering_the_files_in_order() {
-        let dir = std::env::temp_dir().join(format!("oomtrace-rotate-age-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut s = RotatingSessions::new(
-            &dir,
+        let (dir, mut s) = sink_in(
+            "age",
             Rotation {
                 max_bytes: u64::MAX,
                 max_age: Duration::ZERO,
                 keep: 10,
             },
         );
-        s.session(&Header::new("6.18", "kprobe", vec![])).unwrap();
         for seq in 1..=3 {
-            let ev = OomEvent {
-                seq,
-                time: "2026-11-29T00:00:00Z".into(),
-                ..OomEvent::default()
-            };
-            s.event(&Event::new(ev)).unwrap();
+            s.event(&event(seq)).unwrap();
             s.reaper(&ReaperEvent {
                 seq,
                 ..ReaperEvent::default()
@@ -318,18 +328,14 @@ mod tests {
     /// A reopen request (SIGHUP) opens a new file at once, due or not.
     #[test]
     fn a_reopen_request_opens_a_new_file_at_once() {
-        let dir = std::env::temp_dir().join(format!("oomtrace-rotate-hup-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut s = RotatingSessions::new(
-            &dir,
+        let (dir, mut s) = sink_in(
+            "hup",
             Rotation {
                 max_bytes: u64::MAX,
                 max_age: Duration::from_secs(3600),
                 keep: 10,
             },
         );
-        s.session(&Header::new("6.18", "kprobe", vec![])).unwrap();
         assert_eq!(files(&dir).len(), 1);
         s.progress(&Progress::default()).unwrap();
         assert_eq!(files(&dir).len(), 1, "counts alone rotate nothing");
@@ -344,10 +350,16 @@ mod tests {
 
     #[test]
     fn rotates_by_size_and_on_request_and_keeps_the_newest() {
-        let dir = std::env::temp_dir().join(format!("oomtrace-rotate-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        // A user's files beside the sessions: never removed, never counted.
+        let (dir, mut s) = sink_in(
+            "size",
+            Rotation {
+                max_bytes: 600,
+                max_age: Duration::from_secs(3600),
+                keep: 3,
+            },
+        );
+        // A user's files beside the sessions: never removed, never counted
+        // (each rotation prunes).
         let theirs = [
             "notes.jsonl",
             "oomtrace-notes.jsonl",
@@ -357,22 +369,8 @@ mod tests {
         for name in theirs {
             std::fs::write(dir.join(name), "mine\n").unwrap();
         }
-        let mut s = RotatingSessions::new(
-            &dir,
-            Rotation {
-                max_bytes: 600,
-                max_age: Duration::from_secs(3600),
-                keep: 3,
-            },
-        );
-        s.session(&Header::new("6.18", "kprobe", vec![])).unwrap();
         for seq in 1..=10 {
-            let ev = OomEvent {
-                seq,
-                time: "2026-11-29T00:00:00Z".into(),
-                ..OomEvent::default()
-            };
-            s.event(&Event::new(ev)).unwrap();
+            s.event(&event(seq)).unwrap();
         }
         let mut counts = Trailer::now(10, 4, 1, 0);
         s.progress(&Progress {
