@@ -65,17 +65,7 @@ fn the_snapshot_is_what_the_kernels_files_say() {
     assert_eq!(zones, zoneinfo(), "zones, watermarks and sizes");
     // PSI's averages move every 2 s: the file read now is within a step.
     let psi = std::fs::read_to_string("/proc/pressure/memory").expect("this kernel has PSI");
-    let avg10 = |kind: &str| -> f64 {
-        psi.lines()
-            .find_map(|l| l.strip_prefix(kind))
-            .and_then(|l| {
-                l.split_whitespace()
-                    .find_map(|kv| kv.strip_prefix("avg10="))
-            })
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    let avg10 = |kind: &str| -> f64 { psi_value(&psi, kind, "avg10").parse().unwrap() };
     let p = &snap["psi"];
     assert!(
         (p["some_avg10"].as_f64().unwrap() - avg10("some ")).abs() < 5.0,
@@ -628,19 +618,22 @@ fn watch_ends_within_a_second_when_its_terminal_goes_or_a_signal_comes() {
     }
 }
 
-/// `total=` of a line of /proc/pressure/memory (µs stalled since boot).
-fn psi_total_us(kind: &str) -> u64 {
-    std::fs::read_to_string("/proc/pressure/memory")
-        .unwrap()
-        .lines()
+/// `key=`'s value on the `kind` line ("some ", "full ") of a
+/// /proc/pressure/memory text.
+fn psi_value<'a>(psi: &'a str, kind: &str, key: &str) -> &'a str {
+    psi.lines()
         .find_map(|l| l.strip_prefix(kind))
         .and_then(|l| {
             l.split_whitespace()
-                .find_map(|kv| kv.strip_prefix("total="))
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
         })
-        .unwrap()
-        .parse()
-        .unwrap()
+        .unwrap_or_else(|| panic!("no {kind}{key}= in {psi}"))
+}
+
+/// `total=` of a line of /proc/pressure/memory (µs stalled since boot).
+fn psi_total_us(kind: &str) -> u64 {
+    let psi = std::fs::read_to_string("/proc/pressure/memory").unwrap();
+    psi_value(&psi, kind, "total").parse().unwrap()
 }
 
 /// The snapshot's rates are differences of the kernel's own counters over
