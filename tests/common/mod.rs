@@ -2,6 +2,8 @@
 //! waited on until attached, and the safe memcg OOM.
 #![allow(dead_code)]
 
+pub mod kreport;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -105,14 +107,14 @@ impl Drop for TraceInstance {
 }
 
 /// The kernel's own report of the OOM that killed `pid` (waited for up to
-/// 5 s), read from its log by the importer's parser; a report the kernel
-/// rate-limited is no oracle.
-pub fn kernel_report_for(pid: i32) -> oomtrace_core::kernel_log::KernelReport {
+/// 5 s), read from its log by the tests' own reader (`kreport`); a report
+/// the kernel rate-limited is no oracle.
+pub fn kernel_report_for(pid: i32) -> kreport::Report {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let log = Command::new("dmesg").output().unwrap();
         let log = String::from_utf8_lossy(&log.stdout);
-        if let Some(r) = oomtrace_core::kernel_log::parse_log(&log)
+        if let Some(r) = kreport::read(&log)
             .into_iter()
             .rev()
             .find(|r| r.killed.as_ref().is_some_and(|k| k.pid == pid))
