@@ -4,6 +4,14 @@
 //! frames of a real memcg OOM; without one it says, in one sentence, which
 //! is missing and what it is for. The README's setcap line and the systemd
 //! unit name the same set.
+//!
+//! The list is not taken on oomtrace's word: for each capability a process
+//! of nobody's, given the list without it, asks the kernel itself for what
+//! the capability is for (load a tracepoint program, open tracefs, read
+//! kallsyms' addresses, lock memory above RLIMIT_MEMLOCK, lower its
+//! oom_score_adj), and the kernel must refuse, where with the whole list it
+//! allows it. oomtrace checks CAP_BPF and CAP_PERFMON itself before it
+//! plans; the others it learns from the kernel's answers.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -87,6 +95,173 @@ fn as_nobody(bin: &Path) -> Command {
     cmd
 }
 
+/// What a process of nobody's holding exactly `caps` asks the kernel.
+#[derive(Clone, Copy, Debug)]
+enum Ask {
+    /// `bpf(BPF_PROG_LOAD)` of the smallest tracepoint program (`r0 = 0;
+    /// exit`), the kind oomtrace loads.
+    LoadTracepointProgram,
+    /// `open` of a tracepoint's layout in tracefs.
+    ReadTracefs,
+    /// /proc/kallsyms' first text symbol has its address (not zeros).
+    KallsymsAddresses,
+    /// `mlock` of 16 MiB under an 8 MiB RLIMIT_MEMLOCK (Debian's default).
+    LockMemory,
+    /// `oom_score_adj` set to -1000.
+    LowerOomScoreAdj,
+}
+
+/// What the kernel answers: `Ok` or the errno (for kallsyms, `EPERM` when
+/// it shows zeros). Asked from a forked child that takes nobody's ids and
+/// exactly `caps` (capset(2)), and allocates nothing after the fork.
+fn kernel_answers(caps: &[&str], ask: Ask) -> Result<(), i32> {
+    let mask: u64 = caps.iter().map(|c| 1u64 << number(c)).sum();
+    let tracefs = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .iter()
+        .map(|d| format!("{d}/events/oom/mark_victim/format"))
+        .find(|p| Path::new(p).exists())
+        .expect("tracefs with oom:mark_victim");
+    let tracefs = std::ffi::CString::new(tracefs).unwrap();
+    let kallsyms = c"/proc/kallsyms";
+    let oom_score_adj = c"/proc/self/oom_score_adj";
+    let mut buf = vec![0u8; 1 << 20];
+    // r0 = 0; exit
+    let insns: [u64; 2] = [0x0000_0000_0000_00b7, 0x0000_0000_0000_0095];
+    let license = c"GPL";
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&5u32.to_ne_bytes()); // BPF_PROG_TYPE_TRACEPOINT
+    attr[4..8].copy_from_slice(&2u32.to_ne_bytes());
+    attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
+    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+    #[repr(C)]
+    struct CapHeader {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    struct CapData {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let header = CapHeader {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let data = [
+        CapData {
+            effective: mask as u32,
+            permitted: mask as u32,
+            inheritable: 0,
+        },
+        CapData {
+            effective: (mask >> 32) as u32,
+            permitted: (mask >> 32) as u32,
+            inheritable: 0,
+        },
+    ];
+    let region = 16usize << 20;
+    // SAFETY: the child calls only system calls on memory prepared above,
+    // and ends with _exit.
+    unsafe {
+        let pid = libc::fork();
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            let errno = || *libc::__errno_location();
+            if libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0
+                || libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setresgid(65534, 65534, 65534) != 0
+                || libc::setresuid(65534, 65534, 65534) != 0
+                || libc::syscall(libc::SYS_capset, &header, data.as_ptr()) != 0
+            {
+                libc::_exit(200);
+            }
+            let rl = libc::rlimit {
+                rlim_cur: 8 << 20,
+                rlim_max: 8 << 20,
+            };
+            let answer = match ask {
+                Ask::LoadTracepointProgram => {
+                    let fd = libc::syscall(libc::SYS_bpf, 5, attr.as_ptr(), attr.len());
+                    if fd < 0 { errno() } else { 0 }
+                }
+                Ask::ReadTracefs => {
+                    let fd = libc::open(tracefs.as_ptr(), libc::O_RDONLY);
+                    if fd < 0 { errno() } else { 0 }
+                }
+                Ask::KallsymsAddresses => {
+                    let fd = libc::open(kallsyms.as_ptr(), libc::O_RDONLY);
+                    let mut len = 0;
+                    while fd >= 0 && len < buf.len() {
+                        let n = libc::read(fd, buf[len..].as_mut_ptr().cast(), buf.len() - len);
+                        if n <= 0 {
+                            break;
+                        }
+                        len += n as usize;
+                    }
+                    // The first text symbol's address: zeros are a refusal.
+                    let shown = buf[..len].split(|&b| b == b'\n').find_map(|l| {
+                        let mut w = l.split(|&b| b == b' ');
+                        let (addr, kind) = (w.next()?, w.next()?);
+                        (kind == b"t" || kind == b"T").then(|| addr.iter().any(|&b| b != b'0'))
+                    });
+                    match shown {
+                        Some(true) => 0,
+                        Some(false) => libc::EPERM,
+                        None => 201,
+                    }
+                }
+                Ask::LockMemory => {
+                    let p = libc::mmap(
+                        std::ptr::null_mut(),
+                        region,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                        -1,
+                        0,
+                    );
+                    if libc::setrlimit(libc::RLIMIT_MEMLOCK, &rl) != 0 || p == libc::MAP_FAILED {
+                        202
+                    } else if libc::mlock(p, region) != 0 {
+                        errno()
+                    } else {
+                        0
+                    }
+                }
+                Ask::LowerOomScoreAdj => {
+                    let fd = libc::open(oom_score_adj.as_ptr(), libc::O_WRONLY);
+                    if fd < 0 || libc::write(fd, b"-1000".as_ptr().cast(), 5) != 5 {
+                        errno()
+                    } else {
+                        0
+                    }
+                }
+            };
+            libc::_exit(answer);
+        }
+        let mut status = 0;
+        assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+        assert!(libc::WIFEXITED(status), "the asking child: {status:#x}");
+        match libc::WEXITSTATUS(status) {
+            0 => Ok(()),
+            n @ 200.. => panic!("the asking child could not set itself up ({n})"),
+            errno => Err(errno),
+        }
+    }
+}
+
+/// What each capability of the table is asked for.
+fn ask_for(name: &str) -> Ask {
+    match name {
+        "CAP_BPF" | "CAP_PERFMON" => Ask::LoadTracepointProgram,
+        "CAP_DAC_READ_SEARCH" => Ask::ReadTracefs,
+        "CAP_SYSLOG" => Ask::KallsymsAddresses,
+        "CAP_IPC_LOCK" => Ask::LockMemory,
+        "CAP_SYS_RESOURCE" => Ask::LowerOomScoreAdj,
+        other => panic!("a capability this test does not know: {other}"),
+    }
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -145,6 +320,20 @@ fn with_the_listed_capabilities_nobody_traces_and_without_one_hears_which() {
         .filter(|(n, _, _)| grantable.contains(&n.as_str()))
     {
         let fewer: Vec<&str> = grantable.iter().copied().filter(|c| c != name).collect();
+        // The kernel itself: with the list it allows what the capability is
+        // for; without it, it refuses.
+        let ask = ask_for(name);
+        assert_eq!(
+            kernel_answers(&grantable, ask),
+            Ok(()),
+            "nobody with {grantable:?}: {ask:?}"
+        );
+        let refused = kernel_answers(&fewer, ask);
+        assert!(
+            refused.is_err(),
+            "the kernel did not refuse {ask:?} to nobody without {name}: it is not needed"
+        );
+        println!("without {name}, the kernel refuses {ask:?}: errno {refused:?}");
         let bin = with_caps(dir.path(), &fewer);
         let sentence = format!("missing {name}, needed {what_for}");
         match need.as_str() {
