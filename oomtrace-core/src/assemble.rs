@@ -469,7 +469,7 @@ impl Assembler {
             uptime_ns: r.hdr.ktime_ns,
             fields: names
                 .into_iter()
-                .filter_map(|(n, f)| Some((n.clone(), f.value(&r.data)?)))
+                .filter_map(|(n, f)| Some((n.as_str().into(), f.value(&r.data)?)))
                 .collect(),
         };
         match *name {
@@ -1339,10 +1339,7 @@ ffffffff81000d00 T end_of_text
         // Two nodes: the global counters are their sums.
         let c = ev.counters.as_ref().unwrap();
         assert_eq!(c.node.get("NR_INACTIVE_ANON"), Some(&200));
-        assert_eq!(
-            c.node.get_index(2),
-            Some((&"NR_FILE_PAGES".to_owned(), &84))
-        );
+        assert_eq!(c.node.get_index(2), Some((&"NR_FILE_PAGES".into(), &84)));
         assert_eq!(c.zone.get("NR_FREE_PAGES"), Some(&1136));
         let nodes = ev.nodes.as_ref().unwrap();
         assert_eq!(nodes.len(), 2);

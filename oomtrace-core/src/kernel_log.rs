@@ -1061,7 +1061,7 @@ fn memory(r: &KernelReport, ev: &mut OomEvent) {
     let mut counters = Counters::default();
     for (label, name) in MEM_INFO.iter().flat_map(|g| g.iter()) {
         if let Some(v) = r.mem_info.get(*label) {
-            counters.node.insert((*name).to_owned(), *v as i64);
+            counters.node.insert((*name).into(), *v as i64);
         }
     }
     if let Some(p) = r.pagecache_pages {
@@ -1077,7 +1077,7 @@ fn memory(r: &KernelReport, ev: &mut OomEvent) {
             counters: NODE_LINE
                 .iter()
                 .chain(crate::render::NODE_LINE_AFTER)
-                .filter_map(|(l, n)| Some(((*n).to_owned(), pages(n, *values.get(*l)?))))
+                .filter_map(|(l, n)| Some(((*n).into(), pages(n, *values.get(*l)?))))
                 .collect(),
             all_unreclaimable: r.all_unreclaimable.get(i).copied().flatten(),
         })
@@ -1113,7 +1113,7 @@ fn memory(r: &KernelReport, ev: &mut OomEvent) {
                     .iter()
                     .chain(ZONE_LINE_TAIL)
                     .chain(&[("free_cma", "NR_FREE_CMA_PAGES")])
-                    .filter_map(|(l, n)| Some(((*n).to_owned(), pages(n, f(l)?))))
+                    .filter_map(|(l, n)| Some(((*n).into(), pages(n, f(l)?))))
                     .collect(),
                 free_pcp_kb: f("free_pcp"),
                 local_pcp_kb: f("local_pcp"),

@@ -69,7 +69,7 @@ fn named(names: &[String], values: &[i64]) -> CounterMap {
     names
         .iter()
         .zip(values)
-        .map(|(n, v)| (n.clone(), (*v).max(0)))
+        .map(|(n, v)| (n.as_str().into(), (*v).max(0)))
         .collect()
 }
 
@@ -361,7 +361,7 @@ fn by_proc_name(names: &[String], values: &std::collections::HashMap<String, i64
         .iter()
         .filter_map(|n| {
             let v = proc_names(n).iter().find_map(|p| values.get(p).copied())?;
-            Some((n.clone(), v))
+            Some((n.as_str().into(), v))
         })
         .collect()
 }

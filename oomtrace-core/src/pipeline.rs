@@ -29,6 +29,12 @@ pub trait Source {
     /// The pipeline has what it wanted (`--count`): end soon, handing out
     /// what is at hand and the session's end.
     fn stop(&mut self) {}
+
+    /// Takes back an event the pipeline is done with. A source that builds
+    /// events on a thread of its own frees them there: glibc's allocator
+    /// locks the arena of the thread that allocated, and frees from another
+    /// thread contend with that thread's allocations.
+    fn recycle(&mut self, _ev: Box<Event>) {}
 }
 
 /// Adds to an event before it is filtered and shown: names, files, anything
@@ -134,9 +140,9 @@ pub fn run(
                 in_session = 0;
                 sink.session(&h).context("writing the session header")?;
             }
-            Item::Event(ev) => {
-                let mut ev = *ev;
+            Item::Event(mut ev) => {
                 if stopping {
+                    source.recycle(ev);
                     continue;
                 }
                 if let Some(full) = ev.full.as_deref_mut()
@@ -145,15 +151,22 @@ pub fn run(
                     for e in enrichers.iter_mut() {
                         e.enrich(full);
                     }
-                    ev.brief = full.brief();
+                    // Replaced only when it changed: the source may free
+                    // what it made on a thread of its own (`recycle`).
+                    let brief = full.brief();
+                    if brief != ev.brief {
+                        ev.brief = brief;
+                    }
                     // The line as recorded may no longer say all it has.
                     ev.line = None;
                 }
                 if !filter.accepts(&ev.brief) {
+                    source.recycle(ev);
                     continue;
                 }
                 shown.insert(ev.brief.seq);
                 sink.event(&ev).context("writing an event")?;
+                source.recycle(ev);
                 out.shown += 1;
                 in_session += 1;
                 if limit.is_some_and(|l| out.shown >= l) {

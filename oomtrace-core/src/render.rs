@@ -393,40 +393,47 @@ pub fn pages_per_unit(name: &str, kernel: Option<(u32, u32)>, page_kb: u64) -> u
 }
 
 /// `label:value` pairs of a report line, for the counters this kernel has
-/// (counters come and go between kernels: a missing one is left out).
-fn pairs(counters: &CounterMap, items: &[(&str, &str)], to_kb: Option<u64>, sep: &str) -> String {
-    pairs_spaced(counters, items, to_kb, sep, &[], None)
+/// (counters come and go between kernels: a missing one is left out); each
+/// counter looked up in `maps` in turn.
+fn pairs(maps: &[&CounterMap], items: &[(&str, &str)], to_kb: Option<u64>, sep: &str) -> String {
+    pairs_spaced(maps, items, to_kb, sep, &[], None)
 }
 
 /// The same, with `label: value` for the labels in `spaced`.
 fn pairs_spaced(
-    counters: &CounterMap,
+    maps: &[&CounterMap],
     items: &[(&str, &str)],
     to_kb: Option<u64>,
     sep: &str,
     spaced: &[&str],
     kernel: Option<(u32, u32)>,
 ) -> String {
-    items
-        .iter()
-        .filter_map(|(label, name)| {
-            let v = counters
-                .get(*name)
-                .copied()
-                .or_else(|| PRINTED_AS_ZERO_WHEN_GONE.contains(name).then_some(0))?;
-            let colon = if spaced.contains(label) { ": " } else { ":" };
-            Some(match to_kb {
-                // Counters named *_KB already are.
-                Some(_) if name.ends_with("_KB") => format!("{label}{colon}{v}kB"),
-                Some(k) => format!(
-                    "{label}{colon}{}kB",
-                    v.max(0) as u64 * pages_per_unit(name, kernel, k) * k
-                ),
-                None => format!("{label}{colon}{v}"),
-            })
-        })
-        .collect::<Vec<_>>()
-        .join(sep)
+    let mut out = String::with_capacity(items.len() * 24);
+    for (label, name) in items {
+        let Some(v) = maps
+            .iter()
+            .find_map(|m| m.get(*name).copied())
+            .or_else(|| PRINTED_AS_ZERO_WHEN_GONE.contains(name).then_some(0))
+        else {
+            continue;
+        };
+        if !out.is_empty() {
+            out.push_str(sep);
+        }
+        out.push_str(label);
+        out.push_str(if spaced.contains(label) { ": " } else { ":" });
+        let _ = match to_kb {
+            // Counters named *_KB already are.
+            Some(_) if name.ends_with("_KB") => write!(out, "{v}kB"),
+            Some(k) => write!(
+                out,
+                "{}kB",
+                v.max(0) as u64 * pages_per_unit(name, kernel, k) * k
+            ),
+            None => write!(out, "{v}"),
+        };
+    }
+    out
 }
 
 /// `Mem-Info:` as `show_free_areas()` prints it, and the memory cgroup's
@@ -455,11 +462,11 @@ fn memory_lines(ev: &OomEvent, opts: &Options) -> Vec<String> {
             _ => out.push("Mem-Info:".into()),
         }
     }
-    let mut all = c.node.clone();
-    all.extend(c.zone.iter().map(|(k, v)| (k.clone(), *v)));
+    // Zone counters first, as when the two were one map with the zone's added last.
+    let all = [&c.zone, &c.node];
     // Before `sec_pagetables` (6.0) `bounce` ended the `mapped` line.
     let mut groups: Vec<Vec<(&str, &str)>> = MEM_INFO.iter().map(|g| g.to_vec()).collect();
-    if !all.contains_key("NR_SECONDARY_PAGETABLE") {
+    if !all.iter().any(|m| m.contains_key("NR_SECONDARY_PAGETABLE")) {
         groups[4].push(("bounce", "NR_BOUNCE"));
         groups[5].retain(|(l, _)| *l != "bounce");
     }
@@ -486,12 +493,12 @@ fn memory_lines(ev: &OomEvent, opts: &Options) -> Vec<String> {
             Some(false) => " all_unreclaimable? no",
             None => "",
         };
-        let after = pairs(&n.counters, NODE_LINE_AFTER, Some(page_kb), " ");
+        let after = pairs(&[&n.counters], NODE_LINE_AFTER, Some(page_kb), " ");
         out.push(format!(
             "Node {} {}{unreclaimable}{}{after}",
             n.node,
             pairs_spaced(
-                &n.counters,
+                &[&n.counters],
                 NODE_LINE,
                 Some(page_kb),
                 " ",
@@ -514,7 +521,7 @@ fn memory_lines(ev: &OomEvent, opts: &Options) -> Vec<String> {
     for z in zones {
         out.push(buddy_line(z, page_kb, numa));
     }
-    if let Some(p) = all.get("NR_FILE_PAGES") {
+    if let Some(p) = all.iter().find_map(|m| m.get("NR_FILE_PAGES")) {
         out.push(format!("{p} total pagecache pages"));
     }
     out
@@ -555,7 +562,7 @@ fn zone_line(z: &Zone, page_kb: u64, numa: bool) -> String {
     };
     field("reserved_highatomic", z.reserved_highatomic_kb, "KB");
     field("free_highatomic", z.free_highatomic_kb, "KB");
-    let counters = pairs(&z.counters, ZONE_LINE, Some(page_kb), " ");
+    let counters = pairs(&[&z.counters], ZONE_LINE, Some(page_kb), " ");
     if !counters.is_empty() {
         s.push(' ');
         s.push_str(&counters);
@@ -565,7 +572,7 @@ fn zone_line(z: &Zone, page_kb: u64, numa: bool) -> String {
         or_q(&z.present_kb),
         or_q(&z.managed_kb)
     ));
-    let tail = pairs(&z.counters, ZONE_LINE_TAIL, Some(page_kb), " ");
+    let tail = pairs(&[&z.counters], ZONE_LINE_TAIL, Some(page_kb), " ");
     if !tail.is_empty() {
         s.push(' ');
         s.push_str(&tail);

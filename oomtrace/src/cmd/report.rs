@@ -3,6 +3,7 @@
 
 use super::{FilterArgs, TimeArgs};
 use crate::enrich::StoredUserFrames;
+use crate::source::read_ahead::ReadAhead;
 use crate::source::session::SessionFiles;
 use anyhow::{Context as _, Result};
 use oomtrace_core::html::Html;
@@ -70,8 +71,10 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     // are passed through as recorded.
     let depth = if args.summary || (args.format == Format::Json && args.debug_dir.is_empty()) {
         Depth::Brief
-    } else {
+    } else if args.format == Format::Json {
         Depth::Full
+    } else {
+        Depth::Rendered
     };
     let mut sink: Box<dyn Sink> = if args.summary {
         Box::new(SummarySink::new(out))
@@ -92,10 +95,19 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             )),
         }
     };
-    let mut source = SessionFiles::new(args.files.clone(), args.skip_bad, depth);
+    let files = SessionFiles::new(args.files.clone(), args.skip_bad, depth);
+    // Events rendered anew are read ahead on a thread of their own (JSON
+    // and summaries read too little to gain), from regular files only: a
+    // FIFO's events must come out as they are written.
+    let read_ahead = depth == Depth::Rendered && args.files.iter().all(|f| f.is_file());
+    let mut source: Box<dyn pipeline::Source> = if read_ahead {
+        Box::new(ReadAhead::new(files))
+    } else {
+        Box::new(files)
+    };
     let mut names = StoredUserFrames::new(&args.debug_dir);
     pipeline::run(
-        &mut source,
+        source.as_mut(),
         &mut [&mut names],
         &args.filter.filter_in(&args.time),
         sink.as_mut(),
