@@ -552,10 +552,14 @@ fn report_throughput(exe: &str, md: &mut String) -> Result<()> {
     let f = big.to_str().unwrap();
     let _ = writeln!(
         md,
-        "## `report` throughput\n\nA session of {REPORT_EVENTS} copies of one real event (with \
+        "{REPORT_HEADING}\n\nA session of {REPORT_EVENTS} copies of one real event (with \
          its counters, zones and stacks: {:.0} bytes a line, {size_mb:.0} MB), 3 runs each, output \
-         to /dev/null.\n\n| command | events/s | wall | peak RSS |\n|---|---|---|---|",
-        out.len() as f64 / REPORT_EVENTS as f64
+         to /dev/null; oomtrace at {}, {} CPUs.\n\n| command | events/s | wall | peak RSS |\n|---|---|---|---|",
+        out.len() as f64 / REPORT_EVENTS as f64,
+        output(Command::new("git").args(["rev-parse", "--short", "HEAD"]))
+            .unwrap_or_default()
+            .trim(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     for (what, cmd) in [
         (
@@ -563,6 +567,10 @@ fn report_throughput(exe: &str, md: &mut String) -> Result<()> {
             vec![exe, "report", "--format", "json", f],
         ),
         ("`oomtrace report` (text)", vec![exe, "report", f]),
+        (
+            "`oomtrace report --format html`",
+            vec![exe, "report", "--format", "html", f],
+        ),
         (
             "`oomtrace report --summary`",
             vec![exe, "report", "--summary", f],
@@ -706,6 +714,21 @@ fn replace_section(heading: &str, new: &str) -> Result<()> {
     println!("{new}");
     eprintln!("xtask: wrote {}", path.display());
     Ok(())
+}
+
+const REPORT_HEADING: &str = "## `report` throughput";
+
+/// `cargo xtask bench report`: `report`'s throughput alone (a minute),
+/// in place of its section of bench/RESULTS.md.
+pub fn report() -> Result<()> {
+    if !is_root() {
+        bail!("cargo xtask bench report records a real OOM first: run it as root");
+    }
+    let exe = oomtrace()?;
+    let exe = exe.to_str().context("non-UTF-8 path")?.to_owned();
+    let mut md = String::new();
+    report_throughput(&exe, &mut md)?;
+    replace_section(REPORT_HEADING, md.trim_end())
 }
 
 /// The sections measured by commands of their own, kept by `run`.

@@ -424,9 +424,10 @@ fn main() -> ExitCode {
                 bench::watch(secs.first().and_then(|s| s.parse().ok()).unwrap_or(3600))
             }),
             [what] if what == "stall" => deps().and_then(|()| bench::stall()),
+            [what] if what == "report" => deps().and_then(|()| bench::report()),
             [] => deps().and_then(|()| bench::run()),
             _ => Err(anyhow::anyhow!(
-                "usage: cargo xtask bench [watch [SECONDS] | stall]"
+                "usage: cargo xtask bench [watch [SECONDS] | stall | report]"
             )),
         },
         "fuzz" => fuzz(
