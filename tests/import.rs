@@ -22,18 +22,6 @@ fn fixtures() -> Vec<PathBuf> {
     files
 }
 
-/// The importer reads each real report the project keeps as the tests' own
-/// reader of the kernel's format strings does (every field it reads).
-#[test]
-fn the_importer_reads_every_kept_report_as_the_oracle_does() {
-    for file in fixtures() {
-        if file.extension().is_some_and(|e| e == "log") {
-            let text = std::fs::read_to_string(&file).unwrap();
-            kreport::assert_importer_agrees(&text, &file.display().to_string());
-        }
-    }
-}
-
 fn import_json(args: &[&str]) -> (Vec<OomEvent>, String) {
     let all: Vec<&str> = ["import", "--json"].iter().chain(args).copied().collect();
     let (stdout, stderr) = oomtrace_ok(&all);
