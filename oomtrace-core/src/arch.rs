@@ -139,6 +139,17 @@ mod tests {
         // A PAC-signed arm64 return address is a user address once masked.
         assert!(AARCH64.is_user_address(0x003f_0000_aaaa_0000 | 0x00aa_bbcc));
         assert!(!X86_64.is_user_address(0xffff_ffff_8100_0000));
+        // 32-bit ARM as `uname -m` may also say it.
+        assert_eq!(Arch::from_machine("arm"), Some(ARM));
+        // The last user address is one, the top is not (cargo-mutants).
+        for a in ALL {
+            assert!(a.is_user_address(a.user_top - 1), "{}", a.machine);
+            assert!(!a.is_user_address(a.user_top), "{}", a.machine);
+        }
+        // Bit 55 picks the kernel's or the user's half of arm64's
+        // addresses: PAC bits never include it.
+        assert_eq!(AARCH64.pac_mask & (1 << 55), 0);
+        assert!(!AARCH64.is_user_address(0x0080_0000_0000_0000 | 0x1000));
     }
 
     #[test]
