@@ -79,7 +79,19 @@ fn a_memcg_oom_is_traced_live_and_agrees_with_the_kernels_report() {
     // The memcg's own counter, as `memory: usage ..., limit ..., failcnt ...`.
     let m = ev.memcg_memory.as_ref().expect("no memcg usage");
     let (usage, limit, failcnt) = k.memcg_memory.expect("kernel report without memory: usage");
-    assert_eq!((m.usage_kb, m.limit_kb, m.failcnt), (usage, limit, failcnt));
+    assert_eq!((m.limit_kb, m.failcnt), (limit, failcnt));
+    // Read at the print's kprobe, or in tracepoint mode at mark_victim just
+    // after the report: in between, per-CPU charge stocks that
+    // drain_all_stock() emptied asynchronously may give back their pages,
+    // at most MEMCG_CHARGE_BATCH (64 pages) per CPU (seen on this host:
+    // ours 32536 kB, the kernel's 32768, once in many runs).
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let stock_kb = cpus * 64 * 4;
+    assert!(
+        m.usage_kb.abs_diff(usage) <= stock_kb,
+        "memcg usage: ours {} kB, the kernel's {usage} kB (allowed {stock_kb})",
+        m.usage_kb
+    );
     assert_eq!(ev.memcg, v.cgroup, "the hog's own cgroup is the OOM domain");
     assert_memory_state_is_this_machines(&ev);
 
