@@ -36,6 +36,14 @@ fn spread(samples: &[f64], unit: &str, digits: usize) -> String {
     )
 }
 
+/// The commit measured, as the tables name it (`git rev-parse --short HEAD`).
+fn head_commit() -> String {
+    output(Command::new("git").args(["rev-parse", "--short", "HEAD"]))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
 fn median(samples: &[f64]) -> f64 {
     let mut v = samples.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
@@ -556,9 +564,7 @@ fn report_throughput(exe: &str, md: &mut String) -> Result<()> {
          its counters, zones and stacks: {:.0} bytes a line, {size_mb:.0} MB), 3 runs each, output \
          to /dev/null; oomtrace at {}, {} CPUs.\n\n| command | events/s | wall | peak RSS |\n|---|---|---|---|",
         out.len() as f64 / REPORT_EVENTS as f64,
-        output(Command::new("git").args(["rev-parse", "--short", "HEAD"]))
-            .unwrap_or_default()
-            .trim(),
+        head_commit(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
     for (what, cmd) in [
@@ -634,8 +640,7 @@ fn cpu_and_rss(pid: u32) -> (u64, u64) {
 fn watch_cost(exe: &str, secs: u64) -> Result<String> {
     install_debian_packages(&["tmux"])?;
     // The build measured: what HEAD is now, not when the hour is over.
-    let rev =
-        output(Command::new("git").args(["rev-parse", "--short", "HEAD"])).unwrap_or_default();
+    let rev = head_commit();
     let session = format!("oomtrace-bench-watch-{}", std::process::id());
     super::run(Command::new("tmux").args([
         "new-session",
@@ -681,7 +686,7 @@ fn watch_cost(exe: &str, secs: u64) -> Result<String> {
          (`/proc/vmstat` oom_kill) meanwhile, each a line on its screen.\n\n\
          | span | CPU | VmRSS start → end | OOM kills meanwhile |\n|---|---|---|---|\n\
          | {:.1} min | {ticks} ticks of {:.0}: {:.2} % of one CPU | {:.1} → {:.1} MiB | {kills} |\n",
-        rev.trim(),
+        rev,
         span / 60.0,
         span * hz,
         100.0 * ticks as f64 / (span * hz),
@@ -764,8 +769,7 @@ pub fn stall() -> Result<()> {
     }
     let exe = oomtrace()?;
     let exe = exe.to_str().context("non-UTF-8 path")?.to_owned();
-    let rev =
-        output(Command::new("git").args(["rev-parse", "--short", "HEAD"])).unwrap_or_default();
+    let rev = head_commit();
     let mut c = Command::new(&exe)
         .args(["trace", "--json", "--bpf-stats"])
         .stdout(Stdio::piped())
@@ -857,7 +861,7 @@ pub fn stall() -> Result<()> {
          | kills | storm | rate | events read | dropped | lost records | queue peak | VmHWM | longest stall at this rate |\n\
          |---|---|---|---|---|---|---|---|---|\n\
          | {kills} | {storm:.1} s | {rate:.0}/s | {events} | {dropped} | {lost} | {:.1} MiB | {:.1} MiB | {held} |\n",
-        rev.trim(),
+        rev,
         peak_kib as f64 / 1024.0,
         hwm_kb as f64 / 1024.0,
     );
@@ -904,9 +908,7 @@ pub fn run() -> Result<()> {
             .unwrap_or_default()
             .trim(),
         env!("CARGO_PKG_VERSION"),
-        output(Command::new("git").args(["rev-parse", "--short", "HEAD"]))
-            .unwrap_or_default()
-            .trim(),
+        head_commit(),
         output(Command::new("bpftrace").arg("--version"))
             .unwrap_or_default()
             .trim(),
