@@ -202,16 +202,40 @@ pub fn split_line(raw: &str) -> LogLine<'_> {
     }
 }
 
-/// The wall-clock time of a syslog or journald prefix, as RFC 3339: ISO
-/// dates as they are, classic `Nov 27 10:59:01` in the current year (the
-/// format has none).
+/// The wall-clock time of a syslog or journald prefix, as RFC 3339 in UTC:
+/// ISO dates with their offset applied (`journalctl -o short-iso`'s
+/// `+0100`, rsyslog's `+01:00`), classic `Nov 27 10:59:01` as UTC in the
+/// current year (the format has neither zone nor year).
 fn syslog_time(prefix: &str) -> Option<String> {
     let first = prefix.split_whitespace().next()?;
     if first.len() >= 19 && first.as_bytes()[4] == b'-' && first.as_bytes()[10] == b'T' {
-        let t = humantime::parse_rfc3339_weak(first)
-            .or_else(|_| humantime::parse_rfc3339_weak(first.get(..19).unwrap_or(first)))
-            .ok()?;
-        return Some(humantime::format_rfc3339_micros(t).to_string());
+        // The local time, then `Z`, `+hhmm`, `+hh:mm` or nothing (UTC).
+        let zone_at = first[19..]
+            .find(['Z', '+', '-'])
+            .map_or(first.len(), |i| i + 19);
+        let (local, zone) = first.split_at(zone_at);
+        let t = humantime::parse_rfc3339_weak(local).ok()?;
+        let east_s = match zone {
+            "" | "Z" => 0,
+            z => {
+                let hhmm = z[1..].replace(':', "");
+                if hhmm.len() != 4 || !hhmm.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                let s = hhmm[..2].parse::<u64>().ok()? * 3600 + hhmm[2..].parse::<u64>().ok()? * 60;
+                if z.starts_with('-') {
+                    -(s as i64)
+                } else {
+                    s as i64
+                }
+            }
+        };
+        let utc = if east_s >= 0 {
+            t.checked_sub(std::time::Duration::from_secs(east_s as u64))?
+        } else {
+            t.checked_add(std::time::Duration::from_secs(east_s.unsigned_abs()))?
+        };
+        return Some(humantime::format_rfc3339_micros(utc).to_string());
     }
     let mut w = prefix.split_whitespace();
     let (mon, day, hms) = (w.next()?, w.next()?, w.next()?);
