@@ -448,9 +448,7 @@ mod tests {
     use crate::kernel_log;
 
     fn fixture_events(name: &str) -> Vec<OomEvent> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures/kernel-reports")
-            .join(name);
+        let path = crate::testdata::kernel_reports_dir().join(name);
         let text = std::fs::read_to_string(path).unwrap();
         kernel_log::parse_log(&text)
             .iter()

@@ -16,6 +16,10 @@ use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
+    /// The `[%5lu.%06lu] ` time printk put before the report's first line
+    /// (the `invoked` line, or the `Killed process` line of a rate-limited
+    /// report), in µs.
+    pub printed_us: Option<u64>,
     /// `%s invoked oom-killer: gfp_mask=%#x(%pGg), order=%d, oom_score_adj=%hd`
     pub trigger_comm: String,
     pub gfp_mask: u32,
@@ -93,7 +97,10 @@ pub fn read(log: &str) -> Vec<Report> {
             if let Some(r) = cur.take() {
                 out.push(r);
             }
-            cur = Some(invoked(&line[..at], &line[at + 30..], raw));
+            cur = Some(Report {
+                printed_us: printed_us(raw),
+                ..invoked(&line[..at], &line[at + 30..], raw)
+            });
             in_mem_info = false;
             group_open = false;
             continue;
@@ -118,6 +125,7 @@ pub fn read(log: &str) -> Vec<Report> {
                 other => {
                     out.extend(other);
                     out.push(Report {
+                        printed_us: printed_us(raw),
                         killed: Some(k),
                         header_suppressed: true,
                         ..Report::default()
@@ -186,6 +194,15 @@ pub fn read(log: &str) -> Vec<Report> {
     }
     out.extend(cur);
     out
+}
+
+/// `dmesg`'s `[%5lu.%06lu]` prefix in µs, read as the two integers printk
+/// wrote.
+fn printed_us(raw: &str) -> Option<u64> {
+    let (t, _) = raw.strip_prefix('[')?.split_once("] ")?;
+    let (s, us) = t.trim().split_once('.')?;
+    assert_eq!(us.len(), 6, "not printk's time: {raw:?}");
+    Some(s.parse::<u64>().ok()? * 1_000_000 + us.parse::<u64>().ok()?)
 }
 
 /// The text after `dmesg`'s `[ seconds]` prefix.
@@ -392,6 +409,7 @@ pub fn assert_importer_agrees(log: &str, name: &str) {
             oom_score_adj: k.oom_score_adj,
         };
         let as_read = Report {
+            printed_us: r.timestamp.map(|t| (t * 1e6).round() as u64),
             trigger_comm: r.trigger_comm.clone(),
             gfp_mask: r.gfp_mask,
             gfp_flags: r.gfp_flags.clone(),
@@ -427,6 +445,7 @@ pub fn assert_importer_agrees(log: &str, name: &str) {
             )*};
         }
         same!(
+            printed_us,
             trigger_comm,
             gfp_mask,
             gfp_flags,
