@@ -327,9 +327,7 @@ fn log_prefixes_and_interleaved_lines_are_read_through() {
         ),
         (
             "interleaved with other CPUs' lines",
-            Box::new(|i, l| {
-                format!("{l}\n[ 1114.25{i:04}] e1000e: eth0 NIC Link is Up 1000 Mbps")
-            }),
+            Box::new(|i, l| format!("{l}\n[ 1114.25{i:04}] e1000e: eth0 NIC Link is Up 1000 Mbps")),
             "",
         ),
     ];
