@@ -210,7 +210,8 @@ fn syslog_time(prefix: &str) -> Option<String> {
     let first = prefix.split_whitespace().next()?;
     if first.len() >= 19 && first.as_bytes()[4] == b'-' && first.as_bytes()[10] == b'T' {
         // The local time, then `Z`, `+hhmm`, `+hh:mm` or nothing (UTC).
-        let zone_at = first[19..]
+        let zone_at = first
+            .get(19..)?
             .find(['Z', '+', '-'])
             .map_or(first.len(), |i| i + 19);
         let (local, zone) = first.split_at(zone_at);
@@ -1398,6 +1399,45 @@ mod tests {
         assert_eq!(l.text, "text");
         assert_eq!(l.wallclock, None);
         assert_eq!(l.timestamp, Some(1.5));
+    }
+
+    /// A `;` or a ` kernel: ` in the kernel's own text is no prefix.
+    #[test]
+    fn a_prefix_is_read_only_where_it_is_one() {
+        let l = split_line("[    5.000000] virtio_net: a;b");
+        assert_eq!((l.text, l.timestamp), ("virtio_net: a;b", Some(5.0)));
+        let far = format!(
+            "[    5.000000] audit: {} name=\"kernel: x\"",
+            "a".repeat(60)
+        );
+        let l = split_line(&far);
+        assert_eq!((l.text, l.wallclock), (&far[15..], None));
+        // The record's first three fields are numbers: else it is text.
+        let l = split_line("4,12,x,-;text");
+        assert_eq!(l.text, "4,12,x,-;text");
+        // A caller id is a letter and digits.
+        assert_eq!(split_line("[    1.000000] [ T] text").text, "[ T] text");
+        assert_eq!(split_line("[    1.000000] [T42] text").text, "text");
+    }
+
+    /// A line longer than [`MAX_LINE`] is cut at the last character that
+    /// ends within it; what came before the cut is read.
+    #[test]
+    fn a_line_longer_than_max_line_is_cut_on_a_char_boundary() {
+        let kill = "[    9.000000] Out of memory: Killed process 7 (x) total-vm:4kB, anon-rss:8kB, file-rss:12kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0 ";
+        // A 2-byte character across byte MAX_LINE.
+        let line = format!(
+            "{kill}{}{}",
+            "a".repeat(MAX_LINE - kill.len() - 1),
+            "\u{e9}".repeat(MAX_LINE)
+        );
+        let mut p = LogParser::new();
+        assert!(p.line(&line).is_none(), "held for a group's victims");
+        let r = p.flush_held().expect("the held kill");
+        let k = r.killed.expect("the kill");
+        assert_eq!((k.pid, k.anon_rss_kb), (7, 8));
+        assert_eq!(k.line.len(), MAX_LINE - 1 - 15, "cut before the \u{e9}");
+        assert!(p.flush_held().is_none() && p.finish().is_none());
     }
 }
 
