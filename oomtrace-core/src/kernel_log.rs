@@ -1420,6 +1420,57 @@ mod tests {
         assert_eq!(split_line("[    1.000000] [T42] text").text, "text");
     }
 
+    /// Each list of a report holds at most its bound, whatever the log
+    /// repeats: frames, zones, free lists, node lines, reserves, a group's
+    /// victims, an ftrace stack.
+    #[test]
+    fn every_list_of_a_report_stops_at_its_bound() {
+        let mut log = String::from("[    1.000000] <stack trace>\n");
+        for i in 0..MAX_FRAMES + 5 {
+            log.push_str(&format!("[    1.000000]  => f{i}+0x8/0x10\n"));
+        }
+        log.push_str(
+            "[    2.000000] x invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0\n\
+             [    2.000000] CPU: 0 PID: 5 Comm: x Not tainted 6.1.0 #1\n\
+             [    2.000000] Call Trace:\n",
+        );
+        for i in 0..MAX_FRAMES + 5 {
+            log.push_str(&format!("[    2.000000]  g{i}+0x8/0x10\n"));
+        }
+        log.push_str("[    2.000000] Mem-Info:\n[    2.000000] active_anon:1 free:2\n");
+        for i in 0..MAX_ZONES + 5 {
+            log.push_str(&format!(
+                "[    2.000000] Node {i} active_anon:4kB inactive_anon:0kB\n\
+                 [    2.000000] Node 0 Z{i} free:4kB min:0kB low:0kB high:0kB present:8kB managed:8kB\n\
+                 [    2.000000] lowmem_reserve[]: 0 0\n\
+                 [    2.000000] Node 0 Z{i}: 1*4kB (U) = 4kB\n"
+            ));
+        }
+        log.push_str("[    2.000000] Out of memory: Killed process 5 (x) total-vm:4kB, anon-rss:4kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0\n\
+                      [    2.000000] Tasks in /g are going to be killed due to memory.oom.group set\n");
+        for pid in 0..MAX_GROUP + 5 {
+            log.push_str(&format!("[    2.000000] Memory cgroup out of memory: Killed process {} (y) total-vm:4kB, anon-rss:4kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0\n", pid + 6));
+        }
+        let r = parse_log(&log);
+        assert_eq!(r.len(), 1);
+        let r = &r[0];
+        assert_eq!(r.show_free_areas_stack.len(), MAX_FRAMES);
+        assert_eq!(
+            (r.stack.len(), r.stack_addrs.len()),
+            (MAX_FRAMES, MAX_FRAMES)
+        );
+        assert_eq!(r.stack[MAX_FRAMES - 1].0, format!("g{}", MAX_FRAMES - 1));
+        assert_eq!(r.node_lines.len(), MAX_ZONES);
+        assert_eq!(r.zone_watermarks.len(), MAX_ZONES);
+        assert_eq!(r.lowmem_reserves.len(), MAX_ZONES);
+        assert_eq!(
+            (r.free_areas.len(), r.free_types.len()),
+            (MAX_ZONES, MAX_ZONES)
+        );
+        assert_eq!(r.also_killed.len(), MAX_GROUP);
+        assert_eq!(r.killed.as_ref().map(|k| k.pid), Some(5));
+    }
+
     /// A line longer than [`MAX_LINE`] is cut at the last character that
     /// ends within it; what came before the cut is read.
     #[test]
