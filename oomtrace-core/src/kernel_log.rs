@@ -1471,6 +1471,114 @@ mod tests {
         assert_eq!(r.killed.as_ref().map(|k| k.pid), Some(5));
     }
 
+    /// A copy re-wrapped by a narrow terminal: a long run of spaces inside a
+    /// word goes, one between words becomes one space, one at the start
+    /// goes; short runs stay.
+    #[test]
+    fn folds_are_unwrapped_by_what_they_split() {
+        let run = " ".repeat(16);
+        assert_eq!(
+            unwrap_folds(&format!("ac{run}tive_file:4")),
+            "active_file:4"
+        );
+        assert_eq!(unwrap_folds(&format!("512kB{run}(UEC)")), "512kB (UEC)");
+        assert_eq!(unwrap_folds(&format!("free:{run}12")), "free: 12");
+        assert_eq!(unwrap_folds(&format!("{run}ab  c")), "ab  c");
+    }
+
+    /// What is no frame: a register line, a `key=value`, a bare offset.
+    #[test]
+    fn only_symbol_offset_size_is_a_frame() {
+        assert_eq!(
+            parse_frame("dump_header+0x43/0x1c0"),
+            Some((("dump_header".into(), 0x43, 0x1c0), 0))
+        );
+        for t in [
+            "0010:ktime_get+0x3b/0x170",
+            "mask=a+0x1/0x2",
+            "+0x1/0x2",
+            "? f",
+        ] {
+            assert_eq!(parse_frame(t), None, "{t}");
+        }
+    }
+
+    /// The release from the `CPU:` line, tainted or not; the UID of the
+    /// kill; the flags as printed, not re-derived; a Call Trace ends at
+    /// `</TASK>`, and frames after it are not the OOM's.
+    #[test]
+    fn what_the_cpu_kill_and_trace_lines_say() {
+        for (cpu, release) in [
+            (
+                "CPU: 1 PID: 5 Comm: x Not tainted 5.10.0-46-cloud-amd64 #1 Debian 5.10.262-1",
+                "5.10.0-46-cloud-amd64",
+            ),
+            (
+                "CPU: 1 UID: 0 PID: 5 Comm: x Tainted: G        W  O       6.12.0 #1",
+                "6.12.0",
+            ),
+        ] {
+            let log = format!(
+                "[    2.000000] x invoked oom-killer: gfp_mask=0xcc0(MADE_UP), order=0, oom_score_adj=0\n\
+                 [    2.000000] {cpu}\n\
+                 [    2.000000] Call Trace:\n\
+                 [    2.000000]  <TASK>\n\
+                 [    2.000000]  dump_stack_lvl+0x59/0x90\n\
+                 [    2.000000]  </TASK>\n\
+                 [    2.000000]  stray+0x1/0x2\n\
+                 [    2.000000] Out of memory: Killed process 5 (x) total-vm:4kB, anon-rss:4kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:4kB oom_score_adj:0\n"
+            );
+            let r = &parse_log(&log)[0];
+            assert_eq!(r.kernel.as_deref(), Some(release), "{cpu}");
+            let ev = to_event(r, 1);
+            assert_eq!(ev.gfp_flags.as_deref(), Some("MADE_UP"));
+            assert_eq!(ev.victim.and_then(|v| v.uid), Some(1000));
+            let names: Vec<_> = ev.stack.iter().map(|f| f.symbol.clone().unwrap()).collect();
+            assert_eq!(names, ["dump_stack_lvl"]);
+            assert!(ev.show_free_areas_stack.is_none());
+        }
+    }
+
+    /// A kill without its report (rate-limited) keeps its line's time and
+    /// wall clock, and the score the line before it gave (before 5.0).
+    #[test]
+    fn a_kill_without_its_report_keeps_its_time_and_score() {
+        let log = "Nov 27 10:59:01 host kernel: [   12.500000] Out of memory: Kill process 10 (a) score 900 or sacrifice child\n\
+                   Nov 27 10:59:01 host kernel: [   12.600000] Killed process 10 (a) total-vm:4kB, anon-rss:4kB, file-rss:0kB, shmem-rss:0kB\n";
+        let r = &parse_log(log)[0];
+        assert!(r.header_suppressed);
+        assert_eq!(r.timestamp, Some(12.6));
+        assert!(
+            r.wallclock
+                .as_deref()
+                .unwrap()
+                .ends_with("-11-27T10:59:01.000000Z")
+        );
+        assert_eq!(to_event(r, 1).victim.and_then(|v| v.points), Some(900));
+    }
+
+    /// Free lists whose zone line the log left out still make a zone, of
+    /// their node; a line of more than 32 orders is no free list.
+    #[test]
+    fn free_lists_without_their_zone_line_and_too_many_orders() {
+        let many = |n: usize| vec!["1*4kB (U)"; n].join(" ");
+        let log = format!(
+            "[    2.000000] x invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0\n\
+             [    2.000000] Mem-Info:\n\
+             [    2.000000] active_anon:1 free:2\n\
+             [    2.000000] Node 1 DMA: {} = 128kB\n\
+             [    2.000000] Node 1 Normal: {} = 132kB\n",
+            many(32),
+            many(33)
+        );
+        let ev = to_event(&parse_log(&log)[0], 1);
+        let zones = ev.zones.unwrap();
+        assert_eq!(zones.len(), 1, "{zones:?}");
+        assert_eq!((zones[0].node, zones[0].zone.as_str()), (1, "DMA"));
+        assert_eq!(zones[0].free_area, vec![1; 32]);
+        assert_eq!(zones[0].free_types, vec!["U"; 32]);
+    }
+
     /// A line longer than [`MAX_LINE`] is cut at the last character that
     /// ends within it; what came before the cut is read.
     #[test]
@@ -1631,6 +1739,7 @@ mod old_formats {
         assert_eq!(r.stack[3], ("oom_kill_process".to_owned(), 0xd8, 0x4a8));
         assert_eq!(r.stack_addrs[3], 0xc03112c0);
         let ev = to_event(&r, 1);
+        assert_eq!(ev.stack[3].addr, "0xc03112c0");
         assert_eq!(ev.gfp_flags, None);
         let v = ev.victim.unwrap();
         assert_eq!(
