@@ -1202,6 +1202,10 @@ ffffffff81000d00 T end_of_text
         assert_eq!(evs.len(), 1);
         let e = &evs[0];
         assert_eq!(e.source, Source::Tracepoint);
+        assert_eq!(
+            (e.seq, e.uptime_ns, e.killed),
+            (1, 5_000_000_000, Some(true))
+        );
         assert_eq!(e.victim.as_ref().unwrap().pid, Some(15489));
         assert_eq!(e.victim.as_ref().unwrap().comm.as_deref(), Some("python3"));
         assert_eq!(
@@ -1283,6 +1287,11 @@ ffffffff81000d00 T end_of_text
         assert!(!a.has_unsettled());
         let e = &evs[0];
         assert_eq!(e.source, Source::Kprobe);
+        // When: out_of_memory's entry; the first event of the session.
+        assert_eq!((e.seq, e.uptime_ns, e.killed), (1, 1000, Some(true)));
+        assert_eq!((e.trigger.pid, e.trigger.cpu), (Some(90), Some(1)));
+        assert_eq!((e.order, e.totalpages), (Some(0), Some(120264)));
+        assert_eq!(e.message.as_deref(), Some("Out of memory"));
         assert_eq!(e.also_killed.len(), 1);
         assert_eq!(e.also_killed[0].pid, Some(91));
         assert_eq!(
