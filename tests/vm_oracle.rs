@@ -20,6 +20,9 @@ struct VmRun {
     sections: BTreeMap<String, String>,
     markers: Vec<String>,
     reports: Vec<Report>,
+    /// The VM's CPUs, as its kernel said (`smp: Brought up 1 node, 2 CPUs`):
+    /// per-CPU caches bound how far two reads of a counter may differ.
+    cpus: u64,
 }
 
 fn parse_vm_log(text: &str) -> VmRun {
@@ -54,7 +57,13 @@ fn parse_vm_log(text: &str) -> VmRun {
                 .map(str::to_owned),
         );
     }
-    let reports = kreport::read(sections.get("dmesg").map_or("", String::as_str));
+    let dmesg = sections.get("dmesg").map_or("", String::as_str);
+    let reports = kreport::read(dmesg);
+    let cpus = dmesg
+        .lines()
+        .find_map(|l| l.split_once("smp: Brought up ")?.1.split(", ").nth(1))
+        .and_then(|c| c.strip_suffix(" CPUs")?.parse().ok())
+        .expect("the kernel's `smp: Brought up N nodes, M CPUs` line");
     let kernel = markers
         .iter()
         .find_map(|m| m.strip_prefix("kernel "))
@@ -65,6 +74,7 @@ fn parse_vm_log(text: &str) -> VmRun {
         sections,
         markers,
         reports,
+        cpus,
     }
 }
 
@@ -209,8 +219,8 @@ const NODE_LABELS: &[(&str, &str)] = &[
 ];
 
 /// Every field the event has equals the kernel's report of the same OOM.
-fn assert_agrees(kernel: &str, scenario: &str, ev: &OomEvent, r: &Report) {
-    let ctx = format!("{kernel} {scenario}");
+fn assert_agrees(run: &VmRun, scenario: &str, ev: &OomEvent, r: &Report) {
+    let ctx = format!("{} {scenario}", run.kernel);
     let k = r.killed.as_ref().unwrap();
     let v = ev.victim.as_ref().unwrap();
     let s = |key: &str| r.summary.get(key).cloned();
@@ -314,7 +324,7 @@ fn assert_agrees(kernel: &str, scenario: &str, ev: &OomEvent, r: &Report) {
             );
         }
     }
-    assert_memory_agrees(&ctx, ev, r);
+    assert_memory_agrees(&ctx, ev, r, run.cpus);
     same!(v.pgtables_kb, k.pgtables_kb, "pgtables");
     same!(v.oom_score_adj, k.oom_score_adj, "victim oom_score_adj");
     assert_eq!(ev.killed, Some(true), "{ctx}");
@@ -342,22 +352,21 @@ fn assert_agrees(kernel: &str, scenario: &str, ev: &OomEvent, r: &Report) {
 }
 
 /// How far, in pages, a counter oomtrace read may be from the one the
-/// kernel printed. The VMs have 2 CPUs.
+/// kernel printed in `r`, on a machine of `cpus` CPUs.
 /// - `printed` (kernel-log mode): the event's counters are the print's: equal.
 /// - `show_free_areas` (kprobe mode): read on entry to the function that
 ///   prints them. While its lines go out each CPU may fold its per-CPU
 ///   counter deltas into the global counters the kernel prints (a delta
-///   reaches at most the stat threshold, 16 pages at these VMs' zone sizes
-///   with 2 CPUs, `calculate_normal_threshold`) plus the one change that
-///   crossed it: a per-CPU free list's batch going to or from the buddy
-///   allocator (63 pages, `zone_batchsize`). 2 × (63 + 16) pages.
+///   reaches at most `stat_threshold`) plus the one change that crossed
+///   it: a per-CPU free list's batch going to or from the buddy allocator
+///   (63 pages, `zone_batchsize` of any zone of 256 MiB or more).
 /// - `mark_victim` (tracepoint mode): read after the report's memory lines,
 ///   the victim already sent SIGKILL. A victim that is the OOM's own task is
 ///   still in the OOM path and frees nothing; another task may be exiting on
 ///   the other CPU, giving back its memory: its rss and page tables, on top.
-fn slack(ev: &OomEvent) -> u64 {
+fn slack(ev: &OomEvent, r: &Report, cpus: u64) -> u64 {
     let read = ev.memory_read.as_ref().expect("memory_read");
-    let per_cpu_moves = 2 * (63 + 16);
+    let per_cpu_moves = cpus * (63 + stat_threshold(r, cpus));
     match read.at.name() {
         "printed" => 0,
         "show_free_areas" => per_cpu_moves,
@@ -376,9 +385,31 @@ fn slack(ev: &OomEvent) -> u64 {
     }
 }
 
+/// The most a CPU's counter delta reaches before it is folded into the
+/// global counter, for the largest zone the report printed
+/// (`calculate_normal_threshold`, mm/vmstat.c: 2 × fls(CPUs) × (1 +
+/// fls(managed pages / 128 MiB)), at most 125). 16 pages on these VMs.
+fn stat_threshold(r: &Report, cpus: u64) -> u64 {
+    let fls = |x: u64| u64::from(64 - x.leading_zeros());
+    r.zone_watermarks
+        .iter()
+        .map(|z| {
+            let mem = (z.fields.get("managed").copied().unwrap_or(0) / 4) >> (27 - 12);
+            (2 * fls(cpus) * (1 + fls(mem))).min(125)
+        })
+        .max()
+        .unwrap_or(125)
+}
+
+/// What a memcg's per-CPU charge caches may hold, in kB: at most
+/// `MEMCG_CHARGE_BATCH` (64) pages of 4 kB per CPU.
+fn charge_stock_kb(cpus: u64) -> u64 {
+    cpus * 64 * 4
+}
+
 /// Memory state: watermarks, sizes and reserves exactly; counters and free
 /// lists within `slack`; the memcg counter of a memcg OOM exactly.
-fn assert_memory_agrees(ctx: &str, ev: &OomEvent, r: &Report) {
+fn assert_memory_agrees(ctx: &str, ev: &OomEvent, r: &Report, cpus: u64) {
     if let Some((usage, limit, failcnt)) = r.memcg_memory {
         let m = ev
             .memcg_memory
@@ -389,8 +420,8 @@ fn assert_memory_agrees(ctx: &str, ev: &OomEvent, r: &Report) {
         // microseconds later; in between, the per-CPU charge caches that
         // try_charge_memcg's drain_all_stock() emptied asynchronously may
         // give back their pages (at most MEMCG_CHARGE_BATCH, 64 pages, per
-        // CPU; seen: 23 pages on 5.10 under a loaded host). The VMs have 2 CPUs.
-        let stock_kb = 2 * 64 * 4;
+        // CPU; seen: 23 pages on 5.10 under a loaded host).
+        let stock_kb = charge_stock_kb(cpus);
         assert!(
             m.usage_kb.abs_diff(usage) <= stock_kb,
             "{ctx}: memcg usage {} vs the kernel's {usage}",
@@ -413,7 +444,7 @@ fn assert_memory_agrees(ctx: &str, ev: &OomEvent, r: &Report) {
         return; // memcg OOMs print no Mem-Info to compare with.
     }
     let largest = std::cell::Cell::new((0u64, String::new()));
-    let allowed = slack(ev);
+    let allowed = slack(ev, r, cpus);
     let close = |what: &str, ours: u64, theirs: u64| {
         let seen = largest.take();
         largest.set(if ours.abs_diff(theirs) > seen.0 {
@@ -685,7 +716,7 @@ fn check_detached_btf(run: &VmRun) -> bool {
     assert!(check.contains(&want), "{kernel}: check --btf said {check}");
     let ev = run.event("btf");
     assert_stack_reaches(kernel, "btf", &ev, &["mem_cgroup_out_of_memory"]);
-    assert_agrees(kernel, "btf", &ev, run.report_for(&ev));
+    assert_agrees(run, "btf", &ev, run.report_for(&ev));
     println!("{kernel}: planned from {} as from its own BTF", file.trim());
     true
 }
@@ -963,7 +994,7 @@ fn check_watch(run: &VmRun) {
     assert!(usage.len() >= 3, "{kernel}: {usage:?}");
     // Rising second by second; the OOM's own value may be below the last
     // sample by what the charge path's drain of the per-CPU caches gave
-    // back before it called the OOM killer (2 CPUs × 64 pages; seen:
+    // back before it called the OOM killer (`charge_stock_kb`; seen:
     // 24536 sampled, 24340 printed).
     let (sampled, oom) = usage.split_at(usage.len() - 1);
     assert!(
@@ -971,11 +1002,11 @@ fn check_watch(run: &VmRun) {
         "{kernel}: {usage:?}"
     );
     assert!(
-        oom[0] + 2 * 64 * 4 >= *sampled.last().unwrap(),
+        oom[0] + charge_stock_kb(run.cpus) >= *sampled.last().unwrap(),
         "{kernel}: {usage:?}"
     );
     // The last is the OOM's own, as the kernel printed it: at the limit,
-    // less what per-CPU charge caches gave back (2 CPUs × 64 pages).
+    // less what per-CPU charge caches gave back.
     let last = *usage.last().unwrap();
     assert_eq!(
         Some(last),
@@ -983,7 +1014,7 @@ fn check_watch(run: &VmRun) {
         "{kernel}: {usage:?}"
     );
     assert!(
-        24576u64.saturating_sub(last) <= 2 * 64 * 4,
+        24576u64.saturating_sub(last) <= charge_stock_kb(run.cpus),
         "{kernel}: {usage:?}"
     );
     println!(
@@ -997,7 +1028,8 @@ fn check_watch(run: &VmRun) {
 /// it field by field as any event must, and saying as unavailable what
 /// neither BPF without layouts nor the report has, and nothing the report
 /// printed.
-fn assert_kernel_log_event(kernel: &str, scenario: &str, ev: &OomEvent, r: &Report) {
+fn assert_kernel_log_event(run: &VmRun, scenario: &str, ev: &OomEvent, r: &Report) {
+    let kernel = run.kernel.as_str();
     let ctx = format!("{kernel} {scenario}");
     assert_eq!(
         ev.kernel_report.as_deref(),
@@ -1037,7 +1069,7 @@ fn assert_kernel_log_event(kernel: &str, scenario: &str, ev: &OomEvent, r: &Repo
         !ev.from_kernel_log.is_empty(),
         "{ctx}: nothing from the report"
     );
-    assert_agrees(kernel, scenario, ev, r);
+    assert_agrees(run, scenario, ev, r);
     assert_stack_reaches(kernel, scenario, ev, entry(scenario));
 }
 
@@ -1064,7 +1096,7 @@ fn check_kernel_log(run: &VmRun) {
             "{kernel} {scenario}: {}",
             run.attached(scenario)
         );
-        assert_kernel_log_event(kernel, scenario, &ev, run.report_for(&ev));
+        assert_kernel_log_event(run, scenario, &ev, run.report_for(&ev));
     }
     let sysrq = run.event("kl-sysrq");
     assert_eq!(sysrq.order, Some(-1), "{kernel}: sysrq-f is order -1");
@@ -1167,7 +1199,7 @@ fn check_kernel_without_btf(run: &VmRun) {
     for scenario in SCENARIOS {
         let ev = run.event(scenario);
         assert_kernel_report_unchanged(run, scenario, run.report_for(&ev));
-        assert_kernel_log_event(kernel, scenario, &ev, run.report_for(&ev));
+        assert_kernel_log_event(run, scenario, &ev, run.report_for(&ev));
     }
     let global = run.event("global");
     let zones = global.zones.as_ref().expect("zones");
@@ -1243,7 +1275,7 @@ fn check_kernel(run: &VmRun) {
         run.marker("sysrq victim ").trim().parse().ok(),
         "{kernel}: the sacrificial process dies"
     );
-    assert_agrees(kernel, "sysrq", &sysrq, run.report_for(&sysrq));
+    assert_agrees(run, "sysrq", &sysrq, run.report_for(&sysrq));
 
     let global = run.event("global");
     assert_eq!(
@@ -1272,7 +1304,7 @@ fn check_kernel(run: &VmRun) {
             .is_some_and(|s| s.ends_with("show_free_areas")),
         "{kernel}: {sfa:?}"
     );
-    assert_agrees(kernel, "global", &global, run.report_for(&global));
+    assert_agrees(run, "global", &global, run.report_for(&global));
     // What the allocator retried before giving up. (The reaper is not
     // checked: since 5.18 it acts only on victims alive 2 s after the kill,
     // and none of these scenarios makes one.)
@@ -1327,7 +1359,7 @@ fn check_kernel(run: &VmRun) {
             .iter()
             .any(|f| f.symbol.as_deref() == Some("mem_cgroup_out_of_memory"))
     );
-    assert_agrees(kernel, "memcg", &memcg, run.report_for(&memcg));
+    assert_agrees(run, "memcg", &memcg, run.report_for(&memcg));
 
     let steer = run.event("steer");
     let b = run.marker_pid("steer ", "b");
@@ -1349,7 +1381,7 @@ fn check_kernel(run: &VmRun) {
         Some(c),
         "{kernel}: the third hog triggers"
     );
-    assert_agrees(kernel, "steer", &steer, run.report_for(&steer));
+    assert_agrees(run, "steer", &steer, run.report_for(&steer));
     // The trigger lived on: its user stack is named from its mappings, the
     // first frame in the static oomtrace (on arm64 with the
     // pointer-authentication bits masked: a user address).
@@ -1388,7 +1420,7 @@ fn check_kernel(run: &VmRun) {
         tp.unavailable
     );
     assert_eq!(tp.gfp_mask, Some(run.report_for(&tp).gfp_mask), "{kernel}");
-    assert_agrees(kernel, "tracepoint", &tp, run.report_for(&tp));
+    assert_agrees(run, "tracepoint", &tp, run.report_for(&tp));
     println!(
         "{kernel}: tracepoint mode loses {}",
         tp.unavailable.join(", ")
@@ -1404,7 +1436,7 @@ fn check_kernel(run: &VmRun) {
         run.marker("tp-sysrq victim ").trim().parse().ok(),
         "{kernel}: the sacrificial process dies"
     );
-    assert_agrees(kernel, "tp-sysrq", &tp_sysrq, run.report_for(&tp_sysrq));
+    assert_agrees(run, "tp-sysrq", &tp_sysrq, run.report_for(&tp_sysrq));
     let tp_global = run.event("tp-global");
     assert_eq!(tp_global.source.name(), "tracepoint", "{kernel}");
     assert_eq!(
@@ -1412,7 +1444,7 @@ fn check_kernel(run: &VmRun) {
         Some("CONSTRAINT_NONE"),
         "{kernel}"
     );
-    assert_agrees(kernel, "tp-global", &tp_global, run.report_for(&tp_global));
+    assert_agrees(run, "tp-global", &tp_global, run.report_for(&tp_global));
     assert!(
         tp_global.show_free_areas_stack.is_none()
             && tp_global
@@ -1427,7 +1459,7 @@ fn check_kernel(run: &VmRun) {
     let reaper = run.session("reaper");
     let victim = reaper.events[0].victim.as_ref().unwrap().pid.unwrap();
     assert_agrees(
-        kernel,
+        run,
         "reaper",
         &reaper.events[0],
         run.report_for(&reaper.events[0]),
