@@ -1231,6 +1231,89 @@ ffffffff81000d00 T end_of_text
         assert_eq!(e.time, "2023-11-14T22:13:25.000000Z");
     }
 
+    /// The allocator's retries of the OOM's own task in the 5 s before it
+    /// join its event: the newest 16 kept, oldest first, each field by its
+    /// tracefs name in record order (`common_*` left out); another task's
+    /// retries do not join; every retry is counted.
+    #[test]
+    fn the_oom_tasks_allocator_retries_join_its_event() {
+        let mut c = ctx(false);
+        let f = |offset, size| tracepoint_format::Field {
+            offset,
+            size,
+            signed: true,
+        };
+        c.raw_formats.insert(
+            RAW_RECLAIM_RETRY_ZONE,
+            (
+                "reclaim_retry_zone",
+                HashMap::from([
+                    ("common_pid".to_owned(), f(4, 4)),
+                    ("no_progress_loops".to_owned(), f(20, 4)),
+                    ("order".to_owned(), f(16, 4)),
+                    ("node".to_owned(), f(8, 4)),
+                ]),
+            ),
+        );
+        c.raw_formats.insert(
+            RAW_COMPACT_RETRY,
+            (
+                "compact_retry",
+                HashMap::from([("order".to_owned(), f(8, 4))]),
+            ),
+        );
+        let mut a = Assembler::new(c);
+        let raw = |tid: u32, t: u64, event: u32, vals: &[(usize, i32)]| {
+            let mut r: Box<RawTracepointRecord> = Box::new(zeroed());
+            r.hdr = hdr(RecordKind::RawTracepoint, tid, t);
+            r.event = event;
+            for (at, v) in vals {
+                r.data[*at..at + 4].copy_from_slice(&v.to_le_bytes());
+            }
+            Record::Raw(r)
+        };
+        for i in 0..20u64 {
+            let t = 1_000_000_000 + i * 450_000_000;
+            let r = raw(7, t, RAW_RECLAIM_RETRY_ZONE, &[(16, 3), (20, i as i32)]);
+            assert!(a.push(r).is_empty());
+        }
+        assert!(
+            a.push(raw(8, 9_800_000_000, RAW_RECLAIM_RETRY_ZONE, &[]))
+                .is_empty()
+        );
+        assert!(
+            a.push(raw(7, 9_900_000_000, RAW_COMPACT_RETRY, &[(8, 2)]))
+                .is_empty()
+        );
+        let evs = a.push(Record::MarkVictim(mark_victim(
+            7,
+            7,
+            "hog",
+            10_000_000_000,
+            &[],
+        )));
+        let steps = &evs[0].allocator_retries;
+        // Kept: the newest 16 of task 7's 21; within 5 s: loops 9 to 19, then compaction.
+        let loops: Vec<i64> = steps
+            .iter()
+            .filter_map(|s| s.fields.get("no_progress_loops").copied())
+            .collect();
+        assert_eq!(loops, (9..20).collect::<Vec<i64>>());
+        assert_eq!(steps.len(), 12);
+        assert_eq!(steps[0].uptime_ns, 1_000_000_000 + 9 * 450_000_000);
+        assert_eq!(steps[0].event, "reclaim_retry_zone");
+        let names: Vec<&str> = steps[0].fields.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["node", "order", "no_progress_loops"]);
+        assert_eq!(steps[0].fields.get("order"), Some(&3));
+        assert_eq!(steps[11].event, "compact_retry");
+        assert_eq!(steps[11].fields.get("order"), Some(&2));
+        assert_eq!((a.tally.reclaim_retries, a.tally.compact_retries), (21, 1));
+        assert_eq!(
+            a.last_retry.as_ref().map(|s| s.uptime_ns),
+            Some(9_900_000_000)
+        );
+    }
+
     #[test]
     fn kprobe_records_assemble_into_one_event() {
         let mut a = Assembler::new(ctx(true));
