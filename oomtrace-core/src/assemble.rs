@@ -1231,6 +1231,65 @@ ffffffff81000d00 T end_of_text
         assert_eq!(e.time, "2023-11-14T22:13:25.000000Z");
     }
 
+    /// The reaper's steps for a victim name its event and the time since
+    /// its kill; a step for a task no event killed names none; an unknown
+    /// step is dropped; each step is handed out once.
+    #[test]
+    fn reaper_steps_name_their_victims_event() {
+        let mut a = Assembler::new(ctx(false));
+        let evs = a.push(Record::MarkVictim(mark_victim(
+            15489,
+            15489,
+            "python3",
+            5_000_000_000,
+            &[],
+        )));
+        assert_eq!(evs[0].seq, 1);
+        let reaper = |tid: u32, t: u64, step: u32, pid: i32| {
+            Record::Reaper(ReaperRecord {
+                hdr: hdr(RecordKind::Reaper, tid, t),
+                step,
+                pid,
+            })
+        };
+        for r in [
+            reaper(15489, 5_000_100_000, ReaperStep::WakeReaper as u32, 15489),
+            reaper(
+                30,
+                5_200_000_000,
+                ReaperStep::StartTaskReaping as u32,
+                15489,
+            ),
+            reaper(
+                30,
+                5_300_000_000,
+                ReaperStep::FinishTaskReaping as u32,
+                15489,
+            ),
+            reaper(30, 5_400_000_000, ReaperStep::SkipTaskReaping as u32, 55),
+            reaper(30, 5_500_000_000, 9, 15489),
+        ] {
+            assert!(a.push(r).is_empty());
+        }
+        let steps = a.take_reaper_events();
+        let seen: Vec<(Step, u64, i32, Option<u64>)> = steps
+            .iter()
+            .map(|s| (s.step, s.seq, s.pid, s.since_kill_ns))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Step::Wake, 1, 15489, Some(100_000)),
+                (Step::Start, 1, 15489, Some(200_000_000)),
+                (Step::Finish, 1, 15489, Some(300_000_000)),
+                (Step::Skip, 0, 55, None),
+            ]
+        );
+        assert_eq!(steps[1].uptime_ns, 5_200_000_000);
+        assert_eq!(steps[1].time, "2023-11-14T22:13:25.200000Z");
+        assert!(a.take_reaper_events().is_empty());
+    }
+
     /// The allocator's retries of the OOM's own task in the 5 s before it
     /// join its event: the newest 16 kept, oldest first, each field by its
     /// tracefs name in record order (`common_*` left out); another task's
