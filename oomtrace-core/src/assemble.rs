@@ -1618,6 +1618,75 @@ ffffffff81000d00 T end_of_text
         }
     }
 
+    /// Where the stack shows no memcg frame, the oom_control's memcg says
+    /// which OOM it was: none, a global OOM with out_of_memory's message
+    /// (unless vm.oom_kill_allocating_task may have chosen the allocating
+    /// task); one, a memcg's OOM with its message.
+    #[test]
+    fn the_oom_control_says_global_or_memcg_where_the_stack_does_not() {
+        for (memcg, constraint, allocating_sysctl, message) in [
+            (0u64, 0u32, false, Some("Out of memory")),
+            (0, 0, true, None),
+            (
+                0xffff_8880_0aaa_0000,
+                3,
+                false,
+                Some("Memory cgroup out of memory"),
+            ),
+        ] {
+            let mut c = ctx(false);
+            c.expect_stack = true;
+            c.kill_allocating_task = allocating_sysctl;
+            let mut a = Assembler::new(c);
+            // out_of_memory's frame only: no memcg, no sysrq on the stack.
+            let mut mark = mark_victim(7, 7, "hog", 10, &[0xffffffff81000614]);
+            mark.victim.tgid = 7;
+            let mut stack = stack_with_oom_control(7, 11);
+            stack.stack[9016..9024].copy_from_slice(&memcg.to_le_bytes());
+            stack.stack[9056..9060].copy_from_slice(&constraint.to_le_bytes());
+            assert!(a.push(Record::MarkVictim(mark)).is_empty());
+            let evs = a.push(Record::Stack(stack));
+            let e = &evs[0];
+            let ctx = format!("memcg {memcg:#x}, sysctl {allocating_sysctl}");
+            assert_eq!(e.message.as_deref(), message, "{ctx}");
+            let want = if memcg == 0 {
+                "CONSTRAINT_NONE"
+            } else {
+                "CONSTRAINT_MEMCG"
+            };
+            assert_eq!(e.constraint.as_deref(), Some(want), "{ctx}");
+            if memcg == 0 {
+                assert_eq!(e.memcg, None, "{ctx}");
+                assert!(e.memcg_memory.is_none(), "{ctx}");
+                assert!(!e.inferred.iter().any(|f| f == "memcg"), "{ctx}");
+            }
+            assert_eq!(e.order, Some(0), "{ctx}: not sysrq's -1");
+        }
+    }
+
+    /// sysrq-f's OOM (moom_callback on the stack) has order -1, as the
+    /// kernel's `oom_control` of it says.
+    #[test]
+    fn a_sysrq_oom_has_order_minus_one() {
+        let mut a = Assembler::new(ctx(false));
+        let evs = a.push(Record::MarkVictim(mark_victim(
+            3,
+            40,
+            "victim",
+            10,
+            &[0xffffffff81000614, 0xffffffff81000c10],
+        )));
+        assert_eq!(evs[0].order, Some(-1));
+        let evs = a.push(Record::MarkVictim(mark_victim(
+            3,
+            41,
+            "v",
+            20,
+            &[0xffffffff81000614],
+        )));
+        assert_eq!(evs[0].order, None);
+    }
+
     #[test]
     fn a_kill_waits_for_its_stack_copy_longer_than_the_quiet() {
         let mut ctx = ctx(false);
