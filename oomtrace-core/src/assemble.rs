@@ -1457,6 +1457,93 @@ ffffffff81000d00 T end_of_text
         assert!(e.unavailable.is_empty());
     }
 
+    /// Kprobe mode: what the kernel printed wins over what was read before
+    /// (the memcg's counter at its print, each victim's rss at its `Killed
+    /// process` line); show_free_areas' stack and the user stack join; on
+    /// 32-bit ARM the stack is the kill probe's.
+    #[test]
+    fn what_the_kernel_printed_wins_in_kprobe_mode() {
+        for arm in [false, true] {
+            let mut c = ctx(true);
+            if arm {
+                c.arch = crate::arch::ARM;
+            }
+            let mut a = Assembler::new(c);
+            let mut enter: Box<OomEnterRecord> = Box::new(zeroed());
+            enter.hdr = hdr(RecordKind::OomEnter, 90, 1000);
+            enter.valid = OC_MEMCG | OC_MEMCG_COUNTERS;
+            enter.flags = ENTER_MEMCG;
+            enter.trigger.valid = TASK_PID | TASK_TGID;
+            enter.trigger.pid = 90;
+            enter.trigger.tgid = 90;
+            set_cgroup(&mut enter.memcg, &["job"]);
+            enter.memcg_counters = MemcgCounters {
+                usage: 100,
+                max: 200,
+                failcnt: 1,
+            };
+            let mut sfa: Box<ShowFreeAreasRecord> = Box::new(zeroed());
+            sfa.hdr = hdr(RecordKind::ShowFreeAreas, 90, 1100);
+            sfa.stack = stack(&[0xffffffff81000610]);
+            let mut kill: Box<OomKillRecord> = Box::new(zeroed());
+            kill.hdr = hdr(RecordKind::OomKill, 90, 1200);
+            kill.stack = stack(&[0xffffffff81000410]);
+            let print = MemcgPrintRecord {
+                hdr: hdr(RecordKind::MemcgPrint, 90, 1300),
+                counters: MemcgCounters {
+                    usage: 150,
+                    max: 200,
+                    failcnt: 2,
+                },
+            };
+            let rss = PrintRssRecord {
+                hdr: hdr(RecordKind::PrintRss, 90, 1500),
+                pid: 91,
+                _pad: 0,
+                file_rss_kb: 2,
+                anon_rss_kb: 1,
+                shmem_rss_kb: 3,
+            };
+            for r in [
+                Record::Enter(enter),
+                Record::ShowFreeAreas(sfa),
+                Record::Kill(kill),
+                Record::MemcgPrint(print),
+                Record::MarkVictim(mark_victim(90, 91, "child", 1400, &[0xffffffff81000110])),
+                Record::PrintRss(rss),
+            ] {
+                assert!(a.push(r).is_empty());
+            }
+            let evs = a.settle(1500 + 1000, 1000);
+            let e = &evs[0];
+            let ctx = if arm { "32-bit ARM" } else { "x86_64" };
+            let m = e.memcg_memory.as_ref().unwrap();
+            assert_eq!((m.usage_kb, m.limit_kb, m.failcnt), (600, 800, 2), "{ctx}");
+            assert_eq!(e.memcg.as_deref(), Some("/job"), "{ctx}");
+            let v = e.victim.as_ref().unwrap();
+            assert_eq!(
+                (v.pid, v.anon_rss_kb, v.file_rss_kb, v.shmem_rss_kb),
+                (Some(91), Some(1), Some(2), Some(3)),
+                "{ctx}"
+            );
+            let syms = |f: &[crate::event::Frame]| -> Vec<String> {
+                f.iter().map(|f| f.symbol.clone().unwrap()).collect()
+            };
+            assert_eq!(
+                syms(e.show_free_areas_stack.as_deref().unwrap()),
+                ["out_of_memory"],
+                "{ctx}"
+            );
+            let want = if arm {
+                "oom_kill_process"
+            } else {
+                "__oom_kill_process"
+            };
+            assert_eq!(syms(&e.stack), [want], "{ctx}");
+            assert!(e.user_stack.is_some(), "{ctx}");
+        }
+    }
+
     #[test]
     fn memory_state_read_before_the_mark_joins_its_event() {
         let mut a = Assembler::new(ctx(false));
