@@ -13,7 +13,7 @@ use oomtrace_core::report_join;
 use std::collections::BTreeMap;
 
 mod common;
-use common::kreport::{self, Report};
+use common::kreport::{self, MEM_INFO_LABELS, NODE_LABELS, Report};
 
 struct VmRun {
     kernel: String,
@@ -172,51 +172,6 @@ impl VmRun {
             .unwrap_or_default()
     }
 }
-
-/// The kernel's labels and the counters behind them, as mm/show_mem.c
-/// (page_alloc.c before 6.4) prints them: this test's own table, not the
-/// renderer's, so a wrong mapping there cannot pass here.
-const MEM_INFO_LABELS: &[(&str, &str)] = &[
-    ("active_anon", "NR_ACTIVE_ANON"),
-    ("inactive_anon", "NR_INACTIVE_ANON"),
-    ("isolated_anon", "NR_ISOLATED_ANON"),
-    ("active_file", "NR_ACTIVE_FILE"),
-    ("inactive_file", "NR_INACTIVE_FILE"),
-    ("isolated_file", "NR_ISOLATED_FILE"),
-    ("unevictable", "NR_UNEVICTABLE"),
-    ("dirty", "NR_FILE_DIRTY"),
-    ("writeback", "NR_WRITEBACK"),
-    ("slab_reclaimable", "NR_SLAB_RECLAIMABLE_B"),
-    ("slab_unreclaimable", "NR_SLAB_UNRECLAIMABLE_B"),
-    ("mapped", "NR_FILE_MAPPED"),
-    ("shmem", "NR_SHMEM"),
-    ("pagetables", "NR_PAGETABLE"),
-    ("sec_pagetables", "NR_SECONDARY_PAGETABLE"),
-    ("bounce", "NR_BOUNCE"),
-    ("kernel_misc_reclaimable", "NR_KERNEL_MISC_RECLAIMABLE"),
-    ("free", "NR_FREE_PAGES"),
-    ("free_cma", "NR_FREE_CMA_PAGES"),
-];
-const NODE_LABELS: &[(&str, &str)] = &[
-    ("active_anon", "NR_ACTIVE_ANON"),
-    ("inactive_anon", "NR_INACTIVE_ANON"),
-    ("active_file", "NR_ACTIVE_FILE"),
-    ("inactive_file", "NR_INACTIVE_FILE"),
-    ("unevictable", "NR_UNEVICTABLE"),
-    ("isolated(anon)", "NR_ISOLATED_ANON"),
-    ("isolated(file)", "NR_ISOLATED_FILE"),
-    ("mapped", "NR_FILE_MAPPED"),
-    ("dirty", "NR_FILE_DIRTY"),
-    ("writeback", "NR_WRITEBACK"),
-    ("shmem", "NR_SHMEM"),
-    ("shmem_thp", "NR_SHMEM_THPS"),
-    ("shmem_pmdmapped", "NR_SHMEM_PMDMAPPED"),
-    ("anon_thp", "NR_ANON_THPS"),
-    ("writeback_tmp", "NR_WRITEBACK_TEMP"),
-    ("kernel_stack", "NR_KERNEL_STACK_KB"),
-    ("pagetables", "NR_PAGETABLE"),
-    ("sec_pagetables", "NR_SECONDARY_PAGETABLE"),
-];
 
 /// Every field the event has equals the kernel's report of the same OOM.
 fn assert_agrees(run: &VmRun, scenario: &str, ev: &OomEvent, r: &Report) {

@@ -44,26 +44,6 @@ fn events(text: &str) -> Vec<oomtrace_core::event::OomEvent> {
 use oomtrace_core::event::{OomEvent, Source, Victim};
 use oomtrace_core::kernel_log;
 
-/// `show_free_areas()`'s `Mem-Info:` labels and the counters they print
-/// (`mm/show_mem.c`), the oracle's own list: each label the report has is
-/// that counter, in pages.
-const MEM_INFO_COUNTERS: [(&str, &str); 14] = [
-    ("active_anon", "NR_ACTIVE_ANON"),
-    ("inactive_anon", "NR_INACTIVE_ANON"),
-    ("isolated_anon", "NR_ISOLATED_ANON"),
-    ("active_file", "NR_ACTIVE_FILE"),
-    ("inactive_file", "NR_INACTIVE_FILE"),
-    ("isolated_file", "NR_ISOLATED_FILE"),
-    ("unevictable", "NR_UNEVICTABLE"),
-    ("dirty", "NR_FILE_DIRTY"),
-    ("writeback", "NR_WRITEBACK"),
-    ("mapped", "NR_FILE_MAPPED"),
-    ("shmem", "NR_SHMEM"),
-    ("pagetables", "NR_PAGETABLE"),
-    ("free", "NR_FREE_PAGES"),
-    ("free_cma", "NR_FREE_CMA_PAGES"),
-];
-
 fn as_victim(k: &kreport::Killed) -> Victim {
     Victim {
         pid: Some(k.pid),
@@ -180,10 +160,10 @@ fn assert_memory(ev: &OomEvent, o: &kreport::Report, ctx: &str) {
         return;
     }
     let counters = ev.counters.as_ref().expect("Mem-Info's counters");
-    for (label, counter) in MEM_INFO_COUNTERS {
-        if let Some(&v) = o.mem_info.get(label) {
+    for (label, counter) in kreport::MEM_INFO_LABELS {
+        if let Some(&v) = o.mem_info.get(*label) {
             assert_eq!(
-                counters.node.get(counter).copied(),
+                counters.node.get(*counter).copied(),
                 Some(v as i64),
                 "{ctx}: Mem-Info's {label} as {counter}"
             );
@@ -194,19 +174,19 @@ fn assert_memory(ev: &OomEvent, o: &kreport::Report, ctx: &str) {
         o.mem_info.get("free_pcp").copied(),
         "{ctx}: free_pcp"
     );
-    // The node lines print kB: in pages of 4 kB, the kept kernels' size.
+    // The node lines print kB: in pages of 4 kB, the kept kernels' size
+    // (the huge-page counters and those in kB aside).
     let nodes = ev.nodes.clone().unwrap_or_default();
     assert_eq!(nodes.len(), o.node_lines.len(), "{ctx}: node lines");
     for (n, (node, kb)) in nodes.iter().zip(&o.node_lines) {
         assert_eq!(n.node, *node, "{ctx}");
-        for (label, counter) in [
-            ("active_anon", "NR_ACTIVE_ANON"),
-            ("inactive_file", "NR_INACTIVE_FILE"),
-            ("mapped", "NR_FILE_MAPPED"),
-        ] {
+        let paged = kreport::NODE_LABELS.iter().filter(|(_, c)| {
+            !c.ends_with("_KB") && !c.contains("THPS") && !c.contains("PMDMAPPED")
+        });
+        for (label, counter) in paged {
             assert_eq!(
-                n.counters.get(counter).copied(),
-                kb.get(label).map(|v| (v / 4) as i64),
+                n.counters.get(*counter).copied(),
+                kb.get(*label).map(|v| (v / 4) as i64),
                 "{ctx}: node {node}'s {label}"
             );
         }
