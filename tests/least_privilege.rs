@@ -2,7 +2,7 @@
 //! with exactly the file capabilities `oomtrace check` lists, then with
 //! each removed in turn. With all of them it attaches and names the kernel
 //! frames of a real memcg OOM; without one it says, in one sentence, which
-//! is missing and what it is for. The README's setcap line and the systemd
+//! is missing and what it is for. The book's setcap line and the systemd
 //! unit name the same set.
 //!
 //! The list is not taken on oomtrace's word: for each capability a process
@@ -407,9 +407,13 @@ fn readme_and_unit_name_the_same_set() {
     require_root();
     let names: Vec<String> = table().into_iter().map(|(n, _, _)| n).collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    // The book's "Without root" section (docs/src/commands.md).
+    let doc = std::fs::read_to_string(root.join("docs/src/commands.md")).unwrap();
     let setcap = format!("setcap {}+ep", names.join(",").to_ascii_lowercase());
-    assert!(readme.contains(&setcap), "README lacks `{setcap}`");
+    assert!(
+        doc.contains(&setcap),
+        "docs/src/commands.md lacks `{setcap}`"
+    );
     let mut want: Vec<&str> = names.iter().map(String::as_str).collect();
     want.sort();
     for file in ["contrib/oomtrace.service", "contrib/oomtrace-agent.service"] {

@@ -298,6 +298,7 @@ fn test() -> Result<()> {
     toolchains::prove(&workspace_root().join("target/toolchain-proof"), true)?;
     toolchains::prove_in_clean_root()?;
     lint()?;
+    book::build()?;
     run(cargo().args([
         "test",
         "--release",
@@ -417,6 +418,7 @@ fn main() -> ExitCode {
             )),
         },
         "test" => test(),
+        "book" => book::build(),
         "mutants" => mutants(rest),
         "toolchains" => toolchains::command(rest),
         "bench" => match rest {
@@ -441,11 +443,12 @@ fn main() -> ExitCode {
         }),
         _ => {
             eprintln!(
-                "usage: cargo xtask <deps|build|run|lint|toolchains|vm-test|test|dist|fuzz|bench|mutants>\n\
+                "usage: cargo xtask <deps|build|run|lint|book|toolchains|vm-test|test|dist|fuzz|bench|mutants>\n\
                  \x20 deps   install what is missing (Debian packages, rust-src, bpf-linker)\n\
                  \x20 build  build oomtrace (the BPF object is embedded)\n\
                  \x20 run    build, then run: cargo xtask run -- trace --json\n\
                  \x20 lint   rustfmt and clippy, the eBPF crate with its own target\n\
+                 \x20 book   check the book's links and build it with mdBook into target/book/\n\
                  \x20 vm-test [SERIES@ARCH...]  boot Debian's x86_64 5.10, 6.1, 6.12, 7.2, arm64 6.1, 6.12, 7.2 and armhf 6.1,\n\
                  \x20         6.12 kernels in QEMU (or those named: 6.1@armhf), check oomtrace against their reports\n\
                  \x20 vm-test --newest  whether Debian has newer builds than the kernels the VM tests pin\n\
@@ -478,6 +481,7 @@ fn main() -> ExitCode {
 }
 
 mod bench;
+mod book;
 mod dist;
 mod toolchains;
 mod vm;

@@ -40,7 +40,7 @@ pub enum Attach {
     RawTracepoint(&'static str),
 }
 
-/// How oomtrace knows an OOM has ended, for `check` and the README.
+/// How oomtrace knows an OOM has ended, for `check` and the book (Modes).
 pub const END_OF_OOM: &str = "no return probe on out_of_memory (it would change the kernel's own report): an OOM ends at its kill, after 10 ms without more victims, or when the next OOM begins (OOMs run one at a time)";
 
 /// One BPF program and where it goes.

@@ -28,7 +28,7 @@ pub struct Capability {
 }
 
 /// The capabilities oomtrace uses as a non-root user, each with what it
-/// is for: the one table the error messages, `check`, the README's setcap
+/// is for: the one table the error messages, `check`, the book's setcap
 /// line and the systemd unit follow (a test holds them to it).
 pub const CAPABILITIES: &[Capability] = &[
     Capability {
