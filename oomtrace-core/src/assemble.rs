@@ -1837,6 +1837,100 @@ ffffffff81000d00 T end_of_text
         assert_eq!(parse(&b).err(), Some(DecodeError::UnknownKind(99)));
         b[0] = RecordKind::OomEnter as u8;
         assert!(matches!(parse(&b), Err(DecodeError::Size { .. })));
+        // A header alone is a header: its kind is read (and unknown here).
+        let h = vec![0u8; size_of::<Header>()];
+        assert_eq!(parse(&h).err(), Some(DecodeError::UnknownKind(0)));
+        // A record of exactly its size is whole.
+        let mut r = vec![0u8; size_of::<ReaperRecord>()];
+        r[0] = RecordKind::Reaper as u8;
+        assert!(matches!(parse(&r), Ok(Record::Reaper(_))));
+        assert!(matches!(
+            parse(&r[..r.len() - 1]),
+            Err(DecodeError::Size { .. })
+        ));
+    }
+
+    /// Raw bytes in, events out; a record that does not decode is counted.
+    #[test]
+    fn raw_records_become_events_and_bad_ones_are_counted() {
+        let mut a = Assembler::new(ctx(false));
+        let m = mark_victim(7, 7, "hog", 10, &[]);
+        // SAFETY: a #[repr(C)] record of plain integers, viewed as its bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&*m as *const MarkVictimRecord).cast::<u8>(),
+                size_of::<MarkVictimRecord>(),
+            )
+        };
+        let evs = a.push_bytes(bytes);
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].victim.as_ref().unwrap().pid, Some(7));
+        assert!(a.push_bytes(&bytes[..8]).is_empty());
+        assert!(a.push_bytes(&[0; 3]).is_empty());
+        assert_eq!((a.tally.bad_records, a.tally.events), (2, 1));
+    }
+
+    /// Kprobe mode: a kill whose OOM entry was lost is still an event,
+    /// counted as incomplete.
+    #[test]
+    fn a_mark_without_its_entry_is_an_incomplete_event() {
+        let mut a = Assembler::new(ctx(true));
+        for (i, t) in [10u64, 20].into_iter().enumerate() {
+            let evs = a.push(Record::MarkVictim(mark_victim(
+                7,
+                8 + i as i32,
+                "x",
+                t,
+                &[],
+            )));
+            assert_eq!(evs.len(), 1);
+            assert_eq!(a.tally.incomplete, i as u64 + 1);
+        }
+    }
+
+    /// Kprobe mode: the reaper woken inside an OOM (before its event ends)
+    /// is the event's, handed out after it with its seq; a wake for a
+    /// victim of an earlier event is handed out at once.
+    #[test]
+    fn a_wake_inside_the_oom_waits_for_its_event() {
+        let mut a = Assembler::new(ctx(true));
+        let enter = |t: u64| {
+            let mut e: Box<OomEnterRecord> = Box::new(zeroed());
+            e.hdr = hdr(RecordKind::OomEnter, 90, t);
+            Record::Enter(e)
+        };
+        let wake = |t: u64, pid: i32| {
+            Record::Reaper(ReaperRecord {
+                hdr: hdr(RecordKind::Reaper, 90, t),
+                step: ReaperStep::WakeReaper as u32,
+                pid,
+            })
+        };
+        assert!(a.push(enter(1000)).is_empty());
+        assert!(
+            a.push(Record::MarkVictim(mark_victim(90, 91, "c", 1100, &[])))
+                .is_empty()
+        );
+        assert!(a.push(wake(1150, 91)).is_empty());
+        assert!(a.take_reaper_events().is_empty(), "held for its event");
+        let evs = a.settle(1150 + 1000, 1000);
+        assert_eq!(evs[0].seq, 1);
+        let steps = a.take_reaper_events();
+        assert_eq!(
+            steps
+                .iter()
+                .map(|s| (s.seq, s.since_kill_ns))
+                .collect::<Vec<_>>(),
+            [(1, Some(50))]
+        );
+        // The next OOM of the same thread: 91 is an earlier event's victim.
+        assert!(a.push(enter(5000)).is_empty());
+        assert!(a.push(wake(5100, 91)).is_empty());
+        let steps = a.take_reaper_events();
+        assert_eq!(
+            steps.iter().map(|s| (s.seq, s.pid)).collect::<Vec<_>>(),
+            [(1, 91)]
+        );
     }
 
     #[test]
