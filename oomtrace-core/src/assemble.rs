@@ -1385,6 +1385,8 @@ ffffffff81000d00 T end_of_text
         enter.trigger.pid = 90;
         enter.trigger.tgid = 90;
         set_comm(&mut enter.trigger.comm, "hog");
+        // A cgroup read, but the OOM is no memcg's (no ENTER_MEMCG).
+        set_cgroup(&mut enter.memcg, &["job"]);
         assert!(a.push(Record::Enter(enter)).is_empty());
         let mut kill: Box<OomKillRecord> = Box::new(zeroed());
         kill.hdr = hdr(RecordKind::OomKill, 90, 1500);
@@ -1436,6 +1438,8 @@ ffffffff81000d00 T end_of_text
         assert_eq!(e.message.as_deref(), Some("Out of memory"));
         assert_eq!(e.also_killed.len(), 1);
         assert_eq!(e.also_killed[0].pid, Some(91));
+        // Another task than the OOM's: nothing of the OOM task's own is its.
+        assert_eq!(e.also_killed[0].oom_score_adj, None);
         assert_eq!(
             e.gfp_flags.as_deref(),
             Some("GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP")
