@@ -1288,6 +1288,24 @@ ffffffff81000d00 T end_of_text
         assert_eq!(steps[1].uptime_ns, 5_200_000_000);
         assert_eq!(steps[1].time, "2023-11-14T22:13:25.200000Z");
         assert!(a.take_reaper_events().is_empty());
+        // A later OOM's event: the first's victim is still known.
+        let evs = a.push(Record::MarkVictim(mark_victim(
+            16000,
+            16000,
+            "b",
+            6_000_000_000,
+            &[],
+        )));
+        assert_eq!(evs[0].seq, 2);
+        let r = reaper(
+            30,
+            6_100_000_000,
+            ReaperStep::FinishTaskReaping as u32,
+            15489,
+        );
+        assert!(a.push(r).is_empty());
+        let steps = a.take_reaper_events();
+        assert_eq!((steps[0].seq, steps[0].pid), (1, 15489));
     }
 
     /// The allocator's retries of the OOM's own task in the 5 s before it
@@ -1378,7 +1396,7 @@ ffffffff81000d00 T end_of_text
         let mut a = Assembler::new(ctx(true));
         let mut enter: Box<OomEnterRecord> = Box::new(zeroed());
         enter.hdr = hdr(RecordKind::OomEnter, 90, 1000);
-        enter.valid = OC_GFP_MASK | OC_ORDER | OC_MEMCG | OC_NODEMASK;
+        enter.valid = OC_GFP_MASK | OC_ORDER | OC_MEMCG | OC_NODEMASK | OC_MEMCG_COUNTERS;
         enter.gfp_mask = 0x140dca;
         enter.flags = 0;
         enter.trigger.valid = TASK_PID | TASK_TGID | TASK_COMM;
@@ -1446,6 +1464,10 @@ ffffffff81000d00 T end_of_text
         );
         assert_eq!(e.nodemask.as_deref(), Some("(null)"));
         assert_eq!(e.memcg, None);
+        assert!(
+            e.memcg_memory.is_none(),
+            "a global OOM has no memcg counter"
+        );
         assert_eq!(e.constraint.as_deref(), Some("CONSTRAINT_NONE"));
         assert_eq!(
             e.duration_ns,
@@ -1872,6 +1894,48 @@ ffffffff81000d00 T end_of_text
         assert!(a.push_bytes(&bytes[..8]).is_empty());
         assert!(a.push_bytes(&[0; 3]).is_empty());
         assert_eq!((a.tally.bad_records, a.tally.events), (2, 1));
+    }
+
+    /// The victim's figures: the chosen task's only where it is the marked
+    /// one (kprobe mode); in tracepoint mode the victim task's own reading
+    /// from the stack copy wins, for that task only.
+    #[test]
+    fn whose_figures_the_victim_gets() {
+        let mut a = Assembler::new(ctx(true));
+        let mut enter: Box<OomEnterRecord> = Box::new(zeroed());
+        enter.hdr = hdr(RecordKind::OomEnter, 90, 1000);
+        let mut kill: Box<OomKillRecord> = Box::new(zeroed());
+        kill.hdr = hdr(RecordKind::OomKill, 90, 1100);
+        kill.valid = OC_CHOSEN_POINTS;
+        kill.chosen_points = 777;
+        kill.victim.valid = TASK_PID | TASK_PGTABLES;
+        kill.victim.pid = 92;
+        kill.victim.pgtables_kb = 916;
+        for r in [
+            Record::Enter(enter),
+            Record::Kill(kill),
+            Record::MarkVictim(mark_victim(90, 91, "c", 1200, &[])),
+        ] {
+            assert!(a.push(r).is_empty());
+        }
+        let evs = a.settle(3000, 1000);
+        let v = evs[0].victim.as_ref().unwrap();
+        assert_eq!((v.pid, v.points, v.pgtables_kb), (Some(91), None, None));
+        for (pid, anon) in [(7, Some(999)), (8, Some(65024))] {
+            let mut c = ctx(false);
+            c.expect_stack = true;
+            let mut a = Assembler::new(c);
+            let mut mark = mark_victim(7, 7, "hog", 10, &[]);
+            mark.victim.tgid = 7;
+            let mut st = stack_with_oom_control(7, 11);
+            st.victim.valid = TASK_PID | TASK_RSS;
+            st.victim.pid = pid;
+            st.victim.anon_rss_kb = 999;
+            assert!(a.push(Record::MarkVictim(mark)).is_empty());
+            let evs = a.push(Record::Stack(st));
+            let v = evs[0].victim.as_ref().unwrap();
+            assert_eq!(v.anon_rss_kb, anon, "the stack copy's task {pid}");
+        }
     }
 
     /// Kprobe mode: a kill whose OOM entry was lost is still an event,
