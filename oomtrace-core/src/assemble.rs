@@ -1775,6 +1775,49 @@ ffffffff81000d00 T end_of_text
             }
             assert_eq!(e.order, Some(0), "{ctx}: not sysrq's -1");
         }
+        // The sysctl set, but the victim is another task than the one that
+        // allocated: out_of_memory's own message.
+        let mut c = ctx(false);
+        c.expect_stack = true;
+        c.kill_allocating_task = true;
+        let mut a = Assembler::new(c);
+        let mut stack = stack_with_oom_control(7, 11);
+        stack.stack[9016..9024].fill(0);
+        assert!(
+            a.push(Record::MarkVictim(mark_victim(7, 40, "v", 10, &[])))
+                .is_empty()
+        );
+        let evs = a.push(Record::Stack(stack));
+        assert_eq!(evs[0].message.as_deref(), Some("Out of memory"));
+        // A memcg frame and a memcg at its limit, but the oom_control says
+        // global: it is believed, and nothing of a memcg is inferred.
+        let mut c = ctx(false);
+        c.expect_stack = true;
+        let mut a = Assembler::new(c);
+        let mut mark = mark_victim(7, 7, "hog", 10, &[0xffffffff81000b20]);
+        mark.victim.tgid = 7;
+        mark.memcg_levels = 1;
+        mark.memcg_chain[0] = MemcgCounters {
+            usage: 8192,
+            max: 8192,
+            failcnt: 3,
+        };
+        let mut stack = stack_with_oom_control(7, 11);
+        stack.stack[9016..9024].fill(0);
+        assert!(a.push(Record::MarkVictim(mark.clone())).is_empty());
+        let e = &a.push(Record::Stack(stack))[0];
+        assert_eq!(
+            (e.memcg.as_deref(), e.memcg_memory.is_some()),
+            (None, false)
+        );
+        assert!(e.inferred.is_empty(), "{:?}", e.inferred);
+        // The same without the oom_control: the memcg is inferred.
+        let mut c = ctx(false);
+        c.expect_stack = false;
+        let mut a = Assembler::new(c);
+        let e = &a.push(Record::MarkVictim(mark))[0];
+        assert_eq!(e.memcg.as_deref(), Some("/oomtest"));
+        assert_eq!(e.inferred, ["memcg"]);
     }
 
     /// sysrq-f's OOM (moom_callback on the stack) has order -1, as the
@@ -1936,6 +1979,25 @@ ffffffff81000d00 T end_of_text
             let v = evs[0].victim.as_ref().unwrap();
             assert_eq!(v.anon_rss_kb, anon, "the stack copy's task {pid}");
         }
+    }
+
+    /// CLOCK_MONOTONIC, the kernel timestamps' clock: it runs, and it is
+    /// near the boot clock /proc/uptime shows (equal but for suspend).
+    #[test]
+    fn monotonic_is_the_kernels_clock() {
+        let up: f64 = std::fs::read_to_string("/proc/uptime")
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let a = monotonic_ns();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let b = monotonic_ns();
+        assert!(b - a >= 20_000_000, "{a} then {b}");
+        assert!((a as f64 / 1e9) <= up + 1.0, "{a} ns vs uptime {up} s");
+        assert!((a as f64 / 1e9) > 1.0);
     }
 
     /// Kprobe mode: a kill whose OOM entry was lost is still an event,
