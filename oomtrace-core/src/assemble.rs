@@ -1693,7 +1693,15 @@ ffffffff81000d00 T end_of_text
         let mut bare = st.clone();
         bare.stack[9000..9064].fill(0);
         let e = find_oom_control(&bare, &test_offsets(), &crate::arch::X86_64).unwrap_err();
-        assert!(e.contains("2 words point at the victim"), "{e}");
+        assert!(e.starts_with("2 words point at the victim"), "{e}");
+        // No victim's task, or nothing copied: no search.
+        for (task, len) in [(0, STACK_COPY as u32), (VICTIM, 0)] {
+            let mut none = st.clone();
+            none.victim_task = task;
+            none.len = len;
+            let e = find_oom_control(&none, &test_offsets(), &crate::arch::X86_64).unwrap_err();
+            assert_eq!(e, "no stack was copied");
+        }
     }
 
     /// Tracepoint mode: the kill waits for its stack copy, whichever comes
