@@ -1694,6 +1694,17 @@ ffffffff81000d00 T end_of_text
         bare.stack[9000..9064].fill(0);
         let e = find_oom_control(&bare, &test_offsets(), &crate::arch::X86_64).unwrap_err();
         assert!(e.starts_with("2 words point at the victim"), "{e}");
+        // A nodemask the OOM task keeps on its own stack is read there.
+        let mut policy = st.clone();
+        let start = policy.stack_top - STACK_COPY as u64;
+        policy.stack[12000..12008].copy_from_slice(&0b101u64.to_le_bytes());
+        policy.stack[9008..9016].copy_from_slice(&(start + 12000).to_le_bytes());
+        let oc = find_oom_control(&policy, &test_offsets(), &crate::arch::X86_64).unwrap();
+        assert_eq!(oc.nodemask.as_deref(), Some("0,2"));
+        // A chosen task of no badness is no OOM's choice.
+        let mut zero = st.clone();
+        zero.stack[9048..9056].fill(0);
+        assert!(find_oom_control(&zero, &test_offsets(), &crate::arch::X86_64).is_err());
         // No victim's task, or nothing copied: no search.
         for (task, len) in [(0, STACK_COPY as u32), (VICTIM, 0)] {
             let mut none = st.clone();
@@ -2083,6 +2094,37 @@ ffffffff81000d00 T end_of_text
     fn nodelists_read_like_the_kernels() {
         assert_eq!(nodelist(0b1), "0");
         assert_eq!(nodelist(0b1011), "0-1,3");
+        assert_eq!(nodelist(0b11 << 62), "62-63");
+        assert_eq!(nodelist(u64::MAX), "0-63");
+        assert_eq!(nodelist(0), "");
+    }
+
+    /// The trigger's user stack: its user addresses up to the first that
+    /// is none (a walk without frame pointers runs into garbage), as many
+    /// as were copied.
+    #[test]
+    fn the_user_stack_stops_at_its_first_non_user_address() {
+        let mut m = mark_victim(7, 7, "hog", 10, &[]);
+        m.user_stack[..4].copy_from_slice(&[
+            0x5555_5555_1000,
+            0x7fff_0000_2000,
+            0xffff_ffff_8100_0000,
+            0x5555_5555_3000,
+        ]);
+        let addrs = |m: &MarkVictimRecord| -> Vec<String> {
+            user_frames(m, &crate::arch::X86_64)
+                .into_iter()
+                .map(|f| f.addr)
+                .collect()
+        };
+        m.user_stack_len_bytes = 32;
+        assert_eq!(addrs(&m), ["0x555555551000", "0x7fff00002000"]);
+        m.user_stack_len_bytes = 8;
+        assert_eq!(addrs(&m), ["0x555555551000"]);
+        m.user_stack_len_bytes = 0;
+        assert!(addrs(&m).is_empty());
+        m.user_stack_len_bytes = -14;
+        assert!(addrs(&m).is_empty(), "an error of the walk");
     }
 
     #[test]
