@@ -2018,6 +2018,18 @@ ffffffff81000d00 T end_of_text
         assert!((a as f64 / 1e9 - up).abs() < 5.0, "{a} ns vs uptime {up} s");
     }
 
+    /// The offset from the kernel's clock to the wall clock: a kernel time
+    /// plus it is now, as std's SystemTime says.
+    #[test]
+    fn the_realtime_offset_makes_kernel_times_wall_clock_times() {
+        let wall = realtime_offset_ns() + monotonic_ns() as i128;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i128;
+        assert!((now - wall).abs() < 1_000_000_000, "{wall} vs {now}");
+    }
+
     /// A memory cgroup's ancestor `levels` up, the root at most.
     #[test]
     fn ancestors_of_a_cgroup_path() {
