@@ -2045,6 +2045,12 @@ ffffffff81000d00 T end_of_text
     fn a_mark_without_its_entry_is_an_incomplete_event() {
         let mut a = Assembler::new(ctx(true));
         for (i, t) in [10u64, 20].into_iter().enumerate() {
+            // The second with its kill probe's record: still kprobe mode's.
+            if i == 1 {
+                let mut kill: Box<OomKillRecord> = Box::new(zeroed());
+                kill.hdr = hdr(RecordKind::OomKill, 7, t - 1);
+                assert!(a.push(Record::Kill(kill)).is_empty());
+            }
             let evs = a.push(Record::MarkVictim(mark_victim(
                 7,
                 8 + i as i32,
@@ -2054,6 +2060,12 @@ ffffffff81000d00 T end_of_text
             )));
             assert_eq!(evs.len(), 1);
             assert_eq!(a.tally.incomplete, i as u64 + 1);
+            let want = if i == 1 {
+                Source::Kprobe
+            } else {
+                Source::Tracepoint
+            };
+            assert_eq!(evs[0].source, want);
         }
     }
 
