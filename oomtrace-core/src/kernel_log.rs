@@ -1399,6 +1399,12 @@ mod tests {
         assert_eq!(l.text, "text");
         assert_eq!(l.wallclock, None);
         assert_eq!(l.timestamp, Some(1.5));
+        // A UTC offset that is not `hhmm` or `hh:mm`: no time rather than a wrong one.
+        for zone in ["+1:30", "+0a00", "+01"] {
+            let line = format!("2026-11-27T11:59:01{zone} host kernel: [ 1.5] text");
+            let l = split_line(&line);
+            assert_eq!((l.text, l.wallclock), ("text", None), "{zone}");
+        }
     }
 
     /// A `;` or a ` kernel: ` in the kernel's own text is no prefix.
@@ -1407,7 +1413,7 @@ mod tests {
         let l = split_line("[    5.000000] virtio_net: a;b");
         assert_eq!((l.text, l.timestamp), ("virtio_net: a;b", Some(5.0)));
         let far = format!(
-            "[    5.000000] audit: {} name=\"kernel: x\"",
+            "[    5.000000] audit: {} comm=\"a kernel: x\"",
             "a".repeat(60)
         );
         let l = split_line(&far);
