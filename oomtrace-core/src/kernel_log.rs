@@ -1523,6 +1523,11 @@ mod tests {
                 "CPU: 1 UID: 0 PID: 5 Comm: x Tainted: G        W  O       6.12.0 #1",
                 "6.12.0",
             ),
+            // A comm may look like a release: the release is after the taint.
+            (
+                "CPU: 1 PID: 5 Comm: 1.5-worker Not tainted 6.1.0 #1",
+                "6.1.0",
+            ),
         ] {
             let log = format!(
                 "[    2.000000] x invoked oom-killer: gfp_mask=0xcc0(MADE_UP), order=0, oom_score_adj=0\n\
