@@ -1474,6 +1474,8 @@ mod tests {
             (MAX_ZONES, MAX_ZONES)
         );
         assert_eq!(r.also_killed.len(), MAX_GROUP);
+        let ev = to_event(r, 1);
+        assert_eq!(ev.show_free_areas_stack.map(|s| s.len()), Some(MAX_FRAMES));
         assert_eq!(r.killed.as_ref().map(|k| k.pid), Some(5));
     }
 
@@ -1578,7 +1580,8 @@ mod tests {
              [    2.000000] Mem-Info:\n\
              [    2.000000] active_anon:1 free:2\n\
              [    2.000000] Node 1 DMA: {} = 128kB\n\
-             [    2.000000] Node 1 Normal: {} = 132kB\n",
+             [    2.000000] Node 1 Normal: {} = 132kB\n\
+             [    2.000000] Node 1 DMA-x: 1*4kB (U) = 4kB\n",
             many(32),
             many(33)
         );
