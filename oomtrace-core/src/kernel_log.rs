@@ -1579,6 +1579,7 @@ mod tests {
             "[    2.000000] x invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0\n\
              [    2.000000] Mem-Info:\n\
              [    2.000000] active_anon:1 free:2\n\
+             [    2.000000] Node 0 DMA free:4kB min:0kB low:0kB high:0kB present:8kB managed:8kB\n\
              [    2.000000] Node 1 DMA: {} = 128kB\n\
              [    2.000000] Node 1 Normal: {} = 132kB\n\
              [    2.000000] Node 1 DMA-x: 1*4kB (U) = 4kB\n",
@@ -1587,10 +1588,13 @@ mod tests {
         );
         let ev = to_event(&parse_log(&log)[0], 1);
         let zones = ev.zones.unwrap();
-        assert_eq!(zones.len(), 1, "{zones:?}");
-        assert_eq!((zones[0].node, zones[0].zone.as_str()), (1, "DMA"));
-        assert_eq!(zones[0].free_area, vec![1; 32]);
-        assert_eq!(zones[0].free_types, vec!["U"; 32]);
+        assert_eq!(zones.len(), 2, "{zones:?}");
+        // Node 0's DMA has its line and no free lists; node 1's the reverse.
+        assert_eq!((zones[0].node, zones[0].zone.as_str()), (0, "DMA"));
+        assert!(zones[0].free_area.is_empty());
+        assert_eq!((zones[1].node, zones[1].zone.as_str()), (1, "DMA"));
+        assert_eq!(zones[1].free_area, vec![1; 32]);
+        assert_eq!(zones[1].free_types, vec!["U"; 32]);
     }
 
     /// A line longer than [`MAX_LINE`] is cut at the last character that
