@@ -2027,7 +2027,8 @@ ffffffff81000d00 T end_of_text
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos() as i128;
-        assert!((now - wall).abs() < 1_000_000_000, "{wall} vs {now}");
+        // Microseconds apart; 50 ms allows for a descheduled test thread.
+        assert!((now - wall).abs() < 50_000_000, "{wall} vs {now}");
     }
 
     /// A memory cgroup's ancestor `levels` up, the root at most.

@@ -1597,6 +1597,25 @@ mod tests {
         assert_eq!(zones[1].free_types, vec!["U"; 32]);
     }
 
+    /// A report cut after its Mem-Info counters still has them; one whose
+    /// Mem-Info lines were lost still has its zones.
+    #[test]
+    fn half_a_memory_block_is_kept() {
+        let head = "[    2.000000] x invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0\n";
+        let counters =
+            format!("{head}[    2.000000] Mem-Info:\n[    2.000000] active_anon:1 free:2\n");
+        let ev = to_event(&parse_log(&counters)[0], 1);
+        let c = ev.counters.expect("Mem-Info's counters");
+        assert_eq!(c.node.get("NR_FREE_PAGES"), Some(&2));
+        assert!(ev.zones.is_none());
+        let zones = format!(
+            "{head}[    2.000000] Node 0 DMA free:4kB min:0kB low:0kB high:0kB present:8kB managed:8kB\n"
+        );
+        let ev = to_event(&parse_log(&zones)[0], 1);
+        assert_eq!(ev.zones.map(|z| z.len()), Some(1));
+        assert!(ev.counters.is_none());
+    }
+
     /// A line longer than [`MAX_LINE`] is cut at the last character that
     /// ends within it; what came before the cut is read.
     #[test]
