@@ -17,8 +17,6 @@ pub struct Machine {
     qemu_packages: &'static [&'static str],
     qemu: &'static str,
     qemu_args: &'static [&'static str],
-    /// QEMU's `-accel` (always TCG here: KVM does not work).
-    accel: &'static str,
     console: &'static str,
     /// The VM's memory in MiB.
     memory_mib: u32,
@@ -31,14 +29,6 @@ pub const X86_64: Machine = Machine {
     qemu_packages: &[],
     qemu: "qemu-system-x86_64",
     qemu_args: &[],
-    // One host thread runs both vCPUs. With a thread per vCPU, x86's
-    // run-time code patching (static keys flipped with int3 and a sync
-    // IPI) can leave the other vCPU executing a translation of the int3
-    // after the patch is done: 7.2 died twice so in fresh-clone CIs
-    // (`Oops: int3` in `sched_clock_tick` at 1.06 s and in `ktime_get` at
-    // 2.15 s, both while the clock was being switched). ARM patches under
-    // stop_machine and keeps its thread per vCPU.
-    accel: "tcg,thread=single",
     console: "ttyS0",
     memory_mib: 768,
 };
@@ -52,7 +42,6 @@ pub const ARM64: Machine = Machine {
     // pauth-impdef: QEMU's own pointer-authentication algorithm, many
     // times faster to emulate than the architected one.
     qemu_args: &["-M", "virt", "-cpu", "max,pauth-impdef=on"],
-    accel: "tcg",
     console: "ttyAMA0",
     memory_mib: 768,
 };
@@ -66,7 +55,6 @@ pub const ARMHF: Machine = Machine {
     qemu_packages: &["qemu-system-arm"],
     qemu: "qemu-system-arm",
     qemu_args: &["-M", "virt", "-cpu", "cortex-a15"],
-    accel: "tcg",
     console: "ttyAMA0",
     memory_mib: 1024,
 };
@@ -102,6 +90,17 @@ pub struct Kernel {
     /// Also traced with a detached BTF made by pahole from its `-dbg`
     /// package (`--btf`), as a kernel without its own BTF is.
     pub detached_btf: bool,
+    /// Both vCPUs on one TCG thread (`-accel tcg,thread=single`). 7.2 on
+    /// x86 patches its own code at run time (static keys flipped with int3
+    /// and a sync IPI) in a way that, with a host thread per vCPU, left the
+    /// other vCPU running a translation of the int3 after the patch was
+    /// done: it died so twice in fresh-clone CIs (`Oops: int3` in
+    /// `sched_clock_tick` at 1.06 s and in `ktime_get` at 2.15 s, while the
+    /// clock was being switched). The others keep a thread per vCPU, as
+    /// they have always run: on one thread, 6.12 died once in its thrash
+    /// scenario ("System is deadlocked on memory", no killable task left
+    /// at a global OOM), not seen before.
+    pub one_tcg_thread: bool,
 }
 
 pub const KERNELS: &[Kernel] = &[
@@ -114,6 +113,7 @@ pub const KERNELS: &[Kernel] = &[
         meta: "linux-image-cloud-amd64",
         release: Some("bullseye"),
         detached_btf: false,
+        one_tcg_thread: false,
     },
     Kernel {
         machine: &X86_64,
@@ -123,6 +123,7 @@ pub const KERNELS: &[Kernel] = &[
         meta: "linux-image-cloud-amd64",
         release: None,
         detached_btf: true,
+        one_tcg_thread: false,
     },
     Kernel {
         machine: &X86_64,
@@ -132,6 +133,7 @@ pub const KERNELS: &[Kernel] = &[
         meta: "linux-image-6.12-cloud-amd64",
         release: None,
         detached_btf: false,
+        one_tcg_thread: false,
     },
     // Debian unstable's: the image in linux-binary-*, the rss the kernel
     // prints summed over each CPU's part.
@@ -143,6 +145,7 @@ pub const KERNELS: &[Kernel] = &[
         meta: "linux-image-cloud-amd64",
         release: Some("unstable"),
         detached_btf: false,
+        one_tcg_thread: true,
     },
     Kernel {
         machine: &ARM64,
@@ -152,6 +155,7 @@ pub const KERNELS: &[Kernel] = &[
         meta: "linux-image-cloud-arm64",
         release: Some("bookworm"),
         detached_btf: false,
+        one_tcg_thread: false,
     },
     Kernel {
         machine: &ARM64,
@@ -161,6 +165,7 @@ pub const KERNELS: &[Kernel] = &[
         meta: "linux-image-6.12-cloud-arm64",
         release: Some("bookworm"),
         detached_btf: false,
+        one_tcg_thread: false,
     },
     Kernel {
         machine: &ARM64,
@@ -170,6 +175,7 @@ pub const KERNELS: &[Kernel] = &[
         meta: "linux-image-cloud-arm64",
         release: Some("unstable"),
         detached_btf: false,
+        one_tcg_thread: false,
     },
     // No BTF of its own: planned from pahole's, made from its -dbg package.
     Kernel {
@@ -180,6 +186,7 @@ pub const KERNELS: &[Kernel] = &[
         meta: "linux-image-armmp-lpae",
         release: Some("bookworm"),
         detached_btf: true,
+        one_tcg_thread: false,
     },
     // No BTF and no -dbg package used: a board as it comes, oomtrace
     // run with no flag (kernel-log mode).
@@ -191,6 +198,7 @@ pub const KERNELS: &[Kernel] = &[
         meta: "linux-image-armmp",
         release: Some("trixie"),
         detached_btf: false,
+        one_tcg_thread: false,
     },
 ];
 const BOOT_TIMEOUT_SECS: u64 = 300;
@@ -549,7 +557,8 @@ fn thrash_disk() -> Result<PathBuf> {
 }
 
 /// Boots `kernel` with the scenarios as init; any failure fails the run.
-fn boot(m: &Machine, kernel: &Path, initrd: &Path, log: &Path) -> Result<()> {
+fn boot(k: &Kernel, kernel: &Path, initrd: &Path, log: &Path) -> Result<()> {
+    let m = k.machine;
     install_debian_packages(m.qemu_packages)?;
     let disk = thrash_disk()?;
     let out = fs::File::create(log)?;
@@ -559,7 +568,11 @@ fn boot(m: &Machine, kernel: &Path, initrd: &Path, log: &Path) -> Result<()> {
         .args(m.qemu_args)
         .args([
             "-accel",
-            m.accel,
+            if k.one_tcg_thread {
+                "tcg,thread=single"
+            } else {
+                "tcg"
+            },
             "-m",
             &m.memory_mib.to_string(),
             "-smp",
@@ -750,7 +763,7 @@ pub fn boot_all(kernels: &[&'static Kernel]) -> Result<Vec<PathBuf>> {
         };
         let log = results.join(format!("{}-{}.log", k.series, m.debian_arch));
         let t = Instant::now();
-        boot(m, &vmlinuz, &initrd, &log)?;
+        boot(k, &vmlinuz, &initrd, &log)?;
         eprintln!(
             "xtask: {} {}: {} booted, scenarios ran in {:.1} s",
             k.series,
