@@ -521,6 +521,58 @@ mod tests {
         );
     }
 
+    /// Every `enum oom_constraint` name the kernel prints
+    /// (`oom_constraint_text[]`), and the two cases without one.
+    #[test]
+    fn each_printed_constraint_has_its_class_and_name() {
+        let brief = |constraint: Option<&str>, memcg: Option<&str>| Brief {
+            constraint: constraint.map(str::to_owned),
+            memcg: memcg.map(str::to_owned),
+            order: Some(0),
+            ..Brief::default()
+        };
+        for (printed, class, name) in [
+            ("CONSTRAINT_NONE", Constraint::Global, "global"),
+            ("CONSTRAINT_CPUSET", Constraint::Cpuset, "cpuset"),
+            (
+                "CONSTRAINT_MEMORY_POLICY",
+                Constraint::Mempolicy,
+                "mempolicy",
+            ),
+            ("CONSTRAINT_MEMCG", Constraint::Memcg, "memcg"),
+        ] {
+            assert_eq!(
+                Constraint::of(&brief(Some(printed), None)),
+                class,
+                "{printed}"
+            );
+            assert_eq!(class.name(), name);
+        }
+        // A kernel log's memcg OOM without its summary line names its memcg.
+        assert_eq!(Constraint::of(&brief(None, Some("/a"))), Constraint::Memcg);
+        assert_eq!(Constraint::of(&brief(None, None)), Constraint::Unknown);
+        // What the summary says wins over a memcg named elsewhere.
+        assert_eq!(
+            Constraint::of(&brief(Some("CONSTRAINT_NONE"), Some("/a"))),
+            Constraint::Global
+        );
+        assert_eq!(Constraint::Sysrq.name(), "sysrq");
+        assert_eq!(Constraint::Unknown.name(), "unknown");
+    }
+
+    /// Zones that say nothing of their managed size give no `other` part:
+    /// it would be everything the counters do not explain, of nothing.
+    #[test]
+    fn no_managed_memory_no_other_part() {
+        let evs = fixture_events("6.18-global-oom.log");
+        let mut ev = evs.into_iter().find(|e| e.counters.is_some()).unwrap();
+        assert!(composition(&ev).iter().any(|p| p.label == "other"));
+        for z in ev.zones.iter_mut().flatten() {
+            z.managed_kb = Some(0);
+        }
+        assert!(!composition(&ev).iter().any(|p| p.label == "other"));
+    }
+
     #[test]
     fn top_counts_are_bounded_and_sum_to_all() {
         let mut t = TopCounts::new(3);
