@@ -175,10 +175,73 @@ fn bad_files_get_one_clear_sentence_and_a_failing_exit() {
         );
         assert!(!err.contains("panicked"), "{err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert_eq!(err.matches(says).count(), 1, "{err:?} says it twice");
     }
     let (code, _, err) = report(&["--skip-bad", corrupt.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains(":2: skipped"), "{err}");
+}
+
+/// Events are parsed on several threads and rendered in the file's order:
+/// two files of a thousand events each come out as written (the test wrote
+/// them, so it knows the order), and an event line that does not parse, far
+/// into the second file, stops the report there naming that file and line,
+/// after every event before it.
+#[test]
+fn events_parsed_on_several_threads_come_out_in_order() {
+    let dir = Scratch::new("order");
+    let event = |seq: usize| {
+        let ev = OomEvent {
+            seq: seq as u64,
+            uptime_ns: seq as u64 * 1000,
+            killed: Some(true),
+            victim: Some(oomtrace_core::event::Victim {
+                pid: Some(seq as i32),
+                comm: Some(format!("hog{seq}")),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        serde_json::to_string(&ev).unwrap() + "\n"
+    };
+    let write = |name: &str, seqs: std::ops::Range<usize>, bad_at: Option<usize>| {
+        let mut text = HEADER.to_owned();
+        for seq in seqs {
+            if Some(seq) == bad_at {
+                text.push_str("{\"type\":\"oom\",\"seq\":\"not a number\"}\n");
+            } else {
+                text.push_str(&event(seq));
+            }
+        }
+        text.push_str(
+            r#"{"type":"end","end":"e","events":1000,"lost":0,"incomplete":0,"deferred":0}"#,
+        );
+        text.push('\n');
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let first = write("first.jsonl", 1..1001, None);
+    let second = write("second.jsonl", 1001..2001, None);
+    let pids = |out: &str| -> Vec<usize> {
+        out.lines()
+            .filter_map(|l| l.split("Killed process ").nth(1))
+            .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let (code, out, err) = report(&[&first, &second]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(pids(&out), (1..2001).collect::<Vec<_>>());
+    // Line 1 is the header: event 1700 of the second file is on line 701.
+    let bad = write("bad.jsonl", 1001..2001, Some(1700));
+    let (code, out, err) = report(&[&first, &bad]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(pids(&out), (1..1700).collect::<Vec<_>>());
+    assert!(
+        err.contains(&format!("{bad}:701: bad event: invalid type")),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
 /// `record -o -` writes the session to stdout; `--force` replaces a file

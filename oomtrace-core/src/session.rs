@@ -11,6 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::Arc;
 
 pub use crate::event::FORMAT;
 
@@ -217,8 +218,10 @@ pub struct ReadNotes {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("{path}: {source}")]
-    Io { path: String, source: io::Error },
+    // The io error is in the message, not a `source`: anyhow's `{:#}` prints
+    // a chain, and the reason would show twice.
+    #[error("{path}: {error}")]
+    Io { path: String, error: io::Error },
     #[error("{path} is a directory, not a session file")]
     Directory { path: String },
     #[error("{path} is empty: not an oomtrace session")]
@@ -258,7 +261,7 @@ pub fn open(path: &Path) -> Result<BufReader<File>, ReadError> {
     if path.is_dir() {
         return Err(ReadError::Directory { path: p });
     }
-    let file = File::open(path).map_err(|source| ReadError::Io { path: p, source })?;
+    let file = File::open(path).map_err(|error| ReadError::Io { path: p, error })?;
     Ok(BufReader::with_capacity(1 << 20, file))
 }
 
@@ -323,6 +326,58 @@ fn kind_of(text: &[u8]) -> Result<Kind, serde_json::Error> {
     serde_json::from_slice(text)
 }
 
+/// An event line as parsed at `depth`.
+fn parse_event(text: &[u8], depth: Depth) -> Result<Event, serde_json::Error> {
+    match depth {
+        // UTF-8 checked once for the line, not string by string (a tenth
+        // of the parse, from_slice's way).
+        Depth::Full | Depth::Rendered => match std::str::from_utf8(text) {
+            Ok(utf8) => serde_json::from_str::<OomEvent>(utf8),
+            Err(_) => serde_json::from_slice::<OomEvent>(text),
+        }
+        .map(|full| Event {
+            brief: full.brief(),
+            full: Some(Box::new(full)),
+            line: (depth == Depth::Full).then(|| text.to_vec()),
+        }),
+        Depth::Brief => serde_json::from_slice::<Brief>(text).map(|brief| Event {
+            brief,
+            full: None,
+            line: Some(text.to_vec()),
+        }),
+    }
+}
+
+/// What [`Reader::next_or_deferred`] hands out. An item goes by value, as
+/// it does everywhere else (the large variant is the common one).
+#[allow(clippy::large_enum_variant)]
+pub enum Next {
+    Item(Item),
+    /// An event line, to parse where the caller likes.
+    Deferred(Deferred),
+}
+
+/// A complete event line not yet parsed, with where it was for its error.
+pub struct Deferred {
+    text: Vec<u8>,
+    path: Arc<str>,
+    line: usize,
+}
+
+impl Deferred {
+    /// The event, as [`Reader::next_item`] would have made it, or the same
+    /// error, naming the file and the line.
+    pub fn parse(self) -> Result<Item, ReadError> {
+        parse_event(&self.text, Depth::Rendered)
+            .map(|e| Item::Event(Box::new(e)))
+            .map_err(|e| ReadError::Bad {
+                path: self.path.to_string(),
+                line: self.line,
+                why: format!("bad event: {e}"),
+            })
+    }
+}
+
 /// How much of each event the reader builds.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Depth {
@@ -339,9 +394,11 @@ pub enum Depth {
 /// is never held in memory, nor is a line longer than [`MAX_LINE`].
 pub struct Reader<R> {
     reader: R,
-    path: String,
+    path: Arc<str>,
     skip_bad: bool,
     depth: Depth,
+    /// Event lines handed out unparsed ([`Next::Deferred`]).
+    defer: bool,
     line_no: usize,
     seen_header: bool,
     done: bool,
@@ -361,15 +418,25 @@ impl<R: BufRead> Reader<R> {
     pub fn new(reader: R, path: &str, skip_bad: bool, depth: Depth) -> Self {
         Self {
             reader,
-            path: path.to_owned(),
+            path: path.into(),
             skip_bad,
             depth,
+            defer: false,
             line_no: 0,
             seen_header: false,
             done: false,
             notes: ReadNotes::default(),
             buf: Vec::new(),
         }
+    }
+
+    /// Hands each complete event line out unparsed, as [`Next::Deferred`],
+    /// for [`Deferred::parse`] on another thread: a report's time is mostly
+    /// the parse, and this spreads it over the cores. Only at
+    /// [`Depth::Rendered`] and without `skip_bad` (a bad line's note then
+    /// stays in order with the others); otherwise nothing changes.
+    pub fn defer_events(&mut self) {
+        self.defer = self.depth == Depth::Rendered && !self.skip_bad;
     }
 
     /// What was found besides sessions (skipped lines, a cut-off tail).
@@ -422,7 +489,7 @@ impl<R: BufRead> Reader<R> {
 
     fn bad(&self, why: String) -> ReadError {
         ReadError::Bad {
-            path: self.path.clone(),
+            path: self.path.to_string(),
             line: self.line_no,
             why,
         }
@@ -430,16 +497,26 @@ impl<R: BufRead> Reader<R> {
 
     /// The next item, `None` at the end of the input.
     pub fn next_item(&mut self) -> Result<Option<Item>, ReadError> {
+        Ok(match self.next_or_deferred()? {
+            Some(Next::Item(item)) => Some(item),
+            Some(Next::Deferred(d)) => Some(d.parse()?),
+            None => None,
+        })
+    }
+
+    /// The next item or, after [`Self::defer_events`], an event line to
+    /// parse; `None` at the end of the input.
+    pub fn next_or_deferred(&mut self) -> Result<Option<Next>, ReadError> {
         while !self.done {
-            let line = self.read_line().map_err(|source| ReadError::Io {
-                path: self.path.clone(),
-                source,
+            let line = self.read_line().map_err(|error| ReadError::Io {
+                path: self.path.to_string(),
+                error,
             })?;
             let Some(line) = line else {
                 self.done = true;
                 if self.line_no == 0 {
                     return Err(ReadError::Empty {
-                        path: self.path.clone(),
+                        path: self.path.to_string(),
                     });
                 }
                 break;
@@ -457,14 +534,14 @@ impl<R: BufRead> Reader<R> {
                     // rest may have no end (/dev/zero, a FIFO).
                     if !self.seen_header {
                         return Err(ReadError::EndlessFirstLine {
-                            path: self.path.clone(),
+                            path: self.path.to_string(),
                             line: self.line_no,
                         });
                     }
                     if self.skip_bad {
-                        self.skip_rest_of_line().map_err(|source| ReadError::Io {
-                            path: self.path.clone(),
-                            source,
+                        self.skip_rest_of_line().map_err(|error| ReadError::Io {
+                            path: self.path.to_string(),
+                            error,
                         })?;
                         self.notes.skipped.push((self.line_no, why));
                         continue;
@@ -475,16 +552,28 @@ impl<R: BufRead> Reader<R> {
             if self.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            if let Some(item) = self.parse_line(complete)? {
-                self.seen_header |= matches!(item, Item::Session(_));
-                return Ok(Some(item));
+            if let Some(next) = self.parse_line(complete)? {
+                self.seen_header |= matches!(next, Next::Item(Item::Session(_)));
+                return Ok(Some(next));
             }
         }
         Ok(None)
     }
 
     /// The item of the line in `buf`; `None` for a line to pass over.
-    fn parse_line(&mut self, complete: bool) -> Result<Option<Item>, ReadError> {
+    fn parse_line(&mut self, complete: bool) -> Result<Option<Next>, ReadError> {
+        // A cut-off last line is parsed here: what it means (a recorder
+        // stopped mid-write) is the reader's to say.
+        if self.defer && complete && self.seen_header && self.buf.starts_with(br#"{"type":"oom","#)
+        {
+            // The buffer goes with the line; the next gets one of its size.
+            let size = self.buf.capacity().min(1 << 16);
+            return Ok(Some(Next::Deferred(Deferred {
+                text: std::mem::replace(&mut self.buf, Vec::with_capacity(size)),
+                path: self.path.clone(),
+                line: self.line_no,
+            })));
+        }
         let text = &self.buf[..];
         let kind = match kind_of(text) {
             Ok(k) => k,
@@ -496,7 +585,7 @@ impl<R: BufRead> Reader<R> {
             }
             Err(_) if !self.seen_header => {
                 return Err(ReadError::NotASession {
-                    path: self.path.clone(),
+                    path: self.path.to_string(),
                 });
             }
             Err(e) if self.skip_bad => {
@@ -509,7 +598,7 @@ impl<R: BufRead> Reader<R> {
             "session" => {
                 if kind.format > FORMAT {
                     return Err(ReadError::NewerFormat {
-                        path: self.path.clone(),
+                        path: self.path.to_string(),
                         line: self.line_no,
                         found: kind.format,
                     });
@@ -521,30 +610,12 @@ impl<R: BufRead> Reader<R> {
             }
             _ if !self.seen_header => {
                 return Err(ReadError::NotASession {
-                    path: self.path.clone(),
+                    path: self.path.to_string(),
                 });
             }
             "oom" => (
                 "event",
-                match self.depth {
-                    // UTF-8 checked once for the line, not string by string
-                    // (a tenth of the parse, from_slice's way).
-                    Depth::Full | Depth::Rendered => match std::str::from_utf8(text) {
-                        Ok(utf8) => serde_json::from_str::<OomEvent>(utf8),
-                        Err(_) => serde_json::from_slice::<OomEvent>(text),
-                    }
-                    .map(|full| Event {
-                        brief: full.brief(),
-                        full: Some(Box::new(full)),
-                        line: (self.depth == Depth::Full).then(|| text.to_vec()),
-                    }),
-                    Depth::Brief => serde_json::from_slice::<Brief>(text).map(|brief| Event {
-                        brief,
-                        full: None,
-                        line: Some(text.to_vec()),
-                    }),
-                }
-                .map(|e| Item::Event(Box::new(e))),
+                parse_event(text, self.depth).map(|e| Item::Event(Box::new(e))),
             ),
             "reaper" => (
                 "reaper record",
@@ -555,7 +626,7 @@ impl<R: BufRead> Reader<R> {
             _ => return Ok(None),
         };
         match parsed {
-            Ok(item) => Ok(Some(item)),
+            Ok(item) => Ok(Some(Next::Item(item))),
             // A cut-off last line may still start like a record.
             Err(_) if !complete => {
                 self.notes.truncated_tail = Some((self.line_no, text.len()));
@@ -643,6 +714,68 @@ mod tests {
         assert_eq!(s[0].events.len(), 2);
         assert!(s[0].trailer.is_none());
         assert_eq!(notes.truncated_tail, Some((4, 40)));
+    }
+
+    /// Deferred event lines parse to what the reader itself makes of them,
+    /// with its error for a bad one; a cut-off last line and lines before
+    /// the header are still the reader's, and `skip_bad` defers nothing.
+    #[test]
+    fn deferred_events_parse_as_the_reader_would() {
+        let mut b = write_session(3, false);
+        b.extend_from_slice(b"{\"type\":\"oom\",\"seq\":\"x\"}\n");
+        let partial = serde_json::to_vec(&event(5)).unwrap();
+        b.extend_from_slice(&partial[..40]);
+        let read_all = |defer: bool, skip_bad: bool| {
+            let mut r = Reader::new(&b[..], "f", skip_bad, Depth::Rendered);
+            if defer {
+                r.defer_events();
+            }
+            let mut out = Vec::new();
+            let mut deferred = 0;
+            loop {
+                match r.next_or_deferred() {
+                    Ok(Some(Next::Item(i))) => out.push(Ok(i)),
+                    Ok(Some(Next::Deferred(d))) => {
+                        deferred += 1;
+                        out.push(d.parse());
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        out.push(Err(e));
+                        break;
+                    }
+                }
+            }
+            let shown: Vec<String> = out
+                .iter()
+                .map(|r| match r {
+                    Ok(Item::Event(e)) => format!("{:?}", e.full),
+                    Ok(_) => "other".into(),
+                    Err(e) => e.to_string(),
+                })
+                .collect();
+            (shown, deferred, r.into_notes())
+        };
+        let (serial, none, notes) = read_all(false, false);
+        assert_eq!(none, 0);
+        assert_eq!(serial.len(), 5, "{serial:?}");
+        assert!(
+            serial[4].starts_with("f:5: bad event: invalid type"),
+            "{serial:?}"
+        );
+        assert_eq!(notes, ReadNotes::default());
+        // The reader went on past the bad line, whose error comes later, in
+        // its place: it saw the cut-off tail (a caller stopping at the error
+        // does not say so).
+        let (deferred, n, deferred_notes) = read_all(true, false);
+        assert_eq!(n, 4);
+        assert_eq!(deferred, serial);
+        assert_eq!(deferred_notes.truncated_tail, Some((6, 40)));
+        // Past the bad line with skip_bad: the cut-off tail is named.
+        let (skipping, n, notes) = read_all(true, true);
+        assert_eq!(n, 0);
+        assert_eq!(skipping.len(), 4);
+        assert_eq!(notes.truncated_tail, Some((6, 40)));
     }
 
     #[test]
