@@ -620,6 +620,101 @@ mod tests {
         assert_eq!(b.counts[b.index(10_000.0)][Constraint::Global as usize], 1);
     }
 
+    /// Each mark in the bin its time falls in, counted by hand; widening
+    /// rightwards halves the bins and keeps the start.
+    #[test]
+    fn a_mark_lands_in_the_bin_of_its_time() {
+        let mut b = Bins {
+            start: 100.0,
+            width: 2.0,
+            counts: vec![[0; 6]; 10],
+        };
+        b.add(100.0, Constraint::Memcg);
+        b.add(105.9, Constraint::Global);
+        b.add(119.9, Constraint::Sysrq);
+        let at = |b: &Bins| -> Vec<(usize, usize)> {
+            let mut v = Vec::new();
+            for (i, c) in b.counts.iter().enumerate() {
+                for (k, n) in c.iter().enumerate() {
+                    for _ in 0..*n {
+                        v.push((i, k));
+                    }
+                }
+            }
+            v
+        };
+        assert_eq!(at(&b), [(0, 0), (2, 1), (9, 4)]);
+        // 120 is the end: the bins double to 4 s and it lands in bin 5.
+        b.add(120.0, Constraint::Cpuset);
+        assert_eq!((b.start, b.width), (100.0, 4.0));
+        assert_eq!(at(&b), [(0, 0), (1, 1), (4, 4), (5, 2)]);
+    }
+
+    /// The first record with a readable time puts the timeline on wall
+    /// time; one without, on time since boot. Either way a record without
+    /// that time is untimed, and counted.
+    #[test]
+    fn the_first_record_chooses_the_axis() {
+        let mut wall = Timeline::new(10);
+        assert_eq!(wall.seconds("1970-01-01T00:01:40.5Z", Some(7)), Some(100.5));
+        assert_eq!(wall.axis, Some(Axis::Wall));
+        assert_eq!(wall.seconds("", Some(2_500_000_000)), None);
+        let mut boot = Timeline::new(10);
+        assert_eq!(boot.seconds("", Some(2_500_000_000)), Some(2.5));
+        assert_eq!(boot.axis, Some(Axis::Uptime));
+        assert_eq!(
+            boot.seconds("1970-01-01T00:01:40Z", Some(1_000_000_000)),
+            Some(1.0)
+        );
+        assert_eq!(boot.seconds("1970-01-01T00:01:40Z", None), None);
+        let mark = |t| Mark {
+            t,
+            class: Constraint::Memcg,
+            session: 0,
+            seq: 0,
+            label: String::new(),
+        };
+        boot.add(None, mark);
+        boot.add(Some(f64::NAN), mark);
+        boot.add(Some(1.0), mark);
+        assert_eq!((boot.untimed, boot.count()), (2, 1));
+    }
+
+    /// Past its limit the marks become `BINS` bins over their span, from
+    /// the earliest, a hair wider than span / BINS so the latest fits.
+    #[test]
+    fn bins_span_the_marks() {
+        let mut tl = Timeline::new(3);
+        for t in [130.0, 100.0, 106.0, 112.0] {
+            tl.add(Some(t), |t| Mark {
+                t,
+                class: Constraint::Global,
+                session: 0,
+                seq: 0,
+                label: String::new(),
+            });
+        }
+        let b = tl.bins.as_ref().unwrap();
+        assert_eq!(b.start, 100.0);
+        assert_eq!(b.width, 30.0 / BINS as f64 * 1.0001);
+        let used: Vec<usize> = (0..BINS).filter(|&i| b.counts[i][1] > 0).collect();
+        // 6 s and 12 s into bins of 0.250025 s: just short of bins 24 and 48.
+        assert_eq!(used, [0, 23, 47, BINS - 1]);
+    }
+
+    /// A node keeps the first `SEQS_PER_NODE` OOMs through it, and counts all.
+    #[test]
+    fn a_node_keeps_its_first_seqs() {
+        let mut t = StackTree::new(100);
+        for seq in 0..SEQS_PER_NODE as u64 + 5 {
+            t.add(&[frame("out_of_memory")], 0, seq);
+        }
+        let n = &t.nodes[t.nodes[0].children[0]];
+        assert_eq!(n.count, SEQS_PER_NODE as u64 + 5);
+        assert_eq!(n.seqs.len(), SEQS_PER_NODE);
+        assert_eq!(n.seqs.last(), Some(&(0, SEQS_PER_NODE as u64 - 1)));
+    }
+
     #[test]
     fn stacks_merge_from_the_outermost_caller() {
         let mut t = StackTree::new(100);

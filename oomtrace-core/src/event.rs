@@ -799,3 +799,288 @@ impl Trailer {
 pub fn now() -> String {
     humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each `name()` is the name the schema writes (serde's, an oracle of
+    /// its own: the names in the JSON are what DESIGN.md documents).
+    #[test]
+    fn names_are_the_schemas() {
+        let json = |v: String| v.trim_matches('"').to_owned();
+        for s in [Source::Kprobe, Source::Tracepoint, Source::KernelLog] {
+            assert_eq!(s.name(), json(serde_json::to_string(&s).unwrap()));
+        }
+        for a in [
+            MemoryAt::ShowFreeAreas,
+            MemoryAt::MarkVictim,
+            MemoryAt::Sampled,
+            MemoryAt::Printed,
+        ] {
+            assert_eq!(a.name(), json(serde_json::to_string(&a).unwrap()));
+        }
+        for p in [
+            MemoryPath::Kallsyms,
+            MemoryPath::Memcg,
+            MemoryPath::Proc,
+            MemoryPath::KernelLog,
+        ] {
+            assert_eq!(p.name(), json(serde_json::to_string(&p).unwrap()));
+        }
+        assert_eq!(MemoryPath::Unknown.name(), "unknown");
+    }
+
+    /// A counter map keeps the JSON's names, values and order.
+    #[test]
+    fn counters_read_in_their_order() {
+        let c: Counters =
+            serde_json::from_str(r#"{"node":{"NR_B":2,"NR_A":-1},"zone":{"NR_FREE_PAGES":7}}"#)
+                .unwrap();
+        assert_eq!(
+            c.node
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect::<Vec<_>>(),
+            [("NR_B", 2), ("NR_A", -1)]
+        );
+        assert_eq!(c.zone["NR_FREE_PAGES"], 7);
+        let e = serde_json::from_str::<Counters>(r#"{"node":[1],"zone":{}}"#).unwrap_err();
+        assert!(
+            e.to_string().contains("a map of counter names to integers"),
+            "{e}"
+        );
+    }
+
+    fn victim(pid: i32, comm: &str, cgroup: &str) -> Victim {
+        Victim {
+            pid: Some(pid),
+            comm: Some(comm.into()),
+            cgroup: Some(cgroup.into()),
+            ..Victim::default()
+        }
+    }
+
+    #[test]
+    fn a_victims_workload_is_its_own_then_its_paths_then_the_path() {
+        let pod = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0f1e2d3c_4b5a_6978_8796_a5b4c3d2e1f0.slice/cri-containerd-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope";
+        let from_path = Workload::from_path(pod).unwrap().label();
+        assert!(!from_path.is_empty());
+        let mut v = victim(1, "a", pod);
+        assert_eq!(v.workload_label(), Some(from_path));
+        // Its own workload wins over its path's.
+        let own = Workload::from_path("/system.slice/nginx.service").unwrap();
+        v.workload = Some(own.clone());
+        assert_eq!(v.workload_label(), Some(own.label()));
+        // A workload without a name: the path itself.
+        v.workload = Some(Workload::default());
+        assert_eq!(Workload::default().label(), "");
+        assert_eq!(v.workload_label().as_deref(), Some(pod));
+        assert_eq!(Victim::default().workload_label(), None);
+    }
+
+    #[test]
+    fn an_event_involves_its_trigger_its_victim_and_the_others_killed() {
+        let b = Brief {
+            trigger: Task {
+                pid: Some(10),
+                comm: Some("trig".into()),
+                cgroup: Some("/a/b".into()),
+                ..Task::default()
+            },
+            memcg: Some("/m".into()),
+            victim: Some(victim(20, "vic", "/c")),
+            also_killed: vec![victim(30, "other", "/d/e")],
+            ..Brief::default()
+        };
+        assert_eq!(b.victim_pid(), Some(20));
+        assert_eq!(Brief::default().victim_pid(), None);
+        for pid in [10, 20, 30] {
+            assert!(b.involves_pid(pid), "{pid}");
+        }
+        assert!(!b.involves_pid(40));
+        for comm in ["trig", "vic", "other"] {
+            assert!(b.involves_comm(comm), "{comm}");
+        }
+        assert!(!b.involves_comm("none"));
+        for path in ["/a", "/a/b/", "/m", "/c", "/d", "/d/e", "/", ""] {
+            assert!(b.involves_cgroup(path), "{path}");
+        }
+        // Below a path, not beside it.
+        for path in ["/a/bc", "/x", "/d/e/f"] {
+            assert!(!b.involves_cgroup(path), "{path}");
+        }
+        assert!(!Brief::default().involves_cgroup("/"));
+    }
+
+    /// Each field is missing exactly when the event lacks it, with the
+    /// kernel's exceptions: no memcg (or its counters) in an OOM known not
+    /// to be a memcg's, no `show_free_areas` stack in a memcg OOM (the
+    /// kernel prints no free areas there).
+    #[test]
+    fn a_field_is_missing_when_the_event_lacks_it() {
+        let full = OomEvent {
+            gfp_mask: Some(0xcc0),
+            order: Some(0),
+            constraint: Some("CONSTRAINT_MEMCG".into()),
+            nodemask: Some("(null)".into()),
+            memcg: Some("/a".into()),
+            totalpages: Some(1),
+            message: Some("m".into()),
+            duration_ns: Some(1),
+            victim: Some(Victim {
+                points: Some(1),
+                cgroup: Some("/a".into()),
+                ..Victim::default()
+            }),
+            trigger: Task {
+                comm: Some("t".into()),
+                ..Task::default()
+            },
+            stack: vec![Frame::default()],
+            memcg_memory: Some(MemcgMemory::default()),
+            counters: Some(Counters::default()),
+            user_stack: Some(Vec::new()),
+            ..OomEvent::default()
+        };
+        let mut all = vec![
+            Field::GfpMask,
+            Field::Order,
+            Field::Constraint,
+            Field::Nodemask,
+            Field::Memcg,
+            Field::Totalpages,
+            Field::Message,
+            Field::Points,
+            Field::DurationNs,
+            Field::VictimCgroup,
+            Field::Victim,
+            Field::Trigger,
+            Field::Stack,
+            Field::MemcgMemory,
+            Field::Memory,
+            Field::UserStack,
+        ];
+        for f in &all {
+            assert!(!f.is_missing(&full), "{}", f.name());
+        }
+        let empty = OomEvent::default();
+        all.push(Field::ShowFreeAreasStack);
+        // No constraint known: could be a memcg's, so its memcg is missing;
+        // and not known to print free areas either.
+        for f in &all {
+            assert_eq!(
+                f.is_missing(&empty),
+                *f != Field::ShowFreeAreasStack,
+                "{}",
+                f.name()
+            );
+        }
+        for f in [Field::Reaper, Field::AllocatorRetries] {
+            assert!(!f.is_missing(&empty));
+        }
+        let global = OomEvent {
+            constraint: Some("CONSTRAINT_NONE".into()),
+            ..OomEvent::default()
+        };
+        assert!(!Field::Memcg.is_missing(&global));
+        assert!(!Field::MemcgMemory.is_missing(&global));
+        assert!(Field::ShowFreeAreasStack.is_missing(&global));
+        let with_sfa = OomEvent {
+            show_free_areas_stack: Some(Vec::new()),
+            ..global
+        };
+        assert!(!Field::ShowFreeAreasStack.is_missing(&with_sfa));
+        let victim_without = OomEvent {
+            victim: Some(Victim::default()),
+            ..OomEvent::default()
+        };
+        assert!(Field::Points.is_missing(&victim_without));
+        assert!(Field::VictimCgroup.is_missing(&victim_without));
+        assert!(!Field::Victim.is_missing(&victim_without));
+        let by_pid = OomEvent {
+            trigger: Task {
+                pid: Some(1),
+                ..Task::default()
+            },
+            ..OomEvent::default()
+        };
+        assert!(!Field::Trigger.is_missing(&by_pid));
+        assert_eq!(
+            field_names(&[Field::GfpMask, Field::VictimCgroup]),
+            "gfp_mask, victim.cgroup"
+        );
+    }
+
+    /// Each field's name is a key of the event's JSON (the victim's cgroup
+    /// under the victim; memory and the reaper's steps name their parts).
+    #[test]
+    fn field_names_are_the_jsons() {
+        // Fields left out of the JSON while empty, filled.
+        let ev = OomEvent {
+            show_free_areas_stack: Some(Vec::new()),
+            allocator_retries: vec![RetryStep::default()],
+            memcg_memory: Some(MemcgMemory::default()),
+            user_stack: Some(Vec::new()),
+            counters: Some(Counters::default()),
+            nodes: Some(Vec::new()),
+            zones: Some(Vec::new()),
+            ..OomEvent::default()
+        };
+        let json = serde_json::to_value(ev).unwrap();
+        for f in [
+            Field::GfpMask,
+            Field::Order,
+            Field::Constraint,
+            Field::Nodemask,
+            Field::Memcg,
+            Field::Totalpages,
+            Field::Message,
+            Field::Points,
+            Field::DurationNs,
+            Field::Victim,
+            Field::Trigger,
+            Field::Stack,
+            Field::ShowFreeAreasStack,
+            Field::MemcgMemory,
+            Field::UserStack,
+            Field::AllocatorRetries,
+        ] {
+            let points_is_the_victims = f == Field::Points;
+            if !points_is_the_victims {
+                assert!(json.get(f.name()).is_some(), "{}", f.name());
+            }
+        }
+        for part in Field::Memory.name().split(", ") {
+            assert!(json.get(part).is_some(), "{part}");
+        }
+    }
+
+    #[test]
+    fn reaper_steps_are_said_apart() {
+        let said: Vec<&str> = [
+            ReaperStep::Wake,
+            ReaperStep::Start,
+            ReaperStep::Finish,
+            ReaperStep::Skip,
+        ]
+        .iter()
+        .map(|s| s.describe())
+        .collect();
+        let mut distinct = said.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 4, "{said:?}");
+        assert!(said.iter().all(|s| s.len() > 3), "{said:?}");
+    }
+
+    /// A header names this machine as /proc does.
+    #[test]
+    fn a_header_names_this_machine() {
+        let h = Header::new("k", "tracepoint", Vec::new());
+        let proc = |p: &str| std::fs::read_to_string(p).unwrap().trim().to_owned();
+        assert_eq!(h.hostname, proc("/proc/sys/kernel/hostname"));
+        assert_eq!(h.boot_id, proc("/proc/sys/kernel/random/boot_id"));
+        assert_eq!(h.format, FORMAT);
+    }
+}
