@@ -534,6 +534,20 @@ mod tests {
         );
         assert_eq!(eval("(0x1f & ~(( gfp_t)0x3))"), Some(0x1c));
         assert_eq!(eval("1 <<"), None);
+        // Only what tracefs prints: no comparison, no multiplication.
+        assert_eq!(eval("1 < 2"), None);
+        assert_eq!(eval("1 * 2"), None);
+        assert_eq!(eval("(( gfp_t)2) >> 1"), Some(1));
+        assert_eq!(eval("1 + 2 - 1"), Some(2));
+        assert_eq!(eval("0x10"), Some(16));
+        // C's precedence: & before |, shifts before &, + - before shifts.
+        assert_eq!(eval("1 | 2 & 3"), Some(3));
+        assert_eq!(eval("3 | 1"), Some(3));
+        assert_eq!(eval("8 >> 2"), Some(2));
+        assert_eq!(eval("1 << 1 + 1"), Some(4));
+        assert_eq!(eval("1 | gfp"), None);
+        // A cast names a type; empty parentheses are not one.
+        assert_eq!(eval("() 1"), None);
     }
 
     #[test]
@@ -576,6 +590,22 @@ mod tests {
         let t = GfpTable::from_print_fmt(fmt).unwrap();
         assert_eq!(t.format(0xcc0), "GFP_KERNEL");
         assert_eq!(t.format(0x40dc0), "GFP_KERNEL|__GFP_ZERO|__GFP_COMP");
+    }
+
+    /// The built-in table of this machine's kernel era is the kernel's own,
+    /// name for name, mask for mask, in its order: tracefs's print fmt of
+    /// `kmem/mm_page_alloc` (needs root and tracefs, as every test run by
+    /// `cargo xtask test` has). The other eras are held by the real reports
+    /// below and by the VM tests, where the tracer reads their tracefs.
+    #[test]
+    fn this_kernels_era_is_its_tracefs_table() {
+        let path = "/sys/kernel/tracing/events/kmem/mm_page_alloc/format";
+        let fmt = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("{path}: {e} (this test needs root and tracefs)"));
+        let kernel = GfpTable::from_print_fmt(&fmt).unwrap();
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let builtin = GfpTable::builtin(release.trim());
+        assert_eq!(builtin.entries, kernel.entries, "{}", builtin.source);
     }
 
     /// Every `gfp_mask=0x..(...)` in the real kernel reports decodes to the

@@ -1164,6 +1164,320 @@ pub fn esc(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The page of every kept real report, as `report --format html` makes it.
+    fn page_of_the_fixtures() -> (String, Vec<OomEvent>) {
+        let dir = crate::testdata::kernel_reports_dir();
+        let mut events = Vec::new();
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        for path in names {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for r in crate::kernel_log::parse_log(&text) {
+                events.push(crate::kernel_log::to_event(&r, events.len() as u64 + 1));
+            }
+        }
+        let mut page = Vec::new();
+        let mut html = Html::new(&mut page, render::Options::default(), 1000);
+        for ev in &events {
+            html.event(&Event::new(ev.clone())).unwrap();
+        }
+        html.finish().unwrap();
+        (String::from_utf8(page).unwrap(), events)
+    }
+
+    /// The value of `name="..."` in a tag's text.
+    fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+        let key = format!(" {name}=\"");
+        let at = tag.find(&key)? + key.len();
+        Some(&tag[at..at + tag[at..].find('"')?])
+    }
+
+    fn num(tag: &str, name: &str) -> f64 {
+        attr(tag, name)
+            .unwrap_or_else(|| panic!("no {name} in {tag}"))
+            .parse()
+            .unwrap()
+    }
+
+    /// Each tag that starts with `start`, with the text up to `end` after it.
+    fn blocks<'a>(page: &'a str, start: &str, end: &str) -> Vec<&'a str> {
+        page.match_indices(start)
+            .map(|(i, _)| &page[i..i + page[i..].find(end).unwrap()])
+            .collect()
+    }
+
+    fn tags<'a>(block: &'a str, start: &str) -> Vec<&'a str> {
+        block
+            .match_indices(start)
+            .map(|(i, _)| &block[i..i + block[i..].find('>').unwrap()])
+            .collect()
+    }
+
+    /// What the browser test checks in Chromium, checked here in the page's
+    /// own text, for the parts drawn from numbers: each bar's parts add up
+    /// to its total and are as wide as their share, one after the other;
+    /// each zone's free memory and watermarks on its scale (the largest of
+    /// them and 15 % more); each free-list column's height by log scale;
+    /// each "who" bar by its count. The oracle is the event's own numbers,
+    /// written beside each shape as data attributes and compared with them.
+    #[test]
+    fn the_page_draws_each_number_to_scale() {
+        let (page, events) = page_of_the_fixtures();
+        assert!(
+            page.starts_with("<!doctype html>\n<html"),
+            "{}",
+            &page[..100]
+        );
+        assert!(page.ends_with("</html>\n"));
+        assert_eq!(page.matches("<!doctype").count(), 1);
+        let close =
+            |a: f64, b: f64, what: &str| assert!((a - b).abs() < 0.06, "{what}: {a} != {b}");
+        let bars = blocks(&page, "<svg class=\"bar", "</svg>");
+        assert!(bars.len() >= events.iter().filter(|e| e.counters.is_some()).count());
+        for bar in &bars {
+            let width: f64 = attr(bar, "viewBox")
+                .unwrap()
+                .split(' ')
+                .nth(2)
+                .unwrap()
+                .parse()
+                .unwrap();
+            let total = num(bar, "data-total-kb");
+            let mut x = 0.0;
+            let mut sum = 0.0;
+            for part in tags(bar, "<rect class=\"p") {
+                let k = num(part, "data-kb");
+                sum += k;
+                close(num(part, "x"), x, "x");
+                let w = if total == 0.0 { 0.0 } else { k / total * width };
+                close(num(part, "width"), w, "width");
+                x += w;
+            }
+            assert_eq!(sum, total, "{bar}");
+        }
+        // The machine's memory: the composition of its event.
+        let with_counters: Vec<&OomEvent> =
+            events.iter().filter(|e| e.counters.is_some()).collect();
+        let compositions: Vec<&&str> = bars.iter().filter(|b| b.contains("composition")).collect();
+        assert_eq!(compositions.len(), with_counters.len());
+        for (bar, ev) in compositions.iter().zip(&with_counters) {
+            let drawn: Vec<(String, u64)> = tags(bar, "<rect class=\"p")
+                .iter()
+                .map(|t| {
+                    (
+                        attr(t, "data-part").unwrap().to_owned(),
+                        num(t, "data-kb") as u64,
+                    )
+                })
+                .collect();
+            let parts: Vec<(String, u64)> = charts::composition(ev)
+                .iter()
+                .map(|p| (p.label.to_owned(), p.kb))
+                .collect();
+            assert_eq!(drawn, parts);
+        }
+        let zones = blocks(&page, "<g class=\"zone\"", "</g>");
+        assert!(zones.len() >= 3);
+        for z in &zones {
+            let free = num(z, "data-free-kb");
+            let marks: Vec<(&str, Option<f64>)> = ["min", "low", "high"]
+                .iter()
+                .map(|m| {
+                    (
+                        *m,
+                        attr(z, &format!("data-{m}-kb"))
+                            .filter(|v| !v.is_empty())
+                            .map(|v| v.parse().unwrap()),
+                    )
+                })
+                .collect();
+            let scale = marks
+                .iter()
+                .filter_map(|m| m.1)
+                .fold(free, f64::max)
+                .max(1.0)
+                * 1.15;
+            let free_rect = tags(z, "<rect class=\"free")[0];
+            close(num(free_rect, "width"), free / scale * 600.0, "free");
+            let below = marks[0].1.is_some_and(|m| free < m);
+            assert_eq!(
+                free_rect.starts_with("<rect class=\"free below\""),
+                below,
+                "{z}"
+            );
+            for (m, v) in &marks {
+                let lines = tags(z, &format!("<line class=\"wm {m}\""));
+                match v {
+                    Some(v) => close(num(lines[0], "x1"), 130.0 + v / scale * 600.0, m),
+                    None => assert!(lines.is_empty()),
+                }
+            }
+        }
+        let buddies = blocks(&page, "<figure class=\"buddy\"", "</figure>");
+        assert!(!buddies.is_empty());
+        for b in &buddies {
+            let orders = blocks(b, "<g class=\"order\"", "</g>");
+            let counts: Vec<f64> = orders.iter().map(|o| num(o, "data-count")).collect();
+            let max = counts.iter().copied().fold(1.0, f64::max);
+            for (i, o) in orders.iter().enumerate() {
+                assert_eq!(num(o, "data-order"), i as f64);
+                let rect = tags(o, "<rect")[0];
+                let h = if counts[i] == 0.0 {
+                    0.0
+                } else {
+                    (1.0 + counts[i]).ln() / (1.0 + max).ln() * 80.0
+                };
+                close(num(rect, "height"), h, "column");
+                close(num(rect, "x"), 44.0 * i as f64 + 4.0, "column x");
+                close(num(rect, "y"), 14.0 + 80.0 - h, "column y");
+            }
+        }
+        let whos = blocks(&page, "<figure class=\"chart who\"", "</figure>");
+        assert!(whos.len() >= 3);
+        for w in &whos {
+            let rows = blocks(w, "<g class=\"who-row\"", "</g>");
+            let counts: Vec<f64> = rows.iter().map(|r| num(r, "data-count")).collect();
+            assert_eq!(counts.iter().sum::<f64>(), num(w, "data-total"), "{w}");
+            let max = counts.iter().copied().fold(1.0, f64::max);
+            for (r, n) in rows.iter().zip(&counts) {
+                close(num(tags(r, "<rect")[0], "width"), n / max * 200.0, "who");
+            }
+        }
+    }
+
+    /// The page of these events, each given its time since boot.
+    fn page_of(events: &[OomEvent]) -> String {
+        let mut page = Vec::new();
+        let mut html = Html::new(&mut page, render::Options::default(), 10);
+        for ev in events {
+            html.event(&Event::new(ev.clone())).unwrap();
+        }
+        html.finish().unwrap();
+        String::from_utf8(page).unwrap()
+    }
+
+    /// The timeline: each OOM a mark at its time, on a scale from the
+    /// first to the last with 2 % to spare each side (never before boot),
+    /// in its constraint's lane; five ticks from one end to the other.
+    #[test]
+    fn the_timeline_places_each_oom_at_its_time_in_its_lane() {
+        let (_, fixtures) = page_of_the_fixtures();
+        let mut events: Vec<OomEvent> = Vec::new();
+        for (i, t) in [40.0, 10.0, 25.0, 70.0, 55.0].iter().enumerate() {
+            let mut ev = fixtures[i % fixtures.len()].clone();
+            ev.seq = i as u64 + 1;
+            ev.time.clear();
+            ev.uptime_ns = (t * 1e9) as u64;
+            events.push(ev);
+        }
+        let page = page_of(&events);
+        let svg = blocks(&page, "<svg id=\"timeline\"", "</svg>")[0];
+        let (lo, hi) = (10.0 - 60.0 * 0.02, 70.0 + 60.0 * 0.02);
+        let x = |t: f64| 130.0 + (t - lo) / (hi - lo) * 860.0;
+        let lanes: Vec<Constraint> = Constraint::ALL
+            .into_iter()
+            .filter(|c| events.iter().any(|e| Constraint::of(&e.brief()) == *c))
+            .collect();
+        let lane_y =
+            |c: Constraint| 10.0 + 26.0 * lanes.iter().position(|l| *l == c).unwrap() as f64 + 13.0;
+        let lines = tags(svg, "<line class=\"lane-line\"");
+        assert_eq!(lines.len(), lanes.len());
+        for (l, c) in lines.iter().zip(&lanes) {
+            assert_eq!(num(l, "y1"), lane_y(*c));
+        }
+        let marks = blocks(svg, "<a href=\"#oom-", "</a>");
+        assert_eq!(marks.len(), events.len());
+        for (m, ev) in marks.iter().zip(&events) {
+            assert_eq!(num(m, "data-seq"), ev.seq as f64);
+            let circle = tags(m, "<circle")[0];
+            let t = ev.uptime_ns as f64 / 1e9;
+            assert!((num(circle, "cx") - x(t)).abs() < 0.06, "{circle} at {t} s");
+            assert_eq!(num(circle, "cy"), lane_y(Constraint::of(&ev.brief())));
+        }
+        let ticks = tags(svg, "<text class=\"tick\"");
+        assert_eq!(ticks.len(), 5);
+        for (i, tick) in ticks.iter().enumerate() {
+            assert!(
+                (num(tick, "x") - (130.0 + 215.0 * i as f64)).abs() < 0.06,
+                "{tick}"
+            );
+        }
+    }
+
+    /// Past the marks it draws one by one, the timeline counts OOMs per
+    /// bin: every OOM in one bin, the bins side by side across the axis.
+    #[test]
+    fn a_binned_timeline_counts_every_oom() {
+        let (_, fixtures) = page_of_the_fixtures();
+        let n = TIMELINE_MARKS + 500;
+        let events: Vec<OomEvent> = (0..n)
+            .map(|i| {
+                let mut ev = fixtures[0].clone();
+                ev.seq = i as u64 + 1;
+                ev.time.clear();
+                ev.uptime_ns = 1_000_000_000 + i as u64 * 10_000_000;
+                ev
+            })
+            .collect();
+        let page = page_of(&events);
+        let svg = blocks(&page, "<svg id=\"timeline\"", "</svg>")[0];
+        let bins = tags(svg, "<rect class=\"bin");
+        // 20 s in 120 bins, then 5 s more: twice as wide, 75 used.
+        assert!(bins.len() > 60, "{}", bins.len());
+        let counts: f64 = bins.iter().map(|b| num(b, "data-count")).sum();
+        assert_eq!(counts, n as f64);
+        let mut last = 0.0;
+        for b in &bins {
+            let x = num(b, "x");
+            assert!(
+                x > last && x >= 130.0 && x + num(b, "width") <= 990.2,
+                "{b}"
+            );
+            last = x;
+        }
+        // Evenly spread OOMs: bins of about equal height.
+        let heights: Vec<f64> = bins.iter().map(|b| num(b, "height")).collect();
+        let max = heights.iter().copied().fold(0.0, f64::max);
+        assert!(
+            max <= 24.0 && heights.iter().all(|h| *h > max * 0.6),
+            "{heights:?}"
+        );
+    }
+
+    /// Sizes as people read them, each unit from ten of it (and the short
+    /// labels under the free lists from one).
+    #[test]
+    fn sizes_change_unit_at_their_bounds() {
+        assert_eq!(kb(10239), "10239 kB");
+        assert_eq!(kb(10240), "10.0 MiB");
+        assert_eq!(kb(10 * 1024 * 1024 - 1), "10240.0 MiB");
+        assert_eq!(kb(10 * 1024 * 1024), "10.0 GiB");
+        assert_eq!(short_kb(1023), "1023k");
+        assert_eq!(short_kb(1024), "1M");
+        assert_eq!(short_kb(1024 * 1024 - 1), "1023M");
+        assert_eq!(short_kb(4 * 1024 * 1024), "4G");
+        assert_eq!((plural(1), plural(0), plural(2)), ("", "s", "s"));
+        assert_eq!(opt(None), "");
+        assert_eq!(opt(Some(7)), "7");
+    }
+
+    /// The timeline's labels: wall time to the second (or the millisecond
+    /// when fine), seconds since boot otherwise.
+    #[test]
+    fn axis_labels_say_the_time() {
+        let wall = Some(charts::Axis::Wall);
+        assert_eq!(axis_label(wall, 100.5, false), "1970-01-01 00:01:40");
+        assert_eq!(axis_label(wall, 100.5, true), "1970-01-01 00:01:40.500");
+        assert_eq!(
+            axis_label(Some(charts::Axis::Uptime), 2.5, false),
+            "2.500 s"
+        );
+        assert_eq!(axis_label(wall, -1.0, false), "-1.000 s");
+    }
+
     #[test]
     fn text_and_attributes_are_escaped() {
         assert_eq!(

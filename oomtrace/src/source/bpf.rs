@@ -119,6 +119,45 @@ fn default_buffer_kib(plan: &Plan) -> u32 {
     (bytes_per_oom(nodes.min(oomtrace_common::MAX_NODES)) * OOMS_BUFFERED).div_ceil(1024) as u32
 }
 
+/// Where the time to attached goes (`--verbose`; `cargo xtask bench`
+/// tabulates it): each step's time since the one before.
+struct Startup {
+    last: std::time::Instant,
+    steps: Vec<(&'static str, Duration)>,
+}
+
+impl Startup {
+    fn new() -> Self {
+        Self {
+            last: std::time::Instant::now(),
+            steps: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        self.steps.push((step, now - self.last));
+        self.last = now;
+    }
+
+    /// The last step in two: `first` took `part` of it, `rest` the rest.
+    fn split_last(&mut self, first: &'static str, part: Duration, rest: &'static str) {
+        if let Some((_, all)) = self.steps.pop() {
+            self.steps.push((first, part));
+            self.steps.push((rest, all.saturating_sub(part)));
+        }
+    }
+
+    fn say(&self) {
+        let steps: Vec<String> = self
+            .steps
+            .iter()
+            .map(|(s, d)| format!("{s} {:.1} ms", d.as_secs_f64() * 1e3))
+            .collect();
+        eprintln!("oomtrace: start-up: {}", steps.join(", "));
+    }
+}
+
 fn ring_bytes(kib: u32) -> u32 {
     let page = 1u32 << plan::host::page_shift();
     let want = kib.max(4).saturating_mul(1024).max(page);
@@ -146,12 +185,14 @@ fn bump_memlock_rlimit() {
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
 }
 
-pub fn attach(bpf: &mut Ebpf, plan: &Plan) -> Vec<Attached> {
+/// Loads each hook's program (the kernel's verifier) and attaches it; the
+/// time the loads took is added to `loading`.
+pub fn attach(bpf: &mut Ebpf, plan: &Plan, loading: &mut Duration) -> Vec<Attached> {
     let mut kallsyms = None;
     plan.hooks
         .iter()
         .map(|hook| {
-            let result = attach_one(bpf, hook, &mut kallsyms);
+            let result = attach_one(bpf, hook, &mut kallsyms, loading);
             Attached {
                 hook: *hook,
                 result,
@@ -160,10 +201,22 @@ pub fn attach(bpf: &mut Ebpf, plan: &Plan) -> Vec<Attached> {
         .collect()
 }
 
+/// A program's load, timed.
+fn timed_load(
+    load: impl FnOnce() -> Result<(), aya::programs::ProgramError>,
+    loading: &mut Duration,
+) -> Result<(), String> {
+    let t = std::time::Instant::now();
+    let r = load().map_err(|e| format!("load: {e}"));
+    *loading += t.elapsed();
+    r
+}
+
 fn attach_one(
     bpf: &mut Ebpf,
     hook: &Hook,
     kallsyms: &mut Option<Kallsyms>,
+    loading: &mut Duration,
 ) -> Result<String, String> {
     let prog = bpf
         .program_mut(hook.program)
@@ -171,7 +224,7 @@ fn attach_one(
     match hook.attach {
         Attach::Kprobe(names) => {
             let p: &mut KProbe = prog.try_into().map_err(|e| format!("{e}"))?;
-            p.load().map_err(|e| format!("load: {e}"))?;
+            timed_load(|| p.load(), loading)?;
             let mut last = String::from("no such function");
             for name in names {
                 match p.attach(name, 0) {
@@ -196,14 +249,14 @@ fn attach_one(
         }
         Attach::RawTracepoint(name) => {
             let p: &mut RawTracePoint = prog.try_into().map_err(|e| format!("{e}"))?;
-            p.load().map_err(|e| format!("load: {e}"))?;
+            timed_load(|| p.load(), loading)?;
             p.attach(name)
                 .map(|_| format!("raw:{name}"))
                 .map_err(|e| format!("raw tracepoint {name}: {e}"))
         }
         Attach::Tracepoint(category, name) => {
             let p: &mut TracePoint = prog.try_into().map_err(|e| format!("{e}"))?;
-            p.load().map_err(|e| format!("load: {e}"))?;
+            timed_load(|| p.load(), loading)?;
             p.attach(category, name)
                 .map(|_| format!("{category}:{name}"))
                 .map_err(|e| format!("{category}:{name}: {e}"))
@@ -265,6 +318,7 @@ pub struct BpfSource {
 impl BpfSource {
     /// Plans, loads, attaches, and says `oomtrace: attached` on stderr.
     pub fn start(opts: &Options) -> Result<Self> {
+        let mut startup = Startup::new();
         plan::host::require_privileges()?;
         let protect = opts.protect && opts.duration != Some(Duration::ZERO);
         if protect && let Some(why) = plan::host::keep_out_of_oom_killer() {
@@ -280,6 +334,7 @@ impl BpfSource {
             Symbols::load_in_background()
         };
         let plan = Plan::make(opts.mode, opts.memory_via, &symbols, opts.btf.as_deref())?;
+        startup.mark("plan");
         // Read from before the first hook: no report of a traced OOM is missed.
         let kernel_reports = match plan.kernel_log {
             Some(_) if opts.duration != Some(Duration::ZERO) => {
@@ -291,7 +346,11 @@ impl BpfSource {
             &plan,
             opts.buffer_kib.unwrap_or_else(|| default_buffer_kib(&plan)),
         )?;
-        let attached = attach(&mut bpf, &plan);
+        startup.mark("object and maps");
+        let mut loading = Duration::ZERO;
+        let attached = attach(&mut bpf, &plan, &mut loading);
+        startup.mark("programs");
+        startup.split_last("load (verifier)", loading, "attach");
         // Planning from BTF parsed megabytes now freed; locked memory could
         // not give them back, so lock only the steady state: after the
         // kallsyms table is built (the first stack waits for it anyway).
@@ -406,9 +465,13 @@ impl BpfSource {
             mode: plan.mode,
             release: plan.release.clone(),
         };
+        startup.mark("the rest");
         if opts.duration == Some(Duration::ZERO) {
             // Attached, then released at once: said before the release,
             // which the kernel serializes (an RCU grace period per hook).
+            if opts.verbose {
+                startup.say();
+            }
             eprintln!("{attached_line}");
             release(bpf);
             src.state = State::Draining;
@@ -447,6 +510,10 @@ impl BpfSource {
         src.deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
         drop(_guard);
         src.bpf = Some(bpf);
+        startup.mark("ring and signals");
+        if opts.verbose {
+            startup.say();
+        }
         eprintln!("{attached_line}");
         Ok(src)
     }
