@@ -1348,6 +1348,115 @@ mod tests {
         }
     }
 
+    /// Each OOM's section says and draws its own event: the request (gfp
+    /// flags as chips, the order in kB), the memory cgroup's usage against
+    /// its limit, the victim's rss parts.
+    #[test]
+    fn each_section_shows_its_event() {
+        let (page, events) = page_of_the_fixtures();
+        let sections = blocks(&page, "<section class=\"oom\"", "</section>");
+        assert_eq!(sections.len(), events.len());
+        let mut sysrq = 0;
+        for (sec, ev) in sections.iter().zip(&events) {
+            assert_eq!(num(sec, "data-oom-seq"), ev.seq as f64);
+            if let Some(flags) = &ev.gfp_flags {
+                let chips: Vec<&str> = sec
+                    .match_indices("<span class=\"chip\">")
+                    .map(|(i, m)| {
+                        let rest = &sec[i + m.len()..];
+                        &rest[..rest.find('<').unwrap()]
+                    })
+                    .collect();
+                assert_eq!(chips, flags.split('|').collect::<Vec<_>>());
+            }
+            match ev.order {
+                Some(-1) => {
+                    sysrq += 1;
+                    assert!(sec.contains("order -1: forced (sysrq-f)"), "{sec}");
+                }
+                Some(n) => {
+                    assert!(sec.contains(&format!("<p>order {n}: {} kB at once</p>", 4 << n)))
+                }
+                None => assert!(sec.contains("order unknown")),
+            }
+            if let Some(m) = &ev.memcg_memory {
+                let svg = tags(sec, "<svg class=\"memcg\"")[0];
+                assert_eq!(num(svg, "data-usage-kb"), m.usage_kb as f64);
+                assert_eq!(num(svg, "data-limit-kb"), m.limit_kb as f64);
+                let used = tags(sec, "<rect class=\"used\"")[0];
+                let share = (m.usage_kb as f64 / m.limit_kb as f64).min(1.0);
+                assert!((num(used, "width") - share * 300.0).abs() < 0.06, "{used}");
+                assert!(sec.contains(&format!("failcnt {}", m.failcnt)));
+            }
+            if let Some(v) = &ev.victim {
+                let bar = blocks(sec, "<svg class=\"bar victim\"", "</svg>")[0];
+                let drawn: Vec<(&str, f64)> = tags(bar, "<rect class=\"p")
+                    .iter()
+                    .map(|t| (attr(t, "data-part").unwrap(), num(t, "data-kb")))
+                    .collect();
+                let known: Vec<(&str, f64)> = [
+                    ("anon", v.anon_rss_kb),
+                    ("file", v.file_rss_kb),
+                    ("shmem", v.shmem_rss_kb),
+                    ("page tables", v.pgtables_kb),
+                ]
+                .into_iter()
+                .filter_map(|(l, k)| Some((l, k? as f64)))
+                .collect();
+                assert_eq!(drawn, known);
+                let pid = v.pid.unwrap().to_string();
+                assert!(sec.contains(&format!("({pid}) uid")), "{sec}");
+                if let Some(p) = v.points {
+                    assert!(sec.contains(&format!("badness <b>{p}</b>")));
+                }
+            }
+        }
+        assert!(sysrq > 0, "no sysrq OOM among the fixtures");
+    }
+
+    /// The merged stacks: each frame as wide as its share of all stacks,
+    /// its callees side by side under it from its left edge, one row down.
+    #[test]
+    fn the_flame_graph_draws_each_frame_to_scale() {
+        let (page, events) = page_of_the_fixtures();
+        let svg = blocks(&page, "<svg id=\"flame\"", "</svg>")[0];
+        let frames = blocks(svg, "<g class=\"frame\"", "</g>");
+        let stacks = events.iter().filter(|e| !e.stack.is_empty()).count() as f64;
+        assert_eq!(num(frames[0], "data-count"), stacks);
+        let mut by_node = std::collections::HashMap::new();
+        for f in &frames {
+            by_node.insert(num(f, "data-node") as usize, *f);
+        }
+        let mut with_parent = 0;
+        for f in &frames {
+            let rect = tags(f, "<rect")[0];
+            let count = num(f, "data-count");
+            assert!(
+                (num(rect, "width") - count / stacks * WIDTH).abs() < 0.06,
+                "{f}"
+            );
+            let Some(parent) = attr(f, "data-parent") else {
+                assert_eq!((num(rect, "x"), num(rect, "y")), (0.0, 0.0));
+                continue;
+            };
+            let p = by_node[&parent.parse::<usize>().unwrap()];
+            let prect = tags(p, "<rect")[0];
+            assert_eq!(num(rect, "y"), num(prect, "y") + 18.0);
+            assert!(count <= num(p, "data-count"));
+            // Children are drawn widest first, but placed in their order:
+            // each starts at or right of its parent's left edge and ends
+            // inside it.
+            let x = num(rect, "x");
+            assert!(x >= num(prect, "x") - 0.06, "{f}");
+            assert!(
+                x + num(rect, "width") <= num(prect, "x") + num(prect, "width") + 0.2,
+                "{f}"
+            );
+            with_parent += 1;
+        }
+        assert!(with_parent > 10, "{with_parent}");
+    }
+
     /// The page of these events, each given its time since boot.
     fn page_of(events: &[OomEvent]) -> String {
         let mut page = Vec::new();

@@ -54,6 +54,8 @@ fn median(samples: &[f64]) -> f64 {
 /// the program printed `ready` (its probes attached).
 struct Timed {
     ready_ms: Option<f64>,
+    /// `oomtrace: start-up: step N ms, ...` (`--verbose`): (step, ms).
+    steps: Vec<(String, f64)>,
     wall_s: f64,
     cpu_s: f64,
     rss_mib: f64,
@@ -88,9 +90,19 @@ fn timed(cmd: &[&str], ready: &str, stream: Stream) -> Result<Timed> {
         };
     let drain = std::thread::spawn(move || std::io::copy(&mut { other }, &mut std::io::sink()));
     let mut ready_ms = None;
+    let mut steps = Vec::new();
     for line in BufReader::new(watched).lines().map_while(Result::ok) {
         if ready_ms.is_none() && line.starts_with(ready) {
             ready_ms = Some(start.elapsed().as_secs_f64() * 1e3);
+        }
+        if let Some(said) = line.strip_prefix("oomtrace: start-up: ") {
+            steps = said
+                .split(", ")
+                .filter_map(|step| {
+                    let (name, ms) = step.strip_suffix(" ms")?.rsplit_once(' ')?;
+                    Some((name.to_owned(), ms.parse().ok()?))
+                })
+                .collect();
         }
     }
     let _ = drain.join();
@@ -109,6 +121,7 @@ fn timed(cmd: &[&str], ready: &str, stream: Stream) -> Result<Timed> {
     };
     Ok(Timed {
         ready_ms,
+        steps,
         wall_s,
         cpu_s: user + sys,
         rss_mib: rss_kb / 1024.0,
@@ -130,7 +143,8 @@ fn monotonic_ns() -> u64 {
 }
 
 fn startup(exe: &str, md: &mut String) -> Result<()> {
-    let ours = [exe, "trace", "--duration", "0"];
+    // `--verbose` says where the time went (its one line costs nothing).
+    let ours = [exe, "trace", "--duration", "0", "--verbose"];
     let script = r#"tracepoint:oom:mark_victim { } BEGIN { printf("attached\n"); exit(); }"#;
     let theirs = ["bpftrace", "-e", script];
     // A cold start parses BTF and fills the per-boot plan cache in /run.
@@ -145,7 +159,7 @@ fn startup(exe: &str, md: &mut String) -> Result<()> {
     let ready = |t: &Timed| t.ready_ms.unwrap_or(f64::NAN);
     let _ = writeln!(
         md,
-        "## Start-up\n\n{STARTUP_RUNS} runs each, alternating. Ours: `oomtrace trace --duration 0` \
+        "{STARTUP_HEADING}\n\n{STARTUP_RUNS} runs each, alternating. Ours: `oomtrace trace --duration 0 --verbose` \
          (attach every hook, exit). bpftrace: `bpftrace -e '{script}'`. \"To attached\" is the \
          time from exec until `oomtrace: attached` / bpftrace's BEGIN printed; \"wall\" \
          includes detaching, which the kernel serializes (an RCU grace period per tracepoint: \
@@ -187,6 +201,32 @@ fn startup(exe: &str, md: &mut String) -> Result<()> {
         "MiB",
         1,
     );
+    // Where oomtrace's time to attached goes: each step's median, and
+    // the rest (exec, the runtime's start, parsing arguments) from the
+    // median time to attached.
+    let names: Vec<String> = o
+        .first()
+        .map(|t| t.steps.iter().map(|s| s.0.clone()).collect())
+        .unwrap_or_default();
+    let mut split = Vec::new();
+    let mut counted = 0.0;
+    for name in &names {
+        let ms: Vec<f64> = o
+            .iter()
+            .filter_map(|t| t.steps.iter().find(|s| &s.0 == name).map(|s| s.1))
+            .collect();
+        counted += median(&ms);
+        split.push(format!("{name} {:.1} ms", median(&ms)));
+    }
+    if !split.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nWhere oomtrace's time to attached goes (`--verbose`'s start-up line, medians): \
+             exec to `main` and the arguments {:.1} ms, {}.",
+            median(&col(&o, ready)) - counted,
+            split.join(", ")
+        );
+    }
     let _ = writeln!(
         md,
         "\nFirst start after boot (no plan cache yet: BTF parsed): to attached {:.0} ms, wall {:.3} s, \
@@ -719,6 +759,21 @@ fn replace_section(heading: &str, new: &str) -> Result<()> {
     println!("{new}");
     eprintln!("xtask: wrote {}", path.display());
     Ok(())
+}
+
+const STARTUP_HEADING: &str = "## Start-up";
+
+/// `cargo xtask bench startup`: the start-up section alone (a few
+/// seconds), in place of its section of bench/RESULTS.md.
+pub fn startup_only() -> Result<()> {
+    if !is_root() {
+        bail!("cargo xtask bench startup loads BPF programs: run it as root");
+    }
+    let exe = oomtrace()?;
+    let exe = exe.to_str().context("non-UTF-8 path")?.to_owned();
+    let mut md = String::new();
+    startup(&exe, &mut md)?;
+    replace_section(STARTUP_HEADING, md.trim_end())
 }
 
 const REPORT_HEADING: &str = "## `report` throughput";

@@ -430,6 +430,7 @@ fn main() -> ExitCode {
             }),
             [what] if what == "stall" => deps().and_then(|()| bench::stall()),
             [what] if what == "report" => deps().and_then(|()| bench::report()),
+            [what] if what == "startup" => deps().and_then(|()| bench::startup_only()),
             [] => deps().and_then(|()| bench::run()),
             _ => Err(anyhow::anyhow!(
                 "usage: cargo xtask bench [watch [SECONDS] | stall | report]"
@@ -464,6 +465,7 @@ fn main() -> ExitCode {
                  \x20 bench  measure start-up, in-kernel cost, idle cost, report throughput, latency: bench/RESULTS.md\n\
                  \x20 bench watch [SECONDS]  oomtrace watch's CPU and memory over an hour (or SECONDS)\n\
                  \x20 bench stall  how long a reader may stall during the fastest storm: bench/RESULTS.md\n\
+                 \x20 bench report | startup  report's throughput, or the start-up and where its time goes, alone\n\
                  \x20 mutants [FILE...]  cargo-mutants over oomtrace-core (or those files) with its unit tests;\n\
                  \x20         its missed mutants in target/mutants; mutants/MISSED.md keeps their triage (not a CI step)"
             );
