@@ -1457,6 +1457,107 @@ mod tests {
         assert!(with_parent > 10, "{with_parent}");
     }
 
+    /// A zone whose free memory is under its min watermark is drawn so;
+    /// at the watermark it is not (the kernel's `free < min` test).
+    #[test]
+    fn free_below_min_is_marked() {
+        let zone = |free| Zone {
+            zone: "Normal".into(),
+            free_kb: Some(free),
+            min_kb: Some(20),
+            low_kb: Some(25),
+            high_kb: Some(30),
+            ..Zone::default()
+        };
+        let (below, at, above) = (zone(10), zone(20), zone(21));
+        let svg = watermarks_block(&[&below, &at, &above]);
+        let classes: Vec<&str> = tags(&svg, "<rect class=\"free")
+            .iter()
+            .map(|t| attr(t, "class").unwrap())
+            .collect();
+        assert_eq!(classes, ["free below", "free", "free"]);
+    }
+
+    /// The overview counts what came: OOMs and kills, sessions (each
+    /// listed with its host, kernel and end, past the listed ones counted),
+    /// records lost (said, and marked where their session ended), reaper
+    /// steps on the timeline, and the OOMs left without a section.
+    #[test]
+    fn the_overview_counts_sessions_kills_losses_and_reaper_steps() {
+        let (_, fixtures) = page_of_the_fixtures();
+        let mut page = Vec::new();
+        let mut html = Html::new(&mut page, render::Options::default(), 2);
+        let sessions = SESSIONS_LISTED + 3;
+        let mut kills = 0;
+        for s in 0..sessions {
+            let mut h = Header::new("6.18.0", "tracepoint", Vec::new());
+            h.hostname = format!("host{s}");
+            h.start = "1970-01-01T00:00:00Z".into();
+            html.session(&h).unwrap();
+            if s < 2 {
+                for (i, ev) in fixtures.iter().enumerate() {
+                    let mut ev = ev.clone();
+                    ev.time = format!("1970-01-01T00:00:{:02}Z", 10 + i);
+                    kills += usize::from(ev.killed == Some(true));
+                    html.event(&Event::new(ev)).unwrap();
+                    html.reaper(&ReaperEvent {
+                        seq: i as u64 + 1,
+                        time: format!("1970-01-01T00:00:{:02}.5Z", 10 + i),
+                        pid: 7,
+                        ..ReaperEvent::default()
+                    })
+                    .unwrap();
+                }
+            }
+            let lost = if s == 1 { 5 } else { 0 };
+            html.end(&Trailer {
+                end: "1970-01-01T00:00:50Z".into(),
+                events: if s < 2 { fixtures.len() as u64 } else { 0 },
+                lost,
+                incomplete: lost,
+                ..Trailer::default()
+            })
+            .unwrap();
+        }
+        html.finish().unwrap();
+        let page = String::from_utf8(page).unwrap();
+        let n = fixtures.len() * 2;
+        assert!(
+            page.contains(&format!(
+                "{n} OOMs ({kills} killed a task) in {sessions} sessions · \
+                 <span class=\"warn\">5 lost records, 5 incomplete OOMs</span>"
+            )),
+            "{}",
+            &page[page.find("<p class=\"meta\">").unwrap()..][..300]
+        );
+        let rows = page.matches("<tr><td>host").count();
+        assert_eq!(rows, SESSIONS_LISTED);
+        assert!(page.contains("<tr><td>host1</td><td>6.18.0</td>"));
+        assert!(page.contains(&format!(
+            "<td>1970-01-01T00:00:50Z</td><td>{}</td><td>5</td></tr>",
+            fixtures.len()
+        )));
+        assert!(page.contains("and 3 more sessions"));
+        assert!(page.contains(&format!("Only the first 2 OOMs have a section of their own below (<code>--detail-limit</code> raises it); all {n} are counted")));
+        let svg = blocks(&page, "<svg id=\"timeline\"", "</svg>")[0];
+        assert_eq!(tags(svg, "<line class=\"reaper\"").len(), n);
+        assert_eq!(tags(svg, "<path class=\"lost\"").len(), 1);
+        // The loss at its session's end: right of every kill.
+        let lost_x: f64 = attr(tags(svg, "<path class=\"lost\"")[0], "d").unwrap()[1..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let marks: Vec<f64> = tags(svg, "<circle").iter().map(|c| num(c, "cx")).collect();
+        assert_eq!(marks.len(), n);
+        assert!(marks.iter().all(|x| *x < lost_x), "{marks:?} {lost_x}");
+        // Who: every OOM counted once in each chart.
+        for w in blocks(&page, "<figure class=\"chart who\"", "</figure>") {
+            assert_eq!(num(w, "data-total"), n as f64);
+        }
+    }
+
     /// The page of these events, each given its time since boot.
     fn page_of(events: &[OomEvent]) -> String {
         let mut page = Vec::new();
