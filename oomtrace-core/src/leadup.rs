@@ -278,4 +278,63 @@ mod tests {
         };
         assert_eq!(Ring::new(5_000_000_000, 1000).lead_up(&early, None), None);
     }
+
+    /// No rate over no time; a memory cgroup without a limit (0: none
+    /// set, as cgroup v1 reads an unlimited one here) is never near it.
+    #[test]
+    fn no_rate_over_no_time_and_no_limit_is_never_near() {
+        let r = Retries {
+            reclaim: 5,
+            compact: 1,
+        };
+        assert_eq!(r.rates(Retries::default(), 7, 7), None);
+        assert_eq!(r.rates(Retries::default(), 8, 7), None);
+        assert_eq!(
+            r.rates(Retries::default(), 0, 500_000_000),
+            Some((10.0, 2.0))
+        );
+        let mut ring = Ring::new(5_000_000_000, 1000);
+        let mut s = sample(1, 20_000);
+        s.memcgs.push(MemcgNow {
+            path: "/unlimited".into(),
+            usage_kb: 100,
+            limit_kb: Some(0),
+            failcnt: 0,
+        });
+        ring.push(&s, None);
+        let kept: Vec<&str> = ring.samples[0]
+            .memcgs
+            .iter()
+            .map(|m| m.0.as_str())
+            .collect();
+        assert_eq!(kept, ["/hog"]);
+    }
+
+    /// Retries counted, then a source that cannot count them after all:
+    /// no rate is said.
+    #[test]
+    fn forgotten_retries_give_no_rate() {
+        let mut r = Ring::new(5_000_000_000, 1000);
+        for s in 0..4 {
+            r.push(
+                &sample(s, 20_000),
+                Some(Retries {
+                    reclaim: 10 * s,
+                    compact: 0,
+                }),
+            );
+        }
+        let ev = OomEvent {
+            uptime_ns: 3_500_000_000,
+            memcg: Some("/hog".into()),
+            ..OomEvent::default()
+        };
+        let rates = |r: &Ring| -> Vec<Option<f64>> {
+            let l = r.lead_up(&ev, None).unwrap();
+            l.points.iter().map(|p| p.reclaim_retries_per_s).collect()
+        };
+        assert!(rates(&r).contains(&Some(10.0)));
+        r.forget_retries();
+        assert!(rates(&r).iter().all(Option::is_none));
+    }
 }

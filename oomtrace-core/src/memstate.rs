@@ -547,6 +547,13 @@ mod tests {
         ];
         let s: String = names.iter().map(|n| migrate_letter(n)).collect();
         assert_eq!(s, "UMEH");
+        // CMA and isolated blocks (`show_migration_types`), and a type the
+        // kernel's table does not know.
+        let s: String = ["MIGRATE_CMA", "MIGRATE_ISOLATE", "MIGRATE_PCPTYPES"]
+            .iter()
+            .map(|n| migrate_letter(n))
+            .collect();
+        assert_eq!(s, "CI?");
     }
 
     /// The number of buddy orders is the kernel's (`NR_PAGE_ORDERS`, the
@@ -566,11 +573,14 @@ mod tests {
             layout.zone_watermark = long;
             layout.zone_vm_stat = 4 * long;
             layout.zone_watermark_boost = 5 * long;
-            layout.zone_free_area = 64;
+            layout.zone_managed = 6 * long;
+            layout.zone_reserved_highatomic = 7 * long;
+            layout.zone_free_highatomic = 8 * long;
+            layout.zone_free_area = 96;
             layout.free_area_size = free_area_size;
             layout.free_area_nr_free = 8 * long;
             layout.nr_orders = orders;
-            layout.zone_size = 64 + orders * free_area_size;
+            layout.zone_size = 96 + orders * free_area_size;
             layout.nr_zones = 1;
             let names = MemNames {
                 node: Vec::new(),
@@ -607,8 +617,11 @@ mod tests {
             }
             put(&mut r, 4 * long, 4242); // NR_FREE_PAGES
             put(&mut r, 5 * long, 512); // watermark_boost
+            put(&mut r, 6 * long, 1 << 17); // managed pages
+            put(&mut r, 7 * long, 16); // reserved_highatomic
+            put(&mut r, 8 * long, 3); // nr_free_highatomic
             for order in 0..orders {
-                let area = 64 + order * free_area_size;
+                let area = 96 + order * free_area_size;
                 for t in 0..4u32 {
                     // An empty list points at itself; order N has blocks of
                     // type N % 4 only.
@@ -619,7 +632,8 @@ mod tests {
                 put(&mut r, area + 8 * long, u64::from(order) + 1);
             }
             let ctx = format!("long {long}, page shift {page_shift}");
-            let z = zone(0, 0, &r, &names, long as usize).expect("a populated zone");
+            let z = zone(1, 0, &r, &names, long as usize).expect("a populated zone");
+            assert_eq!(z.node, 1);
             assert_eq!(z.free_area.len(), orders as usize, "{ctx}");
             assert_eq!(
                 z.free_area,
@@ -639,6 +653,16 @@ mod tests {
                 "{ctx}"
             );
             assert_eq!(z.free_kb, kb(4242), "{ctx}");
+            assert_eq!(
+                (z.managed_kb, z.reserved_highatomic_kb, z.free_highatomic_kb),
+                (kb(1 << 17), kb(16), kb(3)),
+                "{ctx}"
+            );
+            // Without the size of a free area, no free lists are read.
+            let mut no_size = names.clone();
+            no_size.layout.free_area_size = ABSENT;
+            let z = zone(1, 0, &r, &no_size, long as usize).unwrap();
+            assert!(z.free_area.is_empty() && z.free_types.is_empty(), "{ctx}");
         }
     }
 
@@ -653,5 +677,72 @@ mod tests {
         let packed = |lo: i32, hi: i32| i64::from(lo as u32) | (i64::from(hi) << 32);
         let slots = [packed(7, -3), packed(1 << 30, 0)];
         assert_eq!(counters(&slots, 3, 4), [7, -3, 1 << 30]);
+    }
+
+    /// The global counters: read directly where the record says they were
+    /// (kallsyms), else the sum of the nodes that were read; a node whose
+    /// counters were not read is not one of them.
+    #[test]
+    fn global_counters_are_read_or_summed_from_the_nodes_read() {
+        let names = MemNames {
+            node: vec!["NR_A".into(), "NR_B".into()],
+            zone: Vec::new(),
+            migrate: Vec::new(),
+            page_shift: 12,
+            pmd_shift: 21,
+            zones: Vec::new(),
+            layout: MemLayout::unplanned(),
+        };
+        let record = |node: u32, valid: u32, stat: [i64; 2]| {
+            // SAFETY: a record is plain data; all zeroes is a valid one.
+            let mut r: Box<MemStateRecord> = Box::new(unsafe { std::mem::zeroed() });
+            r.at = RecordKind::MarkVictim as u32;
+            r.node = node;
+            r.valid = valid;
+            r.node_stat[..2].copy_from_slice(&stat);
+            r.global_node_stat[..2].copy_from_slice(&[100, 200]);
+            r
+        };
+        let get = |m: &MemoryState, name: &str| m.counters.as_ref().unwrap().node[name];
+        let summed = assemble_at(
+            &[*record(0, MEM_NODE, [3, 4]), *record(1, MEM_NODE, [5, 6])],
+            &names,
+            8,
+        );
+        assert_eq!((get(&summed, "NR_A"), get(&summed, "NR_B")), (8, 10));
+        assert_eq!(summed.nodes.as_ref().unwrap().len(), 2);
+        let read = assemble_at(&[*record(0, MEM_NODE | MEM_GLOBAL, [3, 4])], &names, 8);
+        assert_eq!((get(&read, "NR_A"), get(&read, "NR_B")), (100, 200));
+        // Node 1's counters were not read: not a node of the event, not summed.
+        let half = assemble_at(
+            &[*record(0, MEM_NODE, [3, 4]), *record(1, 0, [5, 6])],
+            &names,
+            8,
+        );
+        assert_eq!(half.nodes.as_ref().unwrap().len(), 1);
+        assert_eq!(get(&half, "NR_A"), 3);
+        let none = assemble_at(&[*record(0, 0, [3, 4])], &names, 8);
+        assert!(none.counters.is_none() && none.nodes.is_none());
+    }
+
+    /// The plan cache's raw structs come back only into a struct of their
+    /// own size: another build's layout is refused.
+    #[test]
+    fn raw_structs_come_back_only_into_their_size() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Two(#[serde(with = "pod_bytes")] [u32; 2]);
+        #[derive(serde::Deserialize, Debug)]
+        struct Three(
+            #[serde(with = "pod_bytes")]
+            #[allow(dead_code)]
+            [u32; 3],
+        );
+        let json = serde_json::to_string(&Two([7, 9])).unwrap();
+        assert_eq!(serde_json::from_str::<Two>(&json).unwrap(), Two([7, 9]));
+        let e = serde_json::from_str::<Three>(&json).unwrap_err();
+        assert!(
+            e.to_string().contains("layout of another oomtrace build"),
+            "{e}"
+        );
     }
 }
