@@ -528,6 +528,9 @@ mod tests {
             Some(0)
         );
         assert_eq!(oom_domain_level(&[c(100, unlimited)], 12, 21), None);
+        // A THP (512 pages) that fits exactly is charged: not at the limit.
+        assert_eq!(oom_domain_level(&[c(8192 - 512, 8192)], 12, 21), None);
+        assert_eq!(oom_domain_level(&[c(8192 - 511, 8192)], 12, 21), Some(0));
     }
 
     #[test]
@@ -711,8 +714,21 @@ mod tests {
         );
         assert_eq!((get(&summed, "NR_A"), get(&summed, "NR_B")), (8, 10));
         assert_eq!(summed.nodes.as_ref().unwrap().len(), 2);
-        let read = assemble_at(&[*record(0, MEM_NODE | MEM_GLOBAL, [3, 4])], &names, 8);
+        let mut kallsyms = record(0, MEM_NODE | MEM_GLOBAL, [3, 4]);
+        kallsyms.path = MEM_PATH_KALLSYMS;
+        let read = assemble_at(&[*kallsyms], &names, 8);
         assert_eq!((get(&read, "NR_A"), get(&read, "NR_B")), (100, 200));
+        let how = read.read.unwrap();
+        assert_eq!(
+            (how.path, how.page_kb, how.at),
+            (MemoryPath::Kallsyms, 4, MemoryAt::MarkVictim)
+        );
+        let mut memcg = record(0, MEM_NODE, [3, 4]);
+        memcg.path = MEM_PATH_MEMCG;
+        assert_eq!(
+            assemble_at(&[*memcg], &names, 8).read.unwrap().path,
+            MemoryPath::Memcg
+        );
         // Node 1's counters were not read: not a node of the event, not summed.
         let half = assemble_at(
             &[*record(0, MEM_NODE, [3, 4]), *record(1, 0, [5, 6])],
@@ -743,6 +759,107 @@ mod tests {
         assert!(
             e.to_string().contains("layout of another oomtrace build"),
             "{e}"
+        );
+    }
+
+    /// Where the kernel side cannot reach the nodes, /proc stands in: each
+    /// populated zone of /proc/zoneinfo (read here by the test's own loop),
+    /// with its watermarks, sizes and protection as zoneinfo says (they do
+    /// not move), its free lists as long as /proc/buddyinfo's, and the
+    /// counters of /proc/vmstat by their enum names, in kB of 4 KiB pages.
+    #[test]
+    fn a_proc_sample_is_what_proc_says() {
+        let names = MemNames {
+            node: vec!["NR_FILE_PAGES".into(), "NR_SLAB_RECLAIMABLE_B".into()],
+            zone: vec!["NR_FREE_PAGES".into(), "NR_MLOCK".into()],
+            page_shift: 12,
+            pmd_shift: 21,
+            ..MemNames::default()
+        };
+        let m = sample_proc(&names, 5);
+        let read = m.read.unwrap();
+        assert_eq!(
+            (read.at, read.path, read.page_kb),
+            (MemoryAt::Sampled, MemoryPath::Proc, 4)
+        );
+        assert_eq!(read.sampled_after_ns, Some(5));
+        let zoneinfo = std::fs::read_to_string("/proc/zoneinfo").unwrap();
+        let mut expected = Vec::new();
+        let mut current: Option<(u32, String, Vec<(String, u64)>)> = None;
+        for line in zoneinfo.lines().chain(["Node end, zone end"]) {
+            if let Some(rest) = line.strip_prefix("Node ") {
+                if let Some(done) = current.take() {
+                    expected.push(done);
+                }
+                let (n, z) = rest.split_once(", zone").unwrap();
+                current = Some((
+                    n.trim().parse().unwrap_or(u32::MAX),
+                    z.trim().to_owned(),
+                    Vec::new(),
+                ));
+                continue;
+            }
+            let w: Vec<&str> = line.split_whitespace().collect();
+            if let (Some(c), [k, v]) = (current.as_mut(), &w[..])
+                && let Ok(v) = v.parse()
+            {
+                c.2.push((k.to_string(), v));
+            }
+        }
+        let field =
+            |f: &[(String, u64)], k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v * 4);
+        let populated: Vec<_> = expected
+            .iter()
+            .filter(|(_, _, f)| field(f, "present").unwrap_or(0) > 0)
+            .collect();
+        let zones = m.zones.unwrap();
+        assert_eq!(zones.len(), populated.len());
+        let buddy = std::fs::read_to_string("/proc/buddyinfo").unwrap();
+        for (z, (node, name, f)) in zones.iter().zip(&populated) {
+            assert_eq!((z.node, &z.zone), (*node, name));
+            assert_eq!(z.min_kb, field(f, "min"), "{name}");
+            assert_eq!(z.low_kb, field(f, "low"), "{name}");
+            assert_eq!(z.high_kb, field(f, "high"), "{name}");
+            assert_eq!(z.present_kb, field(f, "present"), "{name}");
+            assert_eq!(z.managed_kb, field(f, "managed"), "{name}");
+            let orders = buddy
+                .lines()
+                .find(|l| {
+                    l.contains(&format!("Node {node}, zone"))
+                        && l.split_whitespace().nth(3) == Some(name)
+                })
+                .map(|l| l.split_whitespace().count() - 4)
+                .unwrap();
+            assert_eq!(z.free_area.len(), orders, "{name}");
+            assert!(!z.lowmem_reserve.is_empty(), "{name}");
+            assert!(z.free_kb.is_some_and(|f| f > 0), "{name}");
+        }
+        let vmstat = std::fs::read_to_string("/proc/vmstat").unwrap();
+        let now = |k: &str| -> i64 {
+            vmstat
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{k} ")))
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        let c = m.counters.unwrap();
+        for (ours, proc) in [
+            (c.node["NR_FILE_PAGES"], now("nr_file_pages")),
+            (c.node["NR_SLAB_RECLAIMABLE_B"], now("nr_slab_reclaimable")),
+            (c.zone["NR_FREE_PAGES"], now("nr_free_pages")),
+        ] {
+            // Read a moment apart on a live machine: within a tenth.
+            assert!(
+                (ours - proc).abs() * 10 <= proc.max(100),
+                "{ours} vs {proc}"
+            );
+        }
+        assert!(
+            m.nodes
+                .unwrap()
+                .iter()
+                .all(|n| n.counters.contains_key("NR_FILE_PAGES"))
         );
     }
 }
