@@ -822,6 +822,7 @@ mod tests {
             assert_eq!(z.high_kb, field(f, "high"), "{name}");
             assert_eq!(z.present_kb, field(f, "present"), "{name}");
             assert_eq!(z.managed_kb, field(f, "managed"), "{name}");
+            assert_eq!(z.boost_kb, field(f, "boost"), "{name}");
             let orders = buddy
                 .lines()
                 .find(|l| {
@@ -860,6 +861,24 @@ mod tests {
                 .unwrap()
                 .iter()
                 .all(|n| n.counters.contains_key("NR_FILE_PAGES"))
+        );
+        // Without BTF (kernel-log mode) no enum names are known: zoneinfo's
+        // own names, upper-cased, stand for them.
+        let m = sample_proc(
+            &MemNames {
+                page_shift: 12,
+                ..MemNames::default()
+            },
+            0,
+        );
+        let c = m.counters.unwrap();
+        assert!(c.zone.contains_key("NR_FREE_PAGES"), "{:?}", c.zone.keys());
+        assert!(c.node.contains_key("NR_FILE_PAGES"), "{:?}", c.node.keys());
+        assert!(
+            m.zones
+                .unwrap()
+                .iter()
+                .all(|z| z.counters.contains_key("NR_FREE_PAGES"))
         );
     }
 }
