@@ -377,4 +377,242 @@ mod tests {
         assert_eq!(v.memcgs[0].failcnt_delta, 4);
         assert_eq!(v.memcgs[1].limit_in_s, Some(2.5));
     }
+
+    #[test]
+    fn every_psi_field_is_read() {
+        let p = parse_psi("some avg10=1.00 avg60=2.00 avg300=3.00 total=4\n").unwrap();
+        assert_eq!(
+            p.some,
+            PsiLine {
+                avg10: 1.0,
+                avg60: 2.0,
+                avg300: 3.0,
+                total_us: 4
+            }
+        );
+        assert_eq!(p.full, None);
+    }
+
+    /// PSI's stalled time per second, reclaim counters per second, each
+    /// memory cgroup with a limit by its share of it (ties by path), at
+    /// most `top`; those without a limit are not ranked.
+    #[test]
+    fn a_view_is_per_second_over_the_interval() {
+        let psi = |some: u64, full: u64| {
+            Some(Psi {
+                some: PsiLine {
+                    avg10: 1.5,
+                    avg60: 2.5,
+                    total_us: some,
+                    ..PsiLine::default()
+                },
+                full: Some(PsiLine {
+                    avg10: 0.5,
+                    avg60: 0.25,
+                    total_us: full,
+                    ..PsiLine::default()
+                }),
+            })
+        };
+        let a = Sample {
+            at_ns: 1_000_000_000,
+            psi: psi(1_000_000, 0),
+            reclaim: vec![("kswapd_scan", 100), ("oom_kill", 7)],
+            memcgs: vec![memcg("/a", 1000, 10_000, 1), memcg("/b", 2000, 10_000, 0)],
+            ..Sample::default()
+        };
+        let mut unlimited = memcg("/free", 5, 0, 0);
+        unlimited.limit_kb = None;
+        let b = Sample {
+            at_ns: 3_000_000_000,
+            psi: psi(1_500_000, 100_000),
+            reclaim: vec![("kswapd_scan", 300), ("oom_kill", 8), ("compact_stall", 9)],
+            memcgs: vec![
+                memcg("/a", 3000, 10_000, 4),
+                memcg("/b", 3000, 10_000, 0),
+                memcg("/c", 100, 10_000, 0),
+                memcg("/zero", 100, 0, 0),
+                unlimited,
+            ],
+            ..Sample::default()
+        };
+        let v = View::between(&a, &b, 2);
+        assert_eq!(v.interval_s, 2.0);
+        let p = v.psi.unwrap();
+        assert_eq!((p.some_avg10, p.some_avg60, p.some_now), (1.5, 2.5, 25.0));
+        assert_eq!(
+            (p.full_avg10, p.full_avg60, p.full_now),
+            (Some(0.5), Some(0.25), Some(5.0))
+        );
+        let rates: Vec<(&str, f64)> = v
+            .reclaim_per_s
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        // A counter the first sample lacks starts now: no rate yet.
+        assert_eq!(
+            rates,
+            [
+                ("kswapd_scan", 100.0),
+                ("oom_kill", 0.5),
+                ("compact_stall", 0.0)
+            ]
+        );
+        let ranked: Vec<(&str, f64, f64, u64)> = v
+            .memcgs
+            .iter()
+            .map(|m| {
+                (
+                    m.path.as_str(),
+                    m.percent,
+                    m.growth_kb_per_s,
+                    m.failcnt_delta,
+                )
+            })
+            .collect();
+        assert_eq!(ranked, [("/a", 30.0, 1000.0, 3), ("/b", 30.0, 500.0, 0)]);
+        assert_eq!(v.memcgs[0].limit_in_s, Some(7.0));
+        // Not growing: no time left to say; a new one has no growth yet.
+        let v = View::between(&b, &b, 10);
+        assert!(
+            v.memcgs
+                .iter()
+                .all(|m| m.limit_in_s.is_none() && m.growth_kb_per_s == 0.0)
+        );
+        assert_eq!(v.memcgs.len(), 3);
+        assert_eq!(v.psi.unwrap().some_now, 0.0);
+        let fresh = View::between(&Sample::default(), &b, 10);
+        assert_eq!(fresh.psi.unwrap().some_now, 0.0);
+        assert!(fresh.memcgs.iter().all(|m| m.growth_kb_per_s == 0.0));
+    }
+
+    /// Memory cgroups as their files say: v1's and v2's, usage and limit in
+    /// kB, "no limit" as none, fail counts, paths from the root (not
+    /// itself), down to [`MEMCG_DEPTH`] levels.
+    #[test]
+    fn memory_cgroups_are_read_from_their_files() {
+        let root = std::env::temp_dir().join(format!("oomtrace-memcgs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let write = |dir: &Path, files: &[(&str, &str)]| {
+            std::fs::create_dir_all(dir).unwrap();
+            for (f, v) in files {
+                std::fs::write(dir.join(f), v).unwrap();
+            }
+        };
+        let v1 = root.join("v1");
+        write(&v1, &[]);
+        write(
+            &v1.join("a"),
+            &[
+                ("memory.usage_in_bytes", "2048\n"),
+                ("memory.limit_in_bytes", "4096\n"),
+                ("memory.failcnt", "3\n"),
+            ],
+        );
+        write(
+            &v1.join("a/b"),
+            &[
+                ("memory.usage_in_bytes", "1048576\n"),
+                ("memory.limit_in_bytes", "9223372036854771712\n"),
+            ],
+        );
+        let mut deep = v1.clone();
+        for level in 1..=MEMCG_DEPTH + 1 {
+            deep = deep.join(format!("d{level}"));
+            write(&deep, &[("memory.usage_in_bytes", "1024")]);
+        }
+        let mut got = memcgs(&v1);
+        got.sort_by(|x, y| x.path.cmp(&y.path));
+        let paths: Vec<&str> = got.iter().map(|m| m.path.as_str()).collect();
+        assert_eq!(paths.len(), 2 + MEMCG_DEPTH, "{paths:?}");
+        assert_eq!(
+            got[0],
+            MemcgNow {
+                path: "/a".into(),
+                usage_kb: 2,
+                limit_kb: Some(4),
+                failcnt: 3
+            }
+        );
+        assert_eq!(
+            got[1],
+            MemcgNow {
+                path: "/a/b".into(),
+                usage_kb: 1024,
+                limit_kb: None,
+                failcnt: 0
+            }
+        );
+        let deepest = got.iter().map(|m| m.path.matches('/').count()).max();
+        assert_eq!(deepest, Some(MEMCG_DEPTH));
+        let v2 = root.join("v2");
+        write(&v2, &[("cgroup.controllers", "memory\n")]);
+        write(
+            &v2.join("pod"),
+            &[
+                ("memory.current", "8192\n"),
+                ("memory.max", "16384\n"),
+                ("memory.events", "low 0\nhigh 0\nmax 5\noom 1\n"),
+            ],
+        );
+        write(
+            &v2.join("open"),
+            &[("memory.current", "1024\n"), ("memory.max", "max\n")],
+        );
+        let mut got = memcgs(&v2);
+        got.sort_by(|x, y| x.path.cmp(&y.path));
+        assert_eq!(
+            got,
+            [
+                MemcgNow {
+                    path: "/open".into(),
+                    usage_kb: 1,
+                    limit_kb: None,
+                    failcnt: 0
+                },
+                MemcgNow {
+                    path: "/pod".into(),
+                    usage_kb: 8,
+                    limit_kb: Some(16),
+                    failcnt: 5
+                }
+            ]
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A sample is this machine's /proc, read by the test too: the zones
+    /// of /proc/zoneinfo, PSI as /proc/pressure/memory says it, and each
+    /// reclaim counter the sum of its /proc/vmstat lines (the OOM kills do
+    /// not move while nothing is killed).
+    #[test]
+    fn a_sample_is_what_proc_says() {
+        let s = sample(12, None);
+        let buddy = std::fs::read_to_string("/proc/buddyinfo").unwrap();
+        assert_eq!(s.zones.len(), buddy.lines().count());
+        assert!(s.zones.iter().all(|z| z.managed_kb > 0 && z.free_kb > 0));
+        let vmstat = std::fs::read_to_string("/proc/vmstat").unwrap();
+        let sum = |prefix: &str, exact: bool| -> u64 {
+            vmstat
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .filter(|(k, _)| {
+                    if exact {
+                        *k == prefix
+                    } else {
+                        k.starts_with(prefix)
+                    }
+                })
+                .map(|(_, v)| v.parse::<u64>().unwrap())
+                .sum()
+        };
+        let get = |n: &str| s.reclaim.iter().find(|(k, _)| *k == n).unwrap().1;
+        assert_eq!(get("oom_kill"), sum("oom_kill", true));
+        assert!(get("direct_reclaim") <= sum("allocstall_", false));
+        assert!(get("kswapd_scan") <= sum("pgscan_kswapd", true));
+        let psi = parse_psi(&std::fs::read_to_string("/proc/pressure/memory").unwrap()).unwrap();
+        let ours = s.psi.unwrap();
+        assert!(ours.some.total_us <= psi.some.total_us);
+        assert!(s.at_ns > 0 && s.memcgs.is_empty());
+    }
 }
