@@ -716,4 +716,44 @@ mod tests {
         assert!(text.contains("gfp_mask=?, order=0"));
         assert_eq!(text.matches("not available without kprobes").count(), 1);
     }
+
+    /// A reaper step as a log line of its own: the kernel's timestamp and
+    /// `oom_reaper:` prefix, its OOM where known, its time since the kill.
+    #[test]
+    fn reaper_steps_read_like_the_kernels_line() {
+        let r = ReaperEvent {
+            seq: 3,
+            uptime_ns: 1_500_000_000,
+            pid: 42,
+            step: crate::event::ReaperStep::Finish,
+            since_kill_ns: Some(2_500_000),
+            ..ReaperEvent::default()
+        };
+        assert_eq!(
+            reaper_line(&r),
+            "[    1.500000] oom_reaper: reaped process 42 (OOM #3), 2.5 ms after the kill"
+        );
+        let unknown = ReaperEvent {
+            seq: 0,
+            since_kill_ns: None,
+            ..r
+        };
+        assert_eq!(
+            reaper_line(&unknown),
+            "[    1.500000] oom_reaper: reaped process 42"
+        );
+    }
+
+    /// `shmem_thp: 0kB` has its space up to 6.5 (the fixtures of 6.1 print
+    /// it, those of 6.12 do not).
+    #[test]
+    fn shmem_thp_is_spaced_before_6_6() {
+        let at = |k| Options {
+            kernel: k,
+            ..Options::default()
+        };
+        assert!(at(Some((6, 5))).spaced_thp());
+        assert!(!at(Some((6, 6))).spaced_thp());
+        assert!(!at(None).spaced_thp());
+    }
 }
