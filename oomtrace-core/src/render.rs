@@ -756,4 +756,110 @@ mod tests {
         assert!(!at(Some((6, 6))).spaced_thp());
         assert!(!at(None).spaced_thp());
     }
+
+    /// What the kernel's report lacks and oomtrace adds, line by line: the
+    /// user stack (function and line where known, else the address; the
+    /// mapping; frames past the first unresolved one marked), the
+    /// allocator's last retries, a global OOM's summary, a second victim of
+    /// a group kill, and an OOM that killed nothing.
+    #[test]
+    fn the_additions_read_as_written() {
+        use crate::event::{RetryStep, UserFrame};
+        let mut ev = memcg_event();
+        ev.user_stack = Some(vec![
+            UserFrame {
+                addr: "0x7f0000001010".into(),
+                mapping: Some("/usr/lib/libc.so.6".into()),
+                offset: Some(0x1010),
+                symbol: Some("malloc".into()),
+                symbol_offset: Some(0x10),
+                file: Some("/src/malloc/malloc.c".into()),
+                line: Some(3287),
+                reliable: Some(true),
+                ..UserFrame::default()
+            },
+            UserFrame {
+                addr: "0x55550000beef".into(),
+                reliable: Some(false),
+                ..UserFrame::default()
+            },
+        ]);
+        let retry = |ms_before: u64, order: i64| RetryStep {
+            event: "reclaim_retry_zone".into(),
+            uptime_ns: 10_000_000_000 - ms_before * 1_000_000,
+            fields: [("order".into(), order), ("no_progress_loops".into(), 3)]
+                .into_iter()
+                .collect(),
+        };
+        ev.uptime_ns = 10_000_000_000;
+        ev.allocator_retries = vec![retry(40, 0), retry(12, 1)];
+        ev.also_killed = vec![Victim {
+            pid: Some(99),
+            comm: Some("worker".into()),
+            ..Victim::default()
+        }];
+        let t = text(&ev);
+        for want in [
+            "] User stack:\n",
+            "]  => malloc+0x10 (malloc.c:3287) [/usr/lib/libc.so.6+0x1010]\n",
+            "]  => 0x55550000beef (unreliable)\n",
+            "] reclaim_retry_zone: 2 in the 40.0 ms before; last (12.0 ms before): order=1 no_progress_loops=3\n",
+            "] oomtrace: also killed 99 (worker) in the same OOM\n",
+        ] {
+            assert!(t.contains(want), "{t}\nlacks\n{want}");
+        }
+        assert!(!t.contains("compact_retry"));
+        ev.user_stack = Some(Vec::new());
+        assert!(!text(&ev).contains("User stack:"));
+        // A global OOM says so where the memcg would be; one whose kind is
+        // unknown says neither.
+        ev.constraint = Some("CONSTRAINT_NONE".into());
+        ev.memcg = None;
+        assert!(text(&ev).contains("nodemask=(null),global_oom,task_memcg=/oomtest,"));
+        ev.constraint = None;
+        assert!(text(&ev).contains("nodemask=(null),task_memcg=/oomtest,"));
+        ev.constraint = Some("CONSTRAINT_MEMCG".into());
+        assert!(text(&ev).contains("nodemask=(null),task_memcg=/oomtest,"));
+        ev.victim = None;
+        ev.killed = Some(false);
+        assert!(text(&ev).contains("] oomtrace: no task was killed (nothing eligible)\n"));
+        ev.killed = None;
+        assert!(!text(&ev).contains("no task was killed"));
+    }
+
+    /// Before 5.13 the THP counters count huge pages: 512 base pages each
+    /// with 4 KiB pages (a PMD), 2048 with 16 KiB; every other counter,
+    /// and every counter from 5.13, one page a unit.
+    #[test]
+    fn thp_counters_count_huge_pages_before_5_13() {
+        assert_eq!(pages_per_unit("NR_ANON_THPS", Some((5, 10)), 4), 512);
+        assert_eq!(
+            pages_per_unit("NR_SHMEM_PMDMAPPED", Some((5, 12)), 16),
+            2048
+        );
+        assert_eq!(pages_per_unit("NR_ANON_THPS", Some((5, 13)), 4), 1);
+        assert_eq!(pages_per_unit("NR_ANON_THPS", None, 4), 1);
+        assert_eq!(pages_per_unit("NR_FILE_PAGES", Some((5, 10)), 4), 1);
+    }
+
+    /// Mem-Info says where the tracer read it; a kernel log's, as printed,
+    /// says nothing more.
+    #[test]
+    fn mem_info_says_where_it_was_read() {
+        use crate::event::{Counters, MemoryPath, MemoryRead};
+        let mut ev = memcg_event();
+        ev.counters = Some(Counters::default());
+        ev.memory_read = Some(MemoryRead {
+            at: MemoryAt::ShowFreeAreas,
+            path: MemoryPath::Kallsyms,
+            page_kb: 4,
+            ..MemoryRead::default()
+        });
+        assert!(
+            text(&ev)
+                .contains("] Mem-Info: (read in the kernel at show_free_areas, via kallsyms)\n")
+        );
+        ev.memory_read.as_mut().unwrap().at = MemoryAt::Printed;
+        assert!(text(&ev).contains("] Mem-Info:\n"));
+    }
 }
