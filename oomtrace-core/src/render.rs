@@ -862,4 +862,47 @@ mod tests {
         ev.memory_read.as_mut().unwrap().at = MemoryAt::Printed;
         assert!(text(&ev).contains("] Mem-Info:\n"));
     }
+
+    /// A free list's migrate types are printed only where it has blocks,
+    /// as `show_free_areas()` does (`if (nr[order])`).
+    #[test]
+    fn migrate_types_only_for_orders_with_blocks() {
+        let z = Zone {
+            zone: "Normal".into(),
+            free_area: vec![0, 1],
+            free_types: vec!["U".into(), "M".into()],
+            ..Zone::default()
+        };
+        assert_eq!(buddy_line(&z, 4, false), "Normal: 0*4kB 1*8kB (M) = 8kB");
+    }
+
+    /// `--counters` lists every counter by its index, as the seed's dump.
+    #[test]
+    fn counters_are_listed_by_index() {
+        use crate::event::Counters;
+        let mut ev = memcg_event();
+        let opts = Options {
+            counters: true,
+            ..Options::default()
+        };
+        assert!(text_with(&ev, opts).contains("] (no counters in this event)\n"));
+        ev.counters = Some(Counters {
+            node: [("NR_A".into(), 3), ("NR_B".into(), -1)]
+                .into_iter()
+                .collect(),
+            zone: [("NR_FREE_PAGES".into(), 7)].into_iter().collect(),
+            free_pcp: None,
+        });
+        let t = text_with(&ev, opts);
+        for want in [
+            "] vm_node_stat:\n",
+            &format!("]   [ 0] {:<32} 3\n", "NR_A"),
+            &format!("]   [ 1] {:<32} -1\n", "NR_B"),
+            "] vm_zone_stat:\n",
+            &format!("]   [ 0] {:<32} 7\n", "NR_FREE_PAGES"),
+        ] {
+            assert!(t.contains(want), "{t}\nlacks {want:?}");
+        }
+        assert!(!text(&ev).contains("vm_node_stat"));
+    }
 }
