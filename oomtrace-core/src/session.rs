@@ -904,4 +904,123 @@ mod tests {
         assert_eq!(s[0].events.len(), 2);
         assert_eq!(notes.skipped.len(), 1);
     }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "oomtrace-create-{name}-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    /// A session file is made 0600 and never silently replaced; `--force`
+    /// replaces the name itself (a link planted there, not what it points
+    /// at); `--append` refuses a link and makes an older, wider file 0600.
+    #[test]
+    fn session_files_are_private_and_never_written_through_a_link() {
+        let d = scratch("modes");
+        let path = d.join("s.jsonl");
+        let p = path.to_str().unwrap();
+        create(p, Existing::Refuse)
+            .unwrap()
+            .write_all(b"one\n")
+            .unwrap();
+        assert_eq!(mode(&path), 0o600);
+        let e = create(p, Existing::Refuse).err().unwrap();
+        assert!(e.to_string().contains("exists; --force replaces it"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\n");
+        // --append: added to, and made private.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        create(p, Existing::Append)
+            .unwrap()
+            .write_all(b"two\n")
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\n");
+        assert_eq!(mode(&path), 0o600);
+        // A link where the session goes: --append refuses it, --force
+        // replaces the link and leaves its target alone.
+        let target = d.join("victim");
+        std::fs::write(&target, "precious\n").unwrap();
+        let link = d.join("link.jsonl");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let l = link.to_str().unwrap();
+        let e = create(l, Existing::Append).err().unwrap();
+        assert!(e.to_string().contains("is a symbolic link"), "{e}");
+        assert!(create(l, Existing::Refuse).is_err());
+        create(l, Existing::Overwrite)
+            .unwrap()
+            .write_all(b"new\n")
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_file()
+        );
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "new\n");
+        assert_eq!(mode(&link), 0o600);
+        // Nothing left beside it.
+        let names: Vec<String> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        // Where it cannot be made: the reason, with the path.
+        let e = create(d.join("no/such/dir").to_str().unwrap(), Existing::Overwrite)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("creating it beside: "), "{e}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A session written through the sink (header, events, end) reads back
+    /// whole: its header, its events, its end record.
+    #[test]
+    fn a_session_written_through_the_sink_reads_back() {
+        let mut w = Writer::new(Vec::new());
+        let h = Header::new("6.18.0", "tracepoint", vec!["mark_victim".into()]);
+        w.header(&h).unwrap();
+        Sink::event(&mut w, &Event::new(event(1))).unwrap();
+        Sink::end(
+            &mut w,
+            &Trailer {
+                events: 1,
+                ..Trailer::default()
+            },
+        )
+        .unwrap();
+        let bytes = w.into_inner();
+        let (s, _) = read_from(&bytes[..], "mem", false).unwrap();
+        assert_eq!(s[0].header, h);
+        assert_eq!(s[0].events, [event(1)]);
+        assert_eq!(s[0].trailer.as_ref().unwrap().events, 1);
+        // At full depth each event keeps its line as written.
+        let mut r = Reader::new(&bytes[..], "mem", false, Depth::Full);
+        r.next_item().unwrap();
+        let Some(Item::Event(ev)) = r.next_item().unwrap() else {
+            panic!("no event");
+        };
+        let line = String::from_utf8(ev.line.unwrap()).unwrap();
+        assert_eq!(
+            bytes.split(|&b| b == b'\n').nth(1).unwrap(),
+            line.as_bytes()
+        );
+        let mut r = Reader::new(&bytes[..], "mem", false, Depth::Rendered);
+        r.next_item().unwrap();
+        let Some(Item::Event(ev)) = r.next_item().unwrap() else {
+            panic!("no event");
+        };
+        assert!(ev.line.is_none() && ev.full.is_some());
+    }
 }
