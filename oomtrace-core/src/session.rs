@@ -440,10 +440,6 @@ impl<R: BufRead> Reader<R> {
     }
 
     /// What was found besides sessions (skipped lines, a cut-off tail).
-    pub fn notes(&self) -> &ReadNotes {
-        &self.notes
-    }
-
     pub fn into_notes(self) -> ReadNotes {
         self.notes
     }
@@ -1022,5 +1018,20 @@ mod tests {
             panic!("no event");
         };
         assert!(ev.line.is_none() && ev.full.is_some());
+    }
+
+    /// A line too long to hold is skipped to its end, and the lines after
+    /// it keep their numbers.
+    #[test]
+    fn after_a_line_too_long_the_lines_keep_their_numbers() {
+        let mut b = write_session(1, false);
+        b.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        b.extend_from_slice(b"\n{oops\n");
+        b.extend_from_slice(&serde_json::to_vec(&event(2)).unwrap());
+        b.push(b'\n');
+        let (s, notes) = read_bytes(&b, true).unwrap();
+        let lines: Vec<usize> = notes.skipped.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [3, 4]);
+        assert_eq!(s[0].events, [event(1), event(2)]);
     }
 }
