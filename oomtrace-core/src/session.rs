@@ -1034,4 +1034,28 @@ mod tests {
         assert_eq!(lines, [3, 4]);
         assert_eq!(s[0].events, [event(1), event(2)]);
     }
+
+    /// A record of a known type that does not parse: skipped with its
+    /// reason under `skip_bad`, else the error, naming the line; a last
+    /// line cut before its type is a cut-off tail like any other.
+    #[test]
+    fn a_record_that_does_not_parse_is_named() {
+        let mut b = write_session(1, false);
+        b.extend_from_slice(b"{\"type\":\"end\",\"events\":\"x\"}\n");
+        b.extend_from_slice(&serde_json::to_vec(&event(2)).unwrap());
+        b.push(b'\n');
+        let e = read_bytes(&b, false).unwrap_err();
+        assert!(e.to_string().contains(":3: bad end record: "), "{e}");
+        let (s, notes) = read_bytes(&b, true).unwrap();
+        assert_eq!(
+            notes.skipped,
+            [(3, "a end record that does not parse".to_owned())]
+        );
+        assert_eq!(s[0].events.len(), 2);
+        let mut cut = write_session(1, false);
+        cut.extend_from_slice(b"{\"ty");
+        let (s, notes) = read_bytes(&cut, false).unwrap();
+        assert_eq!(notes.truncated_tail, Some((3, 4)));
+        assert_eq!(s[0].events.len(), 1);
+    }
 }
