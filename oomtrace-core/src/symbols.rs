@@ -381,4 +381,47 @@ ffffffff815b0e30 t next_fn
         assert_eq!(only_cold.resolve_function("foo"), None);
         assert!(!k.has_data_symbols());
     }
+
+    /// Read from /proc/kallsyms, line by line: every symbol the file lists
+    /// (the test reads the file itself), addresses shown to root, in
+    /// address order (each symbolizes to itself).
+    #[test]
+    fn this_kernels_table_is_its_proc_kallsyms() {
+        let text = fs::read_to_string("/proc/kallsyms").unwrap();
+        let listed = text
+            .lines()
+            .filter(|l| l.split_whitespace().count() >= 3)
+            .count();
+        let k = Kallsyms::load().unwrap();
+        assert_eq!(k.len(), listed);
+        assert!(!k.is_empty() && k.has_addresses());
+        assert!(k.symbols.windows(2).all(|w| w[0].addr <= w[1].addr));
+        let data = text.lines().any(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.len() >= 3 && matches!(w[1], "d" | "D" | "b" | "B") && w[2] == "vm_node_stat"
+        });
+        assert_eq!(k.has_data_symbols(), data);
+        let from_text = Kallsyms::parse(&text);
+        for name in ["out_of_memory", "oom_kill_process", "show_mem"] {
+            assert_eq!(k.address_of(name), from_text.address_of(name), "{name}");
+        }
+        assert!(k.address_of("out_of_memory").is_some());
+        assert!(Kallsyms::load_from(Path::new("/nonexistent")).is_err());
+    }
+
+    /// Data symbols are `vm_node_stat` among d, D, b or B; hidden addresses
+    /// (kptr_restrict) read as 0.
+    #[test]
+    fn data_symbols_and_hidden_addresses_are_told() {
+        let has_data = |t: &str| Kallsyms::parse(t).has_data_symbols();
+        assert!(has_data("ffff0000 D vm_node_stat\n"));
+        assert!(has_data("ffff0000 b vm_node_stat\n"));
+        assert!(!has_data("ffff0000 T vm_node_stat\n"));
+        assert!(!has_data("ffff0000 D vm_zone_stat\n"));
+        let hidden = Kallsyms::parse("0000000000000000 T a\n0000000000000000 T b\n");
+        assert_eq!(hidden.len(), 2);
+        assert!(!hidden.has_addresses());
+        let none = Kallsyms::parse("");
+        assert!(none.is_empty() && !none.has_addresses());
+    }
 }
