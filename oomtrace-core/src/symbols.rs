@@ -424,4 +424,18 @@ ffffffff815b0e30 t next_fn
         let none = Kallsyms::parse("");
         assert!(none.is_empty() && !none.has_addresses());
     }
+
+    /// Only functions are kprobe targets: a data symbol of the same name is
+    /// not one. Aliases (two names at one address) end where the next
+    /// address begins, not at each other.
+    #[test]
+    fn functions_only_and_aliases_share_their_size() {
+        let k = Kallsyms::parse(
+            "ffff1000 D foo\nffff2000 t bar\nffff2000 t bar_alias\nffff2100 t next\n",
+        );
+        assert_eq!(k.resolve_function("foo"), None);
+        assert_eq!(k.resolve_function("bar"), Some("bar"));
+        let r = k.symbolize(0xffff2010).unwrap();
+        assert_eq!((r.offset, r.size), (0x10, 0x100));
+    }
 }
