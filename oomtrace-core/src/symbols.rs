@@ -438,4 +438,13 @@ ffffffff815b0e30 t next_fn
         let r = k.symbolize(0xffff2010).unwrap();
         assert_eq!((r.offset, r.size), (0x10, 0x100));
     }
+
+    /// Loaded in the background: the same table, once ready, as a load
+    /// in the foreground.
+    #[test]
+    fn a_background_load_is_the_same_table() {
+        let s = Symbols::load_in_background();
+        assert_eq!(s.get().len(), Kallsyms::load().unwrap().len());
+        assert!(s.get().address_of("out_of_memory").is_some());
+    }
 }

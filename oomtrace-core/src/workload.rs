@@ -434,4 +434,39 @@ mod tests {
             None
         );
     }
+
+    /// A pod's UID is 36 characters with dashes at 8, 13, 18 and 23; a
+    /// bare 64-hex id is a container only under a pod or `/docker`.
+    #[test]
+    fn only_real_uids_and_ids_in_their_place() {
+        assert_eq!(Workload::from_path("/kubepods/podabc"), None);
+        let wrong_dashes = UID.replacen('-', "x", 1) + "-";
+        assert_eq!(wrong_dashes.len(), 37);
+        assert_eq!(
+            Workload::from_path(&format!("/kubepods/pod{}", &wrong_dashes[..36])),
+            None
+        );
+        assert_eq!(Workload::from_path(&format!("/{ID}")), None);
+        let beside = w(&format!("/system.slice/{ID}"));
+        assert_eq!((beside.runtime, beside.container_id), (None, None));
+    }
+
+    /// The runtime's files name the runtime of a container only.
+    #[test]
+    fn a_runtime_is_named_for_a_container_only() {
+        let n = OciNames {
+            runtime: Some("cri-o".into()),
+            pod: Some("web".into()),
+            ..OciNames::default()
+        };
+        let mut unit = w("/system.slice/nginx.service");
+        unit.name_from(&n);
+        assert_eq!(unit.runtime, None);
+        let mut bare = w(&format!("/kubepods/pod{UID}/{ID}"));
+        bare.name_from(&n);
+        assert_eq!(bare.runtime.as_deref(), Some("cri-o"));
+        let mut docker = w(&format!("/system.slice/docker-{ID}.scope"));
+        docker.name_from(&n);
+        assert_eq!(docker.runtime.as_deref(), Some("docker"));
+    }
 }
