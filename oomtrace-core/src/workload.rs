@@ -469,4 +469,16 @@ mod tests {
         docker.name_from(&n);
         assert_eq!(docker.runtime.as_deref(), Some("docker"));
     }
+
+    /// A pod known by its UID only (no runtime files read): the UID and
+    /// the container's short id.
+    #[test]
+    fn a_pod_without_names_is_its_uid() {
+        let k = w(&format!("/kubepods/pod{UID}/{ID}"));
+        assert_eq!(k.label(), format!("pod {UID}/{}", &ID[..12]));
+        assert_eq!(
+            w(&format!("/kubepods/pod{UID}")).label(),
+            format!("pod {UID}")
+        );
+    }
 }
