@@ -1657,6 +1657,67 @@ mod tests {
         );
     }
 
+    /// The warning says what was lost or incomplete when either was; the
+    /// note on OOMs without a section only when some are; no "more
+    /// sessions" when all are listed.
+    #[test]
+    fn warnings_only_when_something_is_missing() {
+        let (page, _) = page_of_the_fixtures();
+        assert!(!page.contains("lost record"));
+        assert!(!page.contains("id=\"detail-limit\""));
+        assert!(!page.contains("more sessions"));
+        let (_, fixtures) = page_of_the_fixtures();
+        for (lost, incomplete) in [(3, 0), (0, 2)] {
+            let mut out = Vec::new();
+            let mut html = Html::new(&mut out, render::Options::default(), 100);
+            html.session(&Header::default()).unwrap();
+            html.event(&Event::new(fixtures[0].clone())).unwrap();
+            html.end(&Trailer {
+                lost,
+                incomplete,
+                ..Trailer::default()
+            })
+            .unwrap();
+            html.finish().unwrap();
+            let page = String::from_utf8(out).unwrap();
+            let want = format!(
+                "{lost} lost record{}, {incomplete} incomplete OOM{}",
+                plural(lost),
+                plural(incomplete)
+            );
+            assert!(page.contains(&want), "{want}");
+        }
+    }
+
+    /// One OOM alone sits in the middle of a two-second axis; the axis of
+    /// time since boot never starts before boot.
+    #[test]
+    fn a_lone_oom_is_centred_and_boot_is_the_earliest() {
+        let (_, fixtures) = page_of_the_fixtures();
+        let at = |secs: &[f64]| -> Vec<f64> {
+            let events: Vec<OomEvent> = secs
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let mut ev = fixtures[0].clone();
+                    ev.seq = i as u64 + 1;
+                    ev.time.clear();
+                    ev.uptime_ns = (t * 1e9) as u64;
+                    ev
+                })
+                .collect();
+            let page = page_of(&events);
+            let svg = blocks(&page, "<svg id=\"timeline\"", "</svg>")[0];
+            tags(svg, "<circle").iter().map(|c| num(c, "cx")).collect()
+        };
+        assert!((at(&[5.0])[0] - 560.0).abs() < 0.06);
+        // 0.1 s and 10 s: 2 % of the span before 0.1 s would be before boot.
+        let x = at(&[0.1, 10.0]);
+        let hi = 10.0 + 9.9 * 0.02;
+        assert!((x[0] - (130.0 + 0.1 / hi * 860.0)).abs() < 0.06, "{x:?}");
+        assert!((x[1] - (130.0 + 10.0 / hi * 860.0)).abs() < 0.06, "{x:?}");
+    }
+
     /// Sizes as people read them, each unit from ten of it (and the short
     /// labels under the free lists from one).
     #[test]
