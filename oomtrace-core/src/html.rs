@@ -1455,6 +1455,28 @@ mod tests {
             with_parent += 1;
         }
         assert!(with_parent > 10, "{with_parent}");
+        // A frame's callees side by side from its left edge, in the order
+        // they were first seen (their node numbers).
+        let mut children: std::collections::BTreeMap<usize, Vec<(usize, f64, f64)>> =
+            Default::default();
+        for f in &frames {
+            if let Some(parent) = attr(f, "data-parent") {
+                let rect = tags(f, "<rect")[0];
+                children.entry(parent.parse().unwrap()).or_default().push((
+                    num(f, "data-node") as usize,
+                    num(rect, "x"),
+                    num(rect, "width"),
+                ));
+            }
+        }
+        for (parent, mut kids) in children {
+            kids.sort_by_key(|k| k.0);
+            let mut x = num(tags(by_node[&parent], "<rect")[0], "x");
+            for (node, kx, w) in kids {
+                assert!((kx - x).abs() < 0.2, "node {node}: x {kx}, expected {x}");
+                x += w;
+            }
+        }
     }
 
     /// A zone whose free memory is under its min watermark is drawn so;
