@@ -1740,6 +1740,58 @@ mod tests {
         assert!((x[1] - (130.0 + 10.0 / hi * 860.0)).abs() < 0.06, "{x:?}");
     }
 
+    /// The small blocks, by hand: the lead-up's line chart (oldest at the
+    /// left, the OOM at the right, lowest value at the bottom), the memory
+    /// cgroup's bar by its share, an order too large to be one, a frame
+    /// with a name and no offset, and a page without OOMs.
+    #[test]
+    fn the_small_blocks_by_hand() {
+        use crate::event::{LeadPoint, LeadUp, MemcgMemory};
+        let point = |ms_before, kb| LeadPoint {
+            ms_before,
+            memcg_usage_kb: Some(kb),
+            ..LeadPoint::default()
+        };
+        let l = LeadUp {
+            interval_ms: 1000,
+            points: vec![point(2000, 1), point(1000, 2), point(0, 3)],
+        };
+        let block = lead_up_block(&l);
+        let svg = tags(&block, "<svg class=\"leadup memcg\"")[0];
+        assert_eq!(attr(svg, "data-values"), Some("1 2 3"));
+        assert!(
+            block.contains("<polyline points=\"0.0,36.0 150.0,20.0 300.0,4.0\"/>"),
+            "{block}"
+        );
+        let bar = memcg_block(&MemcgMemory {
+            usage_kb: 1024,
+            limit_kb: 4096,
+            failcnt: 2,
+        });
+        assert_eq!(num(tags(&bar, "<rect class=\"used\"")[0], "width"), 75.0);
+        assert!(bar.contains("(25 %), failcnt 2"), "{bar}");
+        let ev = OomEvent {
+            order: Some(40),
+            ..OomEvent::default()
+        };
+        assert!(gfp_block(&ev).contains("<p>order unknown</p>"));
+        let named = Frame {
+            addr: "0x1".into(),
+            symbol: Some("f".into()),
+            ..Frame::default()
+        };
+        assert_eq!(ftrace_stack(&[named]), " <stack trace>\n => f\n");
+        let mut out = Vec::new();
+        Html::new(&mut out, render::Options::default(), 10)
+            .finish()
+            .unwrap();
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("<p>No OOM in these sessions.</p>")
+        );
+    }
+
     /// Sizes as people read them, each unit from ten of it (and the short
     /// labels under the free lists from one).
     #[test]
