@@ -1281,6 +1281,30 @@ mod tests {
         }
         let zones = blocks(&page, "<g class=\"zone\"", "</g>");
         assert!(zones.len() >= 3);
+        // Each section's zones by their names, a row each.
+        for (sec, ev) in blocks(&page, "<section class=\"oom\"", "</section>")
+            .iter()
+            .zip(&events)
+        {
+            let drawn: Vec<&str> = blocks(sec, "<g class=\"zone\"", "</g>")
+                .iter()
+                .map(|z| attr(z, "data-zone").unwrap())
+                .collect();
+            let measured: Vec<String> = ev
+                .zones
+                .iter()
+                .flatten()
+                .filter(|z| z.managed_kb != Some(0) && z.free_kb.is_some())
+                .map(|z| format!("Node {} {}", z.node, z.zone))
+                .collect();
+            assert_eq!(drawn, measured);
+            for (i, z) in blocks(sec, "<g class=\"zone\"", "</g>").iter().enumerate() {
+                assert_eq!(
+                    num(tags(z, "<rect class=\"track\"")[0], "y"),
+                    30.0 * i as f64 + 5.0
+                );
+            }
+        }
         for z in &zones {
             let free = num(z, "data-free-kb");
             let marks: Vec<(&str, Option<f64>)> = ["min", "low", "high"]
@@ -1756,6 +1780,13 @@ mod tests {
             interval_ms: 1000,
             points: vec![point(2000, 1), point(1000, 2), point(0, 3)],
         };
+        // One point is no line; two are.
+        let short = |n: usize| LeadUp {
+            interval_ms: 1000,
+            points: l.points[3 - n..].to_vec(),
+        };
+        assert!(!lead_up_block(&short(1)).contains("<svg"));
+        assert!(lead_up_block(&short(2)).contains("<svg class=\"leadup memcg\""));
         let block = lead_up_block(&l);
         let svg = tags(&block, "<svg class=\"leadup memcg\"")[0];
         assert_eq!(attr(svg, "data-values"), Some("1 2 3"));
