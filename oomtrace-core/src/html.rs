@@ -1823,6 +1823,29 @@ mod tests {
         );
     }
 
+    /// A "who" chart: the top names, a row each from the top, then all the
+    /// others in one row; none when there are no others.
+    #[test]
+    fn who_charts_end_with_all_the_others() {
+        let mut t = TopCounts::new(100);
+        for i in 0..TOP + 2 {
+            for _ in 0..=i {
+                t.add(&format!("n{i:02}"));
+            }
+        }
+        let svg = who_svg("x", &t);
+        let rows = blocks(&svg, "<g class=\"who-row\"", "</g>");
+        assert_eq!(rows.len(), TOP + 1);
+        assert_eq!(attr(rows[TOP], "data-name"), Some("(all others)"));
+        assert_eq!(num(rows[TOP], "data-count"), 1.0 + 2.0);
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(num(tags(r, "<rect")[0], "y"), 20.0 * i as f64 + 3.0);
+        }
+        let mut few = TopCounts::new(100);
+        few.add("a");
+        assert!(!who_svg("x", &few).contains("(all others)"));
+    }
+
     /// Sizes as people read them, each unit from ten of it (and the short
     /// labels under the free lists from one).
     #[test]
