@@ -1843,7 +1843,40 @@ mod tests {
         }
         let mut few = TopCounts::new(100);
         few.add("a");
-        assert!(!who_svg("x", &few).contains("(all others)"));
+        let long = "/kubepods.slice/a-very-long-cgroup-name-indeed";
+        few.add(long);
+        let svg = who_svg("x", &few);
+        assert!(!svg.contains("(all others)"));
+        // A long name shows its end, 30 characters with the ellipsis.
+        let tail: String = long.chars().skip(long.chars().count() - 29).collect();
+        assert!(
+            svg.contains(&format!(">…{tail}<title>{long}</title>")),
+            "{svg}"
+        );
+        assert!(svg.contains(">a<title>a</title>"));
+    }
+
+    /// Frames get warm hues (0 to 54), the same for the same name, and
+    /// different names mostly different ones.
+    #[test]
+    fn frame_hues_are_warm_and_told_apart() {
+        let names = [
+            "out_of_memory",
+            "oom_kill_process",
+            "try_charge_memcg",
+            "handle_mm_fault",
+            "do_anonymous_page",
+            "__alloc_pages",
+            "exc_page_fault",
+            "charge_memcg",
+        ];
+        let hues: Vec<u32> = names.iter().map(|n| hue(n)).collect();
+        assert!(hues.iter().all(|h| *h < 55), "{hues:?}");
+        assert_eq!(hue("out_of_memory"), hues[0]);
+        let mut distinct = hues.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert!(distinct.len() >= 5, "{hues:?}");
     }
 
     /// Sizes as people read them, each unit from ten of it (and the short
