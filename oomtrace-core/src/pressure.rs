@@ -436,6 +436,16 @@ mod tests {
             ],
             ..Sample::default()
         };
+        let named = Sample {
+            memcgs: vec![
+                memcg("/system.slice/nginx.service", 1, 10, 0),
+                memcg("/plain", 1, 10, 0),
+            ],
+            ..Sample::default()
+        };
+        let v = View::between(&named, &named, 10);
+        let workloads: Vec<Option<&str>> = v.memcgs.iter().map(|m| m.workload.as_deref()).collect();
+        assert_eq!(workloads, [None, Some("nginx.service")]);
         let v = View::between(&a, &b, 2);
         assert_eq!(v.interval_s, 2.0);
         let p = v.psi.unwrap();
@@ -500,7 +510,8 @@ mod tests {
             }
         };
         let v1 = root.join("v1");
-        write(&v1, &[]);
+        // The root's own files (the machine's): not a memory cgroup of its own.
+        write(&v1, &[("memory.usage_in_bytes", "99999999\n")]);
         write(
             &v1.join("a"),
             &[
@@ -614,5 +625,10 @@ mod tests {
         let ours = s.psi.unwrap();
         assert!(ours.some.total_us <= psi.some.total_us);
         assert!(s.at_ns > 0 && s.memcgs.is_empty());
+        // Free memory in kB of 4 KiB pages: the zones' together about
+        // /proc/vmstat's free pages (they move between the two reads).
+        let zones: u64 = s.zones.iter().map(|z| z.free_kb).sum();
+        let free = sum("nr_free_pages", true) * 4;
+        assert!(zones.abs_diff(free) * 10 <= free, "{zones} vs {free}");
     }
 }
