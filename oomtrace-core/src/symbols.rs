@@ -437,6 +437,10 @@ ffffffff815b0e30 t next_fn
         assert_eq!(k.resolve_function("bar"), Some("bar"));
         let r = k.symbolize(0xffff2010).unwrap();
         assert_eq!((r.offset, r.size), (0x10, 0x100));
+        // Listed out of order (modules come last in /proc/kallsyms): sorted.
+        let k = Kallsyms::parse("ffff3000 t c\nffff1000 t a\nffff2000 t b\n");
+        let r = k.symbolize(0xffff1010).unwrap();
+        assert_eq!((r.name, r.offset, r.size), ("a", 0x10, 0x1000));
     }
 
     /// Loaded in the background: the same table, once ready, as a load
