@@ -242,6 +242,24 @@ fn events_parsed_on_several_threads_come_out_in_order() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // The HTML page, whose events two threads parse: its sections in order.
+    let seqs = |page: &str| -> Vec<usize> {
+        page.split("data-oom-seq=\"")
+            .skip(1)
+            .map(|rest| rest[..rest.find('"').unwrap()].parse().unwrap())
+            .collect()
+    };
+    let html = ["--format", "html", "--detail-limit", "5000"];
+    let (code, page, err) = report(&[&html[..], &[&first, &second]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(seqs(&page), (1..2001).collect::<Vec<_>>());
+    let (code, _, err) = report(&[&html[..], &[&first, &bad]].concat());
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("{bad}:701: bad event: invalid type")),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
 /// `record -o -` writes the session to stdout; `--force` replaces a file

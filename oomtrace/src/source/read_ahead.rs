@@ -10,9 +10,13 @@
 //! ```
 //!
 //! The reader reads lines and hands event lines out unparsed
-//! ([`SessionFiles::defer_events`]); batch k goes to parser k mod
-//! [`PARSERS`], and the command's thread takes batch k from there, so the
-//! events keep their order. Unlike the live [`super::queue`], nothing is
+//! ([`SessionFiles::defer_events`]); batch k goes to parser k mod the
+//! number of parsers, and the command's thread takes batch k from there,
+//! so the events keep their order. How many parsers pays depends on the
+//! renderer: the HTML page renders faster than events parse (two parsers:
+//! 1.45 s for bench's 100 000 events instead of 2.7), the text slower (one:
+//! a second parser only takes a core from the renderer, 3.4 s instead of
+//! 3.1). Unlike the live [`super::queue`], nothing is
 //! ever dropped: a file waits for its readers, and memory stays flat
 //! whatever the file's size. Items go across in batches: one hand-over per
 //! item cost more in waking threads than the parsing it moved (a
@@ -34,9 +38,6 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 const BATCH: usize = 64;
 /// Batches queued ahead at each parser, and from each.
 const AHEAD: usize = 2;
-/// Threads parsing events: the cores of the machines this was measured on.
-/// The reader and the command's thread run beside them.
-const PARSERS: usize = 2;
 
 /// A batch's item, parsed, or a file's note in its place (an item goes by
 /// value, as everywhere: the large variant is the common one).
@@ -53,6 +54,7 @@ pub struct ReadAhead {
     parsed: Vec<Receiver<Vec<Result<Parsed>>>>,
     /// The parser the next batch comes from.
     turn: usize,
+    parsers: usize,
     /// The parser of the batch being handed out.
     current_parser: usize,
     current: std::vec::IntoIter<Result<Parsed>>,
@@ -63,12 +65,15 @@ pub struct ReadAhead {
 }
 
 impl ReadAhead {
-    pub fn new(files: SessionFiles) -> Self {
+    /// `parsers` threads parse events (at least one), beside the reader
+    /// and the command's thread.
+    pub fn new(files: SessionFiles, parsers: usize) -> Self {
+        let parsers = parsers.max(1);
         let mut files = files.defer_events();
         let mut to_parsers: Vec<SyncSender<Vec<Result<Read>>>> = Vec::new();
         let mut parsed = Vec::new();
         let mut give_back = Vec::new();
-        for i in 0..PARSERS {
+        for i in 0..parsers {
             let (tx, lines) = sync_channel::<Vec<Result<Read>>>(AHEAD);
             let (done_tx, out) = sync_channel(AHEAD);
             // At most what was handed out comes back: AHEAD + 1 batches.
@@ -107,7 +112,7 @@ impl ReadAhead {
             .name("read-ahead".into())
             .spawn(move || {
                 let mut batch = Vec::with_capacity(BATCH);
-                for turn in (0..PARSERS).cycle() {
+                for turn in (0..parsers).cycle() {
                     let mut end = false;
                     while !end && batch.len() < BATCH {
                         let next = files.next_deferred();
@@ -127,6 +132,7 @@ impl ReadAhead {
         Self {
             parsed,
             turn: 0,
+            parsers,
             current_parser: 0,
             current: Vec::new().into_iter(),
             done: Vec::with_capacity(BATCH),
@@ -154,7 +160,7 @@ impl Source for ReadAhead {
                 Ok(batch) => {
                     self.current = batch.into_iter();
                     self.current_parser = self.turn;
-                    self.turn = (self.turn + 1) % PARSERS;
+                    self.turn = (self.turn + 1) % self.parsers;
                 }
                 Err(_) => return Ok(None),
             }
