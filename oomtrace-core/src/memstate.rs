@@ -785,7 +785,9 @@ mod tests {
         assert_eq!(read.sampled_after_ns, Some(5));
         let zoneinfo = std::fs::read_to_string("/proc/zoneinfo").unwrap();
         let mut expected = Vec::new();
-        let mut current: Option<(u32, String, Vec<(String, u64)>)> = None;
+        // (node, zone, its "name value" fields)
+        type Block = (u32, String, Vec<(String, u64)>);
+        let mut current: Option<Block> = None;
         for line in zoneinfo.lines().chain(["Node end, zone end"]) {
             if let Some(rest) = line.strip_prefix("Node ") {
                 if let Some(done) = current.take() {
