@@ -441,6 +441,8 @@ ffffffff815b0e30 t next_fn
         let k = Kallsyms::parse("ffff3000 t c\nffff1000 t a\nffff2000 t b\n");
         let r = k.symbolize(0xffff1010).unwrap();
         assert_eq!((r.name, r.offset, r.size), ("a", 0x10, 0x1000));
+        let r = k.symbolize(0xffff2010).unwrap();
+        assert_eq!((r.name, r.offset, r.size), ("b", 0x10, 0x1000));
     }
 
     /// Loaded in the background: the same table, once ready, as a load
