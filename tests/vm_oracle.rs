@@ -400,7 +400,22 @@ fn assert_memory_agrees(ctx: &str, ev: &OomEvent, r: &Report, cpus: u64) {
     }
     let largest = std::cell::Cell::new((0u64, String::new()));
     let allowed = slack(ev, r, cpus);
+    // Read after the print, free pages may also have left the per-CPU
+    // lists for the buddy's (a drain, and the blocks merge), at most what
+    // the report says those lists held then (`free_pcp:`). From 6.7 the
+    // kernel tunes those lists' size itself: 7.2 arm64 held 10 760 pages
+    // there, and 578 of them came back between the print and mark_victim.
+    let drained = if read.at.name() == "mark_victim" {
+        r.mem_info.get("free_pcp").copied().unwrap_or(0)
+    } else {
+        0
+    };
     let close = |what: &str, ours: u64, theirs: u64| {
+        let allowed = if what.contains("free") || what.contains("blocks") {
+            allowed + drained
+        } else {
+            allowed
+        };
         let seen = largest.take();
         largest.set(if ours.abs_diff(theirs) > seen.0 {
             (
