@@ -762,33 +762,41 @@ fn replace_section(heading: &str, new: &str) -> Result<()> {
 }
 
 const STARTUP_HEADING: &str = "## Start-up";
-
-/// `cargo xtask bench startup`: the start-up section alone (a few
-/// seconds), in place of its section of bench/RESULTS.md.
-pub fn startup_only() -> Result<()> {
-    if !is_root() {
-        bail!("cargo xtask bench startup loads BPF programs: run it as root");
-    }
-    let exe = oomtrace()?;
-    let exe = exe.to_str().context("non-UTF-8 path")?.to_owned();
-    let mut md = String::new();
-    startup(&exe, &mut md)?;
-    replace_section(STARTUP_HEADING, md.trim_end())
-}
-
 const REPORT_HEADING: &str = "## `report` throughput";
 
-/// `cargo xtask bench report`: `report`'s throughput alone (a minute),
-/// in place of its section of bench/RESULTS.md.
-pub fn report() -> Result<()> {
+/// One section of bench/RESULTS.md measured alone (root: `why`) and put in
+/// place of its old text.
+fn section_alone(
+    heading: &str,
+    why: &str,
+    measure: fn(&str, &mut String) -> Result<()>,
+) -> Result<()> {
     if !is_root() {
-        bail!("cargo xtask bench report records a real OOM first: run it as root");
+        bail!("{why}: run it as root");
     }
     let exe = oomtrace()?;
     let exe = exe.to_str().context("non-UTF-8 path")?.to_owned();
     let mut md = String::new();
-    report_throughput(&exe, &mut md)?;
-    replace_section(REPORT_HEADING, md.trim_end())
+    measure(&exe, &mut md)?;
+    replace_section(heading, md.trim_end())
+}
+
+/// `cargo xtask bench startup`: the start-up section alone (a few seconds).
+pub fn startup_only() -> Result<()> {
+    section_alone(
+        STARTUP_HEADING,
+        "cargo xtask bench startup loads BPF programs",
+        startup,
+    )
+}
+
+/// `cargo xtask bench report`: `report`'s throughput alone (a minute).
+pub fn report() -> Result<()> {
+    section_alone(
+        REPORT_HEADING,
+        "cargo xtask bench report records a real OOM first",
+        report_throughput,
+    )
 }
 
 /// The sections measured by commands of their own, kept by `run`.
