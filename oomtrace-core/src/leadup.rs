@@ -94,7 +94,8 @@ impl Ring {
 
     /// The lead-up to `ev` (by its CLOCK_MONOTONIC time), ending with the
     /// OOM's own values (its retry rate from `retries`, counted by the time
-    /// the event is whole); `None` with nothing sampled before it.
+    /// the event is whole, since the newest sample at least half an
+    /// interval before it); `None` with nothing sampled before it.
     pub fn lead_up(&self, ev: &OomEvent, retries: Option<Retries>) -> Option<LeadUp> {
         let at = ev.uptime_ns;
         let memcg = ev.memcg.as_deref();
@@ -103,7 +104,9 @@ impl Ring {
             .iter()
             .filter(|k| k.at_ns <= at && k.at_ns + self.keep_ns >= at)
             .collect();
-        let last = *kept.last()?;
+        if kept.is_empty() {
+            return None;
+        }
         // Each point's retry rate since the point before.
         let rate = |prev: Option<&Kept>, now: Option<Retries>, now_ns: u64| {
             let prev = prev?;
@@ -127,7 +130,17 @@ impl Ring {
                 }
             })
             .collect();
-        let r = rate(Some(last), retries, at);
+        // The OOM's own rate is taken over half an interval at least: a
+        // sample taken between the allocator's last retry and its OOM (a
+        // reclaim round can lie between them) would otherwise say 0 for a
+        // burst of retries just before it.
+        let half = self.interval_ms * 500_000;
+        let base = kept
+            .iter()
+            .rev()
+            .find(|k| k.at_ns + half <= at)
+            .unwrap_or(&kept[0]);
+        let r = rate(Some(base), retries, at);
         let free: Option<u64> = ev
             .zones
             .as_ref()
@@ -308,6 +321,48 @@ mod tests {
             .map(|m| m.0.as_str())
             .collect();
         assert_eq!(kept, ["/hog"]);
+    }
+
+    /// The allocator's last retries came just before a sample that came
+    /// just before its OOM (76 ms, as on a 7.2 VM): the OOM's rate still
+    /// counts them, over the half second at least that ends at the OOM.
+    #[test]
+    fn retries_just_before_a_late_sample_still_count_at_the_oom() {
+        let mut r = Ring::new(5_000_000_000, 1000);
+        let retries = |reclaim| {
+            Some(Retries {
+                reclaim,
+                compact: 0,
+            })
+        };
+        r.push(&sample(1, 20_000), retries(0));
+        r.push(&sample(2, 20_000), retries(0));
+        let mut late = sample(3, 20_000);
+        late.at_ns -= 76_000_000;
+        // 16 retries, all counted by the late sample.
+        r.push(&late, retries(16));
+        let ev = OomEvent {
+            uptime_ns: 3_000_000_000,
+            ..OomEvent::default()
+        };
+        let l = r.lead_up(&ev, retries(16)).unwrap();
+        let rates: Vec<Option<f64>> = l.points.iter().map(|p| p.reclaim_retries_per_s).collect();
+        // From the sample at 2 s: 16 over 1 s.
+        assert_eq!(rates, [None, Some(0.0), Some(16.0 / 0.924), Some(16.0)]);
+        // Exactly half an interval before is far enough.
+        let ev = OomEvent {
+            uptime_ns: 2_500_000_000,
+            ..OomEvent::default()
+        };
+        let l = r.lead_up(&ev, retries(8)).unwrap();
+        assert_eq!(l.points.last().unwrap().reclaim_retries_per_s, Some(16.0));
+        // Nothing that far before: the oldest sample is the base.
+        let ev = OomEvent {
+            uptime_ns: 1_100_000_000,
+            ..OomEvent::default()
+        };
+        let l = r.lead_up(&ev, retries(1)).unwrap();
+        assert_eq!(l.points.last().unwrap().reclaim_retries_per_s, Some(10.0));
     }
 
     /// Retries counted, then a source that cannot count them after all:

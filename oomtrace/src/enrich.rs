@@ -635,12 +635,18 @@ impl LeadUps {
                 let page_shift = crate::plan::host::page_shift();
                 let root = crate::plan::host::memcg_root();
                 while !s.load(Ordering::Relaxed) {
+                    // The count before the sample: a sample that stalls
+                    // (its reads can wait in reclaim on a machine near its
+                    // OOM) must not carry retries counted after its time,
+                    // or the OOM's rate would miss them.
+                    let retries = *counted.lock().unwrap_or_else(|e| e.into_inner());
                     let sample = oomtrace_core::pressure::sample(page_shift, root.as_deref());
                     // The ring's lock first, then the count's (as
-                    // `without_retries` takes them).
+                    // `without_retries` takes them); a count forgotten
+                    // meanwhile stays forgotten.
                     let mut ring = r.lock().unwrap_or_else(|e| e.into_inner());
-                    let retries = *counted.lock().unwrap_or_else(|e| e.into_inner());
-                    ring.push(&sample, retries);
+                    let known = counted.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+                    ring.push(&sample, retries.filter(|_| known));
                     drop(ring);
                     std::thread::sleep(LEAD_UP_INTERVAL);
                 }
