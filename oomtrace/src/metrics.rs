@@ -420,12 +420,363 @@ fn classic(openmetrics: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::classic;
+    use super::*;
+    use oomtrace_core::event::OomEvent;
+    use oomtrace_core::workload::Workload;
+    use std::collections::BTreeMap;
+
+    /// The exposition's samples: `name{labels}` → value.
+    fn samples(text: &str) -> BTreeMap<String, f64> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                let (k, v) = l.rsplit_once(' ').unwrap();
+                (k.to_owned(), v.parse().unwrap())
+            })
+            .collect()
+    }
+
+    fn victim(cgroup: &str, workload: Option<Workload>) -> Victim {
+        Victim {
+            pid: Some(7),
+            cgroup: Some(cgroup.into()),
+            workload,
+            ..Victim::default()
+        }
+    }
+
+    fn event(constraint: &str, order: i32, victims: Vec<Victim>, time: &str) -> Event {
+        let mut v = victims.into_iter();
+        Event::new(OomEvent {
+            constraint: Some(constraint.into()),
+            order: Some(order),
+            time: time.into(),
+            killed: Some(true),
+            victim: v.next(),
+            also_killed: v.collect(),
+            ..OomEvent::default()
+        })
+    }
+
+    fn temp(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("oomtrace-metrics-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Every family, each with the value the events, counts and header
+    /// the test fed it make.
+    #[test]
+    fn every_family_holds_what_it_was_fed() {
+        let root = temp("fed");
+        let m = Metrics::new(Duration::from_secs(3600), &root);
+        let mut sink = MetricsSink(m.clone());
+        let header = |kernel: &str| Header {
+            kernel: kernel.into(),
+            mode: "tracepoint".into(),
+            ..Header::default()
+        };
+        sink.session(&header("6.1.0-old")).unwrap();
+        sink.session(&header("6.12.0-new")).unwrap();
+        let pod = Workload {
+            pod_uid: Some("0b8f2c4e".into()),
+            namespace: Some("shop".into()),
+            pod: Some("web-0".into()),
+            container_id: Some("ab".repeat(32)),
+            ..Workload::default()
+        };
+        let unit = Workload {
+            unit: Some("hog.service".into()),
+            ..Workload::default()
+        };
+        // A memcg OOM that killed a pod's process and an oom.group member
+        // in a unit; another in the same pod; a global OOM that killed a
+        // process no workload names; a sysrq OOM that killed nothing.
+        let events = [
+            event(
+                "CONSTRAINT_MEMCG",
+                0,
+                vec![
+                    victim("/kubepods/pod", Some(pod.clone())),
+                    victim("/system.slice/hog.service", Some(unit)),
+                ],
+                "2026-12-06T10:00:00.000000Z",
+            ),
+            event(
+                "CONSTRAINT_MEMCG",
+                0,
+                vec![victim("/kubepods/pod", Some(pod))],
+                "2026-12-06T10:00:01.500000Z",
+            ),
+            event(
+                "CONSTRAINT_NONE",
+                0,
+                vec![victim("/user.slice/x", None)],
+                "2026-12-06T10:00:02Z",
+            ),
+            event("CONSTRAINT_NONE", -1, vec![], "2026-12-06T10:00:03.250000Z"),
+        ];
+        for e in &events {
+            sink.event(e).unwrap();
+        }
+        let counts = |lost, dropped, incomplete, kernel_errors| Trailer {
+            lost,
+            dropped,
+            incomplete,
+            kernel_errors,
+            ..Trailer::default()
+        };
+        // Counts said twice move by what grew; the end's repeat adds nothing.
+        sink.progress(&Progress {
+            counts: counts(3, 1, 0, 2),
+            ..Progress::default()
+        })
+        .unwrap();
+        sink.progress(&Progress {
+            counts: counts(5, 1, 4, 2),
+            ..Progress::default()
+        })
+        .unwrap();
+        sink.end(&counts(5, 1, 4, 2)).unwrap();
+        // This process's VmRSS as /proc says it, around the scrape.
+        let vm_rss = || -> f64 {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let kb = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .unwrap();
+            kb.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .unwrap()
+                * 1024.0
+        };
+        let before = vm_rss();
+        let got = samples(&m.encode());
+        let after = vm_rss();
+        let version = env!("CARGO_PKG_VERSION");
+        let pod_series = "constraint=\"memcg\",namespace=\"shop\",pod=\"web-0\",pod_uid=\"0b8f2c4e\",container=\"abababababab\",unit=\"\",cgroup=\"\"";
+        let want: BTreeMap<String, f64> = [
+            ("oomtrace_oom_kills_total{constraint=\"memcg\"}".to_owned(), 3.0),
+            ("oomtrace_oom_kills_total{constraint=\"global\"}".to_owned(), 1.0),
+            ("oomtrace_ooms_total{constraint=\"memcg\"}".to_owned(), 2.0),
+            ("oomtrace_ooms_total{constraint=\"global\"}".to_owned(), 1.0),
+            ("oomtrace_ooms_total{constraint=\"sysrq\"}".to_owned(), 1.0),
+            (format!("oomtrace_workload_oom_kills_total{{{pod_series}}}"), 2.0),
+            (
+                "oomtrace_workload_oom_kills_total{constraint=\"memcg\",namespace=\"\",pod=\"\",pod_uid=\"\",container=\"\",unit=\"hog.service\",cgroup=\"\"}".to_owned(),
+                1.0,
+            ),
+            (
+                "oomtrace_workload_oom_kills_total{constraint=\"global\",namespace=\"\",pod=\"\",pod_uid=\"\",container=\"\",unit=\"\",cgroup=\"/user.slice/x\"}".to_owned(),
+                1.0,
+            ),
+            ("oomtrace_events_total".to_owned(), 4.0),
+            ("oomtrace_lost_records_total".to_owned(), 5.0),
+            ("oomtrace_dropped_events_total".to_owned(), 1.0),
+            ("oomtrace_incomplete_ooms_total".to_owned(), 4.0),
+            ("oomtrace_kernel_errors_total".to_owned(), 2.0),
+            // 2026-12-06T10:00:03.25Z
+            ("oomtrace_last_oom_timestamp_seconds".to_owned(), 1_796_551_203.25),
+            ("oomtrace_workload_series".to_owned(), 3.0),
+            (
+                format!("oomtrace_agent_info{{version=\"{version}\",kernel=\"6.12.0-new\",mode=\"tracepoint\"}}"),
+                1.0,
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let resident = got["oomtrace_agent_resident_memory_bytes"];
+        let mut rest = got.clone();
+        rest.remove("oomtrace_agent_resident_memory_bytes");
+        assert_eq!(rest, want);
+        // Other tests run beside this one: within a factor of two.
+        let (lo, hi) = (before.min(after), before.max(after));
+        assert!(
+            (lo / 2.0..=hi * 2.0).contains(&resident),
+            "{resident} vs {lo}..{hi}"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// A workload's series goes once its cgroup is gone and the TTL has
+    /// passed; while its cgroup exists (v2 or v1) it stays. The
+    /// per-constraint counts never go.
+    #[test]
+    fn series_expire_when_their_cgroup_is_gone_and_their_ttl_passed() {
+        let root = temp("expire");
+        std::fs::create_dir_all(root.join("sys/fs/cgroup/kept.slice")).unwrap();
+        std::fs::create_dir_all(root.join("sys/fs/cgroup/memory/v1kept")).unwrap();
+        let m = Metrics::new(Duration::ZERO, &root);
+        let mut sink = MetricsSink(m.clone());
+        for cg in ["/kept.slice", "/v1kept", "/gone"] {
+            sink.event(&event(
+                "CONSTRAINT_MEMCG",
+                0,
+                vec![victim(cg, None)],
+                "2026-12-06T10:00:00Z",
+            ))
+            .unwrap();
+        }
+        let got = samples(&m.encode());
+        let series: Vec<&str> = got
+            .keys()
+            .filter(|k| k.starts_with("oomtrace_workload_oom_kills_total"))
+            .map(|k| k.rsplit_once("cgroup=").unwrap().1)
+            .collect();
+        assert_eq!(series, ["\"/kept.slice\"}", "\"/v1kept\"}"]);
+        assert_eq!(got["oomtrace_workload_series"], 2.0);
+        assert_eq!(got["oomtrace_oom_kills_total{constraint=\"memcg\"}"], 3.0);
+        // With a TTL not yet passed, a gone cgroup's series stays.
+        let m = Metrics::new(Duration::from_secs(3600), &root);
+        MetricsSink(m.clone())
+            .event(&event(
+                "CONSTRAINT_MEMCG",
+                0,
+                vec![victim("/gone", None)],
+                "2026-12-06T10:00:00Z",
+            ))
+            .unwrap();
+        assert_eq!(samples(&m.encode())["oomtrace_workload_series"], 1.0);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Past [`MAX_WORKLOAD_SERIES`] workloads, kills are counted under
+    /// `cgroup="(other)"`; known series still count their own.
+    #[test]
+    fn series_past_the_cap_are_counted_as_other() {
+        let root = temp("cap");
+        let m = Metrics::new(Duration::from_secs(3600), &root);
+        let mut sink = MetricsSink(m.clone());
+        let kill = |sink: &mut MetricsSink, i: usize| {
+            sink.event(&event(
+                "CONSTRAINT_MEMCG",
+                0,
+                vec![victim(&format!("/w{i}"), None)],
+                "2026-12-06T10:00:00Z",
+            ))
+            .unwrap();
+        };
+        for i in 0..MAX_WORKLOAD_SERIES + 5 {
+            kill(&mut sink, i);
+        }
+        kill(&mut sink, 0);
+        let got = samples(&m.encode());
+        let series = |cgroup: &str| {
+            got[&format!(
+                "oomtrace_workload_oom_kills_total{{constraint=\"memcg\",namespace=\"\",pod=\"\",pod_uid=\"\",container=\"\",unit=\"\",cgroup=\"{cgroup}\"}}"
+            )]
+        };
+        assert_eq!(series("(other)"), 5.0);
+        assert_eq!(series("/w0"), 2.0);
+        assert_eq!(series(&format!("/w{}", MAX_WORKLOAD_SERIES - 1)), 1.0);
+        assert!(
+            !got.keys()
+                .any(|k| k.contains(&format!("/w{}\"", MAX_WORKLOAD_SERIES)))
+        );
+        assert_eq!(
+            got["oomtrace_workload_series"],
+            (MAX_WORKLOAD_SERIES + 1) as f64
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// One request over TCP, the whole answer back.
+    fn ask(addr: std::net::SocketAddr, request: &str) -> (String, String) {
+        use std::io::Read;
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(length, body.len(), "{head}");
+        (head.to_owned(), body.to_owned())
+    }
+
+    /// The server answers OpenMetrics to whoever asks for it, the classic
+    /// format otherwise, and nothing but `GET` of its two paths.
+    #[test]
+    fn the_server_answers_each_format_and_refuses_the_rest() {
+        let root = temp("serve");
+        let m = Metrics::new(Duration::from_secs(3600), &root);
+        MetricsSink(m.clone())
+            .event(&event(
+                "CONSTRAINT_NONE",
+                0,
+                vec![victim("/x", None)],
+                "2026-12-06T10:00:00Z",
+            ))
+            .unwrap();
+        let addr = serve("127.0.0.1:0", m).unwrap();
+        let (head, body) = ask(
+            addr,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: Application/OpenMetrics-Text; version=1.0.0\r\n\r\n",
+        );
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(
+            head.contains("Content-Type: application/openmetrics-text; version=1.0.0"),
+            "{head}"
+        );
+        assert!(body.ends_with("# EOF\n"));
+        assert!(body.contains("# TYPE oomtrace_events counter\n"));
+        assert_eq!(samples(&body)["oomtrace_events_total"], 1.0);
+        // A header after Accept does not undo it.
+        let (head, _) = ask(
+            addr,
+            "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text\r\nUser-Agent: p\r\n\r\n",
+        );
+        assert!(head.contains("openmetrics"), "{head}");
+        for request in [
+            "GET /metrics?x=1 HTTP/1.1\r\nAccept: text/plain\r\n\r\n",
+            "GET /metrics HTTP/1.0\n\n",
+        ] {
+            let (head, body) = ask(addr, request);
+            assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+            assert!(
+                head.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8"),
+                "{head}"
+            );
+            assert!(
+                body.contains("# TYPE oomtrace_events_total counter\n"),
+                "{body}"
+            );
+            assert!(!body.contains("# EOF"));
+            assert_eq!(samples(&body)["oomtrace_events_total"], 1.0);
+        }
+        let (head, body) = ask(addr, "GET / HTTP/1.1\r\n\r\n");
+        assert!(
+            head.starts_with("HTTP/1.1 200 OK\r\n") && body.contains("/metrics"),
+            "{head}"
+        );
+        let (head, _) = ask(addr, "GET /other HTTP/1.1\r\n\r\n");
+        assert!(head.starts_with("HTTP/1.1 404 Not Found\r\n"), "{head}");
+        let (head, _) = ask(addr, "POST /metrics HTTP/1.1\r\n\r\n");
+        assert!(
+            head.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+            "{head}"
+        );
+        // A port in use is said at once, with the address.
+        let e = serve(&addr.to_string(), Metrics::new(Duration::ZERO, &root)).unwrap_err();
+        assert!(
+            format!("{e:#}").contains(&format!("cannot listen for metrics on {addr}")),
+            "{e:#}"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
 
     #[test]
     fn the_classic_format_names_counters_by_their_samples() {
         let om = "# HELP x_events Events.\n# TYPE x_events counter\nx_events_total 3\n\
-                  # HELP x_rss Memory.\n# TYPE x_rss gauge\nx_rss 5\n# EOF\n";
+                  # HELP x_rss Memory.\n# TYPE x_rss gauge\nx_rss 5\n# UNIT x_rss bytes\n# EOF\n";
         assert_eq!(
             classic(om),
             "# HELP x_events_total Events.\n# TYPE x_events_total counter\nx_events_total 3\n\

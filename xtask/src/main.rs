@@ -237,11 +237,16 @@ fn lint() -> Result<()> {
 /// The cargo-mutants release `cargo xtask mutants` installs.
 const CARGO_MUTANTS_VERSION: &str = "27.1.0";
 
+/// The CLI's sinks that cargo-mutants runs over with the CLI's unit tests
+/// (`--lib`: its integration tests load BPF and boot VMs).
+const CLI_MUTANTS: &[&str] = &["oomtrace/src/metrics.rs"];
+
 /// `cargo xtask mutants [FILE...]`: cargo-mutants over oomtrace-core's
-/// sources (or the files named) with that crate's own unit tests, the fast
-/// ones; its missed mutants are written to mutants/missed.txt, which the
-/// project keeps with a line on each (a test that kills it, or why it
-/// cannot matter). Not a CI step: some minutes per file.
+/// sources and the CLI's sinks ([`CLI_MUTANTS`]), or the files named, each
+/// with its crate's own unit tests, the fast ones; its missed mutants are
+/// listed in mutants/MISSED.md, which the project keeps with a line on
+/// each (a test that kills it, or why it cannot matter). Not a CI step:
+/// some minutes per file.
 fn mutants(files: &[String]) -> Result<()> {
     if output(Command::new("cargo").args(["mutants", "--version"]))
         .is_none_or(|v| !v.contains(CARGO_MUTANTS_VERSION))
@@ -254,37 +259,55 @@ fn mutants(files: &[String]) -> Result<()> {
             CARGO_MUTANTS_VERSION,
         ]))?;
     }
-    let out = workspace_root().join("target/mutants");
-    let mut cmd = cargo();
-    cmd.args([
-        "mutants",
-        "--package",
-        "oomtrace-core",
-        "-j",
-        "2",
-        // The fast tests take under a second: a mutant still running after
-        // 30 s loops for ever (a bin's end turned to 0.0). At 120 s, charts'
-        // 14 such mutants took half an hour of the run.
-        "--timeout",
-        "30",
-    ])
-    .arg("-o")
-    .arg(&out);
-    for f in files {
-        cmd.args(["-f", f]);
+    let (cli, core): (Vec<&str>, Vec<&str>) = files
+        .iter()
+        .map(String::as_str)
+        .partition(|f| f.starts_with("oomtrace/"));
+    let runs: Vec<(&str, Vec<&str>)> = if files.is_empty() {
+        vec![("oomtrace-core", vec![]), ("oomtrace", CLI_MUTANTS.to_vec())]
+    } else {
+        [("oomtrace-core", core), ("oomtrace", cli)]
+            .into_iter()
+            .filter(|(_, f)| !f.is_empty())
+            .collect()
+    };
+    for (package, files) in runs {
+        let out = workspace_root().join("target/mutants").join(package);
+        let mut cmd = cargo();
+        cmd.args([
+            "mutants",
+            "--package",
+            package,
+            "-j",
+            "2",
+            // The fast tests take under a second: a mutant still running
+            // after 30 s loops for ever (a bin's end turned to 0.0). At
+            // 120 s, charts' 14 such mutants took half an hour of the run.
+            "--timeout",
+            "30",
+        ])
+        .arg("-o")
+        .arg(&out);
+        if package == "oomtrace" {
+            cmd.arg("--cargo-test-arg=--lib");
+        }
+        for f in files {
+            cmd.args(["-f", f]);
+        }
+        // Missed mutants make cargo-mutants exit 2: the list is the result.
+        let _ = cmd.status()?;
+        let dir = out.join("mutants.out");
+        let count =
+            |name: &str| std::fs::read_to_string(dir.join(name)).map_or(0, |t| t.lines().count());
+        eprintln!(
+            "xtask: mutants of {package}: {} caught, {} missed, {} unviable, {} timed out ({})",
+            count("caught.txt"),
+            count("missed.txt"),
+            count("unviable.txt"),
+            count("timeout.txt"),
+            dir.display()
+        );
     }
-    // Missed mutants make cargo-mutants exit 2: the list is the result.
-    let _ = cmd.status()?;
-    let dir = out.join("mutants.out");
-    let count =
-        |name: &str| std::fs::read_to_string(dir.join(name)).map_or(0, |t| t.lines().count());
-    eprintln!(
-        "xtask: mutants: {} caught, {} missed, {} unviable, {} timed out (target/mutants/mutants.out)",
-        count("caught.txt"),
-        count("missed.txt"),
-        count("unviable.txt"),
-        count("timeout.txt")
-    );
     Ok(())
 }
 
@@ -466,8 +489,9 @@ fn main() -> ExitCode {
                  \x20 bench watch [SECONDS]  oomtrace watch's CPU and memory over an hour (or SECONDS)\n\
                  \x20 bench stall  how long a reader may stall during the fastest storm: bench/RESULTS.md\n\
                  \x20 bench report | startup  report's throughput, or the start-up and where its time goes, alone\n\
-                 \x20 mutants [FILE...]  cargo-mutants over oomtrace-core (or those files) with its unit tests;\n\
-                 \x20         its missed mutants in target/mutants; mutants/MISSED.md keeps their triage (not a CI step)"
+                 \x20 mutants [FILE...]  cargo-mutants over oomtrace-core and the CLI's metrics sink (or those files)\n\
+                 \x20         with their unit tests; missed mutants in target/mutants/CRATE; mutants/MISSED.md keeps\n\
+                 \x20         their triage (not a CI step)"
             );
             return if cmd == "help" {
                 ExitCode::SUCCESS
