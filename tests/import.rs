@@ -4,7 +4,7 @@
 //! this file's own reading of the log text with plain string matching,
 //! not oomtrace's parser.
 
-use oomtrace_core::event::{OomEvent, Source};
+use oomtrace_core::schema::event::{OomEvent, Source};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

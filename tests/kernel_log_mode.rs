@@ -6,7 +6,7 @@
 //! reports the kernel left out. And BTF files bound to their kernel build
 //! (`oomtrace btf`), for boards that have a debug vmlinux.
 
-use oomtrace_core::event::OomEvent;
+use oomtrace_core::schema::event::OomEvent;
 use std::process::Command;
 use std::time::{Duration, Instant};
 

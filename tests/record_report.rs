@@ -2,7 +2,7 @@
 //! while `trace --json` watches the same OOM; a recorder killed with SIGKILL;
 //! and every kind of bad file.
 
-use oomtrace_core::event::OomEvent;
+use oomtrace_core::schema::event::OomEvent;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ fn without_time(mut ev: OomEvent) -> OomEvent {
     // one may find its mappings and the other not. The addresses are the
     // kernel side's copy and must be equal.
     for f in ev.user_stack.iter_mut().flatten() {
-        *f = oomtrace_core::event::UserFrame {
+        *f = oomtrace_core::schema::event::UserFrame {
             addr: std::mem::take(&mut f.addr),
             ..Default::default()
         };
@@ -50,7 +50,7 @@ fn without_time(mut ev: OomEvent) -> OomEvent {
     ev.zones = ev.zones.map(|zones| {
         zones
             .into_iter()
-            .map(|z| oomtrace_core::event::Zone {
+            .map(|z| oomtrace_core::schema::event::Zone {
                 node: z.node,
                 zone: z.zone,
                 ..Default::default()
@@ -195,7 +195,7 @@ fn events_parsed_on_several_threads_come_out_in_order() {
             seq: seq as u64,
             uptime_ns: seq as u64 * 1000,
             killed: Some(true),
-            victim: Some(oomtrace_core::event::Victim {
+            victim: Some(oomtrace_core::schema::event::Victim {
                 pid: Some(seq as i32),
                 comm: Some(format!("hog{seq}")),
                 ..Default::default()
@@ -373,7 +373,7 @@ fn the_end_record_says_how_far_behind_the_kernel_it_was() {
         .map(|(t, l)| (*t, serde_json::from_str(l).unwrap()))
         .expect("no event");
     assert_eq!(ev.victim.as_ref().and_then(|v| v.pid), Some(victim));
-    let end: oomtrace_core::event::Trailer = lines
+    let end: oomtrace_core::schema::event::Trailer = lines
         .iter()
         .find(|(_, l)| l.starts_with(r#"{"type":"end""#))
         .map(|(_, l)| serde_json::from_str(l).unwrap())
@@ -413,7 +413,7 @@ fn an_idle_tracer_with_kallsyms_stays_within_15_mib() {
         let loading = || {
             std::fs::read_dir(&task).unwrap().flatten().any(|e| {
                 std::fs::read_to_string(e.path().join("comm"))
-                    .is_ok_and(|c| c.trim() == oomtrace_core::symbols::LOADER_THREAD)
+                    .is_ok_and(|c| c.trim() == oomtrace_core::source::symbols::LOADER_THREAD)
             })
         };
         while loading() {

@@ -3,7 +3,7 @@
 //! memory cgroups while `oomtrace record` runs. Every kill the kernel
 //! counts in /proc/vmstat must be in the session, and nothing may be lost.
 
-use oomtrace_core::session;
+use oomtrace_core::source::session;
 use std::time::{Duration, Instant};
 
 mod common;

@@ -2,7 +2,7 @@
 //! under a 32 MiB limit and an address-space limit (never a global OOM),
 //! traced by the real binary; the kernel's own report in the log is the oracle.
 
-use oomtrace_core::event::OomEvent;
+use oomtrace_core::schema::event::OomEvent;
 use std::process::Command;
 use std::time::Duration;
 
@@ -716,7 +716,7 @@ fn the_oom_reapers_steps_are_reported_as_the_kernel_logs_them() {
     // Since 5.18 the reaper waits OOM_REAPER_DELAY (2 s, in jiffies) for
     // the victim to exit by itself; before, it starts at once.
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
-    if oomtrace_core::gfp::parse_release(&kernel).is_some_and(|v| v >= (5, 18)) {
+    if oomtrace_core::kernel::gfp::parse_release(&kernel).is_some_and(|v| v >= (5, 18)) {
         let since = steps[0]["since_kill_ns"].as_u64().expect("since_kill_ns");
         assert!(
             (1_990_000_000..6_000_000_000).contains(&since),

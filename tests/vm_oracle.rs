@@ -8,8 +8,8 @@
 //! Ignored by a plain `cargo test`: it needs the VM logs (`OOMTRACE_VM_LOGS`,
 //! colon-separated), which only `cargo xtask vm-test` produces.
 
-use oomtrace_core::event::OomEvent;
-use oomtrace_core::report_join;
+use oomtrace_core::enrich::report_join;
+use oomtrace_core::schema::event::OomEvent;
 use std::collections::BTreeMap;
 
 mod common;
@@ -90,22 +90,23 @@ impl VmRun {
 
     /// A scenario's recorded session, after checking the file itself: one
     /// session of this kernel, ended cleanly, nothing lost.
-    fn session(&self, scenario: &str) -> oomtrace_core::session::Session {
+    fn session(&self, scenario: &str) -> oomtrace_core::source::session::Session {
         let file = self
             .sections
             .get(&format!("{scenario}.json"))
             .unwrap_or_else(|| panic!("{}: no session file for {scenario}", self.kernel));
         let name = format!("{}/{scenario}.json", self.kernel);
-        let (sessions, notes) = oomtrace_core::session::read_from(file.as_bytes(), &name, false)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{e}; stderr: {:?}",
-                    self.sections.get(&format!("{scenario}.err"))
-                )
-            });
+        let (sessions, notes) =
+            oomtrace_core::source::session::read_from(file.as_bytes(), &name, false)
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "{e}; stderr: {:?}",
+                        self.sections.get(&format!("{scenario}.err"))
+                    )
+                });
         assert_eq!(
             notes,
-            oomtrace_core::session::ReadNotes::default(),
+            oomtrace_core::source::session::ReadNotes::default(),
             "{name}"
         );
         assert_eq!(sessions.len(), 1, "{name}");
@@ -244,7 +245,7 @@ fn assert_agrees(run: &VmRun, scenario: &str, ev: &OomEvent, r: &Report) {
     // fault-around's 64 KiB of a file (16 pages; anonymous faults count one
     // page, a THP goes to the mm directly). Everything else is exact.
     let kernel = ctx.split_whitespace().next().unwrap_or("");
-    let split_rss = oomtrace_core::gfp::parse_release(kernel).is_some_and(|v| v < (6, 2));
+    let split_rss = oomtrace_core::kernel::gfp::parse_release(kernel).is_some_and(|v| v < (6, 2));
     let other_task = v.pid != ev.trigger.pid;
     let racy = split_rss && other_task;
     // And in any mode before 6.2, the reaper scenario's victim has a second
@@ -460,7 +461,8 @@ fn assert_memory_agrees(ctx: &str, ev: &OomEvent, r: &Report, cpus: u64) {
         // Before 5.13 the THP counters count huge pages (512 pages each
         // here) and the kernel prints them multiplied.
         let kernel = ctx.split_whitespace().next().unwrap_or("");
-        let old_thp = oomtrace_core::gfp::parse_release(kernel).is_some_and(|v| v < (5, 13));
+        let old_thp =
+            oomtrace_core::kernel::gfp::parse_release(kernel).is_some_and(|v| v < (5, 13));
         for (label, name) in NODE_LABELS {
             if let Some(theirs) = pairs.get(*label) {
                 let v = n.counters[*name].max(0) as u64;
@@ -696,7 +698,7 @@ fn check_detached_btf(run: &VmRun) -> bool {
 /// is in the session (and nothing else), each event is the kernel's OOM
 /// (who triggered, who died, the allocation), the recorder was never picked
 /// and is alive, its memory locked; its end record has the latency.
-fn check_thrash(run: &VmRun) -> oomtrace_core::latency::Latency {
+fn check_thrash(run: &VmRun) -> oomtrace_core::schema::latency::Latency {
     let kernel = &run.kernel;
     let marker = run.marker("thrash ");
     let hogs: Vec<i32> = marker
@@ -1365,7 +1367,7 @@ fn check_kernel(run: &VmRun) {
         "{kernel}: the trigger's first user frame: {user:?}"
     );
     assert!(first.offset.is_some(), "{kernel}: {user:?}");
-    let arch = oomtrace_core::arch::Arch::from_machine(&run.session("steer").header.arch)
+    let arch = oomtrace_core::kernel::arch::Arch::from_machine(&run.session("steer").header.arch)
         .expect("the session header names its architecture");
     for f in user.iter().filter(|f| f.mapping.is_some()) {
         let addr = u64::from_str_radix(f.addr.trim_start_matches("0x"), 16).unwrap();

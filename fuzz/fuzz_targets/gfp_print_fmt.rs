@@ -8,10 +8,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    if let Some(t) = oomtrace_core::gfp::GfpTable::from_print_fmt(&text) {
+    if let Some(t) = oomtrace_core::kernel::gfp::GfpTable::from_print_fmt(&text) {
         for mask in [0, 0xcc0, 0x140dca, u64::from(u32::MAX), u64::MAX] {
             let _ = t.format(mask);
         }
     }
-    let _ = oomtrace_core::gfp::eval(&text);
+    let _ = oomtrace_core::kernel::gfp::eval(&text);
 });

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oomtrace_core::kernel_log::{self, KernelReport};
+use oomtrace_core::source::kernel_log::{self, KernelReport};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -13,14 +13,14 @@ fuzz_target!(|data: &[u8]| {
     let mut take = |r: KernelReport| {
         seq += 1;
         let ev = kernel_log::to_event(&r, seq);
-        let _ = oomtrace_core::render::text(&ev);
+        let _ = oomtrace_core::sink::render::text(&ev);
         // As kernel-log mode completes a live event with it.
-        let mut live = oomtrace_core::event::OomEvent {
+        let mut live = oomtrace_core::schema::event::OomEvent {
             victim: ev.victim.clone(),
             ..Default::default()
         };
-        oomtrace_core::report_join::join(&mut live, Some(&r));
-        let _ = oomtrace_core::render::text(&live);
+        oomtrace_core::enrich::report_join::join(&mut live, Some(&r));
+        let _ = oomtrace_core::sink::render::text(&live);
     };
     for record in text.split('\n') {
         // Each input line also as a /dev/kmsg record of several lines.

@@ -6,6 +6,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     for skip_bad in [false, true] {
-        let _ = oomtrace_core::session::read_from(data, "fuzz.jsonl", skip_bad);
+        let _ = oomtrace_core::source::session::read_from(data, "fuzz.jsonl", skip_bad);
     }
 });

@@ -545,7 +545,7 @@ kernel_facts! {
             /// log2 of the page size, to report pages in kB.
             page_shift = 12,
             /// `THREAD_SIZE`: the kernel stack's size (not in BTF: the
-            /// architecture's, from oomtrace_core::arch).
+            /// architecture's, from oomtrace_core::kernel::arch).
             thread_size = 16384,
         }
     }

@@ -1,75 +1,117 @@
 //! oomtrace's core: everything between the kernel and the screen that needs
-//! neither aya nor an async runtime.
+//! neither aya nor an async runtime. Its folders are the pipeline's stages:
 //!
 //! ```text
-//! source ──> assemble ──> enrich ──> filter ──> sink
+//! source ──> enrich ──> filter ──> sink
 //! ```
 //!
-//! - [`event`]: the event model, the JSON Lines schema of DESIGN.md.
-//! - [`assemble`]: ring-buffer records → one [`event::OomEvent`] per OOM, with
-//!   [`memstate`] (counters, zones, free lists) and [`symbols`] (kallsyms).
-//! - [`kernel_log`]: the kernel's own report, parsed, and made into events;
-//!   [`report_join`] completes a live event with it (kernel-log mode, no BTF).
+//! - [`source`]: ring-buffer records assembled into one
+//!   [`schema::event::OomEvent`] per OOM ([`source::assemble`], with
+//!   [`source::memstate`] and [`source::symbols`]); the kernel's own report
+//!   parsed ([`source::kernel_log`]); session files read back.
+//! - [`enrich`]: what the machine adds to an event: its workload, the
+//!   lead-up, the kernel's report joined to a live event.
 //! - [`pipeline`]: the one loop every command runs: a [`pipeline::Source`],
 //!   [`pipeline::Enricher`]s, a [`pipeline::Filter`], a [`sink::Sink`].
-//! - [`sink`], [`render`], [`session`], [`summary`]: where events go.
-//! - [`gfp`], [`arch`], [`tracepoint_format`]: facts, each in one place.
-//! - [`latency`]: how far behind the kernel a live session was.
+//! - [`sink`]: where events go: text like the kernel's, JSON, session files,
+//!   the HTML page, summaries.
+//! - [`schema`]: the event and the items that flow, as DESIGN.md says them.
+//! - [`kernel`]: facts about the traced kernel, each in one place.
+//!
+//! A module uses only its own stage and those before it (kernel, schema,
+//! source, enrich, sink, pipeline): `layering` below holds it.
 
-pub mod arch;
-pub mod assemble;
-pub mod charts;
-pub mod event;
-pub mod gfp;
-pub mod html;
-pub mod item;
-pub mod kernel_log;
-pub mod latency;
-pub mod leadup;
-pub mod memstate;
+pub mod enrich;
+pub mod kernel;
 pub mod pipeline;
-pub mod pressure;
-pub mod render;
-pub mod report_join;
-pub mod rotate;
-pub mod session;
+pub mod schema;
 pub mod sink;
-pub mod summary;
-pub mod symbols;
+pub mod source;
 #[cfg(test)]
 mod testdata;
-pub mod tracepoint_format;
-pub mod workload;
 
 #[cfg(test)]
 mod layering {
-    //! No import circle between the modules of this crate: each module's
-    //! non-test code names `crate::other` only down the graph.
+    //! The pipeline's stages, seen in the tree: each module's non-test code
+    //! names (`crate::stage::module`) only modules of its own stage or of
+    //! the stages before it, and no modules import each other in a circle.
 
     use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
 
-    /// Module → the modules its non-test code refers to as `crate::name`.
-    fn graph(dir: &std::path::Path) -> BTreeMap<String, BTreeSet<String>> {
-        let mut g = BTreeMap::new();
-        for e in std::fs::read_dir(dir).unwrap() {
+    /// The stages, first to last; `pipeline` joins them all.
+    const STAGES: [&str; 6] = ["kernel", "schema", "source", "enrich", "sink", "pipeline"];
+
+    fn rank(module: &str) -> usize {
+        let stage = module.split("::").next().unwrap_or(module);
+        STAGES
+            .iter()
+            .position(|s| *s == stage)
+            .unwrap_or_else(|| panic!("{module} is in no stage"))
+    }
+
+    /// The code before its tests, without comments (a doc link to a later
+    /// stage is a pointer for the reader, not an import).
+    fn code(path: &Path) -> String {
+        let text = std::fs::read_to_string(path).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        code.lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Module (`stage::name`, `stage` for a folder's `mod.rs`) → the modules
+    /// its non-test code refers to as `crate::...`.
+    fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+        let mut files = Vec::new();
+        for e in std::fs::read_dir(src).unwrap() {
             let p = e.unwrap().path();
-            let Some(name) = p.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
-                continue;
-            };
-            if name == "lib" || name == "testdata" {
-                continue;
+            if p.is_dir() {
+                let stage = p.file_name().unwrap().to_str().unwrap().to_owned();
+                for f in std::fs::read_dir(&p).unwrap() {
+                    let f = f.unwrap().path();
+                    let stem = f.file_stem().unwrap().to_str().unwrap().to_owned();
+                    let name = if stem == "mod" {
+                        stage.clone()
+                    } else {
+                        format!("{stage}::{stem}")
+                    };
+                    files.push((name, f));
+                }
+            } else {
+                let stem = p.file_stem().unwrap().to_str().unwrap().to_owned();
+                if stem != "lib" && stem != "testdata" {
+                    files.push((stem, p));
+                }
             }
-            let text = std::fs::read_to_string(&p).unwrap();
-            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        }
+        let ident = |s: &str| -> String {
+            s.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        };
+        let mut g = BTreeMap::new();
+        for (name, path) in files {
+            let code = code(&path);
+            assert!(
+                !code.contains("super::"),
+                "{name}: `super::` hides an arrow from this test; name it `crate::`"
+            );
             let uses: BTreeSet<String> = code
                 .match_indices("crate::")
-                .map(|(i, m)| {
-                    code[i + m.len()..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect::<String>()
+                .filter_map(|(i, m)| {
+                    let rest = &code[i + m.len()..];
+                    let first = ident(rest);
+                    let second = rest[first.len()..].strip_prefix("::").map(ident);
+                    let module = match second {
+                        Some(b) if src.join(&first).join(format!("{b}.rs")).is_file() => {
+                            format!("{first}::{b}")
+                        }
+                        _ => first,
+                    };
+                    (module != name && !module.is_empty()).then_some(module)
                 })
-                .filter(|m| *m != name && !m.is_empty())
                 .collect();
             g.insert(name, uses);
         }
@@ -105,14 +147,41 @@ mod layering {
             .find_map(|n| visit(n, g, &mut Vec::new(), &mut done))
     }
 
+    /// Every arrow from a stage to a later one.
+    fn upward(g: &BTreeMap<String, BTreeSet<String>>) -> Vec<(String, String)> {
+        g.iter()
+            .flat_map(|(from, to)| to.iter().map(move |t| (from.clone(), t.clone())))
+            .filter(|(from, to)| rank(to) > rank(from))
+            .collect()
+    }
+
     #[test]
-    fn no_module_imports_in_a_circle() {
-        let g = graph(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
-        assert!(g.len() >= 14, "{g:?}");
+    fn modules_import_down_the_stages_and_never_in_a_circle() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let g = graph(&src);
+        assert!(g.len() >= 25, "{g:?}");
+        assert!(g["sink::html"].contains("sink::render"), "{g:?}");
+        assert!(
+            g["source::kernel_log"].contains("kernel::show_mem"),
+            "{g:?}"
+        );
+        assert_eq!(upward(&g), [], "an arrow to a later stage");
         assert_eq!(cycle(&g), None, "import circle in oomtrace-core");
-        // The checker finds one where there is one.
+        // The checker finds what is there.
         let mut bad = g.clone();
-        bad.get_mut("event").unwrap().insert("sink".into());
+        bad.get_mut("schema::event").unwrap().insert("sink".into());
+        assert_eq!(upward(&bad), [("schema::event".into(), "sink".into())]);
+        bad.get_mut("sink").unwrap().insert("schema::event".into());
         assert!(cycle(&bad).is_some());
+    }
+
+    /// Each stage's folder opens by saying what enters it and what leaves.
+    #[test]
+    fn each_stage_says_what_enters_and_what_leaves() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for stage in STAGES.iter().filter(|s| **s != "pipeline") {
+            let text = std::fs::read_to_string(src.join(stage).join("mod.rs")).unwrap();
+            assert!(text.starts_with("//! "), "{stage}/mod.rs");
+        }
     }
 }

@@ -13,8 +13,8 @@
 //! to (only when it was shown), `--count` stops after that many shown
 //! events, the end record of a session always reaches the sink.
 
-use crate::event::{Brief, OomEvent, Trailer};
-pub use crate::item::{Event, Item};
+use crate::schema::event::{Brief, OomEvent, Trailer};
+pub use crate::schema::item::{Event, Item};
 use crate::sink::Sink;
 use anyhow::{Context as _, Result};
 use std::collections::{HashSet, VecDeque};
@@ -44,7 +44,7 @@ pub trait Enricher {
 
     /// The source's counts as they change (the allocator's retries, lost
     /// records), before the events that follow them.
-    fn progress(&mut self, _p: &crate::item::Progress) {}
+    fn progress(&mut self, _p: &crate::schema::item::Progress) {}
 }
 
 /// Which events a user asked for.
@@ -201,7 +201,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Header, ReaperEvent, ReaperStep, Task, Trailer};
+    use crate::schema::event::{Header, ReaperEvent, ReaperStep, Task, Trailer};
 
     /// A source of prepared items.
     struct Items(VecDeque<Item>, bool);

@@ -33,7 +33,7 @@ fn kept() -> Vec<(String, String, Vec<kreport::Report>)> {
 }
 
 /// The importer's events of a log, as `oomtrace import` makes them.
-fn events(text: &str) -> Vec<oomtrace_core::event::OomEvent> {
+fn events(text: &str) -> Vec<oomtrace_core::schema::event::OomEvent> {
     kernel_log::parse_log(text)
         .iter()
         .enumerate()
@@ -41,8 +41,8 @@ fn events(text: &str) -> Vec<oomtrace_core::event::OomEvent> {
         .collect()
 }
 
-use oomtrace_core::event::{OomEvent, Source, Victim};
-use oomtrace_core::kernel_log;
+use oomtrace_core::schema::event::{OomEvent, Source, Victim};
+use oomtrace_core::source::kernel_log;
 
 fn as_victim(k: &kreport::Killed) -> Victim {
     Victim {

@@ -433,7 +433,7 @@ fn frame(line: &str) -> Option<(String, u64, u64)> {
 /// each field the oracle reads, equal. `name` says which log.
 pub fn assert_importer_agrees(log: &str, name: &str) {
     let oracle = read(log);
-    let imported = oomtrace_core::kernel_log::parse_log(log);
+    let imported = oomtrace_core::source::kernel_log::parse_log(log);
     assert!(!oracle.is_empty(), "{name}: the oracle read no report");
     assert_eq!(
         imported.len(),
@@ -442,7 +442,7 @@ pub fn assert_importer_agrees(log: &str, name: &str) {
     );
     for (i, (o, r)) in oracle.iter().zip(&imported).enumerate() {
         let ctx = format!("{name}, report {} of {}", i + 1, oracle.len());
-        let killed = |k: &oomtrace_core::kernel_log::Killed| Killed {
+        let killed = |k: &oomtrace_core::source::kernel_log::Killed| Killed {
             message: k.message.clone(),
             pid: k.pid,
             comm: k.comm.clone(),

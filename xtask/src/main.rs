@@ -239,7 +239,7 @@ const CARGO_MUTANTS_VERSION: &str = "27.1.0";
 
 /// The CLI's sinks that cargo-mutants runs over with the CLI's unit tests
 /// (`--lib`: its integration tests load BPF and boot VMs).
-const CLI_MUTANTS: &[&str] = &["oomtrace/src/metrics.rs"];
+const CLI_MUTANTS: &[&str] = &["oomtrace/src/sink/metrics.rs"];
 
 /// `cargo xtask mutants [FILE...]`: cargo-mutants over oomtrace-core's
 /// sources and the CLI's sinks ([`CLI_MUTANTS`]), or the files named, each
@@ -264,7 +264,10 @@ fn mutants(files: &[String]) -> Result<()> {
         .map(String::as_str)
         .partition(|f| f.starts_with("oomtrace/"));
     let runs: Vec<(&str, Vec<&str>)> = if files.is_empty() {
-        vec![("oomtrace-core", vec![]), ("oomtrace", CLI_MUTANTS.to_vec())]
+        vec![
+            ("oomtrace-core", vec![]),
+            ("oomtrace", CLI_MUTANTS.to_vec()),
+        ]
     } else {
         [("oomtrace-core", core), ("oomtrace", cli)]
             .into_iter()

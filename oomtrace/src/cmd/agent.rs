@@ -3,9 +3,9 @@
 //! metrics and, for log shippers, JSON Lines on stdout.
 
 use super::trace::TraceArgs;
-use crate::metrics::{Metrics, MetricsSink};
+use crate::sink::metrics::{Metrics, MetricsSink};
 use anyhow::{Context as _, Result};
-use oomtrace_core::rotate::{RotatingSessions, Rotation};
+use oomtrace_core::sink::rotate::{RotatingSessions, Rotation};
 use oomtrace_core::sink::{Json, Tee};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
@@ -48,7 +48,7 @@ pub fn run(a: &AgentArgs) -> Result<()> {
         .create(&a.dir)
         .with_context(|| format!("cannot make the session directory {}", a.dir.display()))?;
     let metrics = Metrics::new(a.series_ttl, &a.trace.host_root);
-    let addr = crate::metrics::serve(&a.metrics_addr, metrics.clone())?;
+    let addr = crate::sink::metrics::serve(&a.metrics_addr, metrics.clone())?;
     eprintln!(
         "oomtrace: metrics at http://{addr}/metrics; sessions in {}",
         a.dir.display()

@@ -6,8 +6,8 @@ use crate::plan::hooks::{self, Attach, HOOKS, Mode};
 use crate::plan::host::{kernel_release, kprobes_supported, privileges};
 use crate::plan::tracefs;
 use anyhow::Result;
-use oomtrace_core::gfp::GfpTable;
-use oomtrace_core::symbols::Kallsyms;
+use oomtrace_core::kernel::gfp::GfpTable;
+use oomtrace_core::source::symbols::Kallsyms;
 use serde::Serialize;
 use std::path::Path;
 
@@ -136,7 +136,7 @@ pub fn gather(btf_file: Option<&Path>) -> Report {
                     && h.in_mode(mode)
                     && (!kernel_log_mode || !h.without_btf.is_empty()),
                 resolved,
-                provides: oomtrace_core::event::field_names(h.provides),
+                provides: oomtrace_core::schema::event::field_names(h.provides),
                 needs_btf: h.without_btf.is_empty(),
             }
         })

@@ -5,7 +5,7 @@ use super::{FilterArgs, TimeArgs};
 use crate::source::kernel_log::{Input, KernelLogs};
 use anyhow::{Result, bail};
 use oomtrace_core::pipeline;
-use oomtrace_core::session;
+use oomtrace_core::sink::session;
 use oomtrace_core::sink::{Json, Sink, Text};
 use std::io;
 use std::path::PathBuf;
@@ -68,14 +68,14 @@ pub fn run(a: &ImportArgs) -> Result<()> {
         None if a.json => Box::new(Json::batch(io::BufWriter::new(stdout.lock()))),
         None => Box::new(Text(
             io::BufWriter::new(stdout.lock()),
-            oomtrace_core::render::Options::default(),
+            oomtrace_core::sink::render::Options::default(),
         )),
     };
     let out = pipeline::run(
         &mut source,
-        &mut [&mut crate::enrich::Workloads::new(std::path::Path::new(
-            "/",
-        ))],
+        &mut [&mut crate::enrich::workloads::Workloads::new(
+            std::path::Path::new("/"),
+        )],
         &a.filter.filter_in(&a.time),
         sink.as_mut(),
         None,

@@ -2,16 +2,16 @@
 //! and sinks as live tracing, or into the summary.
 
 use super::{FilterArgs, TimeArgs};
-use crate::enrich::StoredUserFrames;
+use crate::enrich::user_frames::StoredUserFrames;
 use crate::source::read_ahead::ReadAhead;
 use crate::source::session::SessionFiles;
 use anyhow::{Context as _, Result};
-use oomtrace_core::html::Html;
 use oomtrace_core::pipeline;
-use oomtrace_core::render;
-use oomtrace_core::session::Depth;
+use oomtrace_core::sink::html::Html;
+use oomtrace_core::sink::render;
+use oomtrace_core::sink::summary::SummarySink;
 use oomtrace_core::sink::{Json, Sink, Text};
-use oomtrace_core::summary::SummarySink;
+use oomtrace_core::source::session::Depth;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -35,7 +35,7 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
     /// HTML: OOMs with a section of their own (the rest are counted in the
     /// charts only, and the page says so).
-    #[arg(long, value_name = "N", default_value_t = oomtrace_core::html::DETAIL_LIMIT)]
+    #[arg(long, value_name = "N", default_value_t = oomtrace_core::sink::html::DETAIL_LIMIT)]
     pub detail_limit: usize,
     /// A table of OOMs per victim, memcg, trigger and gfp/order instead of the events.
     #[arg(long)]

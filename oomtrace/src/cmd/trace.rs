@@ -1,7 +1,7 @@
 //! `oomtrace trace` and `oomtrace record`: the live source into the text or
 //! JSON sink, or into a session file (with the text on stderr).
 
-use crate::enrich::{LeadUps, UserStacks, Workloads};
+use crate::enrich::{lead_up::LeadUps, user_frames::UserStacks, workloads::Workloads};
 use crate::plan::{self, Mode};
 use crate::source::bpf::{BpfSource, Options};
 use crate::source::queue::Queued;
@@ -9,7 +9,7 @@ use anyhow::Result;
 use oomtrace_core::pipeline::Enricher;
 use oomtrace_core::pipeline::{self, Outcome};
 use oomtrace_core::sink::{Json, Sink, Tee, Text};
-use oomtrace_core::{render, session};
+use oomtrace_core::sink::{render, session};
 use std::io::{self, IsTerminal};
 use std::time::Duration;
 
@@ -226,7 +226,7 @@ pub fn record(a: &RecordArgs) -> Result<()> {
 
 /// With `--bpf-stats`, the end line's words on how deep the queue between
 /// the kernel and the reader got.
-fn queue_depth(t: &oomtrace_core::event::Trailer, bpf_stats: bool) -> String {
+fn queue_depth(t: &oomtrace_core::schema::event::Trailer, bpf_stats: bool) -> String {
     match t.queue_peak_bytes {
         Some(b) if bpf_stats => format!("; queue peak {} KiB", b.div_ceil(1024)),
         _ => String::new(),
@@ -234,7 +234,7 @@ fn queue_depth(t: &oomtrace_core::event::Trailer, bpf_stats: bool) -> String {
 }
 
 /// The end line's words on how far behind the kernel the session was.
-fn latency(t: &oomtrace_core::event::Trailer) -> String {
+fn latency(t: &oomtrace_core::schema::event::Trailer) -> String {
     t.latency.as_ref().map_or_else(String::new, |l| {
         format!(
             "; kill to event: median {:.1} ms, 99th percentile {:.1} ms, max {:.1} ms",

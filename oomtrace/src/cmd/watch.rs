@@ -4,18 +4,18 @@
 //! (the live BPF source, where oomtrace may load it). `--once --json`: one
 //! snapshot of the same, for scripts.
 
-use crate::enrich::Workloads;
+use crate::enrich::workloads::Workloads;
 use crate::plan;
 use crate::source::bpf::{BpfSource, Options};
 use anyhow::Result;
 use crossterm::event::{self, Event as TermEvent, KeyCode, KeyEventKind};
 use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
-use oomtrace_core::charts::Constraint;
-use oomtrace_core::event::{Header, OomEvent, ReaperEvent, RetryStep};
-use oomtrace_core::item::{Event, Progress};
+use oomtrace_core::enrich::pressure::{self, MemcgView, Sample, View};
 use oomtrace_core::pipeline;
-use oomtrace_core::pressure::{self, MemcgView, Sample, View};
+use oomtrace_core::schema::event::{Header, OomEvent, ReaperEvent, RetryStep};
+use oomtrace_core::schema::item::{Event, Progress};
 use oomtrace_core::sink::Sink;
+use oomtrace_core::sink::charts::Constraint;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::layout::{Constraint as Size, Layout, Rect};
@@ -90,7 +90,7 @@ pub fn run(a: &WatchArgs) -> Result<()> {
             serde_json::to_writer(
                 &mut out,
                 &Snapshot {
-                    time: oomtrace_core::event::now(),
+                    time: oomtrace_core::schema::event::now(),
                     view: &view,
                     notes: notes(&view, &root),
                 },
@@ -110,7 +110,7 @@ pub fn run(a: &WatchArgs) -> Result<()> {
 }
 
 fn kb(k: u64) -> String {
-    oomtrace_core::html::kb(k)
+    oomtrace_core::sink::html::kb(k)
 }
 
 fn limit_in(s: Option<f64>) -> String {
@@ -519,7 +519,7 @@ pub fn screen(a: &WatchArgs, root: Option<PathBuf>) -> Result<()> {
                 s.report = match (&s.report, s.last_kill.as_deref()) {
                     (Some(_), _) => None,
                     (None, Some(ev)) => Some(
-                        oomtrace_core::render::text(ev)
+                        oomtrace_core::sink::render::text(ev)
                             .lines()
                             .map(str::to_owned)
                             .collect(),

@@ -187,7 +187,7 @@ impl KernelTypes {
         Some(match self.strip(t) {
             Type::Int(i) => i.size() as u32,
             // BTF has no pointer size: the kernel's is this build's.
-            Type::Ptr(_) => oomtrace_core::arch::Arch::this().pointer_bits / 8,
+            Type::Ptr(_) => oomtrace_core::kernel::arch::Arch::this().pointer_bits / 8,
             Type::Struct(s) | Type::Union(s) => s.size() as u32,
             Type::Enum(e) => e.size() as u32,
             Type::Array(a) => {
@@ -437,7 +437,7 @@ mod tests {
         assert_eq!(off.oc_zonelist, 0, "zonelist is oom_control's first field");
         assert_eq!(off.memcg_css, 0, "css is mem_cgroup's first field");
         assert!(off.task_comm > off.task_pid);
-        let long = oomtrace_core::arch::Arch::this().pointer_bits / 8;
+        let long = oomtrace_core::kernel::arch::Arch::this().pointer_bits / 8;
         assert!(off.mm_rss_stride == long || off.mm_rss_stride >= 16);
         let constraints = types.enum_members("oom_constraint").unwrap();
         assert_eq!(constraints[0], ("CONSTRAINT_NONE".to_owned(), 0));

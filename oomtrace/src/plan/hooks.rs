@@ -3,7 +3,7 @@
 //! notice and each event's `unavailable`) is derived from this table.
 
 use oomtrace_common::names;
-use oomtrace_core::event::Field;
+use oomtrace_core::schema::event::Field;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -63,7 +63,7 @@ pub struct Hook {
 
 /// Whether the kernel stack comes from `mark_victim`'s tracepoint (from
 /// `oom_kill_process`'s kprobe where the architecture cannot walk it).
-const STACK_AT_TRACEPOINT: bool = oomtrace_core::arch::Arch::this().tracepoint_stack_walk;
+const STACK_AT_TRACEPOINT: bool = oomtrace_core::kernel::arch::Arch::this().tracepoint_stack_walk;
 
 const fn tracepoint(program: &'static str, provides: &'static [Field]) -> Hook {
     Hook {
@@ -284,10 +284,10 @@ pub fn mode_loses(mode: Mode) -> (Vec<Field>, Vec<Field>) {
 /// What kernel-log mode (no BTF) cannot have with `mode`'s hooks: what
 /// neither they, without layouts, nor the kernel's printed report give.
 pub fn kernel_log_lacks(mode: Mode) -> Vec<Field> {
-    let mut lacking: Vec<Field> = oomtrace_core::report_join::EVENT_FIELDS
+    let mut lacking: Vec<Field> = oomtrace_core::enrich::report_join::EVENT_FIELDS
         .iter()
         .copied()
-        .filter(|f| !oomtrace_core::report_join::KERNEL_REPORT_PROVIDES.contains(f))
+        .filter(|f| !oomtrace_core::enrich::report_join::KERNEL_REPORT_PROVIDES.contains(f))
         .filter(|f| {
             !HOOKS
                 .iter()
@@ -307,7 +307,7 @@ pub fn describe_kernel_log_loss(mode: Mode) -> String {
     } else {
         format!(
             "{}; and what the kernel rate-limits away (10 reports per 5 s)",
-            oomtrace_core::event::field_names(&lacking)
+            oomtrace_core::schema::event::field_names(&lacking)
         )
     }
 }
@@ -315,7 +315,7 @@ pub fn describe_kernel_log_loss(mode: Mode) -> String {
 /// "not available: ...; inferred from the stack where it can: ..."
 pub fn describe_loss(mode: Mode) -> String {
     let (lost, inferred) = mode_loses(mode);
-    let names = oomtrace_core::event::field_names;
+    let names = oomtrace_core::schema::event::field_names;
     match (lost.is_empty(), inferred.is_empty()) {
         (true, true) => "nothing".into(),
         (false, true) => names(&lost),

@@ -205,11 +205,11 @@ pub fn kernel_machine() -> Option<String> {
 /// run under emulation, qemu-user or a translator): its BPF programs read
 /// the probed functions' arguments from this architecture's registers.
 pub fn require_own_architecture() -> Result<()> {
-    let ours = oomtrace_core::arch::Arch::this();
+    let ours = oomtrace_core::kernel::arch::Arch::this();
     let Some(machine) = kernel_machine() else {
         return Ok(());
     };
-    match oomtrace_core::arch::Arch::from_machine(&machine) {
+    match oomtrace_core::kernel::arch::Arch::from_machine(&machine) {
         Some(kernel) if kernel.machine == ours.machine => Ok(()),
         _ => bail!(
             "this oomtrace is built for {}, but the kernel runs on {machine}: its BPF programs \
@@ -247,7 +247,7 @@ pub fn pmd_shift(page_shift: u32) -> u32 {
         .and_then(|s| s.trim().parse::<u64>().ok())
         .filter(|b| b.is_power_of_two())
         .map_or_else(
-            || oomtrace_core::arch::pmd_shift(page_shift),
+            || oomtrace_core::kernel::arch::pmd_shift(page_shift),
             |b| b.trailing_zeros(),
         )
 }
@@ -257,7 +257,7 @@ pub fn machine() -> String {
     // SAFETY: utsname is plain data; uname fills it.
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
     if unsafe { libc::uname(&mut u) } != 0 {
-        return oomtrace_core::arch::Arch::this().machine.into();
+        return oomtrace_core::kernel::arch::Arch::this().machine.into();
     }
     // SAFETY: uname NUL-terminates machine.
     unsafe { std::ffi::CStr::from_ptr(u.machine.as_ptr()) }

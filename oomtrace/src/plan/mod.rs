@@ -14,11 +14,11 @@ use oomtrace_common::{
     ABSENT, Config, KernelOffsets, MAX_CPUS, MAX_NODE_STATS, MAX_NODES, MAX_ZONE_STATS,
     MarkVictimLayout, MemAddrs, MemLayout,
 };
-use oomtrace_core::assemble::RawFormats;
-use oomtrace_core::gfp::GfpTable;
-use oomtrace_core::memstate::{MemNames, pod_bytes};
-use oomtrace_core::symbols::Symbols;
-use oomtrace_core::tracepoint_format::Field as TpField;
+use oomtrace_core::kernel::gfp::GfpTable;
+use oomtrace_core::kernel::tracepoint_format::Field as TpField;
+use oomtrace_core::source::assemble::RawFormats;
+use oomtrace_core::source::memstate::{MemNames, pod_bytes};
+use oomtrace_core::source::symbols::Symbols;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -301,8 +301,8 @@ fn sum_rss_over_cpus(
     kallsyms: &Symbols,
     notices: &mut Vec<String>,
 ) {
-    let summed =
-        oomtrace_core::gfp::parse_release(release).is_some_and(|v| v >= btf::RSS_SUMMED_SINCE);
+    let summed = oomtrace_core::kernel::gfp::parse_release(release)
+        .is_some_and(|v| v >= btf::RSS_SUMMED_SINCE);
     if !summed || off.mm_rss_percpu == ABSENT || off.mm_rss_stat == ABSENT {
         off.mm_rss_percpu = ABSENT;
         return;
@@ -446,7 +446,7 @@ impl Plan {
             .and_then(|f| f.get("pid").map(|f| f.offset))
             .unwrap_or(ABSENT);
         let mut off = learned.off;
-        off.thread_size = oomtrace_core::arch::Arch::this().thread_size;
+        off.thread_size = oomtrace_core::kernel::arch::Arch::this().thread_size;
         let mut addrs = addrs;
         sum_rss_over_cpus(&release, &mut off, &mut addrs, kallsyms, &mut notices);
         let config = Config {

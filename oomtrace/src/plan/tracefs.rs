@@ -1,7 +1,7 @@
 //! tracefs: where it is, mounting it when it is not, and reading a
-//! tracepoint's `format` file (parsed by `oomtrace_core::tracepoint_format`).
+//! tracepoint's `format` file (parsed by `oomtrace_core::kernel::tracepoint_format`).
 
-use oomtrace_core::tracepoint_format::{Field, parse_format};
+use oomtrace_core::kernel::tracepoint_format::{Field, parse_format};
 use std::{
     collections::HashMap,
     ffi::CString,
@@ -90,7 +90,7 @@ pub fn event_format(root: &Path, category: &str, name: &str) -> Option<HashMap<S
 pub fn print_fmt(root: &Path, category: &str, name: &str) -> Option<String> {
     let text =
         fs::read_to_string(root.join("events").join(category).join(name).join("format")).ok()?;
-    oomtrace_core::tracepoint_format::print_fmt(&text)
+    oomtrace_core::kernel::tracepoint_format::print_fmt(&text)
 }
 
 #[cfg(test)]
@@ -101,7 +101,7 @@ mod tests {
     fn reads_this_kernels_gfp_table() {
         let root = find_or_mount().expect("tracefs");
         let fmt = print_fmt(&root, "kmem", "mm_page_alloc");
-        let t = oomtrace_core::gfp::GfpTable::for_kernel(fmt.as_deref(), "");
+        let t = oomtrace_core::kernel::gfp::GfpTable::for_kernel(fmt.as_deref(), "");
         assert!(t.source.starts_with("tracefs"));
         assert_eq!(t.format(0xcc0), "GFP_KERNEL");
     }

@@ -10,10 +10,10 @@ use aya::{
     programs::{KProbe, RawTracePoint, TracePoint},
 };
 use oomtrace_common::names;
-use oomtrace_core::assemble::{Assembler, Context, realtime_offset_ns};
 use oomtrace_core::pipeline::{Item, Source};
-use oomtrace_core::session::{Header, Trailer};
-use oomtrace_core::symbols::{Kallsyms, Symbols};
+use oomtrace_core::schema::event::{Header, Trailer};
+use oomtrace_core::source::assemble::{Assembler, Context, realtime_offset_ns};
+use oomtrace_core::source::symbols::{Kallsyms, Symbols};
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
@@ -292,7 +292,7 @@ pub struct BpfSource {
     logger: Option<AsyncFd<aya_log::EbpfLogger<KernelLog>>>,
     kernel_errors: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// From each kill to its event leaving this source.
-    latency: oomtrace_core::latency::Histogram,
+    latency: oomtrace_core::schema::latency::Histogram,
     deadline: Option<tokio::time::Instant>,
     assembler: Assembler,
     pending: VecDeque<Item>,
@@ -354,7 +354,7 @@ impl BpfSource {
         // Planning from BTF parsed megabytes now freed; locked memory could
         // not give them back, so lock only the steady state: after the
         // kallsyms table is built (the first stack waits for it anyway).
-        oomtrace_core::symbols::release_freed_memory();
+        oomtrace_core::source::symbols::release_freed_memory();
         if protect {
             symbols.get();
             if let Some(why) = plan::host::lock_memory() {
@@ -369,7 +369,7 @@ impl BpfSource {
                 eprintln!(
                     "oomtrace: cannot attach {} ({e}); lost: {}",
                     a.hook.describe(),
-                    oomtrace_core::event::field_names(a.hook.provides)
+                    oomtrace_core::schema::event::field_names(a.hook.provides)
                 );
             }
         }
@@ -394,7 +394,7 @@ impl BpfSource {
         let kprobes = ok.iter().any(Hook::is_kprobe);
         let counts_retries = ok.iter().any(|h| {
             h.provides
-                .contains(&oomtrace_core::event::Field::AllocatorRetries)
+                .contains(&oomtrace_core::schema::event::Field::AllocatorRetries)
         });
         if !marks && !kprobes {
             return Err(anyhow!(
@@ -430,7 +430,7 @@ impl BpfSource {
             realtime_offset_ns: realtime_offset_ns(),
             kprobes,
             may_lack,
-            arch: oomtrace_core::arch::Arch::this(),
+            arch: oomtrace_core::kernel::arch::Arch::this(),
             offsets: plan.config.off,
             expect_stack: ok
                 .iter()
@@ -600,7 +600,7 @@ impl BpfSource {
         let counts = self.counts();
         let t = &self.assembler.tally;
         self.pending
-            .push_back(Item::Progress(oomtrace_core::item::Progress {
+            .push_back(Item::Progress(oomtrace_core::schema::item::Progress {
                 counts,
                 reopen,
                 reclaim_retries: t.reclaim_retries,
@@ -612,16 +612,16 @@ impl BpfSource {
     /// Ends the OOMs that killed and have been quiet for `SETTLE`.
     fn settle(&mut self) {
         let events = self.assembler.settle(
-            oomtrace_core::assemble::monotonic_ns(),
+            oomtrace_core::source::assemble::monotonic_ns(),
             SETTLE.as_nanos() as u64,
         );
         self.queue(events);
     }
 
     /// Queues events, each followed by its reaper steps.
-    fn queue(&mut self, events: Vec<oomtrace_core::event::OomEvent>) {
+    fn queue(&mut self, events: Vec<oomtrace_core::schema::event::OomEvent>) {
         let mut reaps = self.assembler.take_reaper_events();
-        let now = oomtrace_core::assemble::monotonic_ns();
+        let now = oomtrace_core::source::assemble::monotonic_ns();
         for mut ev in events {
             if let Some(k) = self.kernel_reports.as_mut() {
                 k.join(&mut ev);

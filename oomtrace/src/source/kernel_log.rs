@@ -5,9 +5,9 @@
 //! goes out as soon as it is complete.
 
 use anyhow::{Context as _, Result};
-use oomtrace_core::kernel_log::{self, KernelReport, LogParser};
 use oomtrace_core::pipeline::{Item, Source};
-use oomtrace_core::session::{Header, Trailer};
+use oomtrace_core::schema::event::{Header, Trailer};
+use oomtrace_core::source::kernel_log::{self, KernelReport, LogParser};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -121,7 +121,7 @@ impl KernelLogs {
             pending: VecDeque::new(),
             seq: 0,
             header_sent: false,
-            boot_offset_ns: oomtrace_core::assemble::realtime_offset_ns(),
+            boot_offset_ns: oomtrace_core::source::assemble::realtime_offset_ns(),
             line: String::new(),
         }
     }
@@ -149,8 +149,9 @@ impl KernelLogs {
         self.seq += 1;
         let mut ev = kernel_log::to_event(&r, self.seq);
         if ev.time.is_empty() && self.current.as_ref().is_some_and(|c| c.0 == Input::Kmsg) {
-            ev.time =
-                oomtrace_core::assemble::format_time(ev.uptime_ns as i128 + self.boot_offset_ns);
+            ev.time = oomtrace_core::source::assemble::format_time(
+                ev.uptime_ns as i128 + self.boot_offset_ns,
+            );
         }
         self.pending.push_back(Item::event(ev));
     }

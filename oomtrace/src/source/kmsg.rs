@@ -1,12 +1,12 @@
 //! Kernel-log mode's second half: the kernel's own OOM reports, read live
 //! from `/dev/kmsg` (from the moment the source starts) by the parser
 //! `import` uses, handed to the live source to complete each event
-//! ([`oomtrace_core::report_join`]).
+//! ([`oomtrace_core::enrich::report_join`]).
 
 use anyhow::{Context as _, Result};
-use oomtrace_core::event::OomEvent;
-use oomtrace_core::kernel_log::{self, KernelReport, LogParser};
-use oomtrace_core::report_join;
+use oomtrace_core::enrich::report_join;
+use oomtrace_core::schema::event::OomEvent;
+use oomtrace_core::source::kernel_log::{self, KernelReport, LogParser};
 use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 use std::sync::mpsc;

@@ -43,7 +43,7 @@ struct Queue {
     shedding: bool,
     /// The source's latest counts, said again with the dropped count when
     /// a stretch of dropping ends (the agent's metrics move then).
-    last_progress: Option<oomtrace_core::item::Progress>,
+    last_progress: Option<oomtrace_core::schema::item::Progress>,
     done: bool,
     error: Option<anyhow::Error>,
 }
@@ -228,7 +228,7 @@ impl Source for Queued {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oomtrace_core::event::{OomEvent, ReaperEvent, ReaperStep, Trailer};
+    use oomtrace_core::schema::event::{OomEvent, ReaperEvent, ReaperStep, Trailer};
 
     /// Items as a live source gives them, one at a time, then its end.
     struct Scripted(VecDeque<Item>);

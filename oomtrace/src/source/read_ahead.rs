@@ -31,7 +31,7 @@ use super::session::{Read, SessionFiles};
 use anyhow::Result;
 use oomtrace_core::pipeline::Event;
 use oomtrace_core::pipeline::{Item, Source};
-use oomtrace_core::session::Next;
+use oomtrace_core::source::session::Next;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 /// Lines handed over at once.

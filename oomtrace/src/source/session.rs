@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use oomtrace_core::pipeline::{Item, Source};
-use oomtrace_core::session::{self, Depth, Next, Reader};
+use oomtrace_core::source::session::{self, Depth, Next, Reader};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::BufReader;

@@ -9,10 +9,10 @@
 //! counts never expire: they equal the kernel's `oom_kill` counter.
 
 use anyhow::{Context as _, Result};
-use oomtrace_core::charts::Constraint;
-use oomtrace_core::event::{Header, ReaperEvent, Trailer, Victim};
-use oomtrace_core::item::{Event, Progress};
+use oomtrace_core::schema::event::{Header, ReaperEvent, Trailer, Victim};
+use oomtrace_core::schema::item::{Event, Progress};
 use oomtrace_core::sink::Sink;
+use oomtrace_core::sink::charts::Constraint;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -421,8 +421,8 @@ fn classic(openmetrics: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oomtrace_core::event::OomEvent;
-    use oomtrace_core::workload::Workload;
+    use oomtrace_core::schema::event::OomEvent;
+    use oomtrace_core::schema::event::Workload;
     use std::collections::BTreeMap;
 
     /// The exposition's samples: `name{labels}` → value.

@@ -2,19 +2,19 @@
 //! charts inline, SVG drawn here; nothing fetched) for people who look
 //! rather than read. It streams: each OOM's detail is written as it comes
 //! (up to a limit), the overview (timeline, who, merged stacks) is summed in
-//! the bounded aggregates of [`crate::charts`] and written at the end; the
+//! the bounded aggregates of [`crate::sink::charts`] and written at the end; the
 //! stylesheet shows it first.
 
-use crate::charts::{self, Constraint, Mark, StackTree, Timeline, TopCounts};
-use crate::event::{Frame, Header, OomEvent, ReaperEvent, Trailer, Zone};
-use crate::item::Event;
-use crate::render;
+use crate::schema::event::{Frame, Header, OomEvent, ReaperEvent, Trailer, Zone};
+use crate::schema::item::Event;
 use crate::sink::Sink;
+use crate::sink::charts::{self, Constraint, Mark, StackTree, Timeline, TopCounts};
+use crate::sink::render;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-const STYLE: &str = include_str!("../assets/report.css");
-const SCRIPT: &str = include_str!("../assets/report.js");
+const STYLE: &str = include_str!("../../assets/report.css");
+const SCRIPT: &str = include_str!("../../assets/report.js");
 
 /// OOMs drawn one by one on the timeline before it counts them in bins.
 const TIMELINE_MARKS: usize = 2000;
@@ -731,7 +731,7 @@ fn gfp_block(ev: &OomEvent) -> String {
     o
 }
 
-fn memcg_block(m: &crate::event::MemcgMemory) -> String {
+fn memcg_block(m: &crate::schema::event::MemcgMemory) -> String {
     let frac = if m.limit_kb == 0 {
         0.0
     } else {
@@ -756,7 +756,7 @@ fn memcg_block(m: &crate::event::MemcgMemory) -> String {
 /// The lead-up as small line charts: the memcg's usage, PSI some, free
 /// memory, the allocator's retries, each over the seconds before the OOM
 /// (the OOM at the right).
-fn lead_up_block(l: &crate::event::LeadUp) -> String {
+fn lead_up_block(l: &crate::schema::event::LeadUp) -> String {
     let mut o = String::from("<div class=\"card\"><h4>Lead-up</h4>");
     if let Some(line) = l.line() {
         let _ = write!(
@@ -765,7 +765,7 @@ fn lead_up_block(l: &crate::event::LeadUp) -> String {
             esc(line.trim_start_matches("oomtrace: "))
         );
     }
-    type Series = fn(&crate::event::LeadPoint) -> Option<f64>;
+    type Series = fn(&crate::schema::event::LeadPoint) -> Option<f64>;
     let series: [(&str, &str, Series); 4] = [
         ("memcg", "memcg usage", |p| {
             p.memcg_usage_kb.map(|k| k as f64)
@@ -775,7 +775,7 @@ fn lead_up_block(l: &crate::event::LeadUp) -> String {
         (
             "retries",
             "allocator retries per second",
-            crate::event::LeadPoint::retries_per_s,
+            crate::schema::event::LeadPoint::retries_per_s,
         ),
     ];
     let first = l.points.first().map_or(1, |p| p.ms_before.max(1)) as f64;
@@ -820,7 +820,7 @@ fn lead_up_block(l: &crate::event::LeadUp) -> String {
     o
 }
 
-fn victim_block(v: &crate::event::Victim, totalpages: Option<u64>) -> String {
+fn victim_block(v: &crate::schema::event::Victim, totalpages: Option<u64>) -> String {
     let parts = [
         ("anon", v.anon_rss_kb),
         ("file", v.file_rss_kb),
@@ -1175,8 +1175,11 @@ mod tests {
         names.sort();
         for path in names {
             let text = std::fs::read_to_string(&path).unwrap();
-            for r in crate::kernel_log::parse_log(&text) {
-                events.push(crate::kernel_log::to_event(&r, events.len() as u64 + 1));
+            for r in crate::source::kernel_log::parse_log(&text) {
+                events.push(crate::source::kernel_log::to_event(
+                    &r,
+                    events.len() as u64 + 1,
+                ));
             }
         }
         let mut page = Vec::new();
@@ -1770,7 +1773,7 @@ mod tests {
     /// with a name and no offset, and a page without OOMs.
     #[test]
     fn the_small_blocks_by_hand() {
-        use crate::event::{LeadPoint, LeadUp, MemcgMemory};
+        use crate::schema::event::{LeadPoint, LeadUp, MemcgMemory};
         let point = |ms_before, kb| LeadPoint {
             ms_before,
             memcg_usage_kb: Some(kb),

@@ -1,7 +1,7 @@
 //! Turns the kernel side's per-node `MemStateRecord`s into the event's
 //! counters, nodes and zones, named by the running kernel's enums.
 
-use crate::event::{
+use crate::schema::event::{
     CounterMap, Counters, MemcgMemory, MemoryAt, MemoryPath, MemoryRead, Node, Zone,
 };
 use oomtrace_common::*;
@@ -88,7 +88,7 @@ fn migrate_letter(name: &str) -> char {
 
 /// Bytes of the kernel's `long` and pointers (the BPF object copies them
 /// at this width: the kernel is this build's architecture).
-const LONG: usize = (crate::arch::Arch::this().pointer_bits / 8) as usize;
+const LONG: usize = (crate::kernel::arch::Arch::this().pointer_bits / 8) as usize;
 
 /// Reads integers out of a raw copy at BTF offsets; `None` past its end or
 /// for a field this kernel lacks.

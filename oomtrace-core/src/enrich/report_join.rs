@@ -5,8 +5,8 @@
 //! uses. BPF's fields win where both have one, except the victim's
 //! figures, which the kernel's `Killed process` line prints exactly.
 
-use crate::event::{Field, OomEvent};
-use crate::kernel_log::{self, KernelReport};
+use crate::schema::event::{Field, OomEvent};
+use crate::source::kernel_log::{self, KernelReport};
 
 /// Every per-event field, for `unavailable` after the join.
 pub const EVENT_FIELDS: &[Field] = &[
@@ -175,7 +175,7 @@ pub fn join(ev: &mut OomEvent, r: Option<&KernelReport>) {
     let sampled = ev
         .memory_read
         .as_ref()
-        .is_some_and(|m| m.at == crate::event::MemoryAt::Sampled);
+        .is_some_and(|m| m.at == crate::schema::event::MemoryAt::Sampled);
     if take(
         Field::Memory,
         ev.counters.is_none() || sampled,
@@ -216,7 +216,7 @@ fn finish(ev: &mut OomEvent) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Task, Victim};
+    use crate::schema::event::{Task, Victim};
 
     fn report(log: &str) -> KernelReport {
         kernel_log::parse_log(log).remove(0)
@@ -367,10 +367,10 @@ mod tests {
                 anon_rss_kb: Some(1),
                 ..Victim::default()
             }),
-            stack: vec![crate::event::Frame::default()],
-            counters: Some(crate::event::Counters::default()),
-            memory_read: Some(crate::event::MemoryRead {
-                at: crate::event::MemoryAt::ShowFreeAreas,
+            stack: vec![crate::schema::event::Frame::default()],
+            counters: Some(crate::schema::event::Counters::default()),
+            memory_read: Some(crate::schema::event::MemoryRead {
+                at: crate::schema::event::MemoryAt::ShowFreeAreas,
                 ..Default::default()
             }),
             inferred: vec!["gfp_mask".into(), "message".into()],
@@ -383,7 +383,7 @@ mod tests {
         };
         let mut ev = ours();
         let mut r = r;
-        r.also_killed = vec![crate::kernel_log::Killed {
+        r.also_killed = vec![crate::source::kernel_log::Killed {
             pid: -5,
             ..r.killed.clone().unwrap()
         }];
@@ -429,7 +429,7 @@ mod tests {
 
         // The same with the memory sampled from /proc: the printed one wins.
         let mut ev = ours();
-        ev.memory_read.as_mut().unwrap().at = crate::event::MemoryAt::Sampled;
+        ev.memory_read.as_mut().unwrap().at = crate::schema::event::MemoryAt::Sampled;
         join(&mut ev, Some(&r));
         assert!(ev.counters.as_ref().is_some_and(|c| !c.node.is_empty()));
         assert!(

@@ -1,12 +1,12 @@
 //! The lead-up to an OOM: `record` and `agent` sample memory pressure
-//! ([`crate::pressure`]) into a bounded ring, and each OOM event carries the
+//! ([`crate::enrich::pressure`]) into a bounded ring, and each OOM event carries the
 //! last seconds of it: its memory cgroup's usage and fail count, PSI, the
 //! zones' free memory and the allocator's retries per second, ending with
 //! the OOM itself. Meta's `below` records
 //! the whole system for replay; oomtrace keeps only the minute that mattered.
 
-use crate::event::{LeadPoint, LeadUp, OomEvent};
-use crate::pressure::{Psi, Sample};
+use crate::enrich::pressure::{Psi, Sample};
+use crate::schema::event::{LeadPoint, LeadUp, OomEvent};
 use std::collections::VecDeque;
 
 /// One sample as the ring keeps it: only the memory cgroups at half their
@@ -211,8 +211,8 @@ impl LeadUp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::MemcgMemory;
-    use crate::pressure::{MemcgNow, ZoneNow};
+    use crate::enrich::pressure::{MemcgNow, ZoneNow};
+    use crate::schema::event::MemcgMemory;
 
     fn sample(at_s: u64, usage_kb: u64) -> Sample {
         Sample {

@@ -7,11 +7,11 @@
 //! whatever the input (a report holds at most [`MAX_FRAMES`] frames and a
 //! bounded number of zones, and lines longer than [`MAX_LINE`] are cut).
 
-use crate::event::{
+use crate::kernel::show_mem::{MEM_INFO, NODE_LINE, ZONE_LINE, ZONE_LINE_TAIL};
+use crate::schema::event::{
     Counters, Frame, MemcgMemory, MemoryAt, MemoryPath, MemoryRead, Node, OomEvent, OomType,
     Source, Task, Victim, Zone,
 };
-use crate::render::{MEM_INFO, NODE_LINE, ZONE_LINE, ZONE_LINE_TAIL};
 use std::collections::BTreeMap;
 
 /// The longest line kept; kernel lines are under 1 KiB (`LOG_LINE_MAX`).
@@ -491,9 +491,9 @@ impl LogParser {
         if line.starts_with("Call Trace:") || line.starts_with("Call trace:") {
             self.block = Block::Trace;
             cur.arch = Some(if line.starts_with("Call Trace:") {
-                crate::arch::X86_64.machine
+                crate::kernel::arch::X86_64.machine
             } else {
-                crate::arch::AARCH64.machine
+                crate::kernel::arch::AARCH64.machine
             });
             return;
         }
@@ -504,7 +504,7 @@ impl LogParser {
             && let Some((frame, addr)) = parse_frame(line.trim())
         {
             self.block = Block::Trace;
-            cur.arch = Some(crate::arch::ARM.machine);
+            cur.arch = Some(crate::kernel::arch::ARM.machine);
             cur.stack.push(frame);
             cur.stack_addrs.push(addr);
             return;
@@ -929,10 +929,10 @@ fn parse_free_area(line: &str) -> Option<((u32, String, Vec<u64>), Vec<String>)>
 }
 
 /// What a kernel log cannot hold, said once per imported event.
-const NOT_IN_LOGS: [crate::event::Field; 3] = [
-    crate::event::Field::Totalpages,
-    crate::event::Field::Points,
-    crate::event::Field::DurationNs,
+const NOT_IN_LOGS: [crate::schema::event::Field; 3] = [
+    crate::schema::event::Field::Totalpages,
+    crate::schema::event::Field::Points,
+    crate::schema::event::Field::DurationNs,
 ];
 
 /// The page size of a report in kB: its free lists start at one page
@@ -1001,16 +1001,16 @@ pub fn to_event(r: &KernelReport, seq: u64) -> OomEvent {
         ..OomEvent::default()
     };
     memory(r, &mut ev);
-    let mut missing: Vec<crate::event::Field> = NOT_IN_LOGS
+    let mut missing: Vec<crate::schema::event::Field> = NOT_IN_LOGS
         .into_iter()
-        .filter(|f| *f != crate::event::Field::Points || r.points.is_none())
+        .filter(|f| *f != crate::schema::event::Field::Points || r.points.is_none())
         .collect();
     if r.header_suppressed {
         missing.extend([
-            crate::event::Field::GfpMask,
-            crate::event::Field::Order,
-            crate::event::Field::Stack,
-            crate::event::Field::Memory,
+            crate::schema::event::Field::GfpMask,
+            crate::schema::event::Field::Order,
+            crate::schema::event::Field::Stack,
+            crate::schema::event::Field::Memory,
         ]);
     }
     ev.unavailable = missing.iter().map(|f| f.name().to_owned()).collect();
@@ -1047,9 +1047,9 @@ fn gfp_names(r: &KernelReport) -> Option<String> {
         return Some(r.gfp_flags.clone());
     }
     let release = r.kernel.as_deref()?;
-    let (major, minor) = crate::gfp::parse_release(release)?;
+    let (major, minor) = crate::kernel::gfp::parse_release(release)?;
     ((major, minor) >= (4, 15))
-        .then(|| crate::gfp::GfpTable::builtin(release).format(r.gfp_mask as u64))
+        .then(|| crate::kernel::gfp::GfpTable::builtin(release).format(r.gfp_mask as u64))
 }
 
 fn frames(stack: &[(String, u64, u64)], addrs: &[u64]) -> Vec<Frame> {
@@ -1075,12 +1075,15 @@ fn memory(r: &KernelReport, ev: &mut OomEvent) {
         return;
     }
     let page_kb = page_kb(r);
-    let kernel = r.kernel.as_deref().and_then(crate::gfp::parse_release);
+    let kernel = r
+        .kernel
+        .as_deref()
+        .and_then(crate::kernel::gfp::parse_release);
     let pages = |name: &str, kb: u64| -> i64 {
         if name.ends_with("_KB") {
             kb as i64
         } else {
-            (kb / page_kb / crate::render::pages_per_unit(name, kernel, page_kb)) as i64
+            (kb / page_kb / crate::kernel::show_mem::pages_per_unit(name, kernel, page_kb)) as i64
         }
     };
     let mut counters = Counters::default();
@@ -1101,7 +1104,7 @@ fn memory(r: &KernelReport, ev: &mut OomEvent) {
             node: *node,
             counters: NODE_LINE
                 .iter()
-                .chain(crate::render::NODE_LINE_AFTER)
+                .chain(crate::kernel::show_mem::NODE_LINE_AFTER)
                 .filter_map(|(l, n)| Some(((*n).into(), pages(n, *values.get(*l)?))))
                 .collect(),
             all_unreclaimable: r.all_unreclaimable.get(i).copied().flatten(),
@@ -1365,11 +1368,14 @@ mod tests {
             assert_eq!(reports.len(), blocks.len(), "{}", path.display());
             for (i, (r, kernel)) in reports.iter().zip(&blocks).enumerate() {
                 let ev = to_event(r, i as u64 + 1);
-                let opts = crate::render::Options {
-                    kernel: r.kernel.as_deref().and_then(crate::gfp::parse_release),
-                    ..crate::render::Options::default()
+                let opts = crate::sink::render::Options {
+                    kernel: r
+                        .kernel
+                        .as_deref()
+                        .and_then(crate::kernel::gfp::parse_release),
+                    ..crate::sink::render::Options::default()
                 };
-                let ours = rendered_lines(&crate::render::text_with(&ev, opts));
+                let ours = rendered_lines(&crate::sink::render::text_with(&ev, opts));
                 let ours: Vec<_> = ours
                     .into_iter()
                     .filter(|(k, _)| kernel.iter().any(|(kk, _)| kk == k))
@@ -1717,7 +1723,7 @@ mod old_formats {
             (0x200da, 0, 134)
         );
         assert!(!r.gfp_named);
-        assert_eq!(r.arch, Some(crate::arch::ARM.machine));
+        assert_eq!(r.arch, Some(crate::kernel::arch::ARM.machine));
         let names: Vec<&str> = r.stack.iter().map(|f| f.0.as_str()).collect();
         assert_eq!(
             names,

@@ -1,9 +1,17 @@
-//! Where events go. Sinks only format; each event is flushed when written,
-//! so a pipe or a file holds it the moment it is reported.
+//! Sinks: items in; text, JSON, session files, an HTML page and summaries
+//! out. Sinks only format; each event is flushed when written, so a pipe or
+//! a file holds it the moment it is reported. Adding a sink is implementing
+//! [`Sink`].
 
-use crate::event::{Header, ReaperEvent, Trailer};
-use crate::item::{Event, Progress};
-use crate::render;
+pub mod charts;
+pub mod html;
+pub mod render;
+pub mod rotate;
+pub mod session;
+pub mod summary;
+
+use crate::schema::event::{Header, ReaperEvent, Trailer};
+use crate::schema::item::{Event, Progress};
 use std::io::{self, Write};
 
 pub trait Sink {
@@ -138,7 +146,7 @@ impl<W: Write> Sink for Json<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::OomEvent;
+    use crate::schema::event::OomEvent;
 
     /// Which calls a sink got, in order.
     #[derive(Default)]

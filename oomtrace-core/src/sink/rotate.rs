@@ -4,10 +4,10 @@
 //! file the session goes on in; the next begins with the session's header
 //! (its start the moment it was opened), so each file reads on its own.
 
-use crate::event::{Header, ReaperEvent, Trailer};
-use crate::item::{Event, Progress};
-use crate::session::{self, Existing, Writer};
+use crate::schema::event::{Header, ReaperEvent, Trailer};
+use crate::schema::item::{Event, Progress};
 use crate::sink::Sink;
+use crate::sink::session::{self, Existing, Writer};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -86,7 +86,7 @@ impl RotatingSessions {
         let Some(mut header) = self.header.clone() else {
             return Ok(());
         };
-        header.start = crate::event::now();
+        header.start = crate::schema::event::now();
         // 2026-11-29T10:00:00.123456Z → 20261129T100000.123456Z: sorts by time.
         let stamp: String = header
             .start
@@ -215,7 +215,7 @@ impl Sink for RotatingSessions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::OomEvent;
+    use crate::schema::event::OomEvent;
 
     /// A fresh directory and a rotating sink in it, its session begun.
     fn sink_in(tag: &str, rotation: Rotation) -> (PathBuf, RotatingSessions) {
@@ -306,7 +306,7 @@ mod tests {
         // found it due.
         assert_eq!(numbers, vec![1, 2, 3, 4], "{kept:?}");
         for (i, f) in kept.iter().skip(1).enumerate() {
-            let (sessions, _) = session::read(f, false).unwrap();
+            let (sessions, _) = crate::source::session::read(f, false).unwrap();
             let seq = i as u64 + 1;
             assert_eq!(
                 sessions[0].events.iter().map(|e| e.seq).collect::<Vec<_>>(),
@@ -410,7 +410,7 @@ mod tests {
         let mut seqs = Vec::new();
         let mut lost = 0;
         for (i, f) in kept.iter().enumerate() {
-            let (sessions, _) = session::read(f, false).unwrap();
+            let (sessions, _) = crate::source::session::read(f, false).unwrap();
             assert_eq!(sessions.len(), 1);
             let t = sessions[0].trailer.as_ref().expect("an end record");
             assert_eq!(t.events as usize, sessions[0].events.len());
@@ -427,7 +427,7 @@ mod tests {
         assert_eq!(seqs.last(), Some(&10));
         assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
         assert_eq!(lost, 6);
-        let (last, _) = session::read(kept.last().unwrap(), false).unwrap();
+        let (last, _) = crate::source::session::read(kept.last().unwrap(), false).unwrap();
         let t = last[0].trailer.as_ref().unwrap();
         assert_eq!((t.events, t.lost), (0, 2));
         let _ = std::fs::remove_dir_all(&dir);

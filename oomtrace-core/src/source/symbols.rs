@@ -240,7 +240,7 @@ impl Symbols {
         self.0.wait()
     }
 
-    pub fn frames(&self, stack: &oomtrace_common::Stack) -> Vec<crate::event::Frame> {
+    pub fn frames(&self, stack: &oomtrace_common::Stack) -> Vec<crate::schema::event::Frame> {
         let n = if stack.len_bytes > 0 {
             (stack.len_bytes as usize / 8).min(oomtrace_common::MAX_STACK_DEPTH)
         } else {
@@ -251,7 +251,7 @@ impl Symbols {
             .iter()
             .map(|&ip| {
                 let r = k.symbolize(ip);
-                crate::event::Frame {
+                crate::schema::event::Frame {
                     addr: format!("{ip:#x}"),
                     symbol: r.as_ref().map(Resolved::symbol),
                     offset: r.as_ref().map(|r| r.offset),

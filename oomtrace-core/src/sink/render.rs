@@ -2,8 +2,12 @@
 //! `dump_oom_summary`, `__oom_kill_process`), so people who read OOM reports
 //! read oomtrace without learning anything new.
 
-use crate::arch::Arch;
-use crate::event::{CounterMap, Frame, MemoryAt, OomEvent, ReaperEvent, Source, Zone};
+use crate::kernel::arch::Arch;
+use crate::kernel::show_mem::{
+    MEM_INFO, NODE_LINE, NODE_LINE_AFTER, PRINTED_AS_ZERO_WHEN_GONE, SPACED_BEFORE_6_6, ZONE_LINE,
+    ZONE_LINE_TAIL, pages_per_unit,
+};
+use crate::schema::event::{CounterMap, Frame, MemoryAt, OomEvent, ReaperEvent, Source, Zone};
 use std::fmt::Write as _;
 
 /// What the text adds beyond the kernel's report, and for which machine.
@@ -30,11 +34,11 @@ impl Default for Options {
 
 impl Options {
     /// The report reads like the traced machine's kernel's.
-    pub fn for_session(&mut self, h: &crate::event::Header) {
+    pub fn for_session(&mut self, h: &crate::schema::event::Header) {
         if let Some(arch) = Arch::from_machine(&h.arch) {
             self.arch = arch;
         }
-        self.kernel = crate::gfp::parse_release(&h.kernel);
+        self.kernel = crate::kernel::gfp::parse_release(&h.kernel);
     }
 
     /// `shmem_thp: 0kB` with a space, as kernels before 6.6 print it.
@@ -292,116 +296,6 @@ pub fn text_with(ev: &OomEvent, opts: Options) -> String {
     out
 }
 
-/// The report's labels and the kernel counters behind them (`mm/show_mem.c`):
-/// the `Mem-Info:` lines (pages), ...
-pub const MEM_INFO: [&[(&str, &str)]; 8] = [
-    &[
-        ("active_anon", "NR_ACTIVE_ANON"),
-        ("inactive_anon", "NR_INACTIVE_ANON"),
-        ("isolated_anon", "NR_ISOLATED_ANON"),
-    ],
-    &[
-        ("active_file", "NR_ACTIVE_FILE"),
-        ("inactive_file", "NR_INACTIVE_FILE"),
-        ("isolated_file", "NR_ISOLATED_FILE"),
-    ],
-    &[
-        ("unevictable", "NR_UNEVICTABLE"),
-        ("dirty", "NR_FILE_DIRTY"),
-        ("writeback", "NR_WRITEBACK"),
-    ],
-    &[
-        ("slab_reclaimable", "NR_SLAB_RECLAIMABLE_B"),
-        ("slab_unreclaimable", "NR_SLAB_UNRECLAIMABLE_B"),
-    ],
-    &[
-        ("mapped", "NR_FILE_MAPPED"),
-        ("shmem", "NR_SHMEM"),
-        ("pagetables", "NR_PAGETABLE"),
-    ],
-    &[
-        ("sec_pagetables", "NR_SECONDARY_PAGETABLE"),
-        ("bounce", "NR_BOUNCE"),
-    ],
-    &[("kernel_misc_reclaimable", "NR_KERNEL_MISC_RECLAIMABLE")],
-    &[("free", "NR_FREE_PAGES"), ("free_cma", "NR_FREE_CMA_PAGES")],
-];
-/// ... the `Node N` line (kB) ...
-pub const NODE_LINE: &[(&str, &str)] = &[
-    ("active_anon", "NR_ACTIVE_ANON"),
-    ("inactive_anon", "NR_INACTIVE_ANON"),
-    ("active_file", "NR_ACTIVE_FILE"),
-    ("inactive_file", "NR_INACTIVE_FILE"),
-    ("unevictable", "NR_UNEVICTABLE"),
-    ("isolated(anon)", "NR_ISOLATED_ANON"),
-    ("isolated(file)", "NR_ISOLATED_FILE"),
-    ("mapped", "NR_FILE_MAPPED"),
-    ("dirty", "NR_FILE_DIRTY"),
-    ("writeback", "NR_WRITEBACK"),
-    ("shmem", "NR_SHMEM"),
-    ("shmem_thp", "NR_SHMEM_THPS"),
-    ("shmem_pmdmapped", "NR_SHMEM_PMDMAPPED"),
-    ("anon_thp", "NR_ANON_THPS"),
-    ("writeback_tmp", "NR_WRITEBACK_TEMP"),
-    ("kernel_stack", "NR_KERNEL_STACK_KB"),
-    ("shadow_call_stack", "NR_KERNEL_SCS_KB"),
-    ("pagetables", "NR_PAGETABLE"),
-    ("sec_pagetables", "NR_SECONDARY_PAGETABLE"),
-];
-/// ... the fields the `Node N` line has after `all_unreclaimable?` (6.16+;
-/// the GPU's pages since 7.x) ...
-pub const NODE_LINE_AFTER: &[(&str, &str)] = &[
-    ("Balloon", "NR_BALLOON_PAGES"),
-    ("gpu_active", "NR_GPU_ACTIVE"),
-    ("gpu_reclaim", "NR_GPU_RECLAIM"),
-];
-/// ... the THP fields, printed `label: NkB` before 6.6 ...
-const SPACED_BEFORE_6_6: [&str; 3] = ["shmem_thp", "shmem_pmdmapped", "anon_thp"];
-/// ... and each zone's line (kB), whose last fields come after `managed:`.
-pub const ZONE_LINE: &[(&str, &str)] = &[
-    ("active_anon", "NR_ZONE_ACTIVE_ANON"),
-    ("inactive_anon", "NR_ZONE_INACTIVE_ANON"),
-    ("active_file", "NR_ZONE_ACTIVE_FILE"),
-    ("inactive_file", "NR_ZONE_INACTIVE_FILE"),
-    ("unevictable", "NR_ZONE_UNEVICTABLE"),
-    ("writepending", "NR_ZONE_WRITE_PENDING"),
-    ("zspages", "NR_ZSPAGES"),
-];
-/// (`pagetables` is a zone counter before 5.11.)
-pub const ZONE_LINE_TAIL: &[(&str, &str)] = &[
-    ("mlocked", "NR_MLOCK"),
-    ("kernel_stack", "NR_KERNEL_STACK_KB"),
-    ("pagetables", "NR_PAGETABLE"),
-    ("bounce", "NR_BOUNCE"),
-];
-
-/// Counters the kernel removed but whose labels it still prints, as a
-/// constant 0 (`bounce:0` in Mem-Info and each zone's line since NR_BOUNCE
-/// went, after 6.12).
-pub const PRINTED_AS_ZERO_WHEN_GONE: [&str; 1] = ["NR_BOUNCE"];
-
-/// The counters kernels before 5.13 kept in huge pages, not pages, and
-/// printed multiplied by `HPAGE_PMD_NR`.
-const THP_COUNTERS: [&str; 5] = [
-    "NR_ANON_THPS",
-    "NR_SHMEM_THPS",
-    "NR_SHMEM_PMDMAPPED",
-    "NR_FILE_THPS",
-    "NR_FILE_PMDMAPPED",
-];
-
-/// How many pages one unit of counter `name` is on `kernel` (release; the
-/// newest when unknown) with pages of `page_kb`: a huge page's worth for
-/// the THP counters before 5.13, else one.
-pub fn pages_per_unit(name: &str, kernel: Option<(u32, u32)>, page_kb: u64) -> u64 {
-    if THP_COUNTERS.contains(&name) && kernel.is_some_and(|k| k < (5, 13)) {
-        let page_shift = (page_kb.max(1) * 1024).trailing_zeros();
-        1 << (crate::arch::pmd_shift(page_shift) - page_shift)
-    } else {
-        1
-    }
-}
-
 /// Counter `name` of `m`. A session's events come from one kernel, whose
 /// counters are in the same order event after event: where `name` was
 /// last found in a map of this size is tried first, and a hit costs one
@@ -489,7 +383,7 @@ fn memory_lines(ev: &OomEvent, opts: &Options) -> Vec<String> {
         return out;
     }
     let page_kb = ev.memory_read.as_ref().map_or(4, |r| r.page_kb);
-    let empty = crate::event::Counters::default();
+    let empty = crate::schema::event::Counters::default();
     let c = ev.counters.as_ref().unwrap_or(&empty);
     if ev.counters.is_some() {
         match &ev.memory_read {
@@ -667,15 +561,15 @@ fn counter_table(ev: &OomEvent) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Task, Victim};
+    use crate::schema::event::{Task, Victim};
 
     fn memcg_event() -> OomEvent {
         OomEvent {
-            kind: crate::event::OomType::Oom,
+            kind: crate::schema::event::OomType::Oom,
             seq: 1,
             time: "2026-11-27T10:59:01.123456Z".into(),
             uptime_ns: 1_114_251_121_000,
-            source: crate::event::Source::Kprobe,
+            source: crate::schema::event::Source::Kprobe,
             trigger: Task {
                 pid: Some(15489),
                 tid: Some(15489),
@@ -764,7 +658,7 @@ mod tests {
             seq: 3,
             uptime_ns: 1_500_000_000,
             pid: 42,
-            step: crate::event::ReaperStep::Finish,
+            step: crate::schema::event::ReaperStep::Finish,
             since_kill_ns: Some(2_500_000),
             ..ReaperEvent::default()
         };
@@ -803,7 +697,7 @@ mod tests {
     /// a group kill, and an OOM that killed nothing.
     #[test]
     fn the_additions_read_as_written() {
-        use crate::event::{RetryStep, UserFrame};
+        use crate::schema::event::{RetryStep, UserFrame};
         let mut ev = memcg_event();
         ev.user_stack = Some(vec![
             UserFrame {
@@ -885,7 +779,7 @@ mod tests {
     /// says nothing more.
     #[test]
     fn mem_info_says_where_it_was_read() {
-        use crate::event::{Counters, MemoryPath, MemoryRead};
+        use crate::schema::event::{Counters, MemoryPath, MemoryRead};
         let mut ev = memcg_event();
         ev.counters = Some(Counters::default());
         ev.memory_read = Some(MemoryRead {
@@ -918,7 +812,7 @@ mod tests {
     /// `--counters` lists every counter by its index, as the seed's dump.
     #[test]
     fn counters_are_listed_by_index() {
-        use crate::event::Counters;
+        use crate::schema::event::Counters;
         let mut ev = memcg_event();
         let opts = Options {
             counters: true,

@@ -1,7 +1,7 @@
 //! What flows from a source to a sink: a session's header, its events and
 //! reaper steps, its end.
 
-use crate::event::{Brief, Header, OomEvent, ReaperEvent, Trailer};
+use crate::schema::event::{Brief, Header, OomEvent, ReaperEvent, Trailer};
 
 /// One OOM event as a source has it.
 #[derive(Clone, Debug)]
@@ -51,7 +51,7 @@ pub struct Progress {
     pub reclaim_retries: u64,
     pub compact_retries: u64,
     /// The newest of them.
-    pub last_retry: Option<crate::event::RetryStep>,
+    pub last_retry: Option<crate::schema::event::RetryStep>,
 }
 
 impl Item {

@@ -1,7 +1,6 @@
 //! The assembled OOM event: one per OOM, the JSON Lines schema of DESIGN.md.
 //! Fields may be added, never renamed; unknown values are `null`.
 
-use crate::workload::Workload;
 use compact_str::CompactString;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -171,6 +170,40 @@ pub struct Task {
     /// What `cgroup` is: pod, container, unit (additions of 0.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<Workload>,
+}
+
+/// What a victim's or a memory cgroup's path means (the pod, container,
+/// unit), as [`crate::enrich::workload`] reads it: what is not known is
+/// absent, never guessed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workload {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_uid: Option<String>,
+    /// `guaranteed`, `burstable` or `besteffort`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qos: Option<String>,
+    /// The full container id (64 hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    /// `containerd`, `cri-o`, `docker` or `podman`, as the path names it
+    /// (or, for a bare id, as the runtime whose files hold it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// The innermost systemd unit (service or scope) that is not a container's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// The innermost systemd slice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice: Option<String>,
+    /// From the runtime's files on the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -736,7 +769,7 @@ pub struct Trailer {
     pub kernel_errors: u64,
     /// From each kill to its event, in a live session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency: Option<crate::latency::Latency>,
+    pub latency: Option<crate::schema::latency::Latency>,
     /// The session goes on in this file (`agent`'s rotation): the counts
     /// above are this file's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -771,7 +804,7 @@ impl Header {
             start: now(),
             mode: mode.into(),
             hooks,
-            arch: crate::arch::Arch::this().machine.to_owned(),
+            arch: crate::kernel::arch::Arch::this().machine.to_owned(),
         }
     }
 }

@@ -6,38 +6,7 @@
 //! container, image) come from the runtimes' files on the node, through
 //! [`OciNames`]; what is not known is absent, never guessed.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Workload {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod_uid: Option<String>,
-    /// `guaranteed`, `burstable` or `besteffort`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub qos: Option<String>,
-    /// The full container id (64 hex digits).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container_id: Option<String>,
-    /// `containerd`, `cri-o`, `docker` or `podman`, as the path names it
-    /// (or, for a bare id, as the runtime whose files hold it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runtime: Option<String>,
-    /// The innermost systemd unit (service or scope) that is not a container's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unit: Option<String>,
-    /// The innermost systemd slice.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slice: Option<String>,
-    /// From the runtime's files on the node.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
-}
+use crate::schema::event::Workload;
 
 fn is_id(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())

@@ -1,10 +1,10 @@
 //! Memory pressure as it builds, from the kernel's own files: PSI
 //! (`/proc/pressure/memory`), each zone's free memory against its
-//! watermarks (`/proc/zoneinfo`, read as [`crate::memstate::sample_proc`]
+//! watermarks (`/proc/zoneinfo`, read as [`crate::source::memstate::sample_proc`]
 //! reads it), reclaim and compaction counters (`/proc/vmstat`) and the
 //! memory cgroups (v1 and v2). Two samples make rates: what `watch` shows.
 
-use crate::memstate::{self, MemNames};
+use crate::source::memstate::{self, MemNames};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -209,7 +209,7 @@ pub fn sample(page_shift: u32, memcg_root: Option<&Path>) -> Sample {
         })
         .collect();
     Sample {
-        at_ns: crate::assemble::monotonic_ns(),
+        at_ns: crate::source::assemble::monotonic_ns(),
         psi: std::fs::read_to_string("/proc/pressure/memory")
             .ok()
             .and_then(|t| parse_psi(&t)),
@@ -302,7 +302,7 @@ impl View {
                 let growth = old.map_or(0.0, |o| (m.usage_kb as f64 - o.usage_kb as f64) / secs);
                 Some(MemcgView {
                     path: m.path.clone(),
-                    workload: crate::workload::Workload::from_path(&m.path)
+                    workload: crate::schema::event::Workload::from_path(&m.path)
                         .map(|w| w.label())
                         .filter(|l| !l.is_empty()),
                     usage_kb: m.usage_kb,

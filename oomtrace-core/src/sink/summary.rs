@@ -1,9 +1,9 @@
 //! `report --summary`: a sink that counts instead of printing. It sees only
-//! each event's [`Brief`](crate::event::Brief), which is all a session read
+//! each event's [`Brief`](crate::schema::event::Brief), which is all a session read
 //! for it holds.
 
-use crate::event::{Brief, Header, ReaperEvent, Trailer};
-use crate::item::Event;
+use crate::schema::event::{Brief, Header, ReaperEvent, Trailer};
+use crate::schema::item::Event;
 use crate::sink::Sink;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -159,8 +159,9 @@ impl<W: Write> Sink for SummarySink<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{OomEvent, Victim};
-    use crate::session::{Depth, Reader, Writer};
+    use crate::schema::event::{OomEvent, Victim};
+    use crate::sink::session::Writer;
+    use crate::source::session::{Depth, Reader};
 
     /// Two sessions, the second never ended: every count and every table
     /// row, against the text worked out by hand.
@@ -182,7 +183,7 @@ mod tests {
                 gfp_flags: Some("GFP_KERNEL".into()),
                 order: Some(0),
                 killed: Some(killed),
-                trigger: crate::event::Task {
+                trigger: crate::schema::event::Task {
                     comm: Some("hog".into()),
                     ..Default::default()
                 },
@@ -253,7 +254,7 @@ mod tests {
         let mut r = Reader::new(&bytes[..], "mem", false, Depth::Brief);
         let mut from_file = Summary::default();
         while let Some(item) = r.next_item().unwrap() {
-            if let crate::item::Item::Event(e) = item {
+            if let crate::schema::item::Item::Event(e) = item {
                 assert!(e.full.is_none(), "read briefly");
                 from_file.add(&e.brief);
             }

@@ -2,7 +2,7 @@
 //! them so they can be checked against the events: every aggregate here is
 //! bounded (a session of any length is summed in fixed memory).
 
-use crate::event::{Brief, Frame, OomEvent};
+use crate::schema::event::{Brief, Frame, OomEvent};
 use std::collections::HashMap;
 
 /// What kind of OOM an event was, as the kernel's `constraint=` and
@@ -445,7 +445,7 @@ impl StackTree {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel_log;
+    use crate::source::kernel_log;
 
     fn fixture_events(name: &str) -> Vec<OomEvent> {
         let path = crate::testdata::kernel_reports_dir().join(name);

@@ -7,14 +7,14 @@
 //! that thread and emits the event at the return; in tracepoint mode
 //! `mark_victim` alone is the event.
 
-use crate::arch::Arch;
-use crate::event::{
+use crate::kernel::arch::Arch;
+use crate::kernel::gfp::GfpTable;
+use crate::kernel::tracepoint_format;
+use crate::schema::event::{
     Field, OomEvent, OomType, ReaperEvent, ReaperStep as Step, ReaperType, Source, Task, Victim,
 };
-use crate::gfp::GfpTable;
-use crate::memstate::MemNames;
-use crate::symbols::Symbols;
-use crate::tracepoint_format;
+use crate::source::memstate::MemNames;
+use crate::source::symbols::Symbols;
 use oomtrace_common::*;
 use std::collections::HashMap;
 
@@ -162,9 +162,9 @@ pub struct Assembler {
     seq: u64,
     pub tally: Tally,
     /// Recent allocator retries by thread.
-    retries: HashMap<u32, std::collections::VecDeque<crate::event::RetryStep>>,
+    retries: HashMap<u32, std::collections::VecDeque<crate::schema::event::RetryStep>>,
     /// The newest allocator retry of any thread.
-    pub last_retry: Option<crate::event::RetryStep>,
+    pub last_retry: Option<crate::schema::event::RetryStep>,
     /// Victims reported, by pid: (event seq, the kill's ktime).
     victims: HashMap<i32, (u64, u64)>,
     reaper_out: Vec<ReaperEvent>,
@@ -464,7 +464,7 @@ impl Assembler {
             .filter(|(n, _)| !n.starts_with("common_"))
             .collect();
         names.sort_by_key(|(_, f)| f.offset);
-        let step = crate::event::RetryStep {
+        let step = crate::schema::event::RetryStep {
             event: (*name).to_owned(),
             uptime_ns: r.hdr.ktime_ns,
             fields: names
@@ -615,12 +615,12 @@ impl Assembler {
             ev.show_free_areas_stack = Some(self.ctx.symbols.frames(&s.stack));
         }
         let mem = if self.ctx.sample_memory {
-            crate::memstate::sample_proc(
+            crate::source::memstate::sample_proc(
                 &self.ctx.mem_names,
                 monotonic_ns().saturating_sub(hdr.ktime_ns),
             )
         } else {
-            crate::memstate::assemble(&p.mem, &self.ctx.mem_names)
+            crate::source::memstate::assemble(&p.mem, &self.ctx.mem_names)
         };
         ev.counters = mem.counters;
         ev.nodes = mem.nodes;
@@ -632,7 +632,7 @@ impl Assembler {
         {
             // As printed when the kernel printed it; else as read at entry.
             let counters = p.memcg_print.map_or(e.memcg_counters, |m| m.counters);
-            ev.memcg_memory = Some(crate::memstate::memcg_memory(&counters, page_shift));
+            ev.memcg_memory = Some(crate::source::memstate::memcg_memory(&counters, page_shift));
         }
         if let Some(m) = first_mark {
             ev.user_stack = Some(user_frames(m, &self.ctx.arch));
@@ -716,11 +716,18 @@ impl Assembler {
         let chain = &m.memcg_chain[..levels];
         let page_shift = self.ctx.mem_names.page_shift;
         if let (Some(level), Some(path)) = (
-            crate::memstate::oom_domain_level(chain, page_shift, self.ctx.mem_names.pmd_shift),
+            crate::source::memstate::oom_domain_level(
+                chain,
+                page_shift,
+                self.ctx.mem_names.pmd_shift,
+            ),
             ev.trigger.cgroup.as_deref(),
         ) {
             ev.memcg = Some(ancestor(path, level));
-            ev.memcg_memory = Some(crate::memstate::memcg_memory(&chain[level], page_shift));
+            ev.memcg_memory = Some(crate::source::memstate::memcg_memory(
+                &chain[level],
+                page_shift,
+            ));
             ev.inferred.push("memcg".to_owned());
         }
     }
@@ -788,8 +795,10 @@ fn ancestor(path: &str, levels: usize) -> String {
 /// A stack without the innermost frames that belong to the tracing itself:
 /// with several programs on one tracepoint the kernel calls them through
 /// `__traceiter_<name>`, and BPF's stack walk starts there.
-fn without_tracing_frames(mut frames: Vec<crate::event::Frame>) -> Vec<crate::event::Frame> {
-    let tracing = |f: &crate::event::Frame| {
+fn without_tracing_frames(
+    mut frames: Vec<crate::schema::event::Frame>,
+) -> Vec<crate::schema::event::Frame> {
+    let tracing = |f: &crate::schema::event::Frame| {
         f.symbol.as_deref().is_some_and(|s| {
             s.starts_with("__traceiter_")
                 || s.starts_with("__bpf_trace_")
@@ -933,7 +942,7 @@ pub fn find_oom_control(
 /// The trigger's user stack, as far as it holds user addresses: without
 /// frame pointers the walk runs into garbage, which stops it. The files the
 /// addresses fall in are for an enricher to add while the process lives.
-fn user_frames(m: &MarkVictimRecord, arch: &Arch) -> Vec<crate::event::UserFrame> {
+fn user_frames(m: &MarkVictimRecord, arch: &Arch) -> Vec<crate::schema::event::UserFrame> {
     let n = if m.user_stack_len_bytes > 0 {
         (m.user_stack_len_bytes as usize / 8).min(MAX_USER_STACK_DEPTH)
     } else {
@@ -942,7 +951,7 @@ fn user_frames(m: &MarkVictimRecord, arch: &Arch) -> Vec<crate::event::UserFrame
     m.user_stack[..n]
         .iter()
         .take_while(|&&addr| arch.is_user_address(addr))
-        .map(|&addr| crate::event::UserFrame {
+        .map(|&addr| crate::schema::event::UserFrame {
             addr: format!("{:#x}", addr & !arch.pac_mask),
             ..Default::default()
         })
@@ -1027,7 +1036,7 @@ ffffffff81000d00 T end_of_text
 
     pub fn ctx(kprobes: bool) -> Context {
         Context {
-            symbols: Symbols::from(crate::symbols::Kallsyms::parse(SYMS)),
+            symbols: Symbols::from(crate::source::symbols::Kallsyms::parse(SYMS)),
             gfp: GfpTable::builtin("6.18"),
             constraints: vec![
                 (0, "CONSTRAINT_NONE".into()),
@@ -1064,7 +1073,7 @@ ffffffff81000d00 T end_of_text
                 Field::Memcg,
                 Field::Order,
             ],
-            arch: crate::arch::X86_64,
+            arch: crate::kernel::arch::X86_64,
             offsets: test_offsets(),
             expect_stack: false,
             kill_allocating_task: false,
@@ -1492,7 +1501,7 @@ ffffffff81000d00 T end_of_text
         for arm in [false, true] {
             let mut c = ctx(true);
             if arm {
-                c.arch = crate::arch::ARM;
+                c.arch = crate::kernel::arch::ARM;
             }
             let mut a = Assembler::new(c);
             let mut enter: Box<OomEnterRecord> = Box::new(zeroed());
@@ -1552,7 +1561,7 @@ ffffffff81000d00 T end_of_text
                 (Some(91), Some(1), Some(2), Some(3)),
                 "{ctx}"
             );
-            let syms = |f: &[crate::event::Frame]| -> Vec<String> {
+            let syms = |f: &[crate::schema::event::Frame]| -> Vec<String> {
                 f.iter().map(|f| f.symbol.clone().unwrap()).collect()
             };
             assert_eq!(
@@ -1623,8 +1632,8 @@ ffffffff81000d00 T end_of_text
         assert_eq!(
             (read.at, read.path),
             (
-                crate::event::MemoryAt::MarkVictim,
-                crate::event::MemoryPath::Memcg
+                crate::schema::event::MemoryAt::MarkVictim,
+                crate::schema::event::MemoryPath::Memcg
             )
         );
         assert!(a.pending.is_empty());
@@ -1676,7 +1685,7 @@ ffffffff81000d00 T end_of_text
     #[test]
     fn finds_the_oom_control_whose_chosen_is_the_victim() {
         let st = stack_with_oom_control(7, 1);
-        let oc = find_oom_control(&st, &test_offsets(), &crate::arch::X86_64).unwrap();
+        let oc = find_oom_control(&st, &test_offsets(), &crate::kernel::arch::X86_64).unwrap();
         assert_eq!(
             oc,
             OomControl {
@@ -1692,25 +1701,26 @@ ffffffff81000d00 T end_of_text
         // Without the oom_control (an exiting OOM task marks itself), no guess.
         let mut bare = st.clone();
         bare.stack[9000..9064].fill(0);
-        let e = find_oom_control(&bare, &test_offsets(), &crate::arch::X86_64).unwrap_err();
+        let e = find_oom_control(&bare, &test_offsets(), &crate::kernel::arch::X86_64).unwrap_err();
         assert!(e.starts_with("2 words point at the victim"), "{e}");
         // A nodemask the OOM task keeps on its own stack is read there.
         let mut policy = st.clone();
         let start = policy.stack_top - STACK_COPY as u64;
         policy.stack[12000..12008].copy_from_slice(&0b101u64.to_le_bytes());
         policy.stack[9008..9016].copy_from_slice(&(start + 12000).to_le_bytes());
-        let oc = find_oom_control(&policy, &test_offsets(), &crate::arch::X86_64).unwrap();
+        let oc = find_oom_control(&policy, &test_offsets(), &crate::kernel::arch::X86_64).unwrap();
         assert_eq!(oc.nodemask.as_deref(), Some("0,2"));
         // A chosen task of no badness is no OOM's choice.
         let mut zero = st.clone();
         zero.stack[9048..9056].fill(0);
-        assert!(find_oom_control(&zero, &test_offsets(), &crate::arch::X86_64).is_err());
+        assert!(find_oom_control(&zero, &test_offsets(), &crate::kernel::arch::X86_64).is_err());
         // No victim's task, or nothing copied: no search.
         for (task, len) in [(0, STACK_COPY as u32), (VICTIM, 0)] {
             let mut none = st.clone();
             none.victim_task = task;
             none.len = len;
-            let e = find_oom_control(&none, &test_offsets(), &crate::arch::X86_64).unwrap_err();
+            let e =
+                find_oom_control(&none, &test_offsets(), &crate::kernel::arch::X86_64).unwrap_err();
             assert_eq!(e, "no stack was copied");
         }
     }
@@ -2137,7 +2147,7 @@ ffffffff81000d00 T end_of_text
             0x5555_5555_3000,
         ]);
         let addrs = |m: &MarkVictimRecord| -> Vec<String> {
-            user_frames(m, &crate::arch::X86_64)
+            user_frames(m, &crate::kernel::arch::X86_64)
                 .into_iter()
                 .map(|f| f.addr)
                 .collect()
@@ -2154,7 +2164,7 @@ ffffffff81000d00 T end_of_text
 
     #[test]
     fn the_innermost_frame_is_said_once() {
-        let frame = |addr: &str, symbol: &str| crate::event::Frame {
+        let frame = |addr: &str, symbol: &str| crate::schema::event::Frame {
             addr: addr.to_owned(),
             symbol: Some(symbol.to_owned()),
             offset: Some(0x12c),
