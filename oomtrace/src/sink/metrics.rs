@@ -528,17 +528,30 @@ mod tests {
             kernel_errors,
             ..Trailer::default()
         };
-        // Counts said twice move by what grew; the end's repeat adds nothing.
+        // Counts said twice move by what grew; the end's move too, and a
+        // repeat adds nothing.
         sink.progress(&Progress {
             counts: counts(3, 1, 0, 2),
             ..Progress::default()
         })
         .unwrap();
         sink.progress(&Progress {
-            counts: counts(5, 1, 4, 2),
+            counts: counts(4, 1, 4, 2),
             ..Progress::default()
         })
         .unwrap();
+        let said = samples(&m.encode());
+        let total = |s: &BTreeMap<String, f64>| {
+            [
+                "oomtrace_lost_records_total",
+                "oomtrace_dropped_events_total",
+                "oomtrace_incomplete_ooms_total",
+                "oomtrace_kernel_errors_total",
+            ]
+            .map(|k| s[k])
+        };
+        assert_eq!(total(&said), [4.0, 1.0, 4.0, 2.0]);
+        sink.end(&counts(5, 1, 4, 2)).unwrap();
         sink.end(&counts(5, 1, 4, 2)).unwrap();
         // This process's VmRSS as /proc says it, around the scrape.
         let vm_rss = || -> f64 {
@@ -752,6 +765,16 @@ mod tests {
             assert!(!body.contains("# EOF"));
             assert_eq!(samples(&body)["oomtrace_events_total"], 1.0);
         }
+        // A client that closes its side before the blank line still gets
+        // its answer.
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nAccept: text/plain\r\n")
+            .unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut c, &mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
         let (head, body) = ask(addr, "GET / HTTP/1.1\r\n\r\n");
         assert!(
             head.starts_with("HTTP/1.1 200 OK\r\n") && body.contains("/metrics"),
