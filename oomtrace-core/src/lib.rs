@@ -61,42 +61,66 @@ mod layering {
             .join("\n")
     }
 
-    /// Module (`stage::name`, `stage` for a folder's `mod.rs`) → the modules
-    /// its non-test code refers to as `crate::...`.
+    /// Module (`stage::name`, `stage` for a folder's `mod.rs`; a module that
+    /// is a folder of its own counts its files as one) → the modules its
+    /// non-test code refers to as `crate::...`.
     fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
-        let mut files = Vec::new();
-        for e in std::fs::read_dir(src).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                let stage = p.file_name().unwrap().to_str().unwrap().to_owned();
-                for f in std::fs::read_dir(&p).unwrap() {
-                    let f = f.unwrap().path();
-                    let stem = f.file_stem().unwrap().to_str().unwrap().to_owned();
-                    let name = if stem == "mod" {
-                        stage.clone()
-                    } else {
-                        format!("{stage}::{stem}")
-                    };
-                    files.push((name, f));
-                }
-            } else {
-                let stem = p.file_stem().unwrap().to_str().unwrap().to_owned();
-                if stem != "lib" && stem != "testdata" {
-                    files.push((stem, p));
+        fn rs_files(dir: &Path) -> Vec<std::path::PathBuf> {
+            let mut out = Vec::new();
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    out.extend(rs_files(&p));
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
                 }
             }
+            out
+        }
+        // Files of test modules (`#[cfg(test)] mod tests;` beside a
+        // `mod.rs`) are tests as a whole.
+        let mut tests = BTreeSet::new();
+        for p in rs_files(src).iter().filter(|p| p.ends_with("mod.rs")) {
+            let text = std::fs::read_to_string(p).unwrap();
+            let lines: Vec<&str> = text.lines().map(str::trim).collect();
+            for w in lines.windows(2) {
+                let declared = w[1].trim_start_matches("pub(crate) ").strip_prefix("mod ");
+                if let ("#[cfg(test)]", Some(m)) = (w[0], declared) {
+                    let m = m.trim_end_matches(';');
+                    tests.insert(p.with_file_name(format!("{m}.rs")));
+                }
+            }
+        }
+        let mut files = Vec::new();
+        for p in rs_files(src).into_iter().filter(|p| !tests.contains(p)) {
+            let rel: Vec<String> = p
+                .strip_prefix(src)
+                .unwrap()
+                .with_extension("")
+                .iter()
+                .map(|c| c.to_str().unwrap().to_owned())
+                .collect();
+            let name = match rel.as_slice() {
+                [top] if top == "lib" || top == "testdata" => continue,
+                [top] => top.clone(),
+                [stage, m] if m == "mod" => stage.clone(),
+                [stage, m, ..] => format!("{stage}::{m}"),
+                [] => continue,
+            };
+            files.push((name, p));
         }
         let ident = |s: &str| -> String {
             s.chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect()
         };
-        let mut g = BTreeMap::new();
+        let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (name, path) in files {
             let code = code(&path);
             assert!(
                 !code.contains("super::"),
-                "{name}: `super::` hides an arrow from this test; name it `crate::`"
+                "{}: `super::` hides an arrow from this test; name it `crate::`",
+                path.display()
             );
             let uses: BTreeSet<String> = code
                 .match_indices("crate::")
@@ -105,7 +129,10 @@ mod layering {
                     let first = ident(rest);
                     let second = rest[first.len()..].strip_prefix("::").map(ident);
                     let module = match second {
-                        Some(b) if src.join(&first).join(format!("{b}.rs")).is_file() => {
+                        Some(b)
+                            if src.join(&first).join(format!("{b}.rs")).is_file()
+                                || src.join(&first).join(&b).is_dir() =>
+                        {
                             format!("{first}::{b}")
                         }
                         _ => first,
@@ -113,7 +140,7 @@ mod layering {
                     (module != name && !module.is_empty()).then_some(module)
                 })
                 .collect();
-            g.insert(name, uses);
+            g.entry(name).or_default().extend(uses);
         }
         g
     }
