@@ -64,7 +64,10 @@ fn lines_of(files: &[PathBuf], kind: &str) -> Vec<Vec<Value>> {
         .map(|f| {
             std::fs::read_to_string(f)
                 .unwrap()
-                .lines()
+                .split_inclusive('\n')
+                // Read while the recorder writes: a line not yet whole is
+                // not counted (once it stops, every line is).
+                .filter(|l| l.ends_with('\n'))
                 .map(|l| serde_json::from_str::<Value>(l).unwrap())
                 .filter(|v| v["type"] == kind)
                 .collect()

@@ -120,7 +120,13 @@ fn a_recorder_killed_with_sigkill_leaves_every_event_readable() {
     let recorder = Tracer::start(&["record", "-o", f, "--quiet"]);
     let pid = trigger_memcg();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_to_string(&file).unwrap().lines().count() < 2 {
+    // Whole lines only: the event's line may be in the middle of its write.
+    while std::fs::read_to_string(&file)
+        .unwrap()
+        .matches('\n')
+        .count()
+        < 2
+    {
         assert!(
             Instant::now() < deadline,
             "the event never reached the file"
