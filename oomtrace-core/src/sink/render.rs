@@ -47,9 +47,20 @@ impl Options {
     }
 }
 
-fn or_q<T: std::fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref()
-        .map_or_else(|| "?".to_owned(), ToString::to_string)
+/// A value, or `?` where it is unknown, written in place.
+struct OrQ<'a, T>(&'a Option<T>);
+
+impl<T: std::fmt::Display> std::fmt::Display for OrQ<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(v) => v.fmt(f),
+            None => f.write_str("?"),
+        }
+    }
+}
+
+fn or_q<T: std::fmt::Display>(v: &Option<T>) -> OrQ<'_, T> {
+    OrQ(v)
 }
 
 fn frame(f: &Frame) -> String {
@@ -206,9 +217,7 @@ pub fn text_with(ev: &OomEvent, opts: Options) -> String {
             fields.join(" ")
         ));
     }
-    for l in memory_lines(ev, &opts) {
-        line(format_args!("{l}"));
-    }
+    memory_lines(ev, &opts, &mut |l| line(format_args!("{l}")));
     if let Some(l) = ev.lead_up.as_ref().and_then(|l| l.line()) {
         line(format_args!("{l}"));
     }
@@ -328,20 +337,28 @@ fn counter(m: &CounterMap, name: &str) -> Option<i64> {
 /// `label:value` pairs of a report line, for the counters this kernel has
 /// (counters come and go between kernels: a missing one is left out); each
 /// counter looked up in `maps` in turn.
-fn pairs(maps: &[&CounterMap], items: &[(&str, &str)], to_kb: Option<u64>, sep: &str) -> String {
-    pairs_spaced(maps, items, to_kb, sep, &[], None)
+fn pairs(
+    out: &mut String,
+    maps: &[&CounterMap],
+    items: &[(&str, &str)],
+    to_kb: Option<u64>,
+    sep: &str,
+) -> bool {
+    pairs_spaced(out, maps, items, to_kb, sep, &[], None)
 }
 
-/// The same, with `label: value` for the labels in `spaced`.
+/// The same, with `label: value` for the labels in `spaced`. Appended to
+/// `out`; whether any pair was.
 fn pairs_spaced(
+    out: &mut String,
     maps: &[&CounterMap],
     items: &[(&str, &str)],
     to_kb: Option<u64>,
     sep: &str,
     spaced: &[&str],
     kernel: Option<(u32, u32)>,
-) -> String {
-    let mut out = String::with_capacity(items.len() * 24);
+) -> bool {
+    let mut any = false;
     for (label, name) in items {
         let Some(v) = maps
             .iter()
@@ -350,9 +367,10 @@ fn pairs_spaced(
         else {
             continue;
         };
-        if !out.is_empty() {
+        if any {
             out.push_str(sep);
         }
+        any = true;
         out.push_str(label);
         out.push_str(if spaced.contains(label) { ": " } else { ":" });
         let _ = match to_kb {
@@ -366,53 +384,80 @@ fn pairs_spaced(
             None => write!(out, "{v}"),
         };
     }
-    out
+    any
 }
 
 /// `Mem-Info:` as `show_free_areas()` prints it, and the memory cgroup's
-/// `memory: usage` line for memcg OOMs.
-fn memory_lines(ev: &OomEvent, opts: &Options) -> Vec<String> {
-    let mut out = Vec::new();
+/// `memory: usage` line for memcg OOMs; each line handed to `line`, built
+/// in one buffer.
+fn memory_lines(ev: &OomEvent, opts: &Options, line: &mut dyn FnMut(&str)) {
+    let mut buf = String::with_capacity(512);
     if let Some(m) = &ev.memcg_memory {
-        out.push(format!(
+        let _ = write!(
+            buf,
             "memory: usage {}kB, limit {}kB, failcnt {}",
             m.usage_kb, m.limit_kb, m.failcnt
-        ));
+        );
+        line(&buf);
     }
     if ev.counters.is_none() && ev.zones.is_none() {
-        return out;
+        return;
     }
     let page_kb = ev.memory_read.as_ref().map_or(4, |r| r.page_kb);
     let empty = crate::schema::event::Counters::default();
     let c = ev.counters.as_ref().unwrap_or(&empty);
     if ev.counters.is_some() {
+        buf.clear();
         match &ev.memory_read {
-            Some(r) if r.at != MemoryAt::Printed => out.push(format!(
-                "Mem-Info: (read in the kernel at {}, via {})",
-                r.at.name(),
-                r.path.name()
-            )),
-            _ => out.push("Mem-Info:".into()),
+            Some(r) if r.at != MemoryAt::Printed => {
+                let _ = write!(
+                    buf,
+                    "Mem-Info: (read in the kernel at {}, via {})",
+                    r.at.name(),
+                    r.path.name()
+                );
+            }
+            _ => buf.push_str("Mem-Info:"),
         }
+        line(&buf);
     }
     // Zone counters first, as when the two were one map with the zone's added last.
     let all = [&c.zone, &c.node];
     // Before `sec_pagetables` (6.0) `bounce` ended the `mapped` line.
-    let mut groups: Vec<Vec<(&str, &str)>> = MEM_INFO.iter().map(|g| g.to_vec()).collect();
-    if !all.iter().any(|m| m.contains_key("NR_SECONDARY_PAGETABLE")) {
-        groups[4].push(("bounce", "NR_BOUNCE"));
-        groups[5].retain(|(l, _)| *l != "bounce");
-    }
-    for (i, g) in groups.iter().enumerate() {
-        let mut p = pairs(&all, g, None, " ");
-        // `free_pcp` is no counter: it sits between `free` and `free_cma`.
-        if i == groups.len() - 1
-            && let Some(pcp) = c.free_pcp
-        {
-            p = p.replacen(" free_cma:", &format!(" free_pcp:{pcp} free_cma:"), 1);
+    let bounce_early = !all.iter().any(|m| m.contains_key("NR_SECONDARY_PAGETABLE"));
+    let bounce = [("bounce", "NR_BOUNCE")];
+    for (i, g) in MEM_INFO.iter().enumerate() {
+        buf.clear();
+        if i > 0 {
+            buf.push(' ');
         }
-        if !p.is_empty() {
-            out.push(format!("{}{p}", if i == 0 { "" } else { " " }));
+        let start = buf.len();
+        let mut any = if bounce_early && i == 5 {
+            let rest: Vec<(&str, &str)> =
+                g.iter().filter(|(l, _)| *l != "bounce").copied().collect();
+            pairs(&mut buf, &all, &rest, None, " ")
+        } else {
+            pairs(&mut buf, &all, g, None, " ")
+        };
+        if bounce_early && i == 4 {
+            let mut more = String::new();
+            if pairs(&mut more, &all, &bounce, None, " ") {
+                if any {
+                    buf.push(' ');
+                }
+                buf.push_str(&more);
+                any = true;
+            }
+        }
+        // `free_pcp` is no counter: it sits between `free` and `free_cma`.
+        if i == MEM_INFO.len() - 1
+            && let Some(pcp) = c.free_pcp
+            && let Some(at) = buf[start..].find(" free_cma:")
+        {
+            buf.insert_str(start + at, &format!(" free_pcp:{pcp}"));
+        }
+        if any {
+            line(&buf);
         }
     }
     let spaced: &[&str] = if opts.spaced_thp() {
@@ -421,94 +466,106 @@ fn memory_lines(ev: &OomEvent, opts: &Options) -> Vec<String> {
         &[]
     };
     for n in ev.nodes.iter().flatten() {
-        let unreclaimable = match n.all_unreclaimable {
+        buf.clear();
+        let _ = write!(buf, "Node {} ", n.node);
+        pairs_spaced(
+            &mut buf,
+            &[&n.counters],
+            NODE_LINE,
+            Some(page_kb),
+            " ",
+            spaced,
+            opts.kernel,
+        );
+        buf.push_str(match n.all_unreclaimable {
             Some(true) => " all_unreclaimable? yes",
             Some(false) => " all_unreclaimable? no",
             None => "",
-        };
-        let after = pairs(&[&n.counters], NODE_LINE_AFTER, Some(page_kb), " ");
-        out.push(format!(
-            "Node {} {}{unreclaimable}{}{after}",
-            n.node,
-            pairs_spaced(
-                &[&n.counters],
-                NODE_LINE,
-                Some(page_kb),
-                " ",
-                spaced,
-                opts.kernel
-            ),
-            if after.is_empty() { "" } else { " " },
-        ));
+        });
+        let before = buf.len();
+        buf.push(' ');
+        if !pairs(
+            &mut buf,
+            &[&n.counters],
+            NODE_LINE_AFTER,
+            Some(page_kb),
+            " ",
+        ) {
+            buf.truncate(before);
+        }
+        line(&buf);
     }
     let numa = ev.memory_read.as_ref().and_then(|r| r.numa).unwrap_or(true);
     let zones = ev.zones.as_deref().unwrap_or_default();
     // A zone known only by its free lists (a log with lines left out) has no line.
     for z in zones.iter().filter(|z| z.free_kb.is_some()) {
-        out.push(zone_line(z, page_kb, numa));
+        buf.clear();
+        zone_line(&mut buf, z, page_kb, numa);
+        line(&buf);
         if !z.lowmem_reserve.is_empty() {
-            let r: Vec<String> = z.lowmem_reserve.iter().map(ToString::to_string).collect();
-            out.push(format!("lowmem_reserve[]: {}", r.join(" ")));
+            buf.clear();
+            buf.push_str("lowmem_reserve[]:");
+            for r in &z.lowmem_reserve {
+                let _ = write!(buf, " {r}");
+            }
+            line(&buf);
         }
     }
     for z in zones {
-        out.push(buddy_line(z, page_kb, numa));
+        buf.clear();
+        buddy_line(&mut buf, z, page_kb, numa);
+        line(&buf);
     }
     if let Some(p) = all.iter().find_map(|m| m.get("NR_FILE_PAGES")) {
-        out.push(format!("{p} total pagecache pages"));
+        buf.clear();
+        let _ = write!(buf, "{p} total pagecache pages");
+        line(&buf);
     }
-    out
 }
 
 /// `Node N ` before a zone's name, where the kernel prints it.
-fn node_prefix(z: &Zone, numa: bool) -> String {
+fn node_prefix(out: &mut String, z: &Zone, numa: bool) {
     if numa {
-        format!("Node {} ", z.node)
-    } else {
-        String::new()
+        let _ = write!(out, "Node {} ", z.node);
     }
 }
 
-fn zone_line(z: &Zone, page_kb: u64, numa: bool) -> String {
-    let mut s = format!(
-        "{}{} free:{}kB",
-        node_prefix(z, numa),
-        z.zone,
-        or_q(&z.free_kb)
-    );
-    let mut field = |label: &str, v: Option<u64>, unit: &str| {
-        if let Some(v) = v {
-            let _ = write!(s, " {label}:{v}{unit}");
-        }
-    };
-    field("boost", z.boost_kb, "kB");
-    s.push_str(&format!(
+fn zone_line(s: &mut String, z: &Zone, page_kb: u64, numa: bool) {
+    node_prefix(s, z, numa);
+    let _ = write!(s, "{} free:{}kB", z.zone, or_q(&z.free_kb));
+    if let Some(v) = z.boost_kb {
+        let _ = write!(s, " boost:{v}kB");
+    }
+    let _ = write!(
+        s,
         " min:{}kB low:{}kB high:{}kB",
         or_q(&z.min_kb),
         or_q(&z.low_kb),
         or_q(&z.high_kb)
-    ));
-    let mut field = |label: &str, v: Option<u64>, unit: &str| {
+    );
+    for (label, v) in [
+        ("reserved_highatomic", z.reserved_highatomic_kb),
+        ("free_highatomic", z.free_highatomic_kb),
+    ] {
         if let Some(v) = v {
-            let _ = write!(s, " {label}:{v}{unit}");
+            let _ = write!(s, " {label}:{v}KB");
         }
-    };
-    field("reserved_highatomic", z.reserved_highatomic_kb, "KB");
-    field("free_highatomic", z.free_highatomic_kb, "KB");
-    let counters = pairs(&[&z.counters], ZONE_LINE, Some(page_kb), " ");
-    if !counters.is_empty() {
-        s.push(' ');
-        s.push_str(&counters);
     }
-    s.push_str(&format!(
+    let before = s.len();
+    s.push(' ');
+    if !pairs(s, &[&z.counters], ZONE_LINE, Some(page_kb), " ") {
+        s.truncate(before);
+    }
+    let _ = write!(
+        s,
         " present:{}kB managed:{}kB",
         or_q(&z.present_kb),
         or_q(&z.managed_kb)
-    ));
-    let tail = pairs(&[&z.counters], ZONE_LINE_TAIL, Some(page_kb), " ");
-    if !tail.is_empty() {
-        s.push(' ');
-        s.push_str(&tail);
+    );
+    let before = s.len();
+    s.push(' ');
+    if !pairs(s, &[&z.counters], ZONE_LINE_TAIL, Some(page_kb), " ") {
+        s.truncate(before);
     }
     for (label, v) in [("free_pcp", z.free_pcp_kb), ("local_pcp", z.local_pcp_kb)] {
         if let Some(v) = v {
@@ -524,12 +581,12 @@ fn zone_line(z: &Zone, page_kb: u64, numa: bool) -> String {
                 .map(|&v| v.max(0) as u64 * page_kb)
         )
     );
-    s
 }
 
 /// `Node 0 DMA32: 3*4kB (E) 6*8kB (UME) ... = 437676kB`.
-fn buddy_line(z: &Zone, page_kb: u64, numa: bool) -> String {
-    let mut s = format!("{}{}: ", node_prefix(z, numa), z.zone);
+fn buddy_line(s: &mut String, z: &Zone, page_kb: u64, numa: bool) {
+    node_prefix(s, z, numa);
+    let _ = write!(s, "{}: ", z.zone);
     for (order, n) in z.free_area.iter().enumerate() {
         let _ = write!(s, "{n}*{}kB ", page_kb << order);
         if *n > 0
@@ -540,7 +597,6 @@ fn buddy_line(z: &Zone, page_kb: u64, numa: bool) -> String {
         }
     }
     let _ = write!(s, "= {}kB", z.free_area_kb(page_kb));
-    s
 }
 
 /// `--counters`: every counter as the seed's `vm_node_stat` dump, by index.
@@ -806,7 +862,9 @@ mod tests {
             free_types: vec!["U".into(), "M".into()],
             ..Zone::default()
         };
-        assert_eq!(buddy_line(&z, 4, false), "Normal: 0*4kB 1*8kB (M) = 8kB");
+        let mut line = String::new();
+        buddy_line(&mut line, &z, 4, false);
+        assert_eq!(line, "Normal: 0*4kB 1*8kB (M) = 8kB");
     }
 
     /// `--counters` lists every counter by its index, as the seed's dump.
