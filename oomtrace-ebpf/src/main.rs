@@ -97,11 +97,13 @@ type KLong = i64;
 /// Bytes of a kernel pointer or `long`, the stride of their arrays.
 const LONG: u32 = size_of::<KULong>() as u32;
 
-/// Argument `n` of a probed function, widened. aya-ebpf 0.2's `arg()` on
-/// 32-bit ARM reads `pt_regs.uregs` as 8-byte `long`s (its C types are the
-/// BPF target's, 64-bit): argument n comes from registers 2n and 2n+1 glued
-/// together. Read `uregs[n]` at the kernel's width here instead. Exit
-/// plan: aya's `PtRegsLayout` for arm with 4-byte registers, then `ctx.arg(n)`.
+/// Argument `n` of a probed function, widened. aya-ebpf 0.3's `arg()` on
+/// 32-bit ARM (its `PtRegsLayout` for arm) still reads `pt_regs.uregs` as
+/// `c_long`, whose width is the BPF target's (64-bit: aya-ebpf-cty 0.4 sizes
+/// it by the target's pointer width): argument n would come from registers
+/// 2n and 2n+1 glued together. Read `uregs[n]` at the kernel's width here
+/// instead; the armhf VM oracle checks the arguments read so. Exit plan:
+/// aya's arm `pt_regs` with 4-byte registers, then `ctx.arg(n)`.
 #[inline(always)]
 fn kprobe_arg(ctx: &ProbeContext, n: usize) -> Option<u64> {
     #[cfg(bpf_target_arch = "arm")]
@@ -564,7 +566,7 @@ fn current_task() -> u64 {
 pub fn oom_enter(ctx: ProbeContext) -> u32 {
     let oc: u64 = kprobe_arg(&ctx, 0).unwrap_or(0);
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
-    let _ = OOM_THREADS.insert(tid, IN_OOM, 0);
+    let _ = OOM_THREADS.insert(&tid, &IN_OOM, 0);
     let Some(mut entry) = reserve::<OomEnterRecord>(RecordKind::OomEnter) else {
         return 0;
     };
@@ -669,7 +671,7 @@ pub fn oom_kill(ctx: ProbeContext) -> u32 {
         fill_task(victim, addr_of_mut!(rec.victim));
     }
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
-    let _ = CHOSEN.insert(tid, victim, 0);
+    let _ = CHOSEN.insert(&tid, &victim, 0);
     entry.submit(BPF_RB_NO_WAKEUP);
     0
 }
@@ -698,7 +700,7 @@ fn tp_field<T: Copy>(ctx: &TracePointContext, off: u32) -> Option<T> {
 #[tracepoint]
 pub fn mark_victim(ctx: TracePointContext) -> u32 {
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
-    let in_kprobe_oom = unsafe { OOM_THREADS.get(tid) }.copied();
+    let in_kprobe_oom = unsafe { OOM_THREADS.get(&tid) }.copied();
     if in_kprobe_oom != Some(MEM_READ) {
         emit_mem_state(RecordKind::MarkVictim);
     }
@@ -706,7 +708,7 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
     // memory.oom.group kill read it again); what is left is the victim's
     // rss as the `Killed process` line prints it, at the next printk.
     if in_kprobe_oom.is_some() {
-        let _ = OOM_THREADS.insert(tid, AWAIT_PRINT, 0);
+        let _ = OOM_THREADS.insert(&tid, &AWAIT_PRINT, 0);
     }
     let Some(mut entry) = reserve::<MarkVictimRecord>(RecordKind::MarkVictim) else {
         return 0;
@@ -717,7 +719,7 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
     // In kprobe mode the victim's task is known: read its memory now, right
     // before the kernel prints it; the tracepoint's own fields, where this
     // kernel has them, take precedence below.
-    let chosen = unsafe { CHOSEN.get(tid) }.copied().unwrap_or(0);
+    let chosen = unsafe { CHOSEN.get(&tid) }.copied().unwrap_or(0);
     let mut valid = 0;
     let from_task = chosen != 0 && read::<i32>(chosen, off!(task_tgid)) == pid;
     if from_task {
@@ -841,6 +843,10 @@ pub fn mark_victim_stack(ctx: RawTracePointContext) -> u32 {
 
 /// The `memory` counters of `memcg` and its ancestors, leaf first.
 #[inline(always)]
+#[allow(
+    clippy::needless_range_loop,
+    reason = "a counted loop the verifier bounds; the walk also follows `counter`"
+)]
 fn fill_memcg_chain(memcg: u64, rec: &mut MarkVictimRecord) {
     let mut counter = memcg_page_counter(memcg);
     let parent = mem!(counter_parent);
@@ -923,12 +929,12 @@ pub fn compact_retry(ctx: TracePointContext) -> u32 {
 #[kprobe]
 pub fn print_rss(_ctx: ProbeContext) -> u32 {
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
-    if unsafe { OOM_THREADS.get(tid) }.copied() != Some(AWAIT_PRINT) {
+    if unsafe { OOM_THREADS.get(&tid) }.copied() != Some(AWAIT_PRINT) {
         return 0;
     }
-    let _ = OOM_THREADS.remove(tid);
-    let victim = unsafe { CHOSEN.get(tid) }.copied().unwrap_or(0);
-    let _ = CHOSEN.remove(tid);
+    let _ = OOM_THREADS.remove(&tid);
+    let victim = unsafe { CHOSEN.get(&tid) }.copied().unwrap_or(0);
+    let _ = CHOSEN.remove(&tid);
     let mm = read_ulong(victim, off!(task_mm)).unwrap_or(0);
     let (Some([file, anon, shmem]), Some(pid)) = (
         mm_counters(victim, mm, false),
@@ -955,7 +961,7 @@ pub fn print_rss(_ctx: ProbeContext) -> u32 {
 #[kprobe]
 pub fn memcg_print(ctx: ProbeContext) -> u32 {
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
-    if unsafe { OOM_THREADS.get(tid) }.is_none() {
+    if unsafe { OOM_THREADS.get(&tid) }.is_none() {
         return 0;
     }
     let memcg: u64 = kprobe_arg(&ctx, 0).unwrap_or(0);
@@ -977,11 +983,11 @@ pub fn show_free_areas(ctx: ProbeContext) -> u32 {
     // Only the OOM report's call belongs to an OOM, not sysrq-m's or a
     // failed allocation's warning.
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
-    if unsafe { OOM_THREADS.get(tid) }.is_none() {
+    if unsafe { OOM_THREADS.get(&tid) }.is_none() {
         return 0;
     }
     emit_mem_state(RecordKind::ShowFreeAreas);
-    let _ = OOM_THREADS.insert(tid, MEM_READ, 0);
+    let _ = OOM_THREADS.insert(&tid, &MEM_READ, 0);
     let Some(mut entry) = reserve::<ShowFreeAreasRecord>(RecordKind::ShowFreeAreas) else {
         return 0;
     };

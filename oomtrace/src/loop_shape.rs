@@ -83,10 +83,7 @@ fn every_bpf_function_loops_as_kernels_before_6_3_accept() {
         let data = section.data().unwrap();
         let start = (sym.address() - section.address()) as usize;
         let body = &data[start..start + sym.size() as usize];
-        let insns: Vec<[u8; 8]> = body
-            .chunks_exact(8)
-            .map(|c| c.try_into().unwrap())
-            .collect();
+        let insns: Vec<[u8; 8]> = body.as_chunks::<8>().0.to_vec();
         let name = sym.name().unwrap_or("?");
         assert_eq!(
             fallthrough_back_edge(&insns),

@@ -7,16 +7,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-/// Debian packages bpf-linker builds against (its LLVM must be rustc's, 22).
-const LINKER_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev"];
 /// Used by the tests: `dmesg` and `setpriv` from util-linux; a C compiler
 /// for the frame-pointer hog whose user stack is symbolized; tmux, the
 /// terminal `watch` is tested in; GNU time, for a child's peak memory;
 /// systemd's verifier and manual, for the units.
 const TEST_PACKAGES: &[&str] = &["util-linux", "gcc", "tmux", "time", "systemd"];
 const BPF_LINKER_VERSION: &str = "0.13";
-/// The toolchain that builds the eBPF crate (aya-build runs `rustup run nightly`).
-const EBPF_TOOLCHAIN: &str = "nightly";
+
+/// The toolchain that builds the eBPF crate, as `oomtrace-ebpf/rust-toolchain.toml`
+/// names it (aya-build, in oomtrace/build.rs, reads the same line).
+fn ebpf_toolchain() -> String {
+    let file = workspace_root().join("oomtrace-ebpf/rust-toolchain.toml");
+    std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                let v = l.trim().strip_prefix("channel")?.trim().strip_prefix('=')?;
+                Some(v.trim().trim_matches('"').to_owned())
+            })
+        })
+        .unwrap_or_else(|| panic!("{}: no `channel = \"...\"` line", file.display()))
+}
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -38,6 +49,13 @@ fn run(cmd: &mut Command) -> Result<()> {
         bail!("{shown} failed: {status}");
     }
     Ok(())
+}
+
+/// Where `name` is on PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    env::split_paths(&env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 fn output(cmd: &mut Command) -> Option<String> {
@@ -82,52 +100,84 @@ fn install_debian_packages(wanted: &[&str]) -> Result<()> {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
-fn ensure_rust_src() -> Result<()> {
-    let installed = output(Command::new("rustup").args([
-        "component",
-        "list",
-        "--installed",
-        "--toolchain",
-        EBPF_TOOLCHAIN,
-    ]));
-    if installed.as_deref().is_some_and(|s| s.contains("rust-src")) {
-        return Ok(());
+/// The kernel side's nightly with the components its rust-toolchain.toml
+/// names (rust-src, clippy): rustup installs what is missing, and says so.
+fn ensure_ebpf_toolchain() -> Result<()> {
+    let out = Command::new("rustup")
+        .args(["toolchain", "install"])
+        .current_dir(workspace_root().join("oomtrace-ebpf"))
+        .output()
+        .context("running rustup")?;
+    if !out.status.success() {
+        bail!(
+            "rustup could not install the {} toolchain: {}",
+            ebpf_toolchain(),
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        );
     }
-    eprintln!("xtask: adding rust-src to the {EBPF_TOOLCHAIN} toolchain");
-    run(Command::new("rustup").args([
-        "component",
-        "add",
-        "rust-src",
-        "--toolchain",
-        EBPF_TOOLCHAIN,
-    ]))
+    Ok(())
 }
 
+/// The eBPF toolchain's own LLVM library (rustc links it dynamically):
+/// its directory and file name, `libLLVM.so.23.1-rust-...`.
+fn ebpf_llvm() -> Result<(PathBuf, String)> {
+    let sysroot = output(Command::new("rustc").args([
+        &format!("+{}", ebpf_toolchain()),
+        "--print",
+        "sysroot",
+    ]))
+    .context("rustc --print sysroot (the eBPF toolchain)")?;
+    let lib = PathBuf::from(sysroot.trim()).join("lib");
+    let name = std::fs::read_dir(&lib)?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .find(|n| n.starts_with("libLLVM.so."))
+        .with_context(|| format!("no libLLVM.so.* in {}", lib.display()))?;
+    Ok((lib, name))
+}
+
+/// bpf-linker, linked against the eBPF toolchain's own LLVM: the bitcode
+/// rustc hands it is that LLVM's, and no distribution package is needed
+/// (bookworm's newest LLVM is 22; the toolchain's is 23). Built once; built
+/// again when the toolchain's LLVM is another.
 fn ensure_bpf_linker() -> Result<()> {
+    let (lib, llvm) = ebpf_llvm()?;
     let have = output(Command::new("bpf-linker").arg("--version"));
-    if have
-        .as_deref()
-        .is_some_and(|v| v.contains(&format!(" {BPF_LINKER_VERSION}.")))
+    let linked = which("bpf-linker")
+        .and_then(|p| output(Command::new("ldd").arg(p)))
+        .is_some_and(|l| {
+            l.lines()
+                .any(|l| l.contains(&llvm) && !l.contains("not found"))
+        });
+    if linked
+        && have
+            .as_deref()
+            .is_some_and(|v| v.contains(&format!(" {BPF_LINKER_VERSION}.")))
     {
         return Ok(());
     }
-    install_debian_packages(LINKER_PACKAGES)?;
+    // llvm-sys looks for `lib/libLLVM.so` under LLVM_PREFIX and leaves that
+    // directory as the binary's run path: a directory of links into the
+    // toolchain, kept beside cargo's binaries.
+    let home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .context("neither CARGO_HOME nor HOME is set")?;
+    let prefix = home.join("oomtrace-llvm").join(&llvm);
+    std::fs::create_dir_all(prefix.join("lib"))?;
+    for link in ["libLLVM.so", llvm.as_str()] {
+        let at = prefix.join("lib").join(link);
+        let _ = std::fs::remove_file(&at);
+        std::os::unix::fs::symlink(lib.join(&llvm), &at)
+            .with_context(|| format!("linking {}", at.display()))?;
+    }
     eprintln!(
-        "xtask: building bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (about 5 minutes, once)"
+        "xtask: building bpf-linker {BPF_LINKER_VERSION} against {llvm} (a few minutes, once)"
     );
     let t = Instant::now();
-    run(cargo()
-        .args([
-            "install",
-            "bpf-linker",
-            "--version",
-            &format!("^{BPF_LINKER_VERSION}"),
-            "--no-default-features",
-            "--features",
-            "llvm-22",
-            "--force",
-        ])
-        .env("LLVM_PREFIX", "/usr/lib/llvm-22"))?;
+    run(Command::new("rustup")
+        .args(["run", &ebpf_toolchain(), "cargo", "install", "bpf-linker"])
+        .args(["--version", &format!("^{BPF_LINKER_VERSION}"), "--force"])
+        .env("LLVM_PREFIX", &prefix))?;
     eprintln!(
         "xtask: bpf-linker built in {:.0} s",
         t.elapsed().as_secs_f64()
@@ -196,7 +246,7 @@ pub fn deps() -> Result<()> {
     install_debian_packages(TEST_PACKAGES)?;
     ensure_browser()?;
     ensure_fleet_tools()?;
-    ensure_rust_src()?;
+    ensure_ebpf_toolchain()?;
     ensure_bpf_linker()?;
     toolchains::ensure_all()
 }
@@ -223,7 +273,7 @@ fn lint() -> Result<()> {
     ]))?;
     // The kernel side is linted for its own target.
     run(Command::new("rustup")
-        .args(["run", EBPF_TOOLCHAIN, "cargo", "clippy"])
+        .args(["run", &ebpf_toolchain(), "cargo", "clippy"])
         .args(["--release", "--package", "oomtrace-ebpf", "--bins"])
         .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
         .args(["--", "-D", "warnings"])
@@ -393,7 +443,7 @@ const FUZZ_TARGETS: &[&str] = &[
 /// time, from its seeds. A crash fails with its input saved under
 /// fuzz/artifacts/.
 fn fuzz(seconds: u64) -> Result<()> {
-    ensure_rust_src()?;
+    ensure_ebpf_toolchain()?;
     let have = Command::new("cargo")
         .args(["fuzz", "--version"])
         .output()
@@ -404,7 +454,7 @@ fn fuzz(seconds: u64) -> Result<()> {
     }
     for target in FUZZ_TARGETS {
         run(Command::new("rustup")
-            .args(["run", EBPF_TOOLCHAIN, "cargo", "fuzz", "run", target])
+            .args(["run", &ebpf_toolchain(), "cargo", "fuzz", "run", target])
             .args(["--fuzz-dir", "fuzz", "--"])
             .arg(format!("-max_total_time={seconds}"))
             // Inputs of up to 64 KiB: several log lines, whole format files.

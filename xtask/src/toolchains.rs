@@ -19,6 +19,10 @@ pub struct Target {
     /// The Debian packages that make up its toolchain, the C library
     /// included (installed without Recommends).
     pub packages: &'static [&'static str],
+    /// Its standard library is built from source by the kernel side's
+    /// nightly (`-Z build-std`): rustup serves none for the workspace's
+    /// toolchain.
+    pub build_std: bool,
 }
 
 /// glibc, static with `+crt-static`: gcc and glibc's static libraries.
@@ -26,6 +30,7 @@ pub const X86_64_GNU: Target = Target {
     rust: "x86_64-unknown-linux-gnu",
     linker: None,
     packages: &["gcc", "libc6-dev"],
+    build_std: false,
 };
 
 /// musl, whose C library and start files come with Rust's target: only
@@ -37,10 +42,13 @@ pub const AARCH64_MUSL: Target = Target {
         "aarch64-linux-gnu-gcc",
     )),
     packages: &["gcc-aarch64-linux-gnu"],
+    build_std: false,
 };
 
 /// glibc for 32-bit ARM (Rust serves no armv7 musl target here): the cross
 /// gcc, and the C library it only recommends (crt1.o, crti.o, libc.a).
+/// rustup serves its standard library for Rust 1.95 but for no toolchain
+/// new enough for aya 0.16 (1.98): the kernel side's nightly builds it.
 pub const ARMV7_GNUEABIHF: Target = Target {
     rust: "armv7-unknown-linux-gnueabihf",
     linker: Some((
@@ -48,6 +56,7 @@ pub const ARMV7_GNUEABIHF: Target = Target {
         "arm-linux-gnueabihf-gcc",
     )),
     packages: &["gcc-arm-linux-gnueabihf", "libc6-dev-armhf-cross"],
+    build_std: true,
 };
 
 /// Every target `dist` releases and the VM tests boot.
@@ -61,21 +70,35 @@ impl Target {
         let Some(installed) =
             output(Command::new("rustup").args(["target", "list", "--installed"]))
         else {
-            // No rustup (the clean root borrows the host's toolchain, its
+            // No rustup (the clean root borrows the host's toolchains, their
             // targets already added): `link_proof` says what is missing.
             return Ok(());
         };
+        if self.build_std {
+            return ensure_ebpf_toolchain();
+        }
         if !installed.lines().any(|l| l.trim() == self.rust) {
             run(Command::new("rustup").args(["target", "add", self.rust]))?;
         }
         Ok(())
     }
 
-    /// `cargo build` for this target, static, with its linker.
+    /// `cargo build` for this target, static, with its linker (and its
+    /// standard library built from source where it must be).
     pub fn cargo_build(&self) -> Command {
-        let mut build = cargo();
+        let mut build = if self.build_std {
+            let mut c = Command::new("rustup");
+            c.args(["run", &ebpf_toolchain(), "cargo", "build"])
+                .args(BUILD_STD)
+                .current_dir(workspace_root());
+            c
+        } else {
+            let mut c = cargo();
+            c.arg("build");
+            c
+        };
         build
-            .args(["build", "--release", "--target", self.rust])
+            .args(["--release", "--target", self.rust])
             .env("RUSTFLAGS", "-C target-feature=+crt-static");
         if let Some((var, linker)) = self.linker {
             build.env(var, linker);
@@ -84,24 +107,30 @@ impl Target {
     }
 
     /// Links a small static program for the target in `dir` with rustc
-    /// and the target's linker; a failure names the packages to install.
+    /// (or, where the standard library is built from source, cargo) and the
+    /// target's linker; a failure names the packages to install.
     fn link_proof(&self, dir: &Path) -> Result<()> {
-        let src = dir.join("hello.rs");
-        fs::write(&src, "fn main() { println!(\"hello\"); }\n")?;
-        let exe = dir.join(format!("hello-{}", self.rust));
-        let mut rustc = Command::new("rustc");
-        rustc
-            .args(["--edition", "2021", "--target", self.rust])
-            .args(["-C", "target-feature=+crt-static", "-C", "opt-level=0"])
-            .arg("-o")
-            .arg(&exe)
-            .arg(&src);
-        if let Some((_, linker)) = self.linker {
-            rustc.arg("-C").arg(format!("linker={linker}"));
-        }
-        let out = rustc
-            .output()
-            .context("running rustc (the Rust toolchain)")?;
+        let (out, exe) = if self.build_std {
+            self.build_std_proof(dir)?
+        } else {
+            let src = dir.join("hello.rs");
+            fs::write(&src, "fn main() { println!(\"hello\"); }\n")?;
+            let exe = dir.join(format!("hello-{}", self.rust));
+            let mut rustc = Command::new("rustc");
+            rustc
+                .args(["--edition", "2021", "--target", self.rust])
+                .args(["-C", "target-feature=+crt-static", "-C", "opt-level=0"])
+                .arg("-o")
+                .arg(&exe)
+                .arg(&src);
+            if let Some((_, linker)) = self.linker {
+                rustc.arg("-C").arg(format!("linker={linker}"));
+            }
+            let out = rustc
+                .output()
+                .context("running rustc (the Rust toolchain)")?;
+            (out, exe)
+        };
         let made = out.status.success() && is_static_executable(&exe);
         if made {
             return Ok(());
@@ -139,6 +168,48 @@ impl Target {
             },
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         )
+    }
+}
+
+/// How a target without a served standard library builds one.
+const BUILD_STD: [&str; 2] = ["-Z", "build-std=std,panic_abort"];
+
+impl Target {
+    /// A one-file crate built for the target with its standard library
+    /// from source: the nightly's cargo through rustup, or, in the clean
+    /// root (no rustup), the nightly mounted at /opt/rust-nightly.
+    fn build_std_proof(&self, dir: &Path) -> Result<(std::process::Output, PathBuf)> {
+        let krate = dir.join(format!("hello-{}", self.rust));
+        fs::create_dir_all(krate.join("src"))?;
+        fs::write(
+            krate.join("Cargo.toml"),
+            "[package]\nname = \"hello\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[workspace]\n",
+        )?;
+        fs::write(
+            krate.join("src/main.rs"),
+            "fn main() { println!(\"hello\"); }\n",
+        )?;
+        let mut cargo = if output(Command::new("rustup").arg("--version")).is_some() {
+            let mut c = Command::new("rustup");
+            c.args(["run", &ebpf_toolchain(), "cargo"]);
+            c
+        } else {
+            let mut c = Command::new("/opt/rust-nightly/bin/cargo");
+            c.env("RUSTC", "/opt/rust-nightly/bin/rustc");
+            c
+        };
+        cargo
+            .args(["build", "--quiet", "--target", self.rust])
+            .args(BUILD_STD)
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .current_dir(&krate);
+        if let Some((var, linker)) = self.linker {
+            cargo.env(var, linker);
+        }
+        let out = cargo
+            .output()
+            .context("running cargo (the kernel side's nightly, for -Z build-std)")?;
+        Ok((out, krate.join(format!("target/{}/debug/hello", self.rust))))
     }
 }
 
@@ -217,7 +288,7 @@ pub fn prove(dir: &Path, bpf: bool) -> Result<()> {
 /// builds it for the CLI (nightly, build-std, bpf-linker with BTF).
 fn build_bpf_object(target_dir: &Path) -> Result<()> {
     let out = Command::new("rustup")
-        .args(["run", EBPF_TOOLCHAIN, "cargo", "build", "--quiet"])
+        .args(["run", &ebpf_toolchain(), "cargo", "build", "--quiet"])
         .args(["--package", "oomtrace-ebpf", "--bins", "--release"])
         .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core"])
         .arg("--target-dir")
@@ -234,10 +305,10 @@ fn build_bpf_object(target_dir: &Path) -> Result<()> {
         .context("rustup (the eBPF toolchain)")?;
     if !out.status.success() {
         bail!(
-            "the BPF object does not build: it needs the {EBPF_TOOLCHAIN} toolchain with rust-src \
-             and bpf-linker {BPF_LINKER_VERSION} (built against Debian's {}; `cargo xtask deps` \
+            "the BPF object does not build: it needs the {} toolchain with rust-src \
+             and bpf-linker {BPF_LINKER_VERSION} (built against that toolchain's LLVM; `cargo xtask deps` \
              makes them); cargo said:\n{}",
-            LINKER_PACKAGES.join(" "),
+            ebpf_toolchain(),
             String::from_utf8_lossy(&out.stderr).trim_end()
         );
     }
@@ -280,20 +351,40 @@ pub fn prove_in_clean_root() -> Result<()> {
         );
     }
     let toolchain = rustc_sysroot()?;
+    // The kernel side's nightly too: it builds 32-bit ARM's standard library.
+    ensure_ebpf_toolchain()?;
+    let nightly = output(Command::new("rustc").args([
+        &format!("+{}", ebpf_toolchain()),
+        "--print",
+        "sysroot",
+    ]))
+    .context("rustc --print sysroot (the kernel side's nightly)")?;
     fs::create_dir_all(root.join("opt/rust"))?;
+    fs::create_dir_all(root.join("opt/rust-nightly"))?;
     let xtask = std::env::current_exe().context("this xtask's path")?;
     fs::copy(&xtask, root.join("usr/local/bin/xtask")).context("copying xtask into the root")?;
     let _ = fs::copy("/etc/resolv.conf", root.join("etc/resolv.conf"));
+    // The host's certificate authorities too: building 32-bit ARM's standard
+    // library fetches its crates from crates.io, through this network.
+    fs::create_dir_all(root.join("etc/ssl/certs"))?;
+    let _ = fs::copy(
+        "/etc/ssl/certs/ca-certificates.crt",
+        root.join("etc/ssl/certs/ca-certificates.crt"),
+    );
     let script = format!(
         "set -e\n\
          mount --bind '{toolchain}' '{root}/opt/rust'\n\
          mount -o remount,bind,ro '{root}/opt/rust'\n\
+         mount --bind '{nightly}' '{root}/opt/rust-nightly'\n\
+         mount -o remount,bind,ro '{root}/opt/rust-nightly'\n\
          mount -t proc proc '{root}/proc'\n\
          mount -t devpts -o newinstance,ptmxmode=0666 devpts '{root}/dev/pts'\n\
          exec chroot '{root}' /usr/bin/env -i HOME=/root TMPDIR=/tmp \
+         CARGO_HTTP_CAINFO=/etc/ssl/certs/ca-certificates.crt \
          PATH=/opt/rust/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
          xtask toolchains --here\n",
         toolchain = toolchain.display(),
+        nightly = nightly.trim(),
         root = root.display()
     );
     let status = Command::new("unshare")
