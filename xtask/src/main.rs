@@ -102,17 +102,35 @@ fn install_debian_packages(wanted: &[&str]) -> Result<()> {
 
 /// The kernel side's nightly with the components its rust-toolchain.toml
 /// names (rust-src, clippy): rustup installs what is missing, and says so.
+/// Cargo runs xtask with `RUSTUP_TOOLCHAIN` set to the workspace's own
+/// toolchain, which outranks the toml: left in place, rustup would
+/// "install" that one (present) and nothing else, as it did on a fresh
+/// machine.
 fn ensure_ebpf_toolchain() -> Result<()> {
+    let toolchain = ebpf_toolchain();
     let out = Command::new("rustup")
         .args(["toolchain", "install"])
         .current_dir(workspace_root().join("oomtrace-ebpf"))
+        .env_remove("RUSTUP_TOOLCHAIN")
         .output()
         .context("running rustup")?;
     if !out.status.success() {
         bail!(
-            "rustup could not install the {} toolchain: {}",
-            ebpf_toolchain(),
+            "rustup could not install the {toolchain} toolchain: {}",
             String::from_utf8_lossy(&out.stderr).trim_end()
+        );
+    }
+    if output(
+        Command::new("rustc")
+            .arg(format!("+{toolchain}"))
+            .arg("--version"),
+    )
+    .is_none()
+    {
+        bail!(
+            "rustup said it installed the {toolchain} toolchain (from \
+             oomtrace-ebpf/rust-toolchain.toml), but `rustc +{toolchain}` does not run: \
+             `rustup toolchain install {toolchain}` by hand, then run this again"
         );
     }
     Ok(())
