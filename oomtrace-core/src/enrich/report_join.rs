@@ -8,27 +8,6 @@
 use crate::schema::event::{Field, OomEvent};
 use crate::source::kernel_log::{self, KernelReport};
 
-/// Every per-event field, for `unavailable` after the join.
-pub const EVENT_FIELDS: &[Field] = &[
-    Field::GfpMask,
-    Field::Order,
-    Field::Constraint,
-    Field::Nodemask,
-    Field::Memcg,
-    Field::Totalpages,
-    Field::Message,
-    Field::Points,
-    Field::DurationNs,
-    Field::VictimCgroup,
-    Field::Victim,
-    Field::Trigger,
-    Field::Stack,
-    Field::ShowFreeAreasStack,
-    Field::MemcgMemory,
-    Field::Memory,
-    Field::UserStack,
-];
-
 /// What the kernel's report prints of an OOM (a memcg OOM's report has no
 /// Mem-Info: its memory is what BPF or /proc gives).
 pub const KERNEL_REPORT_PROVIDES: &[Field] = &[
@@ -204,8 +183,7 @@ pub fn join(ev: &mut OomEvent, r: Option<&KernelReport>) {
 
 /// `unavailable`: every field the event still lacks.
 fn finish(ev: &mut OomEvent) {
-    ev.unavailable = EVENT_FIELDS
-        .iter()
+    ev.unavailable = Field::per_event()
         .filter(|f| f.is_missing(ev))
         .map(|f| f.name().to_owned())
         .collect();

@@ -550,6 +550,38 @@ pub enum Field {
 }
 
 impl Field {
+    /// Every field a mode or source may be unable to fill, in the order
+    /// notices list them.
+    pub const ALL: [Field; 19] = [
+        Field::GfpMask,
+        Field::Order,
+        Field::Constraint,
+        Field::Nodemask,
+        Field::Memcg,
+        Field::Totalpages,
+        Field::Message,
+        Field::Points,
+        Field::DurationNs,
+        Field::VictimCgroup,
+        Field::Victim,
+        Field::Trigger,
+        Field::Stack,
+        Field::ShowFreeAreasStack,
+        Field::MemcgMemory,
+        Field::Memory,
+        Field::UserStack,
+        Field::Reaper,
+        Field::AllocatorRetries,
+    ];
+
+    /// The fields that are one value of an event, which its `unavailable`
+    /// may name: all but the reaper's steps and the allocator's retries.
+    pub fn per_event() -> impl Iterator<Item = Field> + Clone {
+        Self::ALL
+            .into_iter()
+            .filter(|f| !matches!(f, Field::Reaper | Field::AllocatorRetries))
+    }
+
     /// As the event's JSON names it.
     pub const fn name(self) -> &'static str {
         match self {
@@ -837,29 +869,6 @@ pub fn now() -> String {
 mod tests {
     use super::*;
 
-    /// Every field a mode or source may be unable to fill.
-    const FIELDS: [Field; 19] = [
-        Field::GfpMask,
-        Field::Order,
-        Field::Constraint,
-        Field::Nodemask,
-        Field::Memcg,
-        Field::Totalpages,
-        Field::Message,
-        Field::Points,
-        Field::DurationNs,
-        Field::VictimCgroup,
-        Field::Victim,
-        Field::Trigger,
-        Field::Stack,
-        Field::ShowFreeAreasStack,
-        Field::MemcgMemory,
-        Field::Memory,
-        Field::UserStack,
-        Field::Reaper,
-        Field::AllocatorRetries,
-    ];
-
     /// Each `name()` is the name the schema writes (serde's, an oracle of
     /// its own: the names in the JSON are what DESIGN.md documents).
     #[test]
@@ -1000,9 +1009,7 @@ mod tests {
             ..OomEvent::default()
         };
         // Reaper steps and retries are never one value of an event.
-        let per_event = FIELDS
-            .iter()
-            .filter(|f| !matches!(f, Field::Reaper | Field::AllocatorRetries));
+        let per_event = Field::per_event();
         // The full memcg OOM lacks no field (it prints no free areas).
         for f in per_event.clone() {
             assert!(!f.is_missing(&full), "{}", f.name());
@@ -1013,7 +1020,7 @@ mod tests {
         for f in per_event {
             assert_eq!(
                 f.is_missing(&empty),
-                *f != Field::ShowFreeAreasStack,
+                f != Field::ShowFreeAreasStack,
                 "{}",
                 f.name()
             );
@@ -1071,7 +1078,7 @@ mod tests {
             ..OomEvent::default()
         };
         let json = serde_json::to_value(ev).unwrap();
-        for f in FIELDS {
+        for f in Field::ALL {
             match f {
                 // The victim's `points`; the reaper's steps are lines of their own.
                 Field::Points | Field::Reaper => {}

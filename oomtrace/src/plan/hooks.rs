@@ -284,9 +284,7 @@ pub fn mode_loses(mode: Mode) -> (Vec<Field>, Vec<Field>) {
 /// What kernel-log mode (no BTF) cannot have with `mode`'s hooks: what
 /// neither they, without layouts, nor the kernel's printed report give.
 pub fn kernel_log_lacks(mode: Mode) -> Vec<Field> {
-    let mut lacking: Vec<Field> = oomtrace_core::enrich::report_join::EVENT_FIELDS
-        .iter()
-        .copied()
+    let mut lacking: Vec<Field> = Field::per_event()
         .filter(|f| !oomtrace_core::enrich::report_join::KERNEL_REPORT_PROVIDES.contains(f))
         .filter(|f| {
             !HOOKS
