@@ -752,7 +752,12 @@ fn replace_section(heading: &str, new: &str) -> Result<()> {
     let path = workspace_root().join("bench/RESULTS.md");
     let text = fs::read_to_string(&path).unwrap_or_default();
     let text = match section(&text, heading) {
-        Some(old) => text.replacen(old, new, 1),
+        // A blank line before the next heading, one newline at the end.
+        Some(old) => {
+            let last = text.ends_with(old.trim_end()) || text.trim_end().ends_with(old.trim_end());
+            let ending = if last { "\n" } else { "\n\n" };
+            text.replacen(old, &format!("{new}{ending}"), 1)
+        }
         None => format!("{}\n\n{new}", text.trim_end()),
     };
     fs::write(&path, text)?;
@@ -774,6 +779,9 @@ fn section_alone(
     if !is_root() {
         bail!("{why}: run it as root");
     }
+    // The peers and tools a section compares with (bpftrace, jq, time): a
+    // section alone needs them as much as a whole run.
+    install_debian_packages(BENCH_PACKAGES)?;
     let exe = oomtrace()?;
     let exe = exe.to_str().context("non-UTF-8 path")?.to_owned();
     let mut md = String::new();
