@@ -70,6 +70,36 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
+    /// Every kind, in the order of their values.
+    pub const ALL: [Self; 10] = [
+        Self::OomEnter,
+        Self::OomKill,
+        Self::MarkVictim,
+        Self::Reaper,
+        Self::MemState,
+        Self::ShowFreeAreas,
+        Self::RawTracepoint,
+        Self::OomStack,
+        Self::MemcgPrint,
+        Self::PrintRss,
+    ];
+
+    /// Its name for people: the hook that writes it, or what it holds.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::OomEnter => "out_of_memory",
+            Self::OomKill => "oom_kill_process",
+            Self::MarkVictim => "mark_victim",
+            Self::Reaper => "reaper",
+            Self::MemState => "memory state",
+            Self::ShowFreeAreas => "show_free_areas",
+            Self::RawTracepoint => "allocator retry",
+            Self::OomStack => "OOM task's stack",
+            Self::MemcgPrint => "memcg counter",
+            Self::PrintRss => "victim's printed rss",
+        }
+    }
+
     pub fn from_u32(v: u32) -> Option<Self> {
         Some(match v {
             1 => Self::OomEnter,
@@ -84,6 +114,38 @@ impl RecordKind {
             11 => Self::PrintRss,
             _ => return None,
         })
+    }
+}
+
+/// Slots of the `LOST` map: a record of kind `k` that found the ring
+/// buffer full is counted at index `k`.
+pub const LOST_SLOTS: u32 = 12;
+
+/// What the kernel side could not do, counted per CPU in the `ERRORS` map
+/// at its value: a counter, not a message, so that no program carries a
+/// logger's code (the verifier walked 2 500 instructions of aya-log in a
+/// 40-instruction program).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelError {
+    /// kprobe mode: `out_of_memory`'s `struct oom_control` faulted.
+    OomControl = 0,
+    /// kprobe mode: `oom_kill_process`'s `oc->chosen` could not be read.
+    NoVictim = 1,
+    /// tracepoint mode: the OOM task's kernel stack could not be copied.
+    OomStack = 2,
+}
+
+impl KernelError {
+    pub const ALL: [Self; 3] = [Self::OomControl, Self::NoVictim, Self::OomStack];
+    pub const SLOTS: u32 = Self::ALL.len() as u32;
+
+    pub const fn message(self) -> &'static str {
+        match self {
+            Self::OomControl => "out_of_memory: its oom_control could not be read",
+            Self::NoVictim => "oom_kill_process: no victim could be read from oom_control",
+            Self::OomStack => "mark_victim: the OOM task's stack could not be copied",
+        }
     }
 }
 
@@ -679,8 +741,10 @@ pub mod names {
     pub const CONFIG_GLOBAL: &str = "OOMTRACE_CONFIG";
     /// The ring buffer every record goes through.
     pub const EVENTS_MAP: &str = "EVENTS";
-    /// Records that found the ring buffer full, per CPU.
+    /// Records that found the ring buffer full, per CPU, by kind ([`super::LOST_SLOTS`]).
     pub const LOST_MAP: &str = "LOST";
+    /// What the kernel side could not do, per CPU ([`super::KernelError`]).
+    pub const ERRORS_MAP: &str = "ERRORS";
     pub const PROG_OOM_ENTER: &str = "oom_enter";
     pub const PROG_OOM_KILL: &str = "oom_kill";
     pub const PROG_SHOW_FREE_AREAS: &str = "show_free_areas";

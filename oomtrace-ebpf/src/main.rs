@@ -15,7 +15,6 @@ use aya_ebpf::{
     maps::{LruHashMap, PerCpuArray, RingBuf},
     programs::{ProbeContext, RawTracePointContext, TracePointContext},
 };
-use aya_log_ebpf::error;
 use core::ffi::c_void;
 use core::ptr::{addr_of, addr_of_mut, read_volatile};
 use oomtrace_common::*;
@@ -36,9 +35,13 @@ static OOMTRACE_CONFIG: Config = Config::unplanned();
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 20, 0);
 
-/// Records that found the ring buffer full, per CPU.
+/// Records that found the ring buffer full, per CPU, at their kind.
 #[map]
-static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOST_SLOTS, 0);
+
+/// What the kernel side could not do, per CPU, at its `KernelError`.
+#[map]
+static ERRORS: PerCpuArray<u64> = PerCpuArray::with_max_entries(KernelError::SLOTS, 0);
 
 /// The task `oom_kill_process` chose, by the thread running the OOM, so
 /// `mark_victim` can read the victim's memory at the moment the kernel prints
@@ -190,8 +193,8 @@ fn read_counters<const N: usize>(src: u64, items: u32, dst: *mut [i64; N]) -> bo
 }
 
 #[inline(always)]
-fn count_lost() {
-    if let Some(p) = LOST.get_ptr_mut(0) {
+fn count(map: &PerCpuArray<u64>, slot: u32) {
+    if let Some(p) = map.get_ptr_mut(slot) {
         unsafe { *p += 1 };
     }
 }
@@ -200,12 +203,7 @@ fn count_lost() {
 #[inline(always)]
 fn reserve<T: 'static>(kind: RecordKind) -> Option<aya_ebpf::maps::ring_buf::RingBufEntry<T>> {
     let Some(mut entry) = EVENTS.reserve::<T>(0) else {
-        count_lost();
-        // The error path only: said through aya-log (`--verbose`), counted.
-        error!(
-            &(),
-            "ring buffer full: a record of kind {} was lost", kind as u32
-        );
+        count(&LOST, kind as u32);
         return None;
     };
     let hdr = entry.as_mut_ptr().cast::<Header>();
@@ -577,10 +575,7 @@ pub fn oom_enter(ctx: ProbeContext) -> u32 {
         rec.gfp_mask = gfp;
         valid |= OC_GFP_MASK;
     } else if off!(oc_gfp_mask) != ABSENT {
-        error!(
-            &(),
-            "out_of_memory: its oom_control at {:x} could not be read", oc
-        );
+        count(&ERRORS, KernelError::OomControl as u32);
     }
     if let Some(order) = read::<i32>(oc, off!(oc_order)) {
         rec.order = order;
@@ -657,10 +652,7 @@ pub fn oom_kill(ctx: ProbeContext) -> u32 {
     let victim = read_ulong(oc, off!(oc_chosen)).unwrap_or(0);
     // Without layouts (kernel-log mode) there is nothing to read: no error.
     if victim == 0 && off!(oc_chosen) != ABSENT {
-        error!(
-            &(),
-            "oom_kill_process: no victim could be read from oom_control"
-        );
+        count(&ERRORS, KernelError::NoVictim as u32);
     }
     // A victim that is the OOM's own task (the usual memcg OOM) is read
     // by `mark_victim` as the trigger already.
@@ -835,7 +827,7 @@ pub fn mark_victim_stack(ctx: RawTracePointContext) -> u32 {
     {
         rec.len = len as u32;
     } else {
-        error!(&(), "mark_victim: the OOM task's stack could not be copied");
+        count(&ERRORS, KernelError::OomStack as u32);
     }
     entry.submit(BPF_RB_NO_WAKEUP);
     0

@@ -795,8 +795,9 @@ pub struct Trailer {
     pub lost: u64,
     pub incomplete: u64,
     pub deferred: u64,
-    /// Failures the kernel side reported (aya-log): a read that faulted, a
-    /// record the full ring buffer refused.
+    /// Failures the kernel side counted (`oomtrace_common::KernelError`):
+    /// a read that faulted, a stack it could not copy. Records the full
+    /// ring buffer refused are `lost`.
     #[serde(default)]
     pub kernel_errors: u64,
     /// From each kill to its event, in a live session.

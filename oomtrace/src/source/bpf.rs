@@ -9,7 +9,7 @@ use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
     programs::{KProbe, RawTracePoint, TracePoint},
 };
-use oomtrace_common::names;
+use oomtrace_common::{KernelError, LOST_SLOTS, RecordKind, names};
 use oomtrace_core::pipeline::{Item, Source};
 use oomtrace_core::schema::event::{Header, Trailer};
 use oomtrace_core::source::assemble::{Assembler, Context, realtime_offset_ns};
@@ -51,31 +51,6 @@ enum Wake {
     Records,
     Stop,
     Reopen,
-}
-
-/// The kernel side's error messages (aya-log records): counted, and shown
-/// with `--verbose`.
-struct KernelLog {
-    verbose: bool,
-    errors: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl log::Log for KernelLog {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if record.level() <= log::Level::Warn {
-            self.errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        if self.verbose {
-            eprintln!("oomtrace: kernel side: {}", record.args());
-        }
-    }
-
-    fn flush(&self) {}
 }
 
 /// One hook as it went: attached to `target`, or why not.
@@ -265,11 +240,38 @@ fn attach_one(
     }
 }
 
-pub fn lost_records(bpf: &Ebpf) -> u64 {
-    bpf.map(names::LOST_MAP)
+/// A per-CPU counter map's slots, each summed over the CPUs (0 where it
+/// cannot be read).
+fn per_cpu_counts<const N: usize>(bpf: &Ebpf, map: &str) -> [u64; N] {
+    let Some(a) = bpf
+        .map(map)
         .and_then(|m| PerCpuArray::<_, u64>::try_from(m).ok())
-        .and_then(|a| a.get(&0, 0).ok())
-        .map_or(0, |v| v.iter().sum())
+    else {
+        return [0; N];
+    };
+    std::array::from_fn(|i| a.get(&(i as u32), 0).map_or(0, |v| v.iter().sum()))
+}
+
+/// Records that found the ring buffer full, by their kind's value.
+pub fn lost_records(bpf: &Ebpf) -> [u64; LOST_SLOTS as usize] {
+    per_cpu_counts(bpf, names::LOST_MAP)
+}
+
+/// What the kernel side could not do, by `KernelError`.
+fn kernel_errors(bpf: &Ebpf) -> [u64; KernelError::SLOTS as usize] {
+    per_cpu_counts(bpf, names::ERRORS_MAP)
+}
+
+/// "12 mark_victim, 3 memory state": the counts of the kinds that have any.
+fn lost_by_kind(lost: &[u64]) -> String {
+    RecordKind::ALL
+        .iter()
+        .filter_map(|&k| {
+            let n = *lost.get(k as usize)?;
+            (n > 0).then(|| format!("{n} {}", k.name()))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What the source is doing.
@@ -290,8 +292,8 @@ pub struct BpfSource {
     bpf: Option<Ebpf>,
     ring: Option<AsyncFd<RingBuf<MapData>>>,
     signals: Vec<Signal>,
-    logger: Option<AsyncFd<aya_log::EbpfLogger<KernelLog>>>,
-    kernel_errors: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Says each kernel-side error as its count grows (`--verbose`).
+    verbose: bool,
     /// From each kill to its event leaving this source.
     latency: oomtrace_core::schema::latency::Histogram,
     deadline: Option<tokio::time::Instant>,
@@ -301,8 +303,8 @@ pub struct BpfSource {
     bpf_stats: bool,
     _stats: Option<std::os::fd::OwnedFd>,
     said: (u64, u64),
-    /// Kernel-side errors and allocator retries last said in a progress item.
-    said_errors: u64,
+    /// Kernel-side errors (by kind) and allocator retries last said.
+    said_errors: [u64; KernelError::SLOTS as usize],
     said_retries: u64,
     /// The allocator's retry tracepoints are attached.
     counts_retries: bool,
@@ -447,8 +449,7 @@ impl BpfSource {
             bpf: None,
             ring: None,
             signals: Vec::new(),
-            logger: None,
-            kernel_errors: Default::default(),
+            verbose: opts.verbose,
             latency: Default::default(),
             deadline: None,
             assembler,
@@ -457,7 +458,7 @@ impl BpfSource {
             bpf_stats: opts.bpf_stats,
             _stats: stats,
             said: (0, 0),
-            said_errors: 0,
+            said_errors: [0; KernelError::SLOTS as usize],
             said_retries: 0,
             counts_retries,
             reopen_on_hup: opts.reopen_on_hup,
@@ -482,20 +483,7 @@ impl BpfSource {
             bpf.take_map(names::EVENTS_MAP)
                 .ok_or_else(|| anyhow!("{} map missing", names::EVENTS_MAP))?,
         )?;
-        let logger = aya_log::EbpfLogger::init_with_logger(
-            &mut bpf,
-            KernelLog {
-                verbose: opts.verbose,
-                errors: src.kernel_errors.clone(),
-            },
-        );
         let _guard = src.rt.enter();
-        match logger {
-            // SAFETY: the logger owns its ring buffer's fd and lives as long
-            // as the registration.
-            Ok(l) => src.logger = unsafe { AsyncFd::register(l) }.ok(),
-            Err(e) => eprintln!("oomtrace: the kernel side's messages cannot be read ({e})"),
-        }
         // SAFETY: the ring buffer owns its fd and lives as long as the registration.
         src.ring = Some(
             unsafe { AsyncFd::register(ring) }
@@ -553,11 +541,16 @@ impl BpfSource {
     /// Lost records and incomplete OOMs, said as they happen, on stderr
     /// and to the sinks (a progress item).
     fn say_losses(&mut self) {
-        let lost = self.bpf.as_ref().map_or(0, lost_records);
+        let Some(bpf) = self.bpf.as_ref() else {
+            return;
+        };
+        let by_kind = lost_records(bpf);
+        let lost = by_kind.iter().sum::<u64>();
         let mut changed = false;
         if lost > self.said.0 {
             eprintln!(
-                "oomtrace: {lost} records lost so far (the ring buffer was full); a larger --buffer keeps them"
+                "oomtrace: {lost} records lost so far (the ring buffer was full: {}); a larger --buffer keeps them",
+                lost_by_kind(&by_kind)
             );
             self.said.0 = lost;
             changed = true;
@@ -568,12 +561,18 @@ impl BpfSource {
             eprintln!("oomtrace: {incomplete} OOMs so far arrived with records missing");
             changed = true;
         }
-        let errors = self
-            .kernel_errors
-            .load(std::sync::atomic::Ordering::Relaxed);
-        if errors > self.said_errors {
-            self.said_errors = errors;
-            changed = true;
+        let errors = kernel_errors(bpf);
+        for (kind, (&now, said)) in KernelError::ALL
+            .iter()
+            .zip(errors.iter().zip(self.said_errors.iter_mut()))
+        {
+            if now > *said {
+                if self.verbose {
+                    eprintln!("oomtrace: kernel side: {} ({now} so far)", kind.message());
+                }
+                *said = now;
+                changed = true;
+            }
         }
         let retries = self.assembler.tally.reclaim_retries + self.assembler.tally.compact_retries;
         if retries > self.said_retries {
@@ -588,11 +587,11 @@ impl BpfSource {
     /// The counts so far, as the end record would have them.
     fn counts(&self) -> Trailer {
         let t = &self.assembler.tally;
-        let lost = self.bpf.as_ref().map_or(0, lost_records);
+        let (lost, errors) = self.bpf.as_ref().map_or((0, 0), |b| {
+            (lost_records(b).iter().sum(), kernel_errors(b).iter().sum())
+        });
         let mut c = Trailer::now(t.events, lost, t.incomplete, t.deferred);
-        c.kernel_errors = self
-            .kernel_errors
-            .load(std::sync::atomic::Ordering::Relaxed);
+        c.kernel_errors = errors;
         c.latency = self.latency.summary();
         c
     }
@@ -648,22 +647,10 @@ impl BpfSource {
         };
         let reopen_on_hup = self.reopen_on_hup;
         let signals = &mut self.signals;
-        let logger = &mut self.logger;
         let deadline = self.deadline;
         let settle = self.assembler.has_unsettled();
         let stop_request = self.stop_request.clone();
         self.rt.block_on(async {
-            let messages = async {
-                match logger.as_mut() {
-                    Some(l) => {
-                        if let Ok(mut g) = l.readable_mut().await {
-                            g.get_inner_mut().flush();
-                            g.clear_ready();
-                        }
-                    }
-                    None => std::future::pending().await,
-                }
-            };
             let settled = async {
                 if settle {
                     tokio::time::sleep(SETTLE).await
@@ -693,7 +680,6 @@ impl BpfSource {
                     Ok(Wake::Records)
                 }
                 _ = settled => Ok(Wake::Records),
-                _ = messages => Ok(Wake::Records),
                 wake = stop => Ok(wake),
                 _ = sleep => Ok(Wake::Stop),
                 _ = stop_request.notified() => Ok(Wake::Stop),
@@ -706,9 +692,6 @@ impl BpfSource {
         self.drain_ready();
         let events = self.assembler.flush();
         self.queue(events);
-        if let Some(l) = self.logger.as_mut() {
-            l.get_mut().flush();
-        }
         let end = self.counts();
         self.pending.push_back(Item::End(end));
         if let Some(bpf) = self.bpf.take() {
