@@ -704,6 +704,10 @@ impl MemAddrs {
 pub struct Config {
     /// 1 when the planner filled this in (a zeroed config is a bug, not a kernel).
     pub planned: u32,
+    /// 1 in kprobe mode: `mark_victim` then follows an OOM through its
+    /// probes (`OOM_THREADS`, `CHOSEN`). The verifier knows this read-only
+    /// value and drops those paths in tracepoint mode, unverified.
+    pub kprobes: u32,
     pub mark_victim: MarkVictimLayout,
     pub off: KernelOffsets,
     pub mem: MemLayout,
@@ -713,7 +717,7 @@ pub struct Config {
 }
 
 /// `u32`s that bring the fields before `Config::addrs` to a multiple of 8 bytes.
-const CONFIG_PAD: usize = ((4
+const CONFIG_PAD: usize = ((8
     + core::mem::size_of::<MarkVictimLayout>()
     + core::mem::size_of::<KernelOffsets>()
     + core::mem::size_of::<MemLayout>())
@@ -725,6 +729,7 @@ impl Config {
     pub const fn unplanned() -> Self {
         Self {
             planned: 0,
+            kprobes: 0,
             mark_victim: MarkVictimLayout::unplanned(),
             off: KernelOffsets::unplanned(),
             mem: MemLayout::unplanned(),
@@ -773,7 +778,7 @@ mod user {
         use core::mem::{offset_of, size_of};
         assert!(
             size_of::<Config>()
-                == 4 + size_of::<MarkVictimLayout>()
+                == 8 + size_of::<MarkVictimLayout>()
                     + size_of::<KernelOffsets>()
                     + size_of::<MemLayout>()
                     + 4 * CONFIG_PAD

@@ -692,7 +692,12 @@ fn tp_field<T: Copy>(ctx: &TracePointContext, off: u32) -> Option<T> {
 #[tracepoint]
 pub fn mark_victim(ctx: TracePointContext) -> u32 {
     let tid = unsafe { bpf_get_current_pid_tgid() } as u32;
-    let in_kprobe_oom = unsafe { OOM_THREADS.get(&tid) }.copied();
+    let kprobes = unsafe { read_volatile(addr_of!(OOMTRACE_CONFIG.kprobes)) } != 0;
+    let in_kprobe_oom = if kprobes {
+        unsafe { OOM_THREADS.get(&tid) }.copied()
+    } else {
+        None
+    };
     if in_kprobe_oom != Some(MEM_READ) {
         emit_mem_state(RecordKind::MarkVictim);
     }
@@ -711,7 +716,11 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
     // In kprobe mode the victim's task is known: read its memory now, right
     // before the kernel prints it; the tracepoint's own fields, where this
     // kernel has them, take precedence below.
-    let chosen = unsafe { CHOSEN.get(&tid) }.copied().unwrap_or(0);
+    let chosen = if kprobes {
+        unsafe { CHOSEN.get(&tid) }.copied().unwrap_or(0)
+    } else {
+        0
+    };
     let mut valid = 0;
     let from_task = chosen != 0 && read::<i32>(chosen, off!(task_tgid)) == pid;
     if from_task {

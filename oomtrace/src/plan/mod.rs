@@ -451,6 +451,7 @@ impl Plan {
         sum_rss_over_cpus(&release, &mut off, &mut addrs, kallsyms, &mut notices);
         let config = Config {
             planned: 1,
+            kprobes: u32::from(mode == Mode::Kprobe),
             mark_victim: mark_victim_layout,
             off,
             mem,
