@@ -161,46 +161,87 @@ fn bump_memlock_rlimit() {
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &rlim) };
 }
 
-/// Loads each hook's program (the kernel's verifier) and attaches it; the
-/// time the loads took is added to `loading`.
+/// Threads that load and attach programs side by side: the kernel
+/// verifies a privileged program without a global lock, and the largest
+/// (`mark_victim`) alone took as long as all the others.
+const LOADERS: usize = 2;
+
+/// Loads each hook's program (the kernel's verifier) and attaches it, on
+/// [`LOADERS`] threads; `loading` gets the time
+/// until the last load ended (the rest of the step is attaching).
 pub fn attach(bpf: &mut Ebpf, plan: &Plan, loading: &mut Duration) -> Vec<Attached> {
-    let mut kallsyms = None;
+    let t = std::time::Instant::now();
+    let mut programs: std::collections::HashMap<&str, &mut aya::programs::Program> =
+        bpf.programs_mut().collect();
+    // In the plan's order, which has the OOM's main program first: one
+    // thread verifies it while the other takes the rest.
+    let work: Vec<(usize, &Hook, Option<&mut aya::programs::Program>)> = plan
+        .hooks
+        .iter()
+        .enumerate()
+        .map(|(i, hook)| (i, hook, programs.remove(hook.program)))
+        .collect();
+    let work = std::sync::Mutex::new(work.into_iter());
+    let kallsyms = std::sync::Mutex::new(None);
+    let last_load = std::sync::Mutex::new(Duration::ZERO);
+    let mut results: Vec<Option<Result<String, String>>> = vec![None; plan.hooks.len()];
+    let done = std::sync::Mutex::new(&mut results);
+    let worker = || {
+        loop {
+            let next = work.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let Some((i, hook, prog)) = next else {
+                break;
+            };
+            let result = match prog {
+                Some(prog) => attach_one(prog, hook, &kallsyms, || {
+                    let mut l = last_load.lock().unwrap_or_else(|e| e.into_inner());
+                    *l = (*l).max(t.elapsed());
+                }),
+                None => Err(format!(
+                    "program {} missing from the BPF object",
+                    hook.program
+                )),
+            };
+            done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..LOADERS {
+            s.spawn(worker);
+        }
+        worker();
+    });
+    *loading += *last_load.lock().unwrap_or_else(|e| e.into_inner());
     plan.hooks
         .iter()
-        .map(|hook| {
-            let result = attach_one(bpf, hook, &mut kallsyms, loading);
-            Attached {
-                hook: *hook,
-                result,
-            }
+        .zip(results)
+        .map(|(hook, result)| Attached {
+            hook: *hook,
+            result: result.unwrap_or_else(|| Err("not attached".to_owned())),
         })
         .collect()
 }
 
-/// A program's load, timed.
-fn timed_load(
+/// A program's load; `loaded` is called when it ended (either way).
+fn load_then(
     load: impl FnOnce() -> Result<(), aya::programs::ProgramError>,
-    loading: &mut Duration,
+    loaded: impl FnOnce(),
 ) -> Result<(), String> {
-    let t = std::time::Instant::now();
     let r = load().map_err(|e| format!("load: {e}"));
-    *loading += t.elapsed();
+    loaded();
     r
 }
 
 fn attach_one(
-    bpf: &mut Ebpf,
+    prog: &mut aya::programs::Program,
     hook: &Hook,
-    kallsyms: &mut Option<Kallsyms>,
-    loading: &mut Duration,
+    kallsyms: &std::sync::Mutex<Option<Kallsyms>>,
+    loaded: impl FnOnce(),
 ) -> Result<String, String> {
-    let prog = bpf
-        .program_mut(hook.program)
-        .ok_or_else(|| format!("program {} missing from the BPF object", hook.program))?;
     match hook.attach {
         Attach::Kprobe(names) => {
             let p: &mut KProbe = prog.try_into().map_err(|e| format!("{e}"))?;
-            timed_load(|| p.load(), loading)?;
+            load_then(|| p.load(), loaded)?;
             let mut last = String::from("no such function");
             for name in names {
                 match p.attach(name, 0) {
@@ -210,7 +251,8 @@ fn attach_one(
             }
             // Exact names failed: try the compiler's clones of them
             // (`.constprop.N`), which only kallsyms can name.
-            let k = kallsyms.get_or_insert_with(|| Kallsyms::load().unwrap_or_default());
+            let mut k = kallsyms.lock().unwrap_or_else(|e| e.into_inner());
+            let k = k.get_or_insert_with(|| Kallsyms::load().unwrap_or_default());
             let clones = names
                 .iter()
                 .filter_map(|n| k.resolve_function(n))
@@ -225,14 +267,14 @@ fn attach_one(
         }
         Attach::RawTracepoint(name) => {
             let p: &mut RawTracePoint = prog.try_into().map_err(|e| format!("{e}"))?;
-            timed_load(|| p.load(), loading)?;
+            load_then(|| p.load(), loaded)?;
             p.attach(name)
                 .map(|_| format!("raw:{name}"))
                 .map_err(|e| format!("raw tracepoint {name}: {e}"))
         }
         Attach::Tracepoint(category, name) => {
             let p: &mut TracePoint = prog.try_into().map_err(|e| format!("{e}"))?;
-            timed_load(|| p.load(), loading)?;
+            load_then(|| p.load(), loaded)?;
             p.attach(category, name)
                 .map(|_| format!("{category}:{name}"))
                 .map_err(|e| format!("{category}:{name}: {e}"))
