@@ -373,6 +373,142 @@ fn storm_cost(exe: &str, md: &mut String, latency_md: &mut String) -> Result<()>
     Ok(())
 }
 
+/// Peers that do part of a kill's work in the kernel, by their bpftrace
+/// program: what a tracer of one OOM line costs, and with the kernel stack.
+const PEERS: [(&str, &str); 2] = [
+    (
+        "bpftrace: the victim's pid (libbpf-tools `oomkill`'s work)",
+        r#"tracepoint:oom:mark_victim { printf("%d\n", args->pid); }"#,
+    ),
+    (
+        "bpftrace: the pid and the kernel stack",
+        r#"tracepoint:oom:mark_victim { printf("%d %s\n", args->pid, kstack); }"#,
+    ),
+];
+/// Kills per storm of the side-by-side rounds, and the rounds.
+const SIDE_KILLS: &str = "100";
+const SIDE_ROUNDS: usize = 3;
+
+/// One storm of `SIDE_KILLS` kills: the kernel's count of kills.
+fn side_storm(exe: &str) -> Result<u64> {
+    let before = vmstat_oom_kills();
+    super::run(
+        Command::new(exe)
+            .args([
+                "trigger",
+                "storm",
+                "--kills",
+                SIDE_KILLS,
+                "--parallel",
+                "4",
+                "--limit",
+                "8M",
+            ])
+            .stdout(Stdio::null()),
+    )?;
+    Ok(vmstat_oom_kills() - before)
+}
+
+/// oomtrace's in-kernel time per OOM over one storm (all its programs).
+fn ours_per_oom(exe: &str) -> Result<f64> {
+    let mut tracer = Command::new(exe)
+        .args(["trace", "--json", "--bpf-stats"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut lines = BufReader::new(tracer.stderr.take().unwrap()).lines();
+    if !lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("oomtrace: attached"))
+    {
+        bail!("the tracer did not attach");
+    }
+    let kills = side_storm(exe)?;
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: plain syscall on our child.
+    unsafe { libc::kill(tracer.id() as i32, libc::SIGINT) };
+    let said: String = lines.map_while(Result::ok).collect::<Vec<_>>().join("\n");
+    tracer.wait()?;
+    let ns: u64 = bpf_stats(&said).iter().map(|s| s.2).sum();
+    Ok(ns as f64 / kills.max(1) as f64 / 1e3)
+}
+
+/// A bpftrace program's in-kernel time per OOM over one storm, from its
+/// programs' `run_time_ns` in /proc/PID/fdinfo (kernel.bpf_stats_enabled on).
+fn bpftrace_per_oom(exe: &str, program: &str) -> Result<f64> {
+    let mut peer = Command::new("bpftrace")
+        .args(["-e", program])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let fdinfo = |pid: u32| -> Vec<String> {
+        fs::read_dir(format!("/proc/{pid}/fdinfo"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| fs::read_to_string(e.path()).ok())
+            .filter(|t| t.contains("prog_type:"))
+            .collect()
+    };
+    let t = Instant::now();
+    while fdinfo(peer.id()).is_empty() && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Its program is loaded; attached right after.
+    std::thread::sleep(Duration::from_secs(1));
+    let kills = side_storm(exe)?;
+    let ns: u64 = fdinfo(peer.id())
+        .iter()
+        .flat_map(|t| t.lines())
+        .filter_map(|l| l.strip_prefix("run_time_ns:")?.trim().parse::<u64>().ok())
+        .sum();
+    let _ = peer.kill();
+    peer.wait()?;
+    Ok(ns as f64 / kills.max(1) as f64 / 1e3)
+}
+
+/// oomtrace and its peers on the same storms, in turn, `SIDE_ROUNDS` times:
+/// this machine's cost drifts by a third over minutes (other guests), so
+/// only figures taken side by side compare.
+fn side_by_side(exe: &str, md: &mut String) -> Result<()> {
+    let stats = "/proc/sys/kernel/bpf_stats_enabled";
+    let was = fs::read_to_string(stats).unwrap_or_else(|_| "0".into());
+    fs::write(stats, "1")?;
+    let mut ours = Vec::new();
+    let mut peers = vec![Vec::new(); PEERS.len()];
+    let run = (|| -> Result<()> {
+        for _ in 0..SIDE_ROUNDS {
+            ours.push(ours_per_oom(exe)?);
+            for (samples, (_, program)) in peers.iter_mut().zip(PEERS) {
+                samples.push(bpftrace_per_oom(exe, program)?);
+            }
+        }
+        Ok(())
+    })();
+    let _ = fs::write(stats, was.trim());
+    run?;
+    let _ = writeln!(
+        md,
+        "{SIDE_HEADING}\n\n{SIDE_ROUNDS} rounds, each tracer in turn over \
+         a storm of {SIDE_KILLS} kills (`kernel.bpf_stats_enabled`; bpftrace's programs read from \
+         /proc/PID/fdinfo). The peers copy far less, but they too wake their reader at each kill \
+         (an interrupt, which a guest's hypervisor traps) and the second walks the kernel stack: \
+         the floor of any tracer that shows a kill's stack live.\n\n\
+         | tracer, per OOM in the kernel | median (range) |\n|---|---|"
+    );
+    let _ = writeln!(
+        md,
+        "| oomtrace (all its programs) | {} |",
+        spread(&ours, "µs", 1)
+    );
+    for (samples, (name, _)) in peers.iter().zip(PEERS) {
+        let _ = writeln!(md, "| {name} | {} |", spread(samples, "µs", 1));
+    }
+    md.push('\n');
+    Ok(())
+}
+
 fn percentile(samples: &[f64], p: f64) -> f64 {
     let mut v = samples.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
@@ -740,9 +876,24 @@ fn watch_cost(exe: &str, secs: u64) -> Result<String> {
 fn section<'a>(text: &'a str, heading: &str) -> Option<&'a str> {
     let start = text.find(heading)?;
     let rest = &text[start..];
-    let end = rest[heading.len()..]
-        .find("\n## ")
-        .map_or(rest.len(), |e| e + heading.len() + 1);
+    // Up to the next heading of its level or above.
+    let level = heading.len() - heading.trim_start_matches('#').len();
+    let ends_it = |line: &str| {
+        let hashes = line.len() - line.trim_start_matches('#').len();
+        (1..=level).contains(&hashes) && line[hashes..].starts_with(' ')
+    };
+    let mut at = heading.len();
+    let end = loop {
+        match rest[at..].find('\n') {
+            Some(nl) => {
+                at += nl + 1;
+                if ends_it(&rest[at..]) {
+                    break at;
+                }
+            }
+            None => break rest.len(),
+        }
+    };
     Some(&rest[..end])
 }
 
@@ -795,6 +946,18 @@ pub fn startup_only() -> Result<()> {
         STARTUP_HEADING,
         "cargo xtask bench startup loads BPF programs",
         startup,
+    )
+}
+
+const SIDE_HEADING: &str = "### Beside bpftrace, on the same storms";
+
+/// `cargo xtask bench kernel`: oomtrace's in-kernel time per OOM beside
+/// bpftrace's, alone (a minute).
+pub fn kernel_side_by_side() -> Result<()> {
+    section_alone(
+        SIDE_HEADING,
+        "cargo xtask bench kernel loads BPF programs",
+        side_by_side,
     )
 }
 
@@ -989,6 +1152,8 @@ pub fn run() -> Result<()> {
     eprintln!("xtask: bench: storm on this machine");
     let mut latency = String::new();
     storm_cost(&exe, &mut md, &mut latency)?;
+    eprintln!("xtask: bench: beside bpftrace");
+    side_by_side(&exe, &mut md)?;
     eprintln!("xtask: bench: the VMs");
     vm_cost(&mut md)?;
     md.push_str(&latency);
