@@ -158,7 +158,7 @@ fn imported_events_say_what_the_reports_say() {
         let ours: Vec<(String, u64)> = events
             .iter()
             .flat_map(|e| e.zones.iter().flatten())
-            .filter_map(|z| Some((z.zone.clone(), z.free_kb?)))
+            .filter_map(|z| Some((z.zone.to_string(), z.free_kb?)))
             .collect();
         assert_eq!(ours, zone_lines(&lines), "{name}: zones");
     }

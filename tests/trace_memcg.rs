@@ -274,7 +274,7 @@ fn assert_memory_state_is_this_machines(ev: &OomEvent) {
     let page_kb = read.page_kb;
     let buddyinfo = std::fs::read_to_string("/proc/buddyinfo").unwrap();
     for (z, (node, name, info)) in zones.iter().zip(&proc_zones) {
-        assert_eq!((z.node, &z.zone), (*node, name));
+        assert_eq!((z.node, z.zone.as_str()), (*node, name.as_str()));
         let pages = |k: &str| info[k].parse::<u64>().unwrap();
         assert_eq!(z.min_kb, Some(pages("min") * page_kb), "{name} min");
         assert_eq!(z.low_kb, Some(pages("low") * page_kb), "{name} low");

@@ -127,7 +127,7 @@ fn imported_events_carry_what_the_reports_printed() {
                 .iter()
                 .map(|f| {
                     (
-                        f.symbol.clone().unwrap_or_default(),
+                        f.symbol.as_deref().unwrap_or_default().to_owned(),
                         f.offset.unwrap_or(u64::MAX),
                         f.size.unwrap_or(u64::MAX),
                     )

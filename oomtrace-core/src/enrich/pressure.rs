@@ -179,7 +179,7 @@ pub fn sample(page_shift: u32, memcg_root: Option<&Path>) -> Sample {
         .into_iter()
         .map(|z| ZoneNow {
             node: z.node,
-            zone: z.zone,
+            zone: z.zone.into(),
             free_kb: z.free_kb.unwrap_or(0),
             min_kb: z.min_kb.unwrap_or(0),
             low_kb: z.low_kb.unwrap_or(0),

@@ -246,8 +246,11 @@ impl Victim {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Frame {
-    pub addr: String,
-    pub symbol: Option<String>,
+    /// Inline strings (`CompactString`, up to 24 bytes: an address, most
+    /// symbols): a report reads an event's frames, free-list types and
+    /// zone names without an allocation each, which were a third of it.
+    pub addr: CompactString,
+    pub symbol: Option<CompactString>,
     pub offset: Option<u64>,
     pub size: Option<u64>,
 }
@@ -278,7 +281,7 @@ pub struct Node {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Zone {
     pub node: u32,
-    pub zone: String,
+    pub zone: CompactString,
     pub free_kb: Option<u64>,
     /// The watermarks with `boost_kb` added, as the kernel uses and prints
     /// them (`min_wmark_pages()`).
@@ -299,7 +302,7 @@ pub struct Zone {
     pub lowmem_reserve: Vec<i64>,
     /// Per order, the migrate types with free blocks, as the report's `(UME)`.
     #[serde(default)]
-    pub free_types: Vec<String>,
+    pub free_types: Vec<CompactString>,
     #[serde(default, deserialize_with = "counter_map")]
     pub counters: CounterMap,
     /// `nr_free_highatomic` (6.14+), as the report's `free_highatomic:`.

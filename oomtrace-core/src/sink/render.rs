@@ -66,7 +66,7 @@ fn or_q<T: std::fmt::Display>(v: &Option<T>) -> OrQ<'_, T> {
 fn frame(f: &Frame) -> String {
     match (&f.symbol, f.offset, f.size) {
         (Some(s), Some(o), Some(z)) => format!("{s}+{o:#x}/{z:#x}"),
-        _ => f.addr.clone(),
+        _ => f.addr.to_string(),
     }
 }
 

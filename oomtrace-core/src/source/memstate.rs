@@ -4,6 +4,7 @@
 use crate::schema::event::{
     CounterMap, Counters, MemcgMemory, MemoryAt, MemoryPath, MemoryRead, Node, Zone,
 };
+use compact_str::{CompactString, format_compact};
 use oomtrace_common::*;
 
 /// The names userspace puts on the kernel's counters and free lists, and the
@@ -191,7 +192,7 @@ fn zone(
             .map(|(_, n)| migrate_letter(n))
             .collect();
         free_area.push(nr_free);
-        free_types.push(letters);
+        free_types.push(CompactString::from(letters));
     }
     // The watermarks as the kernel uses and prints them:
     // `min_wmark_pages(z)` is `_watermark[WMARK_MIN] + watermark_boost`.
@@ -209,8 +210,7 @@ fn zone(
         zone: names
             .zones
             .get(index)
-            .cloned()
-            .unwrap_or_else(|| format!("zone{index}")),
+            .map_or_else(|| format_compact!("zone{index}"), |n| n.as_str().into()),
         free_kb: stats.get("NR_FREE_PAGES").map(|&p| kb(p.max(0) as u64)),
         min_kb: w(0),
         low_kb: w(1),
@@ -472,7 +472,7 @@ pub fn sample_proc(names: &MemNames, delay_ns: u64) -> MemoryState {
         let counters = by_proc_name(&names.zone, &v);
         zones.push(Zone {
             node: *node,
-            zone: zone.clone(),
+            zone: zone.as_str().into(),
             free_kb: counters.get("NR_FREE_PAGES").map(|&p| kb(p)),
             min_kb: v.get("min").map(|&p| kb(p)),
             low_kb: v.get("low").map(|&p| kb(p)),
@@ -818,7 +818,7 @@ mod tests {
         assert_eq!(zones.len(), populated.len());
         let buddy = std::fs::read_to_string("/proc/buddyinfo").unwrap();
         for (z, (node, name, f)) in zones.iter().zip(&populated) {
-            assert_eq!((z.node, &z.zone), (*node, name));
+            assert_eq!((z.node, z.zone.as_str()), (*node, name.as_str()));
             assert_eq!(z.min_kb, field(f, "min"), "{name}");
             assert_eq!(z.low_kb, field(f, "low"), "{name}");
             assert_eq!(z.high_kb, field(f, "high"), "{name}");

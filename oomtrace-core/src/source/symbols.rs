@@ -252,8 +252,8 @@ impl Symbols {
             .map(|&ip| {
                 let r = k.symbolize(ip);
                 crate::schema::event::Frame {
-                    addr: format!("{ip:#x}"),
-                    symbol: r.as_ref().map(Resolved::symbol),
+                    addr: compact_str::format_compact!("{ip:#x}"),
+                    symbol: r.as_ref().map(|r| r.symbol().into()),
                     offset: r.as_ref().map(|r| r.offset),
                     size: r.as_ref().map(|r| r.size),
                 }

@@ -415,7 +415,7 @@ pub(super) fn buddy_block(zones: &[&Zone], page_kb: u64) -> String {
                 (1.0 + *count as f64).ln() / (1.0 + max).ln() * h
             };
             let x = col * order as f64;
-            let types = z.free_types.get(order).map(String::as_str).unwrap_or("");
+            let types = z.free_types.get(order).map_or("", |t| t.as_str());
             let _ = write!(
                 o,
                 "<g class=\"order\" data-order=\"{order}\" data-count=\"{count}\" data-types=\"{}\">\

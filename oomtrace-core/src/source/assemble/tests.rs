@@ -556,7 +556,7 @@ fn what_the_kernel_printed_wins_in_kprobe_mode() {
             "{ctx}"
         );
         let syms = |f: &[crate::schema::event::Frame]| -> Vec<String> {
-            f.iter().map(|f| f.symbol.clone().unwrap()).collect()
+            f.iter().map(|f| f.symbol.clone().unwrap().into()).collect()
         };
         assert_eq!(
             syms(e.show_free_areas_stack.as_deref().unwrap()),
@@ -1158,8 +1158,8 @@ fn the_user_stack_stops_at_its_first_non_user_address() {
 #[test]
 fn the_innermost_frame_is_said_once() {
     let frame = |addr: &str, symbol: &str| crate::schema::event::Frame {
-        addr: addr.to_owned(),
-        symbol: Some(symbol.to_owned()),
+        addr: addr.into(),
+        symbol: Some(symbol.into()),
         offset: Some(0x12c),
         size: Some(0x200),
     };

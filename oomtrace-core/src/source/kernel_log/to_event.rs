@@ -7,6 +7,7 @@ use crate::schema::event::{
     Source, Task, Victim, Zone,
 };
 use crate::source::kernel_log::{KernelReport, Killed};
+use compact_str::CompactString;
 
 /// What a kernel log cannot hold, said once per imported event.
 pub(super) const NOT_IN_LOGS: [crate::schema::event::Field; 3] = [
@@ -138,10 +139,10 @@ pub(super) fn frames(stack: &[(String, u64, u64)], addrs: &[u64]) -> Vec<Frame> 
         .enumerate()
         .map(|(i, (name, off, size))| Frame {
             addr: match addrs.get(i) {
-                Some(&a) if a != 0 => format!("{a:#x}"),
-                _ => String::new(),
+                Some(&a) if a != 0 => compact_str::format_compact!("{a:#x}"),
+                _ => CompactString::default(),
             },
-            symbol: Some(name.clone()),
+            symbol: Some(name.as_str().into()),
             offset: Some(*off),
             size: Some(*size),
         })
@@ -200,11 +201,11 @@ pub(super) fn memory(r: &KernelReport, ev: &mut OomEvent) {
                 .iter()
                 .zip(&r.free_types)
                 .find(|((n, name, _), _)| *n == z.node && *name == z.zone)
-                .map(|((_, _, c), t)| (c.clone(), t.clone()))
+                .map(|((_, _, c), t)| (c.clone(), compact(t)))
                 .unwrap_or_default();
             Zone {
                 node: z.node,
-                zone: z.zone.clone(),
+                zone: z.zone.as_str().into(),
                 free_kb: Some(z.free_kb),
                 min_kb: Some(z.min_kb),
                 low_kb: Some(z.low_kb),
@@ -234,9 +235,9 @@ pub(super) fn memory(r: &KernelReport, ev: &mut OomEvent) {
         if !zones.iter().any(|z| z.node == *node && z.zone == *name) {
             zones.push(Zone {
                 node: *node,
-                zone: name.clone(),
+                zone: name.as_str().into(),
                 free_area: counts.clone(),
-                free_types: types.clone(),
+                free_types: compact(types),
                 ..Zone::default()
             });
         }
@@ -251,4 +252,9 @@ pub(super) fn memory(r: &KernelReport, ev: &mut OomEvent) {
         sampled_after_ns: None,
         numa: r.numa,
     });
+}
+
+/// Each order's migrate-type letters, inline.
+fn compact(types: &[String]) -> Vec<CompactString> {
+    types.iter().map(|t| t.as_str().into()).collect()
 }
