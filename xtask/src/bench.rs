@@ -949,7 +949,16 @@ fn section_alone(
     let exe = exe.to_str().context("non-UTF-8 path")?.to_owned();
     let mut md = String::new();
     measure(&exe, &mut md)?;
-    replace_section(heading, md.trim_end())
+    // The file's header names the whole run's commit: this section says its own.
+    let md = format!(
+        "{}\n\n(This section measured alone at {}, {}.)",
+        md.trim_end(),
+        head_commit(),
+        output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+            .unwrap_or_default()
+            .trim()
+    );
+    replace_section(heading, &md)
 }
 
 /// `cargo xtask bench startup`: the start-up section alone (a few seconds).
