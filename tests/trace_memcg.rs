@@ -198,7 +198,7 @@ fn assert_counters_between(
     let c = ev.counters.as_ref().expect("no counters");
     let mut compared = 0;
     for (ours_name, proc_name) in VMSTAT {
-        let ours = c.node.get(*ours_name).or(c.zone.get(*ours_name));
+        let ours = c.node.get(ours_name).or(c.zone.get(ours_name));
         let (Some(&ours), Some(&a), Some(&b)) =
             (ours, before.get(*proc_name), after.get(*proc_name))
         else {

@@ -444,7 +444,7 @@ fn assert_memory_agrees(ctx: &str, ev: &OomEvent, r: &Report, cpus: u64) {
         let Some((_, name)) = MEM_INFO_LABELS.iter().find(|(l, _)| l == label) else {
             continue; // free_pcp: per-CPU lists, not read.
         };
-        let ours = counters.node.get(*name).or(counters.zone.get(*name));
+        let ours = counters.node.get(name).or(counters.zone.get(name));
         // Since NR_BOUNCE went (after 6.12) the kernel prints `bounce:0`, a constant.
         let gone = (*name == "NR_BOUNCE" && *theirs == 0).then_some(&0);
         let ours = ours

@@ -163,7 +163,7 @@ fn assert_memory(ev: &OomEvent, o: &kreport::Report, ctx: &str) {
     for (label, counter) in kreport::MEM_INFO_LABELS {
         if let Some(&v) = o.mem_info.get(*label) {
             assert_eq!(
-                counters.node.get(*counter).copied(),
+                counters.node.get(counter).copied(),
                 Some(v as i64),
                 "{ctx}: Mem-Info's {label} as {counter}"
             );
@@ -185,7 +185,7 @@ fn assert_memory(ev: &OomEvent, o: &kreport::Report, ctx: &str) {
         });
         for (label, counter) in paged {
             assert_eq!(
-                n.counters.get(*counter).copied(),
+                n.counters.get(counter).copied(),
                 kb.get(*label).map(|v| (v / 4) as i64),
                 "{ctx}: node {node}'s {label}"
             );

@@ -2,36 +2,9 @@
 //! Fields may be added, never renamed; unknown values are `null`.
 
 use compact_str::CompactString;
-use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-/// Counters by their kernel enum name, in enum order (the index is the position).
-/// A name fits in the key itself (`CompactString`: up to 24 bytes on 64-bit,
-/// nearly every kernel counter name), hashed with foldhash, seeded per
-/// process: a report reads some 150 names an event, and their allocations
-/// and SipHash were a third of the time it took to read one.
-pub type CounterMap = IndexMap<CompactString, i64, foldhash::fast::RandomState>;
-
-/// A [`CounterMap`] read from JSON with room for a kernel's counters made
-/// once (serde's own starts empty: JSON says no size), then grown if need be.
-fn counter_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CounterMap, D::Error> {
-    struct Counters;
-    impl<'de> serde::de::Visitor<'de> for Counters {
-        type Value = CounterMap;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a map of counter names to integers")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<CounterMap, A::Error> {
-            // A node has about 70 counters on 7.x, a zone about 12.
-            let mut out = CounterMap::with_capacity_and_hasher(64, Default::default());
-            while let Some((k, v)) = m.next_entry::<CompactString, i64>()? {
-                out.insert(k, v);
-            }
-            Ok(out)
-        }
-    }
-    d.deserialize_map(Counters)
-}
+pub use crate::schema::counter_map::CounterMap;
 
 /// The `type` of an event line: always `"oom"`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,10 +231,8 @@ pub struct Frame {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     /// `enum node_stat_item`: pages, or bytes (`*_B`) and kB (`*_KB`) as named.
-    #[serde(deserialize_with = "counter_map")]
     pub node: CounterMap,
     /// `enum zone_stat_item`, pages.
-    #[serde(deserialize_with = "counter_map")]
     pub zone: CounterMap,
     /// Pages on the per-CPU free lists of every zone (`free_pcp:`), where
     /// known (kernel logs; the tracer does not read per-CPU lists).
@@ -272,7 +243,6 @@ pub struct Counters {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Node {
     pub node: u32,
-    #[serde(deserialize_with = "counter_map")]
     pub counters: CounterMap,
     /// `kswapd_failures >= MAX_RECLAIM_RETRIES`, as the report's `all_unreclaimable?`.
     pub all_unreclaimable: Option<bool>,
@@ -303,7 +273,7 @@ pub struct Zone {
     /// Per order, the migrate types with free blocks, as the report's `(UME)`.
     #[serde(default)]
     pub free_types: Vec<CompactString>,
-    #[serde(default, deserialize_with = "counter_map")]
+    #[serde(default)]
     pub counters: CounterMap,
     /// `nr_free_highatomic` (6.14+), as the report's `free_highatomic:`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
