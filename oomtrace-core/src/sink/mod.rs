@@ -72,11 +72,46 @@ impl<A: Sink, B: Sink> Sink for Tee<A, B> {
 }
 
 /// The kernel-style text report.
-pub struct Text<W: Write>(pub W, pub render::Options);
+pub struct Text<W: Write> {
+    pub out: W,
+    pub opts: render::Options,
+    /// Live output is flushed per event; a report is written in bulk.
+    live: bool,
+    /// One event's text, its room kept from one event to the next.
+    buf: String,
+}
+
+impl<W: Write> Text<W> {
+    /// Each event and reaper line flushed as written (a terminal, a pipe).
+    pub fn live(out: W, opts: render::Options) -> Self {
+        Self {
+            out,
+            opts,
+            live: true,
+            buf: String::new(),
+        }
+    }
+
+    /// Flushed when full and at the end (a report of a large session: a
+    /// write per event was a tenth of its time).
+    pub fn batch(out: W, opts: render::Options) -> Self {
+        Self {
+            live: false,
+            ..Self::live(out, opts)
+        }
+    }
+
+    fn flush_if_live(&mut self) -> io::Result<()> {
+        if self.live {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+}
 
 impl<W: Write> Sink for Text<W> {
     fn session(&mut self, h: &Header) -> io::Result<()> {
-        self.1.for_session(h);
+        self.opts.for_session(h);
         Ok(())
     }
 
@@ -84,15 +119,20 @@ impl<W: Write> Sink for Text<W> {
         let Some(full) = &ev.full else {
             return Err(io::Error::other("the text report needs whole events"));
         };
-        self.0
-            .write_all(render::text_with(full, self.1).as_bytes())?;
-        self.0.write_all(b"\n")?;
-        self.0.flush()
+        self.buf.clear();
+        render::text_into(&mut self.buf, full, self.opts);
+        self.buf.push('\n');
+        self.out.write_all(self.buf.as_bytes())?;
+        self.flush_if_live()
     }
 
     fn reaper(&mut self, r: &ReaperEvent) -> io::Result<()> {
-        writeln!(self.0, "{}", render::reaper_line(r))?;
-        self.0.flush()
+        writeln!(self.out, "{}", render::reaper_line(r))?;
+        self.flush_if_live()
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -263,18 +303,18 @@ mod tests {
     /// reaper step as its line, flushing each.
     #[test]
     fn text_writes_the_report_and_the_reaper_line() {
-        let mut t = Text(Out::default(), render::Options::default());
+        let mut t = Text::live(Out::default(), render::Options::default());
         t.session(&Header::new("6.18", "kprobe", vec![])).unwrap();
         // The session's kernel decides how its era's lines are rendered.
-        assert_eq!(t.1.kernel, Some((6, 18)));
+        assert_eq!(t.opts.kernel, Some((6, 18)));
         let ev = event(3);
         t.event(&ev).unwrap();
         t.reaper(&reaper(3)).unwrap();
-        let text = String::from_utf8(t.0.bytes.clone()).unwrap();
-        let report = render::text_with(ev.full.as_ref().unwrap(), t.1);
+        let text = String::from_utf8(t.out.bytes.clone()).unwrap();
+        let report = render::text_with(ev.full.as_ref().unwrap(), t.opts);
         assert!(text.starts_with(&report), "{text}");
         assert!(text.ends_with(&format!("{}\n", render::reaper_line(&reaper(3)))));
-        assert_eq!(t.0.flushes, 2);
+        assert_eq!(t.out.flushes, 2);
         let brief_only = Event {
             full: None,
             ..event(4)

@@ -104,10 +104,16 @@ pub fn text(ev: &OomEvent) -> String {
 }
 
 pub fn text_with(ev: &OomEvent, opts: Options) -> String {
+    let mut out = String::with_capacity(8192);
+    text_into(&mut out, ev, opts);
+    out
+}
+
+/// The same, appended to `out` (a sink keeps one buffer for every event).
+pub fn text_into(out: &mut String, ev: &OomEvent, opts: Options) {
     let ts = timestamp(ev.uptime_ns);
     // Each line written in place, its parts straight into the report: a
     // string per line was a fifth of a text report's time.
-    let mut out = String::with_capacity(8192);
     let mut line = |args: std::fmt::Arguments| {
         out.push_str(&ts);
         out.push(' ');
@@ -302,7 +308,6 @@ pub fn text_with(ev: &OomEvent, opts: Options) -> String {
             or_q(&other.comm)
         ));
     }
-    out
 }
 
 /// Counter `name` of `m`. A session's events come from one kernel, whose

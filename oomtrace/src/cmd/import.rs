@@ -66,7 +66,7 @@ pub fn run(a: &ImportArgs) -> Result<()> {
             Box::new(session::Writer::new(session::create(path, existing)?))
         }
         None if a.json => Box::new(Json::batch(io::BufWriter::new(stdout.lock()))),
-        None => Box::new(Text(
+        None => Box::new(Text::batch(
             io::BufWriter::new(stdout.lock()),
             oomtrace_core::sink::render::Options::default(),
         )),

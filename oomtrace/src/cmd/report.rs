@@ -80,7 +80,7 @@ pub fn run(args: &ReportArgs) -> Result<()> {
         Box::new(SummarySink::new(out))
     } else {
         match args.format {
-            Format::Text => Box::new(Text(
+            Format::Text => Box::new(Text::batch(
                 out,
                 render::Options {
                     counters: args.counters,

@@ -173,7 +173,7 @@ pub fn trace(args: &TraceArgs) -> Result<()> {
         args.run(&mut Json::live(stdout.lock()), args.protect)?
     } else {
         args.run(
-            &mut Text(stdout.lock(), args.render_options()),
+            &mut Text::live(stdout.lock(), args.render_options()),
             args.protect,
         )?
     };
@@ -201,7 +201,8 @@ pub fn record(a: &RecordArgs) -> Result<()> {
         _ => session::Existing::Refuse,
     };
     let out = session::create(&a.output, existing)?;
-    let live = (!a.quiet && a.output != "-").then(|| Text(io::stderr(), a.trace.render_options()));
+    let live =
+        (!a.quiet && a.output != "-").then(|| Text::live(io::stderr(), a.trace.render_options()));
     let mut tee = Tee(session::Writer::new(out), live);
     // A recorder is what is left when the machine is in trouble: always
     // protected.
