@@ -114,12 +114,15 @@ pub fn text_into(out: &mut String, ev: &OomEvent, opts: Options) {
     let ts = timestamp(ev.uptime_ns);
     // Each line written in place, its parts straight into the report: a
     // string per line was a fifth of a text report's time.
-    let mut line = |args: std::fmt::Arguments| {
-        out.push_str(&ts);
-        out.push(' ');
-        let _ = out.write_fmt(args);
-        out.push('\n');
-    };
+    // `line!(...)`: a line of the report, after the kernel's timestamp.
+    macro_rules! line {
+        ($($arg:tt)*) => {{
+            out.push_str(&ts);
+            out.push(' ');
+            let _ = out.write_fmt(format_args!($($arg)*));
+            out.push('\n');
+        }};
+    }
     let duration = ev
         .duration_ns
         .map(|d| format!(", killed {} µs after out_of_memory began", d / 1000))
@@ -129,48 +132,48 @@ pub fn text_into(out: &mut String, ev: &OomEvent, opts: Options) {
     } else {
         format!(" at {}", ev.time)
     };
-    line(format_args!(
+    line!(
         "oomtrace: OOM #{}{at} (seen by {}{duration})",
         ev.seq,
         ev.source.name()
-    ));
+    );
     let t = &ev.trigger;
     let gfp = match (ev.gfp_mask, &ev.gfp_flags) {
         (Some(m), Some(f)) => format!("{m:#x}({f})"),
         _ => "?".to_owned(),
     };
-    line(format_args!(
+    line!(
         "{} invoked oom-killer: gfp_mask={gfp}, order={}, oom_score_adj={}",
         or_q(&t.comm),
         or_q(&ev.order),
         or_q(&t.oom_score_adj)
-    ));
-    line(format_args!(
+    );
+    line!(
         "CPU: {} UID: {} PID: {} Comm: {}",
         or_q(&t.cpu),
         or_q(&t.uid),
         or_q(&t.tid.or(t.pid)),
         or_q(&t.comm)
-    ));
+    );
     if !ev.unavailable.is_empty() {
         let why = match ev.source {
             Source::Tracepoint => "not available without kprobes",
             Source::KernelLog => "not in the kernel's log",
             Source::Kprobe => "not available (a hook is missing)",
         };
-        line(format_args!("({why}: {})", ev.unavailable.join(", ")));
+        line!("({why}: {})", ev.unavailable.join(", "));
     }
     for note in &ev.notes {
-        line(format_args!("(oomtrace: {note})"));
+        line!("(oomtrace: {note})");
     }
     if !ev.stack.is_empty() {
-        line(format_args!("{}", opts.arch.stack_header));
+        line!("{}", opts.arch.stack_header);
         for f in &ev.stack {
-            line(format_args!(" => {}", frame(f)));
+            line!(" => {}", frame(f));
         }
     }
     if let Some(frames) = ev.user_stack.as_ref().filter(|f| !f.is_empty()) {
-        line(format_args!("User stack:"));
+        line!("User stack:");
         for f in frames {
             let mut s = match (&f.symbol, f.symbol_offset) {
                 (Some(sym), Some(off)) => format!(" => {sym}+{off:#x}"),
@@ -186,16 +189,16 @@ pub fn text_into(out: &mut String, ev: &OomEvent, opts: Options) {
             if f.reliable == Some(false) {
                 s.push_str(" (unreliable)");
             }
-            line(format_args!("{s}"));
+            line!("{s}");
         }
     }
     if let Some(stack) = &ev.show_free_areas_stack {
-        line(format_args!(
+        line!(
             "{} at show_free_areas:",
             opts.arch.stack_header.trim_end_matches(':')
-        ));
+        );
         for f in stack {
-            line(format_args!(" => {}", frame(f)));
+            line!(" => {}", frame(f));
         }
     }
     // The allocator's last attempts, per tracepoint: how many, over how
@@ -215,21 +218,27 @@ pub fn text_into(out: &mut String, ev: &OomEvent, opts: Options) {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let before = |ns: u64| ev.uptime_ns.saturating_sub(ns) as f64 / 1e6;
-        line(format_args!(
+        line!(
             "{name}: {} in the {:.1} ms before; last ({:.1} ms before): {}",
             tries.len(),
             before(first.uptime_ns),
             before(last.uptime_ns),
             fields.join(" ")
-        ));
+        );
     }
-    memory_lines(ev, &opts, &mut |l| line(format_args!("{l}")));
+    // Lines made whole elsewhere go in as they are, not through formatting.
+    memory_lines(ev, &opts, &mut |l| {
+        out.push_str(&ts);
+        out.push(' ');
+        out.push_str(l);
+        out.push('\n');
+    });
     if let Some(l) = ev.lead_up.as_ref().and_then(|l| l.line()) {
-        line(format_args!("{l}"));
+        line!("{l}");
     }
     if opts.counters {
         for l in counter_table(ev) {
-            line(format_args!("{l}"));
+            line!("{l}");
         }
     }
     let v = ev.victim.as_ref();
@@ -264,7 +273,7 @@ pub fn text_into(out: &mut String, ev: &OomEvent, opts: Options) {
             or_q(&v.pid),
             or_q(&v.uid)
         );
-        line(format_args!("{summary}"));
+        line!("{summary}");
         let killed = format!(
             "{}: Killed process {} ({}) total-vm:{}kB, anon-rss:{}kB, file-rss:{}kB, shmem-rss:{}kB, UID:{} pgtables:{}kB oom_score_adj:{}",
             ev.message.as_deref().unwrap_or("Out of memory (?)"),
@@ -278,12 +287,12 @@ pub fn text_into(out: &mut String, ev: &OomEvent, opts: Options) {
             or_q(&v.pgtables_kb),
             or_q(&v.oom_score_adj)
         );
-        line(format_args!("{killed}"));
+        line!("{killed}");
         if let Some(p) = v.points {
-            line(format_args!(
+            line!(
                 "oomtrace: victim's badness {p} of {} pages",
                 or_q(&ev.totalpages)
-            ));
+            );
         }
         if let Some(w) = &v.workload {
             let image = w
@@ -291,22 +300,17 @@ pub fn text_into(out: &mut String, ev: &OomEvent, opts: Options) {
                 .as_ref()
                 .map(|i| format!(", image {i}"))
                 .unwrap_or_default();
-            line(format_args!(
-                "oomtrace: victim's workload: {}{image}",
-                w.label()
-            ));
+            line!("oomtrace: victim's workload: {}{image}", w.label());
         }
     } else if ev.killed == Some(false) {
-        line(format_args!(
-            "oomtrace: no task was killed (nothing eligible)"
-        ));
+        line!("oomtrace: no task was killed (nothing eligible)");
     }
     for other in &ev.also_killed {
-        line(format_args!(
+        line!(
             "oomtrace: also killed {} ({}) in the same OOM",
             or_q(&other.pid),
             or_q(&other.comm)
-        ));
+        );
     }
 }
 
