@@ -31,6 +31,12 @@ impl CounterMap {
         Self::default()
     }
 
+    /// Which set of names this map has: the same for maps that share
+    /// them, while one of them lives (a cache key, not an identity).
+    pub fn names_id(&self) -> usize {
+        Arc::as_ptr(&self.names) as usize
+    }
+
     pub fn len(&self) -> usize {
         self.values.len()
     }

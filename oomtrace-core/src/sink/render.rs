@@ -315,20 +315,20 @@ pub fn text_into(out: &mut String, ev: &OomEvent, opts: Options) {
 }
 
 /// Counter `name` of `m`. A session's events come from one kernel, whose
-/// counters are in the same order event after event: where `name` was
-/// last found in a map of this size is tried first, and a hit costs one
-/// comparison instead of hashing the name (lookups were a fifth of a text
-/// report's time). A miss looks it up and remembers where it was.
+/// maps share their names ([`CounterMap::names_id`]): where `name` was
+/// last found in a map with these names is tried first, and a hit costs
+/// one comparison instead of hashing the name (lookups were a fifth of a
+/// text report's time). A miss looks it up and remembers where it was.
 fn counter(m: &CounterMap, name: &str) -> Option<i64> {
     use std::cell::RefCell;
     const SLOTS: usize = 1024;
     thread_local! {
-        /// (name's address, map's size, index), by a hash of the first two.
+        /// (name's address, map's names, index), by a hash of the first two.
         static WHERE: RefCell<Vec<(usize, usize, usize)>> =
             RefCell::new(vec![(0, 0, 0); SLOTS]);
     }
-    let key = (name.as_ptr() as usize, m.len());
-    let slot = (key.0 >> 3 ^ key.1.wrapping_mul(0x9e37_79b9)) % SLOTS;
+    let key = (name.as_ptr() as usize, m.names_id());
+    let slot = ((key.0 >> 3) ^ (key.1 >> 4).wrapping_mul(0x9e37_79b9)) % SLOTS;
     WHERE.with_borrow_mut(|w| {
         let (addr, len, index) = w[slot];
         if (addr, len) == key
