@@ -343,6 +343,12 @@ fn counter(m: &CounterMap, name: &str) -> Option<i64> {
     })
 }
 
+/// An integer in decimal, without going through `fmt` (a report writes
+/// some 150 an event).
+fn push_int(out: &mut String, v: impl itoa::Integer) {
+    out.push_str(itoa::Buffer::new().format(v));
+}
+
 /// `label:value` pairs of a report line, for the counters this kernel has
 /// (counters come and go between kernels: a missing one is left out); each
 /// counter looked up in `maps` in turn.
@@ -382,16 +388,18 @@ fn pairs_spaced(
         any = true;
         out.push_str(label);
         out.push_str(if spaced.contains(label) { ": " } else { ":" });
-        let _ = match to_kb {
+        match to_kb {
             // Counters named *_KB already are.
-            Some(_) if name.ends_with("_KB") => write!(out, "{v}kB"),
-            Some(k) => write!(
-                out,
-                "{}kB",
-                v.max(0) as u64 * pages_per_unit(name, kernel, k) * k
-            ),
-            None => write!(out, "{v}"),
-        };
+            Some(_) if name.ends_with("_KB") => {
+                push_int(out, v);
+                out.push_str("kB");
+            }
+            Some(k) => {
+                push_int(out, v.max(0) as u64 * pages_per_unit(name, kernel, k) * k);
+                out.push_str("kB");
+            }
+            None => push_int(out, v),
+        }
     }
     any
 }
@@ -597,12 +605,17 @@ fn buddy_line(s: &mut String, z: &Zone, page_kb: u64, numa: bool) {
     node_prefix(s, z, numa);
     let _ = write!(s, "{}: ", z.zone);
     for (order, n) in z.free_area.iter().enumerate() {
-        let _ = write!(s, "{n}*{}kB ", page_kb << order);
+        push_int(s, *n);
+        s.push('*');
+        push_int(s, page_kb << order);
+        s.push_str("kB ");
         if *n > 0
             && let Some(t) = z.free_types.get(order)
             && !t.is_empty()
         {
-            let _ = write!(s, "({t}) ");
+            s.push('(');
+            s.push_str(t);
+            s.push_str(") ");
         }
     }
     let _ = write!(s, "= {}kB", z.free_area_kb(page_kb));
