@@ -101,19 +101,7 @@ impl RecordKind {
     }
 
     pub fn from_u32(v: u32) -> Option<Self> {
-        Some(match v {
-            1 => Self::OomEnter,
-            2 => Self::OomKill,
-            4 => Self::MarkVictim,
-            5 => Self::Reaper,
-            6 => Self::MemState,
-            7 => Self::ShowFreeAreas,
-            8 => Self::RawTracepoint,
-            9 => Self::OomStack,
-            10 => Self::MemcgPrint,
-            11 => Self::PrintRss,
-            _ => return None,
-        })
+        Self::ALL.into_iter().find(|k| *k as u32 == v)
     }
 }
 
@@ -786,4 +774,23 @@ mod user {
         );
         assert!(offset_of!(Config, addrs) % 8 == 0);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind reads back from its value, and has a slot of its own in
+    /// the `LOST` map (a kind past the slots would be lost uncounted).
+    #[test]
+    fn every_record_kind_reads_back_and_has_a_lost_slot() {
+        for k in RecordKind::ALL {
+            assert_eq!(RecordKind::from_u32(k as u32), Some(k));
+            assert!((k as u32) < LOST_SLOTS, "{k:?}");
+        }
+        assert_eq!(RecordKind::from_u32(3), None, "3 is no longer used");
+        for (i, e) in KernelError::ALL.iter().enumerate() {
+            assert_eq!(*e as usize, i, "{e:?} is its slot in ERRORS");
+        }
+    }
 }
