@@ -105,11 +105,11 @@ impl RecordKind {
     }
 }
 
-/// Slots of the `LOST` map: a record of kind `k` that found the ring
+/// Slots of [`Tally::lost`]: a record of kind `k` that found the ring
 /// buffer full is counted at index `k`.
 pub const LOST_SLOTS: u32 = 12;
 
-/// What the kernel side could not do, counted per CPU in the `ERRORS` map
+/// What the kernel side could not do, counted per CPU in [`Tally::errors`]
 /// at its value: a counter, not a message, so that no program carries a
 /// logger's code (the verifier walked 2 500 instructions of aya-log in a
 /// 40-instruction program).
@@ -135,6 +135,17 @@ impl KernelError {
             Self::OomStack => "mark_victim: the OOM task's stack could not be copied",
         }
     }
+}
+
+/// The kernel side's counts, per CPU: the one value of the `TALLY` map,
+/// so userspace reads them all with one lookup as records arrive.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tally {
+    /// Records that found the ring buffer full, at their kind's value.
+    pub lost: [u64; LOST_SLOTS as usize],
+    /// What the kernel side could not do, at its [`KernelError`].
+    pub errors: [u64; KernelError::SLOTS as usize],
 }
 
 /// The start of every record.
@@ -734,10 +745,8 @@ pub mod names {
     pub const CONFIG_GLOBAL: &str = "OOMTRACE_CONFIG";
     /// The ring buffer every record goes through.
     pub const EVENTS_MAP: &str = "EVENTS";
-    /// Records that found the ring buffer full, per CPU, by kind ([`super::LOST_SLOTS`]).
-    pub const LOST_MAP: &str = "LOST";
-    /// What the kernel side could not do, per CPU ([`super::KernelError`]).
-    pub const ERRORS_MAP: &str = "ERRORS";
+    /// The kernel side's counts, per CPU ([`super::Tally`]).
+    pub const TALLY_MAP: &str = "TALLY";
     pub const PROG_OOM_ENTER: &str = "oom_enter";
     pub const PROG_OOM_KILL: &str = "oom_kill";
     pub const PROG_SHOW_FREE_AREAS: &str = "show_free_areas";
@@ -758,6 +767,8 @@ mod user {
     // SAFETY: plain #[repr(C)] data of integers, no padding the kernel could
     // misread, no pointers.
     unsafe impl aya::Pod for super::Config {}
+    // SAFETY: u64 arrays only.
+    unsafe impl aya::Pod for super::Tally {}
 
     // Pod promises no padding: the parts add up to the whole, and `addrs`
     // starts 8-aligned.
@@ -781,7 +792,7 @@ mod tests {
     use super::*;
 
     /// Every kind reads back from its value, and has a slot of its own in
-    /// the `LOST` map (a kind past the slots would be lost uncounted).
+    /// `Tally::lost` (a kind past the slots would be lost uncounted).
     #[test]
     fn every_record_kind_reads_back_and_has_a_lost_slot() {
         for k in RecordKind::ALL {
@@ -790,7 +801,7 @@ mod tests {
         }
         assert_eq!(RecordKind::from_u32(3), None, "3 is no longer used");
         for (i, e) in KernelError::ALL.iter().enumerate() {
-            assert_eq!(*e as usize, i, "{e:?} is its slot in ERRORS");
+            assert_eq!(*e as usize, i, "{e:?} is its slot in Tally::errors");
         }
     }
 }

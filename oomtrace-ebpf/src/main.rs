@@ -35,13 +35,10 @@ static OOMTRACE_CONFIG: Config = Config::unplanned();
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 20, 0);
 
-/// Records that found the ring buffer full, per CPU, at their kind.
+/// Records that found the ring buffer full and what the kernel side could
+/// not do, per CPU (`Tally`).
 #[map]
-static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOST_SLOTS, 0);
-
-/// What the kernel side could not do, per CPU, at its `KernelError`.
-#[map]
-static ERRORS: PerCpuArray<u64> = PerCpuArray::with_max_entries(KernelError::SLOTS, 0);
+static TALLY: PerCpuArray<Tally> = PerCpuArray::with_max_entries(1, 0);
 
 /// The task `oom_kill_process` chose, by the thread running the OOM, so
 /// `mark_victim` can read the victim's memory at the moment the kernel prints
@@ -192,10 +189,22 @@ fn read_counters<const N: usize>(src: u64, items: u32, dst: *mut [i64; N]) -> bo
     unsafe { bpf_probe_read_kernel(dst.cast(), bytes, src as *const c_void) == 0 }
 }
 
+/// A record of `kind` the full ring buffer refused.
 #[inline(always)]
-fn count(map: &PerCpuArray<u64>, slot: u32) {
-    if let Some(p) = map.get_ptr_mut(slot) {
-        unsafe { *p += 1 };
+fn count_lost(kind: RecordKind) {
+    let slot = kind as usize;
+    if let Some(t) = TALLY.get_ptr_mut(0)
+        && slot < LOST_SLOTS as usize
+    {
+        unsafe { (*t).lost[slot] += 1 };
+    }
+}
+
+/// Something the kernel side could not do.
+#[inline(always)]
+fn count_error(e: KernelError) {
+    if let Some(t) = TALLY.get_ptr_mut(0) {
+        unsafe { (*t).errors[e as usize] += 1 };
     }
 }
 
@@ -203,7 +212,7 @@ fn count(map: &PerCpuArray<u64>, slot: u32) {
 #[inline(always)]
 fn reserve<T: 'static>(kind: RecordKind) -> Option<aya_ebpf::maps::ring_buf::RingBufEntry<T>> {
     let Some(mut entry) = EVENTS.reserve::<T>(0) else {
-        count(&LOST, kind as u32);
+        count_lost(kind);
         return None;
     };
     let hdr = entry.as_mut_ptr().cast::<Header>();
@@ -575,7 +584,7 @@ pub fn oom_enter(ctx: ProbeContext) -> u32 {
         rec.gfp_mask = gfp;
         valid |= OC_GFP_MASK;
     } else if off!(oc_gfp_mask) != ABSENT {
-        count(&ERRORS, KernelError::OomControl as u32);
+        count_error(KernelError::OomControl);
     }
     if let Some(order) = read::<i32>(oc, off!(oc_order)) {
         rec.order = order;
@@ -652,7 +661,7 @@ pub fn oom_kill(ctx: ProbeContext) -> u32 {
     let victim = read_ulong(oc, off!(oc_chosen)).unwrap_or(0);
     // Without layouts (kernel-log mode) there is nothing to read: no error.
     if victim == 0 && off!(oc_chosen) != ABSENT {
-        count(&ERRORS, KernelError::NoVictim as u32);
+        count_error(KernelError::NoVictim);
     }
     // A victim that is the OOM's own task (the usual memcg OOM) is read
     // by `mark_victim` as the trigger already.
@@ -836,7 +845,7 @@ pub fn mark_victim_stack(ctx: RawTracePointContext) -> u32 {
     {
         rec.len = len as u32;
     } else {
-        count(&ERRORS, KernelError::OomStack as u32);
+        count_error(KernelError::OomStack);
     }
     entry.submit(BPF_RB_NO_WAKEUP);
     0

@@ -32,7 +32,7 @@ fn every_name_the_loader_uses_is_in_the_object() {
             hook.program
         );
     }
-    for map in [names::EVENTS_MAP, names::LOST_MAP, names::ERRORS_MAP] {
+    for map in [names::EVENTS_MAP, names::TALLY_MAP] {
         assert_eq!(
             symbol_in(map).as_deref(),
             Some("maps"),

@@ -9,7 +9,7 @@ use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
     programs::{KProbe, RawTracePoint, TracePoint},
 };
-use oomtrace_common::{KernelError, LOST_SLOTS, RecordKind, names};
+use oomtrace_common::{KernelError, RecordKind, Tally, names};
 use oomtrace_core::pipeline::{Item, Source};
 use oomtrace_core::schema::event::{Header, Trailer};
 use oomtrace_core::source::assemble::{Assembler, Context, realtime_offset_ns};
@@ -184,10 +184,12 @@ pub fn attach(bpf: &mut Ebpf, plan: &Plan, loading: &mut Duration) -> Vec<Attach
     let work = std::sync::Mutex::new(work.into_iter());
     let kallsyms = std::sync::Mutex::new(None);
     let last_load = std::sync::Mutex::new(Duration::ZERO);
-    let mut results: Vec<Option<Result<String, String>>> = vec![None; plan.hooks.len()];
-    let done = std::sync::Mutex::new(&mut results);
+    // Each thread takes the next hook until none is left, and returns what
+    // became of each it took, with the hook's place in the plan.
     let worker = || {
+        let mut done = Vec::new();
         loop {
+            // The queue's lock is let go before the load.
             let next = work.lock().unwrap_or_else(|e| e.into_inner()).next();
             let Some((i, hook, prog)) = next else {
                 break;
@@ -202,24 +204,31 @@ pub fn attach(bpf: &mut Ebpf, plan: &Plan, loading: &mut Duration) -> Vec<Attach
                     hook.program
                 )),
             };
-            done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+            done.push((
+                i,
+                Attached {
+                    hook: *hook,
+                    result,
+                },
+            ));
         }
+        done
     };
-    std::thread::scope(|s| {
-        for _ in 1..LOADERS {
-            s.spawn(worker);
+    let mut done = std::thread::scope(|s| {
+        let others: Vec<_> = (1..LOADERS).map(|_| s.spawn(worker)).collect();
+        let mut done = worker();
+        for other in others {
+            done.extend(
+                other
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            );
         }
-        worker();
+        done
     });
     *loading += *last_load.lock().unwrap_or_else(|e| e.into_inner());
-    plan.hooks
-        .iter()
-        .zip(results)
-        .map(|(hook, result)| Attached {
-            hook: *hook,
-            result: result.unwrap_or_else(|| Err("not attached".to_owned())),
-        })
-        .collect()
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, a)| a).collect()
 }
 
 /// A program's load; `loaded` is called when it ended (either way).
@@ -282,26 +291,23 @@ fn attach_one(
     }
 }
 
-/// A per-CPU counter map's slots, each summed over the CPUs (0 where it
-/// cannot be read).
-fn per_cpu_counts<const N: usize>(bpf: &Ebpf, map: &str) -> [u64; N] {
-    let Some(a) = bpf
-        .map(map)
-        .and_then(|m| PerCpuArray::<_, u64>::try_from(m).ok())
-    else {
-        return [0; N];
-    };
-    std::array::from_fn(|i| a.get(&(i as u32), 0).map_or(0, |v| v.iter().sum()))
-}
-
-/// Records that found the ring buffer full, by their kind's value.
-pub fn lost_records(bpf: &Ebpf) -> [u64; LOST_SLOTS as usize] {
-    per_cpu_counts(bpf, names::LOST_MAP)
-}
-
-/// What the kernel side could not do, by `KernelError`.
-fn kernel_errors(bpf: &Ebpf) -> [u64; KernelError::SLOTS as usize] {
-    per_cpu_counts(bpf, names::ERRORS_MAP)
+/// The kernel side's counts, summed over the CPUs in one lookup (zeros
+/// where the map cannot be read).
+pub fn tally(bpf: &Ebpf) -> Tally {
+    let per_cpu = bpf
+        .map(names::TALLY_MAP)
+        .and_then(|m| PerCpuArray::<_, Tally>::try_from(m).ok())
+        .and_then(|a| a.get(&0, 0).ok());
+    let mut sum = Tally::default();
+    for t in per_cpu.iter().flat_map(|v| v.iter()) {
+        for (s, n) in sum.lost.iter_mut().zip(t.lost) {
+            *s += n;
+        }
+        for (s, n) in sum.errors.iter_mut().zip(t.errors) {
+            *s += n;
+        }
+    }
+    sum
 }
 
 /// "12 mark_victim, 3 memory state": the counts of the kinds that have any.
@@ -586,13 +592,13 @@ impl BpfSource {
         let Some(bpf) = self.bpf.as_ref() else {
             return;
         };
-        let by_kind = lost_records(bpf);
-        let lost = by_kind.iter().sum::<u64>();
+        let now = tally(bpf);
+        let lost = now.lost.iter().sum::<u64>();
         let mut changed = false;
         if lost > self.said.0 {
             eprintln!(
                 "oomtrace: {lost} records lost so far (the ring buffer was full: {}); a larger --buffer keeps them",
-                lost_by_kind(&by_kind)
+                lost_by_kind(&now.lost)
             );
             self.said.0 = lost;
             changed = true;
@@ -603,16 +609,15 @@ impl BpfSource {
             eprintln!("oomtrace: {incomplete} OOMs so far arrived with records missing");
             changed = true;
         }
-        let errors = kernel_errors(bpf);
-        for (kind, (&now, said)) in KernelError::ALL
+        for (kind, (&n, said)) in KernelError::ALL
             .iter()
-            .zip(errors.iter().zip(self.said_errors.iter_mut()))
+            .zip(now.errors.iter().zip(self.said_errors.iter_mut()))
         {
-            if now > *said {
+            if n > *said {
                 if self.verbose {
-                    eprintln!("oomtrace: kernel side: {} ({now} so far)", kind.message());
+                    eprintln!("oomtrace: kernel side: {} ({n} so far)", kind.message());
                 }
-                *said = now;
+                *said = n;
                 changed = true;
             }
         }
@@ -629,9 +634,8 @@ impl BpfSource {
     /// The counts so far, as the end record would have them.
     fn counts(&self) -> Trailer {
         let t = &self.assembler.tally;
-        let (lost, errors) = self.bpf.as_ref().map_or((0, 0), |b| {
-            (lost_records(b).iter().sum(), kernel_errors(b).iter().sum())
-        });
+        let now = self.bpf.as_ref().map(tally).unwrap_or_default();
+        let (lost, errors) = (now.lost.iter().sum(), now.errors.iter().sum());
         let mut c = Trailer::now(t.events, lost, t.incomplete, t.deferred);
         c.kernel_errors = errors;
         c.latency = self.latency.summary();
