@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-const BENCH_PACKAGES: &[&str] = &["bpftrace", "jq", "time"];
+const BENCH_PACKAGES: &[&str] = &["bpftrace", "jq"];
 const STARTUP_RUNS: usize = 10;
 const IDLE_SECS: u64 = 30;
 const REPORT_EVENTS: usize = 100_000;
@@ -50,8 +50,9 @@ fn median(samples: &[f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// One timed run: wall, CPU and peak RSS from GNU time, and how long until
-/// the program printed `ready` (its probes attached).
+/// One timed run: wall, CPU and peak RSS (the child's own rusage, from
+/// `wait4`: no wrapper whose exec would count), and how long until the
+/// program printed `ready` (its probes attached).
 struct Timed {
     ready_ms: Option<f64>,
     /// `oomtrace: start-up: step N ms, ...` (`--verbose`): (step, ms).
@@ -71,12 +72,9 @@ enum Stream {
 }
 
 fn timed(cmd: &[&str], ready: &str, stream: Stream) -> Result<Timed> {
-    let out = std::env::temp_dir().join(format!("oomtrace-bench-time-{}", std::process::id()));
     let start = Instant::now();
-    let mut child = Command::new("/usr/bin/time")
-        .args(["-f", "%e %U %S %M", "-o"])
-        .arg(&out)
-        .args(cmd)
+    let mut child = Command::new(cmd[0])
+        .args(&cmd[1..])
         .stdout(if matches!(stream, Stream::Discard) {
             Stdio::null()
         } else {
@@ -118,26 +116,38 @@ fn timed(cmd: &[&str], ready: &str, stream: Stream) -> Result<Timed> {
         }
     }
     let _ = drain.join();
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("{} failed: {status}", cmd.join(" "));
+    let (status, usage) = wait4(child.id())?;
+    let wall_s = start.elapsed().as_secs_f64();
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        bail!("{} failed: wait status {status:#x}", cmd.join(" "));
     }
-    let t = fs::read_to_string(&out)?;
-    let _ = fs::remove_file(&out);
-    let f: Vec<f64> = t
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    let [wall_s, user, sys, rss_kb] = f[..] else {
-        bail!("unexpected GNU time output {t:?}");
-    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     Ok(Timed {
         ready_ms,
         steps,
         wall_s,
-        cpu_s: user + sys,
-        rss_mib: rss_kb / 1024.0,
+        cpu_s: secs(usage.ru_utime) + secs(usage.ru_stime),
+        rss_mib: usage.ru_maxrss as f64 / 1024.0,
     })
+}
+
+/// Reaps the child `pid`: its wait status and its own resource usage
+/// (CPU of all its threads, peak resident set in KiB).
+fn wait4(pid: u32) -> Result<(i32, libc::rusage)> {
+    let mut status = 0;
+    // SAFETY: zeroed rusage is a valid value; both pointers are valid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: as above; `pid` is our unreaped child.
+        let r = unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
+        if r == pid as i32 {
+            return Ok((status, usage));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e).context("waiting for the benchmarked program");
+        }
+    }
 }
 
 fn oomtrace() -> Result<PathBuf> {
@@ -942,7 +952,7 @@ fn section_alone(
     if !is_root() {
         bail!("{why}: run it as root");
     }
-    // The peers and tools a section compares with (bpftrace, jq, time): a
+    // The peers and tools a section compares with (bpftrace, jq): a
     // section alone needs them as much as a whole run.
     install_debian_packages(BENCH_PACKAGES)?;
     let exe = oomtrace()?;
