@@ -318,3 +318,76 @@ fn record_to_a_fifo_read_5_s_late_loses_nothing() {
     assert!(kills >= 600, "only {kills} OOM kills");
     assert_eq!(captured, kills, "kills in the session vs /proc/vmstat");
 }
+
+/// A kill that comes within `WAKE_WINDOW_NS` of the reader's last wake-up
+/// does not wake it again (a wake-up is an interrupt): its record rides in
+/// the ring. It must still be read while tracing, by the reader's polls
+/// after records (`READER_POLLS_NS`), not wait for the next OOM or the end.
+/// Two kills farther apart than the 10 ms an OOM takes to settle (so the
+/// reader has gone back to waiting) and nearer than the window.
+#[test]
+fn a_kill_that_did_not_wake_the_reader_is_read_while_tracing() {
+    use std::io::BufRead;
+    require_root();
+    let _one = ONE_OOM_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let window_ms = oomtrace_common::WAKE_WINDOW_NS as f64 / 1e6;
+    let mut tracer = Tracer::start(&["trace", "--json"]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = std::io::BufReader::new(tracer.take_stdout());
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["type"] == "oom" {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    let uptime = |v: &serde_json::Value| v["uptime_ns"].as_u64().unwrap() as f64 / 1e6;
+    let mut gaps = Vec::new();
+    // The gap between the two kills is this machine's to choose; a pair
+    // outside (settle, window) says nothing, and is tried again.
+    for _ in 0..5 {
+        // Quiet for longer than the window: the first kill wakes the reader.
+        std::thread::sleep(Duration::from_millis(3 * window_ms as u64));
+        let first = trigger_memcg_limit("4M");
+        std::thread::sleep(Duration::from_millis(5));
+        let second = trigger_memcg_limit("4M");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(v) => seen.push(v),
+                Err(_) => break,
+            }
+        }
+        let pids: Vec<i64> = seen
+            .iter()
+            .map(|v| v["victim"]["pid"].as_i64().unwrap())
+            .collect();
+        assert!(
+            pids.contains(&i64::from(first)),
+            "the first kill was not read within 2 s: {pids:?}"
+        );
+        let pair = seen.iter().map(uptime).collect::<Vec<_>>();
+        let gap = pair.get(1).map(|b| b - pair[0]);
+        if let Some(gap) = gap
+            && !(15.0..window_ms - 5.0).contains(&gap)
+        {
+            gaps.push(gap);
+            continue;
+        }
+        assert!(
+            pids.contains(&i64::from(second)),
+            "the second kill (pid {second}), just after one that woke the reader, \
+             was not read within 2 s while tracing; read: {pids:?}"
+        );
+        println!(
+            "two kills {:.1} ms apart, the second read while tracing",
+            gap.unwrap_or(f64::NAN)
+        );
+        tracer.interrupt(Duration::from_secs(30));
+        return;
+    }
+    panic!("no two kills between 15 ms and {window_ms} ms apart in five tries: {gaps:?} ms");
+}

@@ -105,6 +105,22 @@ impl RecordKind {
     }
 }
 
+/// Wake-ups of the reader, rationed (a wake-up is an interrupt: a self-IPI,
+/// and a VM exit in a guest, some 19 µs a kill on a nested guest). A kill
+/// or reaper step wakes the reader only when this CPU woke it no sooner
+/// than this long ago; within that, its record rides along. The reader's
+/// side of the bargain: after records it polls the ring every few
+/// milliseconds for [`READER_POLLS_NS`], so a record that did not wake it is
+/// read within one poll. A storm thus costs one wake-up per window, and an
+/// isolated kill still wakes the reader at once.
+pub const WAKE_WINDOW_NS: u64 = 50_000_000;
+
+/// How long the reader polls after it last read records. Longer than
+/// [`WAKE_WINDOW_NS`] by far more than a poll: a program descheduled
+/// between its clock read and its commit (a vCPU preempted by its host)
+/// still commits before the reader stops looking.
+pub const READER_POLLS_NS: u64 = 6 * WAKE_WINDOW_NS;
+
 /// Slots of [`Tally::lost`]: a record of kind `k` that found the ring
 /// buffer full is counted at index `k`.
 pub const LOST_SLOTS: u32 = 12;

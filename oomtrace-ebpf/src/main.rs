@@ -12,7 +12,7 @@ use aya_ebpf::{
         bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_str,
     },
     macros::{kprobe, map, raw_tracepoint, tracepoint},
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
     programs::{ProbeContext, RawTracePointContext, TracePointContext},
 };
 use core::ffi::c_void;
@@ -20,7 +20,8 @@ use core::ptr::{addr_of, addr_of_mut, read_volatile};
 use oomtrace_common::*;
 
 /// Ring-buffer wake-ups cost an interrupt (a self-IPI, and a VM exit in a
-/// guest): one per OOM, on its kill (`mark_victim`); the others ride along.
+/// guest): at most one per OOM, on its kill (`mark_victim`), and in a storm
+/// one per `WAKE_WINDOW_NS` (`submit_soon`); the others ride along.
 /// There is no probe on `out_of_memory`'s return: a return probe puts its
 /// trampoline where the caller's frame is, and the kernel's own report then
 /// names the trampoline instead of the caller.
@@ -39,6 +40,11 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 20, 0);
 /// not do, per CPU (`Tally`).
 #[map]
 static TALLY: PerCpuArray<Tally> = PerCpuArray::with_max_entries(1, 0);
+
+/// When the programs last woke the reader (`submit_soon`), on any CPU, in
+/// units of 2^20 ns: 32 bits, which every architecture stores whole.
+#[map]
+static WOKE: Array<u32> = Array::with_max_entries(1, 0);
 
 /// The task `oom_kill_process` chose, by the thread running the OOM, so
 /// `mark_victim` can read the victim's memory at the moment the kernel prints
@@ -223,6 +229,28 @@ fn reserve<T: 'static>(kind: RecordKind) -> Option<aya_ebpf::maps::ring_buf::Rin
         (*hdr).ktime_ns = bpf_ktime_get_ns();
     }
     Some(entry)
+}
+
+/// Submits a record the reader should see soon (a kill, a reaper step): it
+/// wakes the reader unless a program did less than `WAKE_WINDOW_NS` ago,
+/// when the reader is still polling for records (`READER_POLLS_NS`).
+#[inline(always)]
+fn submit_soon<T>(entry: aya_ebpf::maps::ring_buf::RingBufEntry<T>) {
+    const SHIFT: u32 = 20;
+    let now = (unsafe { bpf_ktime_get_ns() } >> SHIFT) as u32;
+    let mut flags = BPF_RB_FORCE_WAKEUP;
+    if let Some(last) = WOKE.get_ptr_mut(0) {
+        unsafe {
+            // Racing CPUs both wake: harmless.
+            let then = read_volatile(last);
+            if then != 0 && now.wrapping_sub(then) < (WAKE_WINDOW_NS >> SHIFT) as u32 {
+                flags = BPF_RB_NO_WAKEUP;
+            } else {
+                core::ptr::write_volatile(last, now);
+            }
+        }
+    }
+    entry.submit(flags);
 }
 
 #[inline(always)]
@@ -795,7 +823,7 @@ pub fn mark_victim(ctx: TracePointContext) -> u32 {
             BPF_F_USER_STACK,
         )
     } as i32;
-    entry.submit(BPF_RB_FORCE_WAKEUP);
+    submit_soon(entry);
     0
 }
 
@@ -880,7 +908,7 @@ fn reaper(ctx: &TracePointContext, step: ReaperStep) -> u32 {
     let rec = unsafe { &mut *entry.as_mut_ptr() };
     rec.step = step as u32;
     rec.pid = tp_field::<i32>(ctx, layout!(reaper_pid)).unwrap_or(-1);
-    entry.submit(0);
+    submit_soon(entry);
     0
 }
 

@@ -265,8 +265,14 @@ impl Tracer {
 
 /// `oomtrace trigger memcg`: one OOM kill of its own child; returns the child's pid.
 pub fn trigger_memcg() -> i32 {
+    trigger_memcg_limit("32M")
+}
+
+/// As [`trigger_memcg`], in a memory cgroup of `limit` (`4M` kills in
+/// about 10 ms).
+pub fn trigger_memcg_limit(limit: &str) -> i32 {
     let out = Command::new(OOMTRACE)
-        .args(["trigger", "memcg", "--limit", "32M"])
+        .args(["trigger", "memcg", "--limit", limit])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

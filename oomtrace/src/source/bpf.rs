@@ -361,6 +361,10 @@ pub struct BpfSource {
     kernel_reports: Option<super::kmsg::KernelReports>,
     /// Ends the wait from another thread (the reader has what it wanted).
     stop_request: std::sync::Arc<tokio::sync::Notify>,
+    /// Until when the ring is polled every `SETTLE` although nothing woke
+    /// us: records read last, plus `READER_POLLS_NS` (the kernel side's
+    /// rationed wake-ups, `WAKE_WINDOW_NS`, count on it).
+    poll_until: Option<tokio::time::Instant>,
     /// What is attached, for the caller's own messages.
     pub mode: Mode,
     pub release: String,
@@ -508,6 +512,7 @@ impl BpfSource {
             said: (0, 0),
             said_errors: [0; KernelError::SLOTS as usize],
             said_retries: 0,
+            poll_until: None,
             counts_retries,
             reopen_on_hup: opts.reopen_on_hup,
             kernel_reports,
@@ -575,8 +580,16 @@ impl BpfSource {
         };
         let rb = ring.get_mut();
         let mut events = Vec::new();
+        let mut read = false;
         while let Some(record) = rb.next() {
             events.extend(self.assembler.push_bytes(&record));
+            read = true;
+        }
+        if read {
+            self.poll_until = Some(
+                tokio::time::Instant::now()
+                    + Duration::from_nanos(oomtrace_common::READER_POLLS_NS),
+            );
         }
         // The allocator's retries among these records are said before the
         // OOMs they led to: a lead-up's last rate counts them.
@@ -686,7 +699,7 @@ impl BpfSource {
     }
 
     /// Waits for records, a signal, the deadline, or (with an OOM waiting to
-    /// end) `SETTLE`.
+    /// end, or records read lately) `SETTLE`.
     fn wait(&mut self) -> Result<Wake> {
         let Some(ring) = self.ring.as_mut() else {
             return Ok(Wake::Stop);
@@ -694,7 +707,12 @@ impl BpfSource {
         let reopen_on_hup = self.reopen_on_hup;
         let signals = &mut self.signals;
         let deadline = self.deadline;
-        let settle = self.assembler.has_unsettled();
+        // An OOM waiting to end, or records lately (the next ones may not
+        // wake us): look again in `SETTLE`.
+        let settle = self.assembler.has_unsettled()
+            || self
+                .poll_until
+                .is_some_and(|t| tokio::time::Instant::now() < t);
         let stop_request = self.stop_request.clone();
         self.rt.block_on(async {
             let settled = async {
