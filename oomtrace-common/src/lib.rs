@@ -107,11 +107,11 @@ impl RecordKind {
 
 /// Wake-ups of the reader, rationed (a wake-up is an interrupt: a self-IPI,
 /// and a VM exit in a guest, some 19 µs a kill on a nested guest). A kill
-/// or reaper step wakes the reader only when this CPU woke it no sooner
-/// than this long ago; within that, its record rides along. The reader's
-/// side of the bargain: after records it polls the ring every few
-/// milliseconds for [`READER_POLLS_NS`], so a record that did not wake it is
-/// read within one poll. A storm thus costs one wake-up per window, and an
+/// or reaper step wakes the reader only when no program (on any CPU) woke
+/// it in this long; within that, its record rides along. The reader's side
+/// of the bargain: after records it polls the ring every 10 ms (an OOM's
+/// settle time) for [`READER_POLLS_NS`], so a record that did not wake it
+/// is read within one poll, at most 10 ms later than it would have been. A storm thus costs one wake-up per window, and an
 /// isolated kill still wakes the reader at once.
 pub const WAKE_WINDOW_NS: u64 = 50_000_000;
 
