@@ -248,6 +248,7 @@ echo 0 > /sys/fs/cgroup/slow/memory.swap.max 2>/dev/null
 in_cgroup /sys/fs/cgroup/slow oomtrace __hog --mib-per-s 3
 SLOW=$!
 sleep 3
+cat /sys/fs/cgroup/slow/memory.current > /out/watch-usage-before.txt
 oomtrace watch --once --json > /out/watch.json 2> /out/watch.err
 cat /sys/fs/cgroup/slow/memory.current > /out/watch-usage.txt
 cat /proc/zoneinfo > /out/zoneinfo.txt
@@ -272,6 +273,18 @@ echo "VMTEST kl-storm oom_kill=$((STORM_AFTER - STORM_BEFORE))" >> /out/markers.
 # each program's run count and time over a small storm of memcg OOMs.
 start_tracer cost --mode kprobe --bpf-stats
 oomtrace trigger storm --kills 20 --parallel 2 --limit 8M
+stop_tracer
+
+# The same, with no OOM: print_rss is a kprobe on printk, which runs at
+# every printk of the machine while tracing; what it costs a machine that
+# is not out of memory, over 200 printks from one shell (sysrq's loglevel
+# key says two lines a write; a fresh process for each printk, or
+# drop_caches' line, each after a flush of every cache, cost TCG 13-16 µs a
+# call on armhf, its emulated TLB refilled, against 2 µs in a burst).
+start_tracer printk-cost --mode kprobe --bpf-stats
+LEVELS=$(cat /proc/sys/kernel/printk)
+for i in $(seq 1 100); do echo 1 > /proc/sysrq-trigger; done
+echo "$LEVELS" > /proc/sys/kernel/printk
 stop_tracer
 
 for f in /out/*; do
