@@ -25,6 +25,9 @@ pub struct Workloads {
     /// or `None` for a whole config that names nothing (not read again).
     seen: Option<std::sync::Arc<std::sync::Mutex<Seen>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// A live command's: the bundle reader runs once a runtime's directory
+    /// is there ([`Workloads::watch_if_runtimes`]).
+    watch: bool,
 }
 
 type Seen = HashMap<String, Option<OciNames>>;
@@ -47,17 +50,37 @@ impl Workloads {
             by_pod: HashMap::new(),
             seen: None,
             stop: Default::default(),
+            watch: false,
         }
     }
 
     /// As [`Workloads::new`], and a thread reads each new container's
     /// bundle once a second, so that a container that ran for a second is
-    /// named after its bundle is gone.
+    /// named after its bundle is gone. On a node without a container
+    /// runtime's directory the thread waits unborn (an idle tracer wakes
+    /// nothing), and each event looks again.
     pub fn watching(host_root: &Path) -> Self {
-        use std::sync::atomic::Ordering;
         let mut w = Self::new(host_root);
+        w.watch = true;
+        w.watch_if_runtimes();
+        w
+    }
+
+    /// Starts the bundle reader of [`Workloads::watching`] once a runtime's
+    /// bundle directory exists.
+    fn watch_if_runtimes(&mut self) {
+        use std::sync::atomic::Ordering;
+        if !self.watch || self.seen.is_some() {
+            return;
+        }
+        if !Self::bundle_dirs(&self.host_root)
+            .iter()
+            .any(|(d, _)| d.is_dir())
+        {
+            return;
+        }
         let seen = std::sync::Arc::new(std::sync::Mutex::new(HashMap::new()));
-        let (root, map, stop) = (host_root.to_owned(), seen.clone(), w.stop.clone());
+        let (root, map, stop) = (self.host_root.clone(), seen.clone(), self.stop.clone());
         let spawned = std::thread::Builder::new()
             .name("bundles".into())
             .spawn(move || {
@@ -67,12 +90,15 @@ impl Workloads {
                 }
             });
         match spawned {
-            Ok(_) => w.seen = Some(seen),
-            Err(e) => eprintln!(
-                "oomtrace: containers that end before their OOM is whole may go unnamed (cannot start the bundle reader: {e})"
-            ),
+            Ok(_) => self.seen = Some(seen),
+            Err(e) => {
+                // Said once: not tried again.
+                self.watch = false;
+                eprintln!(
+                    "oomtrace: containers that end before their OOM is whole may go unnamed (cannot start the bundle reader: {e})"
+                )
+            }
         }
-        w
     }
 
     /// Reads the bundles not read before (at most [`BUNDLES_SCANNED`]); one
@@ -250,6 +276,7 @@ impl Drop for Workloads {
 
 impl Enricher for Workloads {
     fn enrich(&mut self, ev: &mut OomEvent) {
+        self.watch_if_runtimes();
         ev.trigger.workload = self.workload(ev.trigger.cgroup.as_deref());
         ev.memcg_workload = self.workload(ev.memcg.as_deref());
         for v in ev.victim.iter_mut().chain(ev.also_killed.iter_mut()) {
@@ -261,6 +288,33 @@ impl Enricher for Workloads {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No runtime's directory on the node: no reader thread, which would
+    /// wake an idle tracer every second; one appears, and the next event
+    /// starts it.
+    #[test]
+    fn the_bundle_reader_waits_for_a_runtime() {
+        let root = std::env::temp_dir().join(format!("oomtrace-noruntime-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        let mut w = Workloads::watching(&root);
+        assert!(w.seen.is_none(), "a reader started with no runtime");
+        w.enrich(&mut OomEvent::default());
+        assert!(w.seen.is_none(), "a reader started with no runtime");
+        std::fs::create_dir_all(root.join("run/containerd/io.containerd.runtime.v2.task/k8s.io"))
+            .unwrap();
+        w.enrich(&mut OomEvent::default());
+        assert!(
+            w.seen.is_some(),
+            "no reader once containerd's bundles are there"
+        );
+        assert!(
+            Workloads::new(&root).seen.is_none(),
+            "new() never reads bundles"
+        );
+        drop(w);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     /// A container whose bundle is deleted before its OOM's event is whole
     /// (containerd's CRI plugin deletes it as the process exits) is named
