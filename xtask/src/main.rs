@@ -526,9 +526,10 @@ fn main() -> ExitCode {
             [what] if what == "report" => deps().and_then(|()| bench::report()),
             [what] if what == "startup" => deps().and_then(|()| bench::startup_only()),
             [what] if what == "kernel" => deps().and_then(|()| bench::kernel_side_by_side()),
+            [what] if what == "idle" => deps().and_then(|()| bench::idle_only()),
             [] => deps().and_then(|()| bench::run()),
             _ => Err(anyhow::anyhow!(
-                "usage: cargo xtask bench [watch [SECONDS] | stall | report | startup | kernel]"
+                "usage: cargo xtask bench [watch [SECONDS] | stall | report | startup | kernel | idle]"
             )),
         },
         "fuzz" => fuzz(
@@ -560,7 +561,7 @@ fn main() -> ExitCode {
                  \x20 bench  measure start-up, in-kernel cost, idle cost, report throughput, latency: bench/RESULTS.md\n\
                  \x20 bench watch [SECONDS]  oomtrace watch's CPU and memory over an hour (or SECONDS)\n\
                  \x20 bench stall  how long a reader may stall during the fastest storm: bench/RESULTS.md\n\
-                 \x20 bench report | startup | kernel  report's throughput, the start-up and where its time goes, or the in-kernel cost per OOM beside bpftrace's, alone\n\
+                 \x20 bench report | startup | kernel | idle  report's throughput, the start-up and where its time goes, the in-kernel cost per OOM beside bpftrace's, or the idle cost, alone\n\
                  \x20 mutants [FILE...]  cargo-mutants over oomtrace-core and the CLI's metrics sink (or those files)\n\
                  \x20         with their unit tests; missed mutants in target/mutants/CRATE; mutants/MISSED.md keeps\n\
                  \x20         their triage (not a CI step)"
