@@ -109,10 +109,10 @@ impl RecordKind {
 /// and a VM exit in a guest, some 19 µs a kill on a nested guest). A kill
 /// or reaper step wakes the reader only when no program (on any CPU) woke
 /// it in this long; within that, its record rides along. The reader's side
-/// of the bargain: after records it polls the ring every 10 ms (an OOM's
-/// settle time) for [`READER_POLLS_NS`], so a record that did not wake it
-/// is read within one poll, at most 10 ms later than it would have been. A storm thus costs one wake-up per window, and an
-/// isolated kill still wakes the reader at once.
+/// of the bargain: after records it polls the ring at its settle period
+/// (the time an OOM is given to end) for [`READER_POLLS_NS`], so a record
+/// that did not wake it is read at the next poll. A storm thus costs one
+/// wake-up per window, and an isolated kill still wakes the reader at once.
 pub const WAKE_WINDOW_NS: u64 = 50_000_000;
 
 /// How long the reader polls after it last read records. Longer than

@@ -567,8 +567,8 @@ fn vm_cost(md: &mut String) -> Result<()> {
          many times those of real hardware; they compare programs, not machines. `print_rss` is \
          the kprobe on `printk` that reads a victim's rss as its `Killed process` line prints it: \
          it runs at every printk of the machine while tracing, and outside an OOM it looks up its \
-         thread and returns; its cost then is measured apart, over 200 printks from one \
-         shell (sysrq's loglevel key) with no OOM.\n"
+         thread and returns; its cost then is measured apart, with printks and no OOM \
+         (init.sh's `printk-cost`).\n"
     );
     let mut thrash = Vec::new();
     for log in logs {
