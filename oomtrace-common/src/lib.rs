@@ -424,8 +424,8 @@ pub struct MemcgPrintRecord {
     pub counters: MemcgCounters,
 }
 
-/// Bytes of the OOM task's kernel stack copied, from its top: the whole
-/// stack on x86_64 and arm64 (16 KiB), more than all on 32-bit ARM.
+/// Bytes of the OOM task's kernel stack copied at most, from its top: the
+/// whole stack on x86_64 and arm64 (16 KiB), more than all on 32-bit ARM.
 pub const STACK_COPY: usize = 16384;
 
 #[repr(C)]
@@ -436,9 +436,14 @@ pub struct OomStackRecord {
     pub victim_task: u64,
     /// The address one past the copied bytes (the stack's top).
     pub stack_top: u64,
-    /// Bytes copied into `stack` (0: none), ending at `stack_top`.
+    /// Bytes copied into `stack` (0: none), ending at `stack_top`: the part
+    /// live at the tracepoint, from its arguments up (the whole stack where
+    /// they are not on it).
     pub len: u32,
     pub _pad: u32,
+    /// The address of the raw tracepoint's arguments, where the copy
+    /// begins when they are on this stack.
+    pub args: u64,
     /// The victim as read from its task, as kprobe mode reads it: its
     /// memory cgroup (`task_memcg=`), and its rss with the per-thread
     /// deltas folded in as the kernel's `Killed process` line has them

@@ -16,7 +16,7 @@ use aya_ebpf::{
     programs::{ProbeContext, RawTracePointContext, TracePointContext},
 };
 use core::ffi::c_void;
-use core::ptr::{addr_of, addr_of_mut, read_volatile};
+use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 use oomtrace_common::*;
 
 /// Ring-buffer wake-ups cost an interrupt (a self-IPI, and a VM exit in a
@@ -855,8 +855,22 @@ pub fn mark_victim_stack(ctx: RawTracePointContext) -> u32 {
     } else {
         fill_task(victim, addr_of_mut!(rec.victim));
     }
-    let len = if size < STACK_COPY as u64 {
+    // Only the live part of the stack is copied: from the raw tracepoint's
+    // arguments, which `bpf_trace_run` keeps on this task's stack right
+    // below the tracepoint's caller, to the top. Below them lie this
+    // program's frames and those of calls that returned, with stale words
+    // (the victim's task among them) that could pass for an oom_control.
+    // The verifier does no arithmetic on a context pointer: it goes through
+    // the record, where it is read back as a number.
+    unsafe { write_volatile(addr_of_mut!(rec.args), ctx.as_ptr() as u64) };
+    let args = unsafe { read_volatile(addr_of!(rec.args)) };
+    let live = if args > base && args < rec.stack_top {
+        rec.stack_top - args
+    } else {
         size
+    };
+    let len = if live < STACK_COPY as u64 {
+        live
     } else {
         STACK_COPY as u64
     };

@@ -58,7 +58,8 @@ pub fn find_oom_control(
     if st.victim_task == 0 || st.len == 0 {
         return Err("no stack was copied".into());
     }
-    let mut found: Vec<OomControl> = Vec::new();
+    // Each distinct oom_control, with its distance below the stack's top.
+    let mut found: Vec<(OomControl, u64)> = Vec::new();
     let mut candidates = 0;
     let chosen = off.oc_chosen as usize;
     for at in (chosen..len).step_by(word) {
@@ -115,15 +116,22 @@ pub fn find_oom_control(
             memcg,
             nodemask,
         };
-        if !found.contains(&oc) {
-            found.push(oc);
+        if !found.iter().any(|(o, _)| *o == oc) {
+            found.push((oc, top - (start + base as u64)));
         }
     }
     match found.len() {
-        1 => Ok(found.remove(0)),
+        1 => Ok(found.remove(0).0),
         0 => Err(format!(
             "{candidates} words point at the victim, none in an oom_control (an OOM task that was itself exiting has none)"
         )),
-        n => Err(format!("{n} places look like it; none is trusted")),
+        n => Err(format!(
+            "{n} places look like it ({}); none is trusted",
+            found
+                .iter()
+                .map(|(_, below)| format!("{below} bytes below the top"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }

@@ -704,6 +704,16 @@ fn finds_the_oom_control_whose_chosen_is_the_victim() {
     policy.stack[9008..9016].copy_from_slice(&(start + 12000).to_le_bytes());
     let oc = find_oom_control(&policy, &test_offsets(), &crate::kernel::arch::X86_64).unwrap();
     assert_eq!(oc.nodemask.as_deref(), Some("0,2"));
+    // Two that differ: neither is trusted, and the error says where they are.
+    let mut two = st.clone();
+    let copy = two.stack[9000..9064].to_vec();
+    two.stack[3000..3064].copy_from_slice(&copy);
+    two.stack[3032..3040].copy_from_slice(&4096u64.to_le_bytes());
+    let e = find_oom_control(&two, &test_offsets(), &crate::kernel::arch::X86_64).unwrap_err();
+    assert_eq!(
+        e,
+        "2 places look like it (13384 bytes below the top, 7384 bytes below the top); none is trusted"
+    );
     // A chosen task of no badness is no OOM's choice.
     let mut zero = st.clone();
     zero.stack[9048..9056].fill(0);
